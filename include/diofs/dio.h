@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * dio: the direct-I/O worker.
+ *
+ * dio_rw() moves bytes between a caller's buffers and a file whose blocks
+ * live on a bdev.  It walks the request in device blocks, asks the file's
+ * get_block() for the mapping, reads holes and unwritten extents as zeros,
+ * stops at end of file, zeroes the parts of new blocks that the request does
+ * not cover, merges device-contiguous pieces into large vectored requests
+ * and sends them in batches, reaping as it goes.  Any byte offset and length
+ * is accepted.
+ *
+ * The contract with the filesystem (struct dio_file_ops):
+ *  1. get_block(create=1) allocates holes as unwritten blocks and returns
+ *     them as DIO_MAP_UNWRITTEN with DIO_MAP_NEW.  Unwritten blocks read as
+ *     zeros, so a reader racing with the write, or a crash before the data
+ *     lands, never sees stale device contents.
+ *  2. convert() is called for the file blocks a write filled, only after
+ *     their data (and the zeros around it) is on the device.
+ *  3. set_size() is called when a write moved end of file, only after all
+ *     of its data is on the device; f->size is updated by the worker.
+ *  4. release() gives back blocks that a failed write allocated past the
+ *     end of file it leaves behind.
+ *  5. The worker takes f->lock: shared for reads and for writes that cover
+ *     whole fs blocks inside the file, exclusive otherwise (extending,
+ *     allocating partial blocks, sub-block read-modify-write).  The
+ *     filesystem takes it exclusive around truncate and hole punching.
+ */
+#ifndef DIOFS_DIO_H
+#define DIOFS_DIO_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include "diofs/bdev.h"
+
+enum dio_dir { DIO_READ, DIO_WRITE };
+
+enum dio_map_type {
+	DIO_MAP_HOLE,		/* no blocks: reads as zeros */
+	DIO_MAP_UNWRITTEN,	/* blocks allocated, contents not valid: reads as zeros */
+	DIO_MAP_MAPPED,		/* blocks hold the file's data */
+};
+
+#define DIO_MAP_NEW      0x1	/* allocated by this get_block call */
+#define DIO_MAP_BOUNDARY 0x2	/* send what is assembled before going on */
+
+struct dio_map {
+	enum dio_map_type type;
+	unsigned flags;
+	uint64_t lblk;		/* first file block described: the one asked for */
+	uint64_t len;		/* file blocks described, >= 1 */
+	uint64_t pblk;		/* first device block in fs-block units (not holes) */
+};
+
+struct dio_file;
+
+struct dio_file_ops {
+	/*
+	 * Describe file blocks from lblk on, at most max of them.  With
+	 * create, holes are allocated (rule 1).  Returns 0 or -errno.
+	 */
+	int (*get_block)(struct dio_file *f, uint64_t lblk, uint64_t max,
+			 int create, struct dio_map *map);
+	/* Rule 2: file blocks [lblk, lblk+len) now hold data. */
+	int (*convert)(struct dio_file *f, uint64_t lblk, uint64_t len);
+	/* Rule 3: the file size is now size (larger than before). */
+	int (*set_size)(struct dio_file *f, uint64_t size);
+	/* Rule 4: give back file blocks [lblk, lblk+len). */
+	void (*release)(struct dio_file *f, uint64_t lblk, uint64_t len);
+};
+
+struct dio_file {
+	const struct dio_file_ops *ops;
+	unsigned blkbits;	/* fs block size is 1 << blkbits */
+	uint64_t size;		/* i_size in bytes (read and written under lock) */
+	pthread_rwlock_t lock;	/* rule 5 */
+	void *priv;		/* the filesystem's */
+};
+
+int dio_file_init(struct dio_file *f, const struct dio_file_ops *ops,
+		  unsigned blkbits, uint64_t size, void *priv);
+void dio_file_destroy(struct dio_file *f);
+
+/* Per-thread resources: a bdev queue and a bounded pool of staging buffers. */
+struct dio_params {
+	unsigned queue_depth;	/* requests in flight; 0: 64 */
+	size_t max_io;		/* largest single request, bytes; 0: 1 MiB */
+	unsigned staging_bufs;	/* aligned buffers of max_io bytes; 0: 8 */
+};
+
+struct dio_ctx_stats {
+	uint64_t requests;	/* device requests (iocbs) submitted */
+	uint64_t batches;	/* bdev_submit calls */
+	uint64_t get_block_calls;
+	uint64_t staged_bytes;	/* bytes that went through staging buffers */
+	uint64_t rmw_reads;	/* partial device blocks read for read-modify-write */
+	size_t staging_allocated; /* bytes of staging buffers allocated (peak) */
+};
+
+struct dio_ctx;
+
+int dio_ctx_create(struct bdev *bdev, const struct dio_params *params,
+		   struct dio_ctx **out);
+void dio_ctx_destroy(struct dio_ctx *ctx);
+void dio_ctx_get_stats(const struct dio_ctx *ctx, struct dio_ctx_stats *st);
+
+/*
+ * Read or write len bytes (the sum of iov) at byte offset off.  Returns the
+ * bytes transferred: a read stops at end of file (0 at or past it); on an
+ * I/O error, the bytes known good before the first failure, or -errno when
+ * there were none.
+ */
+ssize_t dio_rw(struct dio_ctx *ctx, struct dio_file *f, enum dio_dir dir,
+	       uint64_t off, const struct iovec *iov, int iovcnt);
+
+#endif

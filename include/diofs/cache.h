@@ -13,9 +13,10 @@
  *  2. A block is changed only inside a transaction, after txn_add() (which
  *     takes its own reference, so the caller may release its reference).
  *  3. txn_commit() writes every added block (checksums stamped) and only
- *     then returns; blocks freed by the transaction are not reused before
- *     it is durable (alloc.c asks txn_freed()).  txn_abort() restores the
- *     added blocks to their contents at txn_add() time.
+ *     then returns.  txn_abort() restores the added blocks to their
+ *     contents at txn_add() time.  Callbacks registered with txn_on_end()
+ *     run after either, in registration order; the allocator uses one so
+ *     that blocks a transaction frees are not reused before it commits.
  *  4. Blocks are in fs-block units: block n lives at byte n * block_size.
  */
 #ifndef DIOFS_CACHE_H
@@ -51,7 +52,8 @@ void cache_forget(struct cache *c, uint64_t blkno);
 
 int txn_begin(struct cache *c, struct txn **out);
 int txn_add(struct txn *t, struct mbuf *b);	/* rule 2; 0 or -ENOMEM */
-void txn_free_block(struct txn *t, uint64_t blkno, uint64_t count); /* rule 3 */
+/* Rule 3: fn(arg, committed) runs once the transaction ends.  0 or -ENOMEM. */
+int txn_on_end(struct txn *t, void (*fn)(void *arg, int committed), void *arg);
 int txn_commit(struct txn *t);	/* frees t; 0 or -errno (then aborted) */
 void txn_abort(struct txn *t);	/* frees t */
 

@@ -1,0 +1,166 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * fs: a mounted diofs filesystem, as the daemon sees it.
+ *
+ * Every operation names files by inode number, never by path, and mirrors
+ * one FUSE low-level request.  The daemon translates requests into these
+ * calls and their results into replies; no FUSE type appears here.
+ *
+ * Rules:
+ *  1. Every function returns 0 (or a byte count) on success and a negative
+ *     errno on failure.  Names longer than DIOFS_NAME_MAX bytes fail with
+ *     -ENAMETOOLONG in every call that takes one.
+ *  2. Permission checks are the kernel's (default_permissions): these
+ *     functions check only what the kernel cannot (ENOTEMPTY, EXDEV-free
+ *     rename loops, sticky directories are the kernel's too).
+ *  3. Lookup counts follow FUSE: every call that returns a struct fs_attr
+ *     for a new reference (lookup, mknod, mkdir, symlink, link, create)
+ *     adds one; fs_forget() drops them.  An inode with no links is freed
+ *     when its lookup count and open count both reach zero, and at the
+ *     next mount after a crash.
+ *  4. Reads and writes go through the direct-I/O worker with the calling
+ *     thread's struct dio_ctx.
+ *  5. After a failed metadata write the filesystem becomes read-only: every
+ *     later change fails with -EROFS (fs_error() tells why).
+ */
+#ifndef DIOFS_FS_H
+#define DIOFS_FS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <time.h>
+
+#include "diofs/dio.h"
+#include "diofs/format.h"	/* DIOFS_NAME_MAX, DIOFS_ROOT_INO */
+
+struct fs;
+
+struct fs_mount_opts {
+	bool read_only;
+	size_t cache_blocks;	/* metadata cache size; 0: a default */
+};
+
+/* Open the device and mount.  On failure *err_msg is a one-line reason. */
+int fs_mount(const char *device, const struct fs_mount_opts *opts,
+	     struct fs **out, const char **err_msg);
+/* Write back everything and close the device. */
+int fs_unmount(struct fs *fs);
+struct bdev *fs_bdev(struct fs *fs);
+uint32_t fs_block_size(const struct fs *fs);
+/* The error that made the filesystem read-only (rule 5), or 0. */
+int fs_error(const struct fs *fs);
+
+struct fs_attr {
+	uint64_t ino;
+	uint64_t generation;
+	mode_t mode;
+	nlink_t nlink;
+	uid_t uid;
+	gid_t gid;
+	dev_t rdev;
+	uint64_t size;
+	uint64_t blocks;	/* 512-byte units allocated */
+	uint32_t blksize;
+	struct timespec atime, mtime, ctime;
+};
+
+/* The caller of a request, for ownership of new files. */
+struct fs_cred {
+	uid_t uid;
+	gid_t gid;
+	mode_t umask;
+};
+
+/* fs_setattr() mask bits */
+#define FS_SET_MODE		0x001
+#define FS_SET_UID		0x002
+#define FS_SET_GID		0x004
+#define FS_SET_SIZE		0x008
+#define FS_SET_ATIME		0x010
+#define FS_SET_MTIME		0x020
+#define FS_SET_ATIME_NOW	0x040
+#define FS_SET_MTIME_NOW	0x080
+#define FS_SET_CTIME		0x100
+
+struct fs_setattr {
+	unsigned mask;
+	mode_t mode;
+	uid_t uid;
+	gid_t gid;
+	uint64_t size;
+	struct timespec atime, mtime, ctime;
+};
+
+int fs_lookup(struct fs *fs, uint64_t parent, const char *name,
+	      struct fs_attr *attr);
+void fs_forget(struct fs *fs, uint64_t ino, uint64_t nlookup);
+int fs_getattr(struct fs *fs, uint64_t ino, struct fs_attr *attr);
+int fs_setattr(struct fs *fs, struct dio_ctx *ctx, uint64_t ino,
+	       const struct fs_setattr *sa, struct fs_attr *attr);
+
+/* Create a regular file, fifo, socket or device node (mode says which). */
+int fs_mknod(struct fs *fs, uint64_t parent, const char *name, mode_t mode,
+	     dev_t rdev, const struct fs_cred *cred, struct fs_attr *attr);
+int fs_mkdir(struct fs *fs, uint64_t parent, const char *name, mode_t mode,
+	     const struct fs_cred *cred, struct fs_attr *attr);
+int fs_symlink(struct fs *fs, uint64_t parent, const char *name,
+	       const char *target, const struct fs_cred *cred,
+	       struct fs_attr *attr);
+int fs_link(struct fs *fs, uint64_t ino, uint64_t parent, const char *name,
+	    struct fs_attr *attr);
+int fs_unlink(struct fs *fs, uint64_t parent, const char *name);
+int fs_rmdir(struct fs *fs, uint64_t parent, const char *name);
+/* flags: 0, RENAME_NOREPLACE or RENAME_EXCHANGE. */
+int fs_rename(struct fs *fs, uint64_t parent, const char *name,
+	      uint64_t newparent, const char *newname, unsigned flags);
+/* Returns the target's length; the target is copied without a NUL. */
+ssize_t fs_readlink(struct fs *fs, uint64_t ino, char *buf, size_t size);
+
+/* Open files: an unlinked file lives until its last close (rule 3). */
+int fs_open(struct fs *fs, uint64_t ino);
+void fs_release(struct fs *fs, uint64_t ino);
+
+ssize_t fs_read(struct fs *fs, struct dio_ctx *ctx, uint64_t ino,
+		uint64_t off, const struct iovec *iov, int iovcnt);
+ssize_t fs_write(struct fs *fs, struct dio_ctx *ctx, uint64_t ino,
+		 uint64_t off, const struct iovec *iov, int iovcnt);
+int fs_fsync(struct fs *fs, uint64_t ino, bool datasync);
+/* mode: 0, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE|KEEP_SIZE,
+ * FALLOC_FL_ZERO_RANGE[|KEEP_SIZE]; others -EOPNOTSUPP. */
+int fs_fallocate(struct fs *fs, struct dio_ctx *ctx, uint64_t ino, int mode,
+		 uint64_t off, uint64_t len);
+/* SEEK_DATA / SEEK_HOLE: *result is the offset found; -ENXIO past EOF. */
+int fs_lseek(struct fs *fs, uint64_t ino, uint64_t off, int whence,
+	     uint64_t *result);
+ssize_t fs_copy_file_range(struct fs *fs, struct dio_ctx *ctx,
+			   uint64_t ino_in, uint64_t off_in, uint64_t ino_out,
+			   uint64_t off_out, size_t len);
+int fs_statfs(struct fs *fs, struct statvfs *st);
+/* Make all metadata durable (fsyncdir, syncfs). */
+int fs_sync(struct fs *fs);
+
+/*
+ * Directory listing.  cookie 0 starts at the beginning; each entry carries
+ * the cookie of the entry after it, stable while entries are added and
+ * removed.  "." and ".." come first.  fill returns nonzero to stop (the
+ * reply buffer is full); that entry is not consumed.
+ */
+typedef int (*fs_fill_dir_t)(void *arg, const char *name, uint64_t ino,
+			     mode_t type, uint64_t next_cookie);
+int fs_readdir(struct fs *fs, uint64_t ino, uint64_t cookie,
+	       fs_fill_dir_t fill, void *arg);
+
+/* Extended attributes; flags are XATTR_CREATE / XATTR_REPLACE.  get and
+ * list with size 0 return the size needed. */
+int fs_setxattr(struct fs *fs, uint64_t ino, const char *name,
+		const void *value, size_t size, int flags);
+ssize_t fs_getxattr(struct fs *fs, uint64_t ino, const char *name,
+		    void *value, size_t size);
+ssize_t fs_listxattr(struct fs *fs, uint64_t ino, char *list, size_t size);
+int fs_removexattr(struct fs *fs, uint64_t ino, const char *name);
+
+#endif

@@ -1,0 +1,158 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * inode: the mounted filesystem's private state and its in-memory inodes.
+ *
+ * This header is shared by the engine modules behind fs.h (fs.c, inode.c,
+ * extent.c, file.c, namei.c, dir.c, xattr.c); nothing outside src/lib uses
+ * it.
+ *
+ * Rules:
+ *  1. fs->meta_lock is cache.h's metadata lock: held shared to read
+ *     metadata blocks, exclusive from txn_begin() to commit or abort.  It
+ *     is never held across file data I/O.
+ *  2. An in-memory inode is found through fs->icache (under icache_lock)
+ *     and pinned by inode->refs.  Its host-endian fields are protected by
+ *     meta_lock (exclusive to change them, shared to read them); its data
+ *     size is inode->dfile.size, protected by dfile.lock (dio.h rule 5).
+ *  3. An inode changed in a transaction is written back with inode_write()
+ *     in that same transaction.
+ *  4. An inode is freed (blocks, xattrs, number) when links, nlookup and
+ *     nopen are all zero; while links is zero but it is still looked up or
+ *     open it stays on the on-disk orphan list (super orphan_head), so the
+ *     next mount frees it after a crash.
+ *  5. After a failed metadata commit fs->error is set and stays: every
+ *     later change returns -EROFS (fs.h rule 5).
+ */
+#ifndef DIOFS_INODE_H
+#define DIOFS_INODE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "diofs/alloc.h"
+#include "diofs/bdev.h"
+#include "diofs/btree.h"
+#include "diofs/cache.h"
+#include "diofs/dio.h"
+#include "diofs/format.h"
+#include "diofs/super.h"
+
+struct inode;
+
+struct fs {
+	struct bdev *bdev;
+	struct super sb;
+	struct cache *cache;
+	struct alloc *alloc;
+	pthread_rwlock_t meta_lock;	/* rule 1 */
+	struct bdev_queue *q;		/* for metadata-path data I/O */
+	pthread_mutex_t q_lock;
+	bool read_only;
+	int error;			/* rule 5 */
+
+	pthread_mutex_t icache_lock;	/* rule 2 */
+	struct inode **ibuckets;
+	size_t nbuckets;
+	size_t ninodes;
+};
+
+/* The host-endian form of struct diofs_inode, plus in-memory state. */
+struct inode {
+	struct fs *fs;
+	uint64_t ino;
+
+	/* as stored (format.h) */
+	uint32_t mode, flags, uid, gid, links, generation;
+	uint64_t blocks;
+	struct timespec atime, mtime, ctime, crtime;
+	uint64_t parent, rdev;
+	uint64_t ext_root, xattr_root, orphan_next;
+	uint16_t nr_extents, xattr_len;
+	union {
+		struct diofs_extent ext[DIOFS_INLINE_EXTENTS]; /* little-endian */
+		uint8_t inline_data[DIOFS_INLINE_DATA];
+	};
+	uint8_t xattr[DIOFS_INLINE_XATTR];
+	/* the data size lives in dfile.size (rule 2) */
+	struct dio_file dfile;
+
+	/* in memory only */
+	unsigned refs;			/* pins: rule 2 */
+	uint64_t nlookup;		/* FUSE lookup count */
+	unsigned nopen;			/* open file handles */
+	struct inode *hash_next;
+};
+
+/* Find inode ino (reading it if needed) and pin it.  -ENOENT for a free
+ * inode number, -EUCLEAN for a corrupt one. */
+int inode_get(struct fs *fs, uint64_t ino, struct inode **out);
+/* Unpin; frees the inode if rule 4 says so. */
+void inode_put(struct inode *ip);
+/* A new inode in t: number allocated near parent, fields set, written. */
+int inode_new(struct fs *fs, struct txn *t, uint64_t parent, mode_t mode,
+	      uid_t uid, gid_t gid, dev_t rdev, struct inode **out);
+/* Rule 3. */
+int inode_write(struct txn *t, struct inode *ip);
+/* Current time, for timestamps. */
+struct timespec inode_now(void);
+/* Orphan list (rule 4): add when links drops to 0, remove when freed. */
+int inode_orphan_add(struct txn *t, struct inode *ip);
+
+/* Begin a transaction (takes meta_lock exclusive) / end it (commit or
+ * abort, then release).  fs_txn_end() sets fs->error on a failed commit. */
+int fs_txn_begin(struct fs *fs, struct txn **t);
+int fs_txn_end(struct fs *fs, struct txn *t, int err);
+
+/* ---- extents (extent.c) --------------------------------------------------- */
+
+/* The dio_file_ops of regular files: get_block, convert, set_size, release. */
+extern const struct dio_file_ops extent_dio_ops;
+/* Look up the mapping at lblk without allocating (as get_block, create 0). */
+int extent_map(struct inode *ip, uint64_t lblk, uint64_t max,
+	       struct dio_map *map);
+/* Free the blocks of [lblk, lblk+len) (a hole punch, or truncate with
+ * len UINT64_MAX - lblk), in t. */
+int extent_punch(struct txn *t, struct inode *ip, uint64_t lblk, uint64_t len);
+/* Allocate [lblk, lblk+len) as unwritten where there are holes, in t. */
+int extent_prealloc(struct txn *t, struct inode *ip, uint64_t lblk,
+		    uint64_t len);
+/* Every block the extents of ip hold (data and tree), for fsck. */
+int extent_check(struct inode *ip, void (*visit)(void *arg, uint64_t pblk,
+						 uint64_t len), void *arg);
+
+/* ---- directories (dir.c) ----------------------------------------------------- */
+
+/* Find name in directory dp: *ino and *ftype, or -ENOENT. */
+int dir_lookup(struct inode *dp, const char *name, size_t len, uint64_t *ino,
+	       uint8_t *ftype);
+/* Add name -> ino; -EEXIST if present. */
+int dir_add(struct txn *t, struct inode *dp, const char *name, size_t len,
+	    uint64_t ino, uint8_t ftype);
+/* Remove name; -ENOENT if absent. */
+int dir_remove(struct txn *t, struct inode *dp, const char *name, size_t len);
+/* Point an existing name at another inode (rename over, exchange). */
+int dir_replace(struct txn *t, struct inode *dp, const char *name, size_t len,
+		uint64_t ino, uint8_t ftype);
+/* Entries from cookie on (fs.h readdir semantics, without "." and ".."):
+ * fill(arg, name, len, ino, ftype, next_cookie) returns nonzero to stop. */
+int dir_iterate(struct inode *dp, uint64_t cookie,
+		int (*fill)(void *arg, const char *name, size_t len,
+			    uint64_t ino, uint8_t ftype, uint64_t next_cookie),
+		void *arg);
+/* Free every block of an empty directory's tree, in t. */
+int dir_destroy(struct txn *t, struct inode *dp);
+
+/* ---- extended attributes (xattr.c) ------------------------------------------ */
+
+int xattr_set(struct txn *t, struct inode *ip, const char *name,
+	      const void *value, size_t size, int flags);
+ssize_t xattr_get(struct inode *ip, const char *name, void *value,
+		  size_t size);
+ssize_t xattr_list(struct inode *ip, char *list, size_t size);
+int xattr_remove(struct txn *t, struct inode *ip, const char *name);
+/* Free the xattr tree, in t (the inode is being freed). */
+int xattr_destroy(struct txn *t, struct inode *ip);
+
+#endif

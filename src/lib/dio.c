@@ -1,0 +1,932 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * dio.c: the direct-I/O worker.
+ *
+ * One call of dio_rw() turns a byte range of a file into device requests.
+ * It walks the range from front to back, one mapping at a time:
+ *
+ *     get_block(cursor) ──▶ hole / unwritten ──read──▶ zero the caller's bytes
+ *            │                     └────────write─▶ data + zeros out to whole fs blocks
+ *            └───────────▶ mapped ──read/write───▶ data (partial device blocks staged)
+ *
+ * and hands every device-block-aligned piece to add_piece(), which grows the
+ * request under assembly while the next piece continues it on the device
+ * and in the file, and closes it otherwise.  Closed requests gather in a
+ * batch that goes to the device with one bdev_submit(); completions are
+ * reaped whenever a request slot or staging buffer is needed, so a huge
+ * request holds at most queue_depth requests and staging_bufs buffers.
+ *
+ * Rules:
+ *  1. The worker's unit is the device block (dbs): the larger of the
+ *     device's logical block and its memory alignment.  Every request it
+ *     sends is aligned to it.  The fs block is 1 << blkbits >= dbs.
+ *  2. Caller memory is used directly only when every iovec is aligned and
+ *     the request starts on a device block; then every device block wholly
+ *     inside the request is sent from (or read into) the caller's memory.
+ *     Every other device block goes through a staging buffer: on writes it
+ *     is filled with the old contents (read-modify-write, mapped blocks) or
+ *     zeros (unwritten or new blocks) and then the caller's bytes; on reads
+ *     the caller's part is copied out after completion.
+ *  3. A write into an unwritten or new fs block also writes zeros over the
+ *     parts of that fs block the request does not cover, in the same pass,
+ *     so the whole block is valid when convert() makes it readable.
+ *  4. Pieces merge only when contiguous both on the device and in the file,
+ *     and a request never exceeds max_io bytes or DIO_MAX_IOVS iovecs.
+ *  5. After the first error nothing new is submitted; everything in flight
+ *     is drained before dio_rw() returns.  The result counts the bytes below
+ *     the lowest file offset that failed or was never sent, cut back to the
+ *     start of the fs block if that block was to be converted: its zeros or
+ *     data may be missing, so it stays unwritten and reads as zeros.
+ *  6. Metadata follows data: convert(), then set_size(), run after the data
+ *     is on the device; release() returns new blocks left past end of file.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "diofs/dio.h"
+
+#define DIO_DEFAULT_DEPTH	64
+#define DIO_DEFAULT_MAX_IO	(1024 * 1024)
+#define DIO_DEFAULT_BUFS	8
+#define DIO_MAX_IOVS		256	/* iovecs in one device request */
+#define DIO_MAX_STAGED		4	/* staged runs in one read request */
+#define DIO_MAX_FILE_SIZE	((uint64_t)INT64_MAX)
+
+/* A file-block range the write must convert, or that it allocated. */
+struct blk_range {
+	uint64_t start, end;
+};
+
+struct range_list {
+	struct blk_range *v;
+	size_t n, cap;
+};
+
+/* A staged run of a read request: file bytes at buf + (file - req->file). */
+struct staged_run {
+	uint64_t file;
+	size_t len;
+};
+
+/* One device request and the worker's record of it. */
+struct dio_req {
+	struct bdev_req breq;
+	struct iovec iov[DIO_MAX_IOVS];
+	uint64_t dev;		/* device byte offset */
+	uint64_t file;		/* file byte offset of the first byte */
+	size_t len;
+	int buf;		/* staging buffer index, or -1 */
+	unsigned nstaged;
+	struct staged_run staged[DIO_MAX_STAGED];
+	struct dio_req *next_free;
+};
+
+struct dio_ctx {
+	struct bdev *bdev;
+	struct bdev_queue *q;
+	uint32_t dbs;
+	size_t max_io;
+	unsigned depth;
+	unsigned nbufs;
+	void **bufs;		/* allocated on first use */
+	int *free_bufs;		/* stack of free buffer indexes */
+	unsigned nfree_bufs;
+	void *zero;		/* max_io bytes of zeros */
+	struct dio_req *reqs;
+	struct dio_req *free_reqs;
+	struct bdev_req **batch;
+	unsigned nbatch;
+	struct bdev_req **done;
+	struct dio_ctx_stats stats;
+};
+
+/* Where the caller's next byte is: a forward-only cursor over the iovecs. */
+struct user_cursor {
+	const struct iovec *iov;
+	int iovcnt;
+	int idx;
+	size_t in;		/* offset inside iov[idx] */
+	uint64_t pos;		/* file offset of that byte */
+	uint64_t base;		/* file offset of the first byte */
+};
+
+/* The state of one dio_rw() call. */
+struct dio {
+	struct dio_ctx *ctx;
+	struct dio_file *f;
+	enum dio_dir dir;
+	uint64_t off, end;	/* the caller's bytes (end clamped at EOF for reads) */
+	bool user_direct;	/* rule 2 */
+	struct user_cursor uc;		/* the walk's position in the caller's bytes */
+	struct user_cursor uc_done;	/* copy-out of completed staged reads */
+	struct dio_req *cur;	/* request under assembly */
+	int error;		/* first I/O error: stops all submission */
+	int map_error;		/* get_block failed: what was mapped still goes */
+	uint64_t fail_file;	/* lowest file offset that failed or was not sent */
+	struct range_list convert;
+	struct range_list allocated;
+};
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static inline uint64_t align_down(uint64_t x, uint64_t a)
+{
+	return x & ~(a - 1);
+}
+
+static inline uint64_t align_up(uint64_t x, uint64_t a)
+{
+	return (x + a - 1) & ~(a - 1);
+}
+
+static inline uint64_t min_u64(uint64_t a, uint64_t b)
+{
+	return a < b ? a : b;
+}
+
+static inline uint64_t max_u64(uint64_t a, uint64_t b)
+{
+	return a > b ? a : b;
+}
+
+static int range_add(struct range_list *l, uint64_t start, uint64_t end)
+{
+	if (l->n && l->v[l->n - 1].end >= start) {
+		if (end > l->v[l->n - 1].end)
+			l->v[l->n - 1].end = end;
+		return 0;
+	}
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 8;
+		struct blk_range *v = realloc(l->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n++] = (struct blk_range){ start, end };
+	return 0;
+}
+
+static void uc_seek(struct user_cursor *uc, uint64_t pos)
+{
+	uint64_t skip;
+
+	if (pos < uc->pos) {
+		/* Completions arrive in any order: start over from the top. */
+		uc->idx = 0;
+		uc->in = 0;
+		uc->pos = uc->base;
+	}
+	skip = pos - uc->pos;
+
+	while (skip && uc->idx < uc->iovcnt) {
+		size_t left = uc->iov[uc->idx].iov_len - uc->in;
+
+		if (skip < left) {
+			uc->in += skip;
+			break;
+		}
+		skip -= left;
+		uc->idx++;
+		uc->in = 0;
+	}
+	uc->pos = pos;
+	while (uc->idx < uc->iovcnt && uc->in == uc->iov[uc->idx].iov_len) {
+		uc->idx++;
+		uc->in = 0;
+	}
+}
+
+/* Copy between the caller's bytes [pos, pos+len) and buf. */
+static void uc_copy(struct user_cursor *uc, uint64_t pos, void *buf,
+		    size_t len, bool to_user)
+{
+	char *p = buf;
+
+	uc_seek(uc, pos);
+	while (len) {
+		const struct iovec *v = &uc->iov[uc->idx];
+		size_t n = min_u64(len, v->iov_len - uc->in);
+		char *u = (char *)v->iov_base + uc->in;
+
+		if (!buf)
+			memset(u, 0, n);
+		else if (to_user)
+			memcpy(u, p, n);
+		else
+			memcpy(p, u, n);
+		p += n;
+		len -= n;
+		uc_seek(uc, uc->pos + n);
+	}
+}
+
+static bool user_iov_aligned(const struct iovec *iov, int iovcnt, uint32_t dbs)
+{
+	for (int i = 0; i < iovcnt; i++)
+		if (((uintptr_t)iov[i].iov_base | iov[i].iov_len) & (dbs - 1))
+			return false;
+	return true;
+}
+
+/* ---- per-thread context -------------------------------------------------- */
+
+int dio_ctx_create(struct bdev *bdev, const struct dio_params *params,
+		   struct dio_ctx **out)
+{
+	struct dio_params p = params ? *params : (struct dio_params){ 0 };
+	struct dio_ctx *ctx;
+	int ret = -ENOMEM;
+
+	if (!p.queue_depth)
+		p.queue_depth = DIO_DEFAULT_DEPTH;
+	if (!p.max_io)
+		p.max_io = DIO_DEFAULT_MAX_IO;
+	if (!p.staging_bufs)
+		p.staging_bufs = DIO_DEFAULT_BUFS;
+
+	ctx = calloc(1, sizeof(*ctx));
+	if (!ctx)
+		return -ENOMEM;
+	ctx->bdev = bdev;
+	ctx->dbs = bdev_block_size(bdev);
+	if (bdev_mem_align(bdev) > ctx->dbs)
+		ctx->dbs = bdev_mem_align(bdev);
+	if (p.max_io < ctx->dbs || p.max_io % ctx->dbs) {
+		ret = -EINVAL;
+		goto out_free;
+	}
+	ctx->max_io = p.max_io;
+	ctx->depth = p.queue_depth;
+	ctx->nbufs = p.staging_bufs;
+
+	ctx->bufs = calloc(ctx->nbufs, sizeof(*ctx->bufs));
+	ctx->free_bufs = calloc(ctx->nbufs, sizeof(*ctx->free_bufs));
+	ctx->reqs = calloc(ctx->depth, sizeof(*ctx->reqs));
+	ctx->batch = calloc(ctx->depth, sizeof(*ctx->batch));
+	ctx->done = calloc(ctx->depth, sizeof(*ctx->done));
+	if (!ctx->bufs || !ctx->free_bufs || !ctx->reqs || !ctx->batch ||
+	    !ctx->done)
+		goto out_free;
+	if (posix_memalign(&ctx->zero, 4096, ctx->max_io))
+		goto out_free;
+	memset(ctx->zero, 0, ctx->max_io);
+
+	for (unsigned i = 0; i < ctx->nbufs; i++)
+		ctx->free_bufs[ctx->nfree_bufs++] = ctx->nbufs - 1 - i;
+	for (unsigned i = 0; i < ctx->depth; i++) {
+		ctx->reqs[i].next_free = ctx->free_reqs;
+		ctx->free_reqs = &ctx->reqs[i];
+	}
+
+	/* One slot more than requests: room for a read-modify-write read. */
+	ret = bdev_queue_open(bdev, ctx->depth + 1, &ctx->q);
+	if (ret)
+		goto out_free;
+	*out = ctx;
+	return 0;
+
+out_free:
+	dio_ctx_destroy(ctx);
+	return ret;
+}
+
+void dio_ctx_destroy(struct dio_ctx *ctx)
+{
+	if (!ctx)
+		return;
+	if (ctx->q)
+		bdev_queue_close(ctx->q);
+	if (ctx->bufs)
+		for (unsigned i = 0; i < ctx->nbufs; i++)
+			free(ctx->bufs[i]);
+	free(ctx->bufs);
+	free(ctx->free_bufs);
+	free(ctx->reqs);
+	free(ctx->batch);
+	free(ctx->done);
+	free(ctx->zero);
+	free(ctx);
+}
+
+void dio_ctx_get_stats(const struct dio_ctx *ctx, struct dio_ctx_stats *st)
+{
+	*st = ctx->stats;
+}
+
+int dio_file_init(struct dio_file *f, const struct dio_file_ops *ops,
+		  unsigned blkbits, uint64_t size, void *priv)
+{
+	f->ops = ops;
+	f->blkbits = blkbits;
+	f->size = size;
+	f->priv = priv;
+	return -pthread_rwlock_init(&f->lock, NULL);
+}
+
+void dio_file_destroy(struct dio_file *f)
+{
+	pthread_rwlock_destroy(&f->lock);
+}
+
+/* ---- submission and completion ------------------------------------------ */
+
+static void note_failure(struct dio *d, uint64_t file, int err)
+{
+	if (!d->error)
+		d->error = err;
+	if (file < d->fail_file)
+		d->fail_file = file;
+}
+
+static void release_req(struct dio *d, struct dio_req *r)
+{
+	struct dio_ctx *ctx = d->ctx;
+
+	if (r->buf >= 0)
+		ctx->free_bufs[ctx->nfree_bufs++] = r->buf;
+	r->next_free = ctx->free_reqs;
+	ctx->free_reqs = r;
+}
+
+/* A request that is never sent: nothing from its first byte on is good. */
+static void drop_req(struct dio *d, struct dio_req *r, int err)
+{
+	note_failure(d, r->file, err);
+	release_req(d, r);
+}
+
+static void finish_req(struct dio *d, struct dio_req *r)
+{
+	struct dio_ctx *ctx = d->ctx;
+
+	if (r->breq.result < 0) {
+		note_failure(d, r->file, (int)r->breq.result);
+	} else if (d->dir == DIO_READ) {
+		char *buf = r->buf >= 0 ? ctx->bufs[r->buf] : NULL;
+
+		for (unsigned i = 0; i < r->nstaged; i++) {
+			const struct staged_run *s = &r->staged[i];
+			uint64_t a = max_u64(s->file, d->off);
+			uint64_t b = min_u64(s->file + s->len, d->end);
+
+			if (a < b)
+				uc_copy(&d->uc_done, a, buf + (a - r->file),
+					b - a, true);
+		}
+	}
+	release_req(d, r);
+}
+
+/* Reap at least min completions. */
+static int reap(struct dio *d, unsigned min)
+{
+	struct dio_ctx *ctx = d->ctx;
+	int n = bdev_reap(ctx->q, min, ctx->depth, ctx->done);
+
+	if (n < 0)
+		return n;
+	for (int i = 0; i < n; i++)
+		finish_req(d, ctx->done[i]->priv);
+	return 0;
+}
+
+/* Send the batch; after an error, drop it unsent instead (rule 5). */
+static int submit_batch(struct dio *d)
+{
+	struct dio_ctx *ctx = d->ctx;
+	unsigned sent = 0;
+
+	while (sent < ctx->nbatch && !d->error) {
+		int n = bdev_submit(ctx->q, ctx->batch + sent,
+				    ctx->nbatch - sent);
+
+		ctx->stats.batches++;
+		if (n < 0) {
+			note_failure(d, ((struct dio_req *)
+					 ctx->batch[sent]->priv)->file, n);
+			break;
+		}
+		ctx->stats.requests += n;
+		sent += n;
+	}
+	for (unsigned i = sent; i < ctx->nbatch; i++)
+		drop_req(d, ctx->batch[i]->priv, d->error);
+	ctx->nbatch = 0;
+	return d->error;
+}
+
+static void close_req(struct dio *d)
+{
+	struct dio_req *r = d->cur;
+	struct dio_ctx *ctx = d->ctx;
+
+	if (!r)
+		return;
+	d->cur = NULL;
+	r->breq.op = d->dir == DIO_WRITE ? BDEV_WRITE : BDEV_READ;
+	r->breq.offset = r->dev;
+	r->breq.iov = r->iov;
+	r->breq.priv = r;
+	r->breq.result = 0;
+	ctx->batch[ctx->nbatch++] = &r->breq;
+}
+
+/* Wait until a request slot (and, if want_buf, a staging buffer) is free. */
+static int wait_for_room(struct dio *d, bool want_buf)
+{
+	struct dio_ctx *ctx = d->ctx;
+
+	while (!ctx->free_reqs || (want_buf && !ctx->nfree_bufs)) {
+		int ret = submit_batch(d);
+
+		if (ret)
+			return ret;
+		if (!bdev_queue_inflight(ctx->q))
+			return -EIO;	/* nothing will ever free a slot */
+		ret = reap(d, 1);
+		if (ret) {
+			note_failure(d, d->fail_file, ret);
+			return ret;
+		}
+	}
+	return 0;
+}
+
+/* can_extend() and start_req() made sure a buffer is free. */
+static int take_buf(struct dio *d, struct dio_req *r)
+{
+	struct dio_ctx *ctx = d->ctx;
+	int b;
+
+	if (r->buf >= 0)
+		return 0;
+	b = ctx->free_bufs[--ctx->nfree_bufs];
+	if (!ctx->bufs[b]) {
+		if (posix_memalign(&ctx->bufs[b], 4096, ctx->max_io)) {
+			ctx->free_bufs[ctx->nfree_bufs++] = b;
+			return -ENOMEM;
+		}
+		ctx->stats.staging_allocated += ctx->max_io;
+	}
+	r->buf = b;
+	return 0;
+}
+
+/* How a piece's bytes are produced. */
+enum piece_src {
+	SRC_USER,	/* the caller's memory, used directly (rule 2) */
+	SRC_ZERO,	/* zeros (rule 3) */
+	SRC_STAGE,	/* a staging buffer, filled by the caller of add_piece */
+};
+
+static bool can_extend(struct dio *d, uint64_t dev, uint64_t file,
+		       enum piece_src src)
+{
+	struct dio_req *r = d->cur;
+
+	if (!r || r->dev + r->len != dev || r->file + r->len != file ||
+	    r->len >= d->ctx->max_io || r->breq.iovcnt >= DIO_MAX_IOVS)
+		return false;
+	if (src == SRC_STAGE && r->buf < 0 && !d->ctx->nfree_bufs)
+		return false;
+	if (src == SRC_STAGE && d->dir == DIO_READ &&
+	    r->nstaged == DIO_MAX_STAGED &&
+	    r->staged[r->nstaged - 1].file + r->staged[r->nstaged - 1].len !=
+		    file)
+		return false;	/* no room to record one more staged run */
+	return true;
+}
+
+static int start_req(struct dio *d, uint64_t dev, uint64_t file,
+		     enum piece_src src)
+{
+	struct dio_ctx *ctx = d->ctx;
+	struct dio_req *r;
+	int ret;
+
+	close_req(d);
+	if (ctx->nbatch >= ctx->depth / 4 + 1) {
+		ret = submit_batch(d);
+		if (ret)
+			return ret;
+		ret = reap(d, 0);	/* keep completions moving */
+		if (ret)
+			return ret;
+	}
+	ret = wait_for_room(d, src == SRC_STAGE);
+	if (ret)
+		return ret;
+	r = ctx->free_reqs;
+	ctx->free_reqs = r->next_free;
+	r->dev = dev;
+	r->file = file;
+	r->len = 0;
+	r->buf = -1;
+	r->nstaged = 0;
+	r->breq.iovcnt = 0;
+	d->cur = r;
+	return 0;
+}
+
+static void push_iov(struct dio_req *r, void *base, size_t len)
+{
+	struct iovec *last = r->breq.iovcnt ? &r->iov[r->breq.iovcnt - 1] : NULL;
+
+	if (last && (char *)last->iov_base + last->iov_len == (char *)base)
+		last->iov_len += len;
+	else
+		r->iov[r->breq.iovcnt++] = (struct iovec){ base, len };
+}
+
+/*
+ * Append up to len bytes at device offset dev, file offset file, to the
+ * request under assembly (rule 4), starting a new request if this piece
+ * does not continue it; *got says how many bytes were taken (the request
+ * may be full).  For SRC_STAGE, *stage is where those bytes go: a write
+ * fills them before the next add_piece, a read's are copied out when the
+ * request completes.
+ */
+static int add_piece(struct dio *d, uint64_t dev, uint64_t file, size_t len,
+		     enum piece_src src, char **stage, size_t *got)
+{
+	struct dio_ctx *ctx = d->ctx;
+	struct dio_req *r;
+	size_t n;
+	int ret;
+
+	if (!can_extend(d, dev, file, src)) {
+		ret = start_req(d, dev, file, src);
+		if (ret)
+			return ret;
+	}
+	r = d->cur;
+	n = min_u64(len, ctx->max_io - r->len);
+
+	switch (src) {
+	case SRC_USER: {
+		/* The caller's bytes may span iovecs: one iovec per span. */
+		size_t left = n;
+
+		uc_seek(&d->uc, file);
+		while (left && r->breq.iovcnt < DIO_MAX_IOVS) {
+			const struct iovec *v = &d->uc.iov[d->uc.idx];
+			size_t k = min_u64(left, v->iov_len - d->uc.in);
+
+			push_iov(r, (char *)v->iov_base + d->uc.in, k);
+			left -= k;
+			uc_seek(&d->uc, d->uc.pos + k);
+		}
+		n -= left;
+		break;
+	}
+	case SRC_ZERO:
+		push_iov(r, ctx->zero, n);
+		break;
+	case SRC_STAGE:
+		ret = take_buf(d, r);
+		if (ret)
+			return ret;
+		*stage = (char *)ctx->bufs[r->buf] + r->len;
+		push_iov(r, *stage, n);
+		ctx->stats.staged_bytes += n;
+		if (d->dir == DIO_READ) {
+			struct staged_run *s = r->nstaged ?
+				&r->staged[r->nstaged - 1] : NULL;
+
+			if (s && s->file + s->len == file)
+				s->len += n;
+			else
+				r->staged[r->nstaged++] =
+					(struct staged_run){ file, n };
+		}
+		break;
+	}
+	r->len += n;
+	r->breq.len = r->len;
+	*got = n;
+	return 0;
+}
+
+/* ---- the walk ------------------------------------------------------------ */
+
+/* Device byte offset of file byte pos inside mapping m. */
+static inline uint64_t map_dev(const struct dio *d, const struct dio_map *m,
+			       uint64_t pos)
+{
+	unsigned bits = d->f->blkbits;
+
+	return (m->pblk << bits) + (pos - (m->lblk << bits));
+}
+
+/*
+ * Fill a staged write piece: file bytes [file, file+len), either one
+ * device block that the caller's bytes cover only in part, or whole blocks
+ * they cover entirely.  A partial block starts as zeros (fresh) or as its
+ * old contents, read from the device.
+ */
+static int fill_stage(struct dio *d, char *buf, uint64_t dev, uint64_t file,
+		      size_t len, bool fresh)
+{
+	struct dio_ctx *ctx = d->ctx;
+	uint64_t a = max_u64(file, d->off), b = min_u64(file + len, d->end);
+
+	if (a > file || b < file + len) {
+		if (fresh) {
+			memset(buf, 0, len);
+		} else {
+			ssize_t r = bdev_pread(ctx->q, buf, len, dev);
+
+			if (r < 0)
+				return (int)r;
+			ctx->stats.rmw_reads++;
+		}
+	}
+	if (a < b)
+		uc_copy(&d->uc, a, buf + (a - file), b - a, false);
+	return 0;
+}
+
+/*
+ * Emit [a, b) of mapping m (device-block aligned file offsets) as pieces:
+ * device blocks the caller covers only in part one at a time through
+ * staging, whole ones in runs from the caller's memory or through staging
+ * (rule 2).  fresh: the blocks hold no valid data (unwritten or new).
+ */
+static int emit_data(struct dio *d, const struct dio_map *m, uint64_t a,
+		     uint64_t b, bool fresh)
+{
+	uint32_t dbs = d->ctx->dbs;
+
+	while (a < b) {
+		bool partial = a < d->off || a + dbs > d->end;
+		enum piece_src src = SRC_STAGE;
+		uint64_t want = dbs;
+		char *stage = NULL;
+		size_t got;
+		int ret;
+
+		if (!partial) {
+			want = min_u64(b, align_down(d->end, dbs)) - a;
+			if (d->user_direct)
+				src = SRC_USER;
+		}
+		ret = add_piece(d, map_dev(d, m, a), a, want, src, &stage,
+				&got);
+		if (ret)
+			return ret;
+		if (stage && d->dir == DIO_WRITE) {
+			ret = fill_stage(d, stage, map_dev(d, m, a), a, got,
+					 fresh);
+			if (ret)
+				return ret;
+		}
+		a += got;
+	}
+	return 0;
+}
+
+static int emit_zeros(struct dio *d, const struct dio_map *m, uint64_t a,
+		      uint64_t b)
+{
+	while (a < b) {
+		size_t got;
+		int ret = add_piece(d, map_dev(d, m, a), a, b - a, SRC_ZERO,
+				    NULL, &got);
+
+		if (ret)
+			return ret;
+		a += got;
+	}
+	return 0;
+}
+
+/* Write [a, b) into unwritten or new blocks: zeros around it (rule 3). */
+static int write_fresh(struct dio *d, const struct dio_map *m, uint64_t a,
+		       uint64_t b)
+{
+	uint64_t bs = 1ULL << d->f->blkbits;
+	uint64_t za = align_down(a, bs), zb = align_up(b, bs);
+	int ret;
+
+	ret = emit_zeros(d, m, za, a);
+	if (!ret)
+		ret = emit_data(d, m, a, b, true);
+	if (!ret)
+		ret = emit_zeros(d, m, b, zb);
+	if (!ret && m->type == DIO_MAP_UNWRITTEN)
+		ret = range_add(&d->convert, za >> d->f->blkbits,
+				zb >> d->f->blkbits);
+	return ret;
+}
+
+/* Walk [start, stop) (device-block aligned) mapping by mapping. */
+static int walk(struct dio *d, uint64_t start, uint64_t stop)
+{
+	struct dio_file *f = d->f;
+	unsigned bits = f->blkbits;
+	uint64_t last_lblk = (stop - 1) >> bits;
+	uint64_t pos = start;
+
+	while (pos < stop) {
+		uint64_t lblk = pos >> bits;
+		struct dio_map m = { 0 };
+		uint64_t mend;
+		int ret;
+
+		d->ctx->stats.get_block_calls++;
+		ret = f->ops->get_block(f, lblk, last_lblk - lblk + 1,
+					d->dir == DIO_WRITE, &m);
+		if (!ret && (m.lblk != lblk || !m.len))
+			ret = -EIO;	/* the map callback broke its contract */
+		if (ret) {
+			/* Nothing of this mapping is assembled yet: what came
+			 * before it still goes to the device (a short write). */
+			d->map_error = ret;
+			if (pos < d->fail_file)
+				d->fail_file = pos;
+			return 0;
+		}
+		mend = min_u64(stop, (lblk + m.len) << bits);
+		if (m.flags & DIO_MAP_NEW)
+			ret = range_add(&d->allocated, lblk, lblk + m.len);
+
+		switch (ret ? -1 : (int)m.type) {
+		case -1:
+			break;
+		case DIO_MAP_HOLE:
+		case DIO_MAP_UNWRITTEN:
+			if (d->dir == DIO_READ) {
+				uint64_t a = max_u64(pos, d->off);
+				uint64_t b = min_u64(mend, d->end);
+
+				if (a < b)
+					uc_copy(&d->uc, a, NULL, b - a, true);
+			} else if (m.type == DIO_MAP_HOLE) {
+				return -EIO;	/* create must allocate */
+			} else {
+				ret = write_fresh(d, &m, pos, mend);
+			}
+			break;
+		case DIO_MAP_MAPPED:
+			if (d->dir == DIO_WRITE && (m.flags & DIO_MAP_NEW))
+				ret = write_fresh(d, &m, pos, mend);
+			else
+				ret = emit_data(d, &m, pos, mend, false);
+			break;
+		default:
+			ret = -EIO;	/* an unknown mapping type */
+		}
+		if (ret) {
+			note_failure(d, pos, ret);
+			return ret;
+		}
+		if (m.flags & DIO_MAP_BOUNDARY) {
+			close_req(d);
+			ret = submit_batch(d);
+			if (ret)
+				return ret;
+		}
+		pos = mend;
+	}
+	return 0;
+}
+
+/* Rule 5 and 6: how many bytes are good, and the metadata that follows. */
+static ssize_t finish_write(struct dio *d)
+{
+	struct dio_file *f = d->f;
+	unsigned bits = f->blkbits;
+	uint64_t good = d->end;
+	uint64_t good_blk = UINT64_MAX;
+	int ret = 0;
+
+	if (d->fail_file < d->end) {
+		good = d->fail_file;
+		for (size_t i = 0; i < d->convert.n; i++) {
+			const struct blk_range *c = &d->convert.v[i];
+
+			if ((good >> bits) >= c->start &&
+			    (good >> bits) < c->end)
+				good = align_down(good, 1ULL << bits);
+		}
+		good_blk = good >> bits;
+		if (good < d->off)
+			good = d->off;
+	}
+
+	for (size_t i = 0; i < d->convert.n && !ret; i++) {
+		const struct blk_range *c = &d->convert.v[i];
+		uint64_t e = min_u64(c->end, good_blk);
+
+		if (c->start < e)
+			ret = f->ops->convert(f, c->start, e - c->start);
+	}
+	if (!ret && good > f->size) {
+		ret = f->ops->set_size(f, good);
+		if (!ret)
+			f->size = good;
+	}
+	if (ret && !d->error)
+		d->error = ret;
+
+	/* New blocks wholly past the end of file are given back. */
+	if (f->ops->release) {
+		uint64_t eof_blk = align_up(f->size, 1ULL << bits) >> bits;
+
+		for (size_t i = 0; i < d->allocated.n; i++) {
+			const struct blk_range *c = &d->allocated.v[i];
+			uint64_t s = max_u64(c->start, eof_blk);
+
+			if (s < c->end)
+				f->ops->release(f, s, c->end - s);
+		}
+	}
+	if (ret)
+		return ret;
+	if (good > d->off)
+		return good - d->off;
+	return d->error ? d->error : 0;
+}
+
+ssize_t dio_rw(struct dio_ctx *ctx, struct dio_file *f, enum dio_dir dir,
+	       uint64_t off, const struct iovec *iov, int iovcnt)
+{
+	uint64_t bs = 1ULL << f->blkbits;
+	struct dio d = {
+		.ctx = ctx, .f = f, .dir = dir, .off = off,
+		.fail_file = UINT64_MAX,
+		.uc = { .iov = iov, .iovcnt = iovcnt, .pos = off, .base = off },
+	};
+	uint64_t len = 0;
+	ssize_t ret;
+
+	for (int i = 0; i < iovcnt; i++)
+		len += iov[i].iov_len;
+	if (!len)
+		return 0;
+	if (bs < ctx->dbs)
+		return -EINVAL;
+	if (off > DIO_MAX_FILE_SIZE || len > DIO_MAX_FILE_SIZE - off) {
+		if (dir == DIO_WRITE)
+			return -EFBIG;
+		len = off > DIO_MAX_FILE_SIZE ? 0 : DIO_MAX_FILE_SIZE - off;
+	}
+
+	pthread_rwlock_rdlock(&f->lock);
+	if (dir == DIO_WRITE &&
+	    ((off | len) & (bs - 1) || off + len > f->size)) {
+		/* Extending, partial-block or read-modify-write: rule 5 of dio.h. */
+		pthread_rwlock_unlock(&f->lock);
+		pthread_rwlock_wrlock(&f->lock);
+	}
+	if (dir == DIO_READ) {
+		if (off >= f->size) {
+			ret = 0;
+			goto out_unlock;
+		}
+		len = min_u64(len, f->size - off);
+	}
+	d.end = off + len;
+	d.user_direct = !(off & (ctx->dbs - 1)) &&
+			user_iov_aligned(iov, iovcnt, ctx->dbs);
+
+	d.uc_done = d.uc;
+	if (walk(&d, align_down(off, ctx->dbs), align_up(d.end, ctx->dbs)) &&
+	    d.cur) {
+		drop_req(&d, d.cur, d.error);
+		d.cur = NULL;
+	}
+	close_req(&d);
+	submit_batch(&d);
+	while (bdev_queue_inflight(ctx->q)) {
+		int r = reap(&d, 1);
+
+		if (r) {
+			/* The bdev layer could not wait (it already retried
+			 * what can be retried): report it rather than hang. */
+			note_failure(&d, d.off, r);
+			break;
+		}
+	}
+
+	if (!d.error)
+		d.error = d.map_error;
+	if (dir == DIO_WRITE) {
+		ret = finish_write(&d);
+	} else {
+		uint64_t good = min_u64(d.fail_file, d.end);
+
+		ret = good > off ? (ssize_t)(good - off) : d.error;
+	}
+out_unlock:
+	pthread_rwlock_unlock(&f->lock);
+	free(d.convert.v);
+	free(d.allocated.v);
+	return ret;
+}

@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * bdev_impl: what the block-device layer shares with its backends.
+ *
+ * bdev.c owns everything a caller can see: validation, the queue's
+ * bookkeeping, short completions, EAGAIN, the done list and the stats.  A
+ * backend (bdev_aio.c, bdev_test.c) only moves prepared iocbs to a device
+ * and hands back raw events, with io_submit()/io_getevents() semantics, so
+ * both backends share one implementation of the rules in bdev.h.
+ *
+ * Rules for backends:
+ *  1. submit() accepts a prefix of the iocbs and returns its length, or a
+ *     negative errno when it accepts none: -EAGAIN means "try again later";
+ *     any other error belongs to iocbs[0] alone.
+ *  2. getevents() returns between min and max raw events of iocbs that
+ *     submit() accepted on the same queue (min is never more than are
+ *     outstanding), or a negative errno.  ev->obj is the iocb, ev->res the
+ *     bytes transferred or a negative errno.
+ *  3. A backend never touches struct bdev_req; it sees iocbs prepared with
+ *     io_prep_preadv()/io_prep_pwritev() and nothing else.
+ *  4. queue_fini() runs after bdev.c has waited for every submitted iocb.
+ */
+#ifndef DIOFS_BDEV_IMPL_H
+#define DIOFS_BDEV_IMPL_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <time.h>
+
+#include "diofs/bdev.h"
+
+struct bdev_ops {
+	int (*queue_init)(struct bdev_queue *q);
+	void (*queue_fini)(struct bdev_queue *q);
+	int (*submit)(struct bdev_queue *q, unsigned n, struct iocb **iocbs);
+	/* timeout NULL: wait for min events; zero: do not wait */
+	int (*getevents)(struct bdev_queue *q, unsigned min, unsigned max,
+			 struct io_event *ev, const struct timespec *timeout);
+	int (*flush)(struct bdev *bdev);
+	void (*destroy)(struct bdev *bdev);	/* frees the bdev */
+};
+
+/* The counters behind struct bdev_stats, updated by every thread. */
+struct bdev_counters {
+	_Atomic uint64_t reads, writes, read_bytes, write_bytes;
+	_Atomic uint64_t submit_calls, eagain, short_completions, flushes;
+};
+
+struct bdev {
+	const struct bdev_ops *ops;
+	int fd;			/* every iocb's aio_fildes; -1: test device */
+	uint32_t block_size;
+	uint32_t mem_align;
+	uint64_t size;
+	int read_only;
+	struct bdev_counters stats;
+};
+
+/* A FIFO of requests, sized for the queue depth. */
+struct bdev_ring {
+	struct bdev_req **slot;
+	unsigned cap, head, count;
+};
+
+struct bdev_queue {
+	struct bdev *bdev;
+	unsigned depth;
+	unsigned inflight;	/* accepted, not yet handed back */
+	unsigned atdev;		/* iocbs the backend holds */
+	struct bdev_ring pending;	/* short ones, to be sent again */
+	struct bdev_ring done;		/* finished, not yet reaped */
+	struct iocb **iocbs;	/* scratch: one io_submit batch */
+	struct io_event *events;	/* scratch: one io_getevents batch */
+	struct bdev_req sync_req;	/* bdev_pread()/bdev_pwrite() */
+	struct iovec sync_iov;
+	void *priv;		/* the backend's */
+};
+
+/*
+ * Set up the fields of struct bdev common to all backends.  The backend
+ * fills in fd, block_size, mem_align, size and read_only.
+ */
+void bdev_init(struct bdev *bdev, const struct bdev_ops *ops);
+
+/*
+ * Check an iocb against rule 1 of bdev.h and the device size; store its
+ * byte count in *len.  Returns 0 or -EINVAL.
+ */
+int bdev_iocb_check(const struct bdev *bdev, const struct iocb *iocb,
+		    size_t *len);
+
+int bdev_aio_open(const char *path, int flags, struct bdev **out,
+		  const char **err_msg);
+
+#endif

@@ -1,0 +1,622 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * bdev: requests, queues and completions, common to every backend.
+ *
+ * bdev_submit() checks each request, prepares it as one vectored iocb and
+ * hands the batch to the backend in as few io_submit calls as the device
+ * allows.  Raw events that come back are turned into finished requests: a
+ * short one is moved past what the device did and sent again, so that
+ * bdev_reap() only ever hands back a request that is fully done or has
+ * failed.  Finished requests wait on the queue's done list until
+ * bdev_reap() takes them, which lets bdev_submit() and bdev_pread() reap
+ * while they work without losing anybody's completion.
+ *
+ *   bdev_submit --req_start--> checked --q_send--> backend (atdev)
+ *        | refused by rule 3                          |
+ *        v                                     q_wait / q_event
+ *      done <----------- full or failed --------------+
+ *        |                                            | short
+ *        v                                            v
+ *   bdev_reap                 q_push_pending <---- pending
+ *
+ * Rules:
+ *  1. inflight = pending + atdev + done (plus the sync request while it is
+ *     out) and never exceeds depth, so the rings and the scratch arrays,
+ *     all sized by depth, never overflow.  bdev_submit() takes only as many
+ *     requests as there is room for, and returns -EAGAIN when there is none.
+ *  2. While the layer owns a request, its result is -EINPROGRESS; it is set
+ *     once more, when the request finishes.
+ *  3. Misaligned requests, requests reaching past the device, empty ones
+ *     and ones with more than IOV_MAX iovecs complete with -EINVAL without
+ *     reaching the device; writes to a read-only bdev complete with -EROFS.
+ *     bdev_submit() counts them as accepted: the caller reaps them.
+ *  4. An iocb the device refuses at submission (io_submit's error for the
+ *     first iocb of a call) completes with that error.
+ *  5. EAGAIN from the device: while iocbs are out, wait for one of them and
+ *     try again; when none are, sleep briefly and try again, at most
+ *     BDEV_EAGAIN_TRIES times, then give up with -EAGAIN.
+ *  6. A short completion advances the request's iov in place (the caller
+ *     lent it as scratch) and puts the request on the pending ring, which is
+ *     sent before any new request.  A completion that transfers nothing
+ *     while bytes remain fails the request with -EIO.
+ *  7. The request behind bdev_pread()/bdev_pwrite() lives in the queue, not
+ *     on the caller's stack, and never enters the done list: bdev_reap()
+ *     never sees it, and a failed wait leaves no dangling pointer behind.
+ *  8. stats.reads/writes and the byte counters count requests that
+ *     finished successfully.  Counters are relaxed atomics: the bdev is
+ *     shared by every thread, and nothing is ordered by them.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "diofs/bdev_impl.h"
+
+#define BDEV_EAGAIN_TRIES 8
+#define BDEV_EAGAIN_SLEEP_NS 50000L	/* first back-off, doubled each try */
+
+#define req_of(io) \
+	((struct bdev_req *)((char *)(io) - offsetof(struct bdev_req, iocb)))
+
+static void stat_add(_Atomic uint64_t *c, uint64_t v)
+{
+	atomic_fetch_add_explicit(c, v, memory_order_relaxed);
+}
+
+static uint64_t stat_get(_Atomic uint64_t *c)
+{
+	return atomic_load_explicit(c, memory_order_relaxed);
+}
+
+/* ---- rings of requests --------------------------------------------------- */
+
+static int ring_init(struct bdev_ring *r, unsigned cap)
+{
+	r->slot = calloc(cap, sizeof(*r->slot));
+	r->cap = cap;
+	r->head = 0;
+	r->count = 0;
+	return r->slot ? 0 : -ENOMEM;
+}
+
+static struct bdev_req *ring_at(const struct bdev_ring *r, unsigned i)
+{
+	return r->slot[(r->head + i) % r->cap];
+}
+
+static void ring_push(struct bdev_ring *r, struct bdev_req *req)
+{
+	r->slot[(r->head + r->count++) % r->cap] = req;
+}
+
+static struct bdev_req *ring_pop(struct bdev_ring *r)
+{
+	struct bdev_req *req = r->slot[r->head];
+
+	r->head = (r->head + 1) % r->cap;
+	r->count--;
+	return req;
+}
+
+/* Take req out of the ring, keeping the others in order; 1 if it was in. */
+static int ring_remove(struct bdev_ring *r, const struct bdev_req *req)
+{
+	unsigned i = 0;
+
+	while (i < r->count && ring_at(r, i) != req)
+		i++;
+	if (i == r->count)
+		return 0;
+	for (; i + 1 < r->count; i++)
+		r->slot[(r->head + i) % r->cap] = ring_at(r, i + 1);
+	r->count--;
+	return 1;
+}
+
+/* ---- the device, common part --------------------------------------------- */
+
+void bdev_init(struct bdev *bdev, const struct bdev_ops *ops)
+{
+	struct bdev_counters *st = &bdev->stats;
+
+	bdev->ops = ops;
+	bdev->fd = -1;
+	atomic_init(&st->reads, 0);
+	atomic_init(&st->writes, 0);
+	atomic_init(&st->read_bytes, 0);
+	atomic_init(&st->write_bytes, 0);
+	atomic_init(&st->submit_calls, 0);
+	atomic_init(&st->eagain, 0);
+	atomic_init(&st->short_completions, 0);
+	atomic_init(&st->flushes, 0);
+}
+
+int bdev_iocb_check(const struct bdev *bdev, const struct iocb *iocb,
+		    size_t *len)
+{
+	const struct iovec *iov = iocb->u.v.vec;
+	unsigned long i, n = iocb->u.v.nr;
+	uint64_t off = (uint64_t)iocb->u.v.offset;
+	uint64_t total = 0;
+
+	if (n == 0 || n > IOV_MAX || off % bdev->block_size)
+		return -EINVAL;
+	for (i = 0; i < n; i++) {
+		if (iov[i].iov_len % bdev->block_size ||
+		    (uintptr_t)iov[i].iov_base % bdev->mem_align)
+			return -EINVAL;
+		/* total stays <= size, so neither sum can overflow */
+		if (iov[i].iov_len > bdev->size - total)
+			return -EINVAL;
+		total += iov[i].iov_len;
+	}
+	if (total == 0 || off > bdev->size - total)
+		return -EINVAL;
+	*len = total;
+	return 0;
+}
+
+int bdev_open(const char *path, int flags, struct bdev **out,
+	      const char **err_msg)
+{
+	return bdev_aio_open(path, flags, out, err_msg);
+}
+
+void bdev_close(struct bdev *bdev)
+{
+	if (bdev)
+		bdev->ops->destroy(bdev);
+}
+
+uint32_t bdev_block_size(const struct bdev *bdev)
+{
+	return bdev->block_size;
+}
+
+uint32_t bdev_mem_align(const struct bdev *bdev)
+{
+	return bdev->mem_align;
+}
+
+uint64_t bdev_size(const struct bdev *bdev)
+{
+	return bdev->size;
+}
+
+int bdev_read_only(const struct bdev *bdev)
+{
+	return bdev->read_only;
+}
+
+int bdev_flush(struct bdev *bdev)
+{
+	int ret = bdev->ops->flush(bdev);
+
+	if (ret == 0)
+		stat_add(&bdev->stats.flushes, 1);
+	return ret;
+}
+
+void bdev_get_stats(struct bdev *bdev, struct bdev_stats *st)
+{
+	struct bdev_counters *c = &bdev->stats;
+
+	st->reads = stat_get(&c->reads);
+	st->writes = stat_get(&c->writes);
+	st->read_bytes = stat_get(&c->read_bytes);
+	st->write_bytes = stat_get(&c->write_bytes);
+	st->submit_calls = stat_get(&c->submit_calls);
+	st->eagain = stat_get(&c->eagain);
+	st->short_completions = stat_get(&c->short_completions);
+	st->flushes = stat_get(&c->flushes);
+}
+
+/* ---- queues ------------------------------------------------------------- */
+
+int bdev_queue_open(struct bdev *bdev, unsigned depth, struct bdev_queue **out)
+{
+	struct bdev_queue *q;
+	int ret = -ENOMEM;
+
+	if (depth == 0)
+		return -EINVAL;
+	q = calloc(1, sizeof(*q));
+	if (!q)
+		return -ENOMEM;
+	q->bdev = bdev;
+	q->depth = depth;
+	if (ring_init(&q->pending, depth))
+		goto out_free;
+	if (ring_init(&q->done, depth))
+		goto out_pending;
+	q->iocbs = calloc(depth, sizeof(*q->iocbs));
+	if (!q->iocbs)
+		goto out_done;
+	q->events = calloc(depth, sizeof(*q->events));
+	if (!q->events)
+		goto out_iocbs;
+	ret = bdev->ops->queue_init(q);
+	if (ret)
+		goto out_events;
+	*out = q;
+	return 0;
+
+out_events:
+	free(q->events);
+out_iocbs:
+	free(q->iocbs);
+out_done:
+	free(q->done.slot);
+out_pending:
+	free(q->pending.slot);
+out_free:
+	free(q);
+	return ret;
+}
+
+unsigned bdev_queue_depth(const struct bdev_queue *q)
+{
+	return q->depth;
+}
+
+unsigned bdev_queue_inflight(const struct bdev_queue *q)
+{
+	return q->inflight;
+}
+
+struct bdev *bdev_queue_bdev(const struct bdev_queue *q)
+{
+	return q->bdev;
+}
+
+static void req_prep(const struct bdev_queue *q, struct bdev_req *req,
+		     struct iovec *iov, int iovcnt)
+{
+	long long off = (long long)(req->offset + req->done);
+
+	if (req->op == BDEV_WRITE)
+		io_prep_pwritev(&req->iocb, q->bdev->fd, iov, iovcnt, off);
+	else
+		io_prep_preadv(&req->iocb, q->bdev->fd, iov, iovcnt, off);
+}
+
+/* The request has finished with result (rule 2). */
+static void q_finish(struct bdev_queue *q, struct bdev_req *req,
+		     ssize_t result)
+{
+	struct bdev_counters *st = &q->bdev->stats;
+
+	req->result = result;
+	if (result >= 0 && req->op == BDEV_WRITE) {
+		stat_add(&st->writes, 1);
+		stat_add(&st->write_bytes, result);
+	} else if (result >= 0) {
+		stat_add(&st->reads, 1);
+		stat_add(&st->read_bytes, result);
+	}
+	if (req == &q->sync_req)
+		q->inflight--;
+	else
+		ring_push(&q->done, req);
+}
+
+/*
+ * The device did res more bytes of req, fewer than remain: prepare the iocb
+ * for the rest (rule 6).  The walk stops inside the iov array because more
+ * than res bytes remain in it.
+ */
+static void req_advance(struct bdev_queue *q, struct bdev_req *req,
+			size_t res)
+{
+	struct iovec *iov = req->iov + (req->iocb.u.v.vec - req->iov);
+	int n = (int)req->iocb.u.v.nr;
+
+	req->done += res;
+	while (iov->iov_len <= res) {
+		res -= iov->iov_len;
+		iov++;
+		n--;
+	}
+	iov->iov_base = (char *)iov->iov_base + res;
+	iov->iov_len -= res;
+	req_prep(q, req, iov, n);
+}
+
+static void q_event(struct bdev_queue *q, const struct io_event *ev)
+{
+	struct bdev_req *req = req_of(ev->obj);
+	long res = (long)ev->res;
+	size_t left = req->len - req->done;
+
+	q->atdev--;
+	if (res < 0) {
+		q_finish(q, req, res);
+	} else if (res == 0) {
+		q_finish(q, req, -EIO);
+	} else if ((size_t)res >= left) {
+		req->done = req->len;
+		q_finish(q, req, (ssize_t)req->len);
+	} else {
+		stat_add(&q->bdev->stats.short_completions, 1);
+		req_advance(q, req, res);
+		ring_push(&q->pending, req);
+	}
+}
+
+/*
+ * Take at least min events from the backend (timeout as for io_getevents)
+ * and process them.  Returns the number of events or -errno.
+ */
+static int q_wait(struct bdev_queue *q, unsigned min,
+		  const struct timespec *timeout)
+{
+	int i, ret;
+
+	do
+		ret = q->bdev->ops->getevents(q, min, q->atdev, q->events,
+					      timeout);
+	while (ret == -EINTR);
+	for (i = 0; i < ret; i++)
+		q_event(q, &q->events[i]);
+	return ret;
+}
+
+static void q_backoff(unsigned tries)
+{
+	struct timespec ts = { 0, BDEV_EAGAIN_SLEEP_NS << tries };
+
+	nanosleep(&ts, NULL);
+}
+
+/*
+ * Send n prepared iocbs through partial submission and EAGAIN (rules 4 and
+ * 5).  Returns how many were taken, by the device or by rule 4, or -errno
+ * when none were.  Completions reaped here land on the done and pending
+ * rings; nothing is resubmitted from in here.
+ */
+static int q_send(struct bdev_queue *q, struct iocb **iocbs, unsigned n)
+{
+	struct bdev_counters *st = &q->bdev->stats;
+	unsigned sent = 0, tries = 0;
+	int ret = 0;
+
+	while (sent < n) {
+		ret = q->bdev->ops->submit(q, n - sent, iocbs + sent);
+		stat_add(&st->submit_calls, 1);
+		if (ret > 0) {
+			q->atdev += ret;
+			sent += ret;
+			tries = 0;
+			continue;
+		}
+		if (ret != -EAGAIN) {
+			q_finish(q, req_of(iocbs[sent]), ret);
+			sent++;
+			continue;
+		}
+		stat_add(&st->eagain, 1);
+		if (q->atdev) {
+			ret = q_wait(q, 1, NULL);
+			if (ret < 0)
+				break;
+		} else if (tries < BDEV_EAGAIN_TRIES) {
+			q_backoff(tries++);
+		} else {
+			break;
+		}
+	}
+	return sent ? (int)sent : ret;
+}
+
+/*
+ * Send the pending ring again.  Its requests leave the ring before they are
+ * sent, so that one reaped short while q_send() waits can be queued again
+ * without the ring holding it twice.
+ */
+static int q_push_pending(struct bdev_queue *q)
+{
+	unsigned i, n = q->pending.count;
+	int ret;
+
+	if (n == 0)
+		return 0;
+	for (i = 0; i < n; i++)
+		q->iocbs[i] = &ring_pop(&q->pending)->iocb;
+	ret = q_send(q, q->iocbs, n);
+	for (i = ret > 0 ? ret : 0; i < n; i++)
+		ring_push(&q->pending, req_of(q->iocbs[i]));
+	return ret < 0 ? ret : 0;
+}
+
+/*
+ * Make progress until want requests are on the done list or, if req is not
+ * NULL, until req has finished.  Returns 0 or -errno.
+ */
+static int q_run(struct bdev_queue *q, unsigned want,
+		 const struct bdev_req *req)
+{
+	unsigned min;
+	int ret;
+
+	for (;;) {
+		ret = q_push_pending(q);
+		if (ret < 0)
+			return ret;
+		if (req ? req->result != -EINPROGRESS : q->done.count >= want)
+			return 0;
+		/* only pending ones are left, and the device refuses them */
+		if (!q->atdev)
+			return -EAGAIN;
+		min = req ? 1 : want - q->done.count;
+		ret = q_wait(q, min < q->atdev ? min : q->atdev, NULL);
+		if (ret < 0)
+			return ret;
+	}
+}
+
+void bdev_queue_close(struct bdev_queue *q)
+{
+	if (!q)
+		return;
+	/*
+	 * The device may still write into the callers' buffers and read our
+	 * iocbs; requests waiting to be resent are simply dropped.
+	 */
+	while (q->atdev && q_wait(q, q->atdev, NULL) >= 0)
+		;
+	q->bdev->ops->queue_fini(q);
+	free(q->events);
+	free(q->iocbs);
+	free(q->done.slot);
+	free(q->pending.slot);
+	free(q);
+}
+
+/* Prepare and check a new request; returns 0 or the error it completes with. */
+static int req_start(struct bdev_queue *q, struct bdev_req *req)
+{
+	int ret;
+
+	req->done = 0;
+	req->len = 0;
+	req->result = -EINPROGRESS;
+	if (req->op != BDEV_READ && req->op != BDEV_WRITE)
+		return -EINVAL;
+	req_prep(q, req, req->iov, req->iovcnt);
+	ret = bdev_iocb_check(q->bdev, &req->iocb, &req->len);
+	if (ret)
+		return ret;
+	if (req->op == BDEV_WRITE && q->bdev->read_only)
+		return -EROFS;
+	return 0;
+}
+
+/* Send the m new requests gathered in q->iocbs; returns as q_send(). */
+static int q_send_new(struct bdev_queue *q, unsigned m)
+{
+	int ret;
+
+	/* counted first: rule 4 may finish some of them inside q_send() */
+	q->inflight += m;
+	ret = q_send(q, q->iocbs, m);
+	q->inflight -= m - (ret > 0 ? ret : 0);
+	return ret;
+}
+
+int bdev_submit(struct bdev_queue *q, struct bdev_req **reqs, unsigned n)
+{
+	unsigned i, m = 0, taken = 0, room = q->depth - q->inflight;
+	int err, ret;
+
+	if (n == 0)
+		return 0;
+	if (room == 0)
+		return -EAGAIN;
+	if (n > room)
+		n = room;
+	ret = q_push_pending(q);
+	if (ret < 0)
+		return ret;
+	for (i = 0; i < n; i++) {
+		err = req_start(q, reqs[i]);
+		if (!err) {
+			q->iocbs[m++] = &reqs[i]->iocb;
+			continue;
+		}
+		/*
+		 * Send what came before the refused request first, so that
+		 * what bdev_submit() accepts is always a prefix of reqs.
+		 */
+		if (m) {
+			ret = q_send_new(q, m);
+			if (ret < (int)m)
+				goto out;
+			taken += m;
+			m = 0;
+			ret = 0;
+		}
+		q->inflight++;
+		q_finish(q, reqs[i], err);
+		taken++;
+	}
+	if (m)
+		ret = q_send_new(q, m);
+out:
+	if (ret > 0)
+		taken += ret;
+	return taken ? (int)taken : ret;
+}
+
+int bdev_reap(struct bdev_queue *q, unsigned min, unsigned max,
+	      struct bdev_req **done)
+{
+	static const struct timespec poll;
+	unsigned n, want = min < max ? min : max;
+	unsigned reapable = q->inflight -
+			    (q->sync_req.result == -EINPROGRESS);
+	int ret = 0;
+
+	/* nobody else can finish: waiting for more would never end */
+	if (want > reapable)
+		want = reapable;
+	/* pick up what is already complete, so that a poll sees it */
+	if (q->atdev && q->done.count < max)
+		ret = q_wait(q, 0, &poll);
+	if (ret >= 0)
+		ret = q_run(q, want, NULL);
+	for (n = 0; n < max && q->done.count; n++) {
+		done[n] = ring_pop(&q->done);
+		q->inflight--;
+	}
+	return n ? (int)n : ret;
+}
+
+/* bdev_pread() and bdev_pwrite(): one request, waited for alone (rule 7). */
+static ssize_t q_sync(struct bdev_queue *q, enum bdev_op op, void *buf,
+		      size_t len, uint64_t off)
+{
+	struct bdev_req *req = &q->sync_req;
+	int ret;
+
+	/* an earlier wait failed with it still at the device */
+	if (req->result == -EINPROGRESS) {
+		ret = q_run(q, 0, req);
+		if (req->result == -EINPROGRESS)
+			return ret;
+	}
+	q->sync_iov.iov_base = buf;
+	q->sync_iov.iov_len = len;
+	req->op = op;
+	req->offset = off;
+	req->iov = &q->sync_iov;
+	req->iovcnt = 1;
+	req->priv = NULL;
+	ret = bdev_submit(q, &req, 1);
+	if (ret < 0) {
+		req->result = ret;
+		return ret;
+	}
+	ret = q_run(q, 0, req);
+	if (req->result != -EINPROGRESS)
+		return req->result;
+	/* never sent again after we return: buf is the caller's */
+	if (ring_remove(&q->pending, req)) {
+		q->inflight--;
+		req->result = ret;
+	}
+	return ret;
+}
+
+ssize_t bdev_pread(struct bdev_queue *q, void *buf, size_t len, uint64_t off)
+{
+	return q_sync(q, BDEV_READ, buf, len, off);
+}
+
+ssize_t bdev_pwrite(struct bdev_queue *q, const void *buf, size_t len,
+		    uint64_t off)
+{
+	/* the layer only reads from a write's buffer */
+	return q_sync(q, BDEV_WRITE, (void *)buf, len, off);
+}

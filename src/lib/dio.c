@@ -712,16 +712,19 @@ static int write_fresh(struct dio *d, const struct dio_map *m, uint64_t a,
 {
 	uint64_t bs = 1ULL << d->f->blkbits;
 	uint64_t za = align_down(a, bs), zb = align_up(b, bs);
-	int ret;
+	int ret = 0;
 
-	ret = emit_zeros(d, m, za, a);
+	/* Recorded first: if a later request fails, finish_write() converts
+	 * the blocks below the failure that were already sent. */
+	if (m->type == DIO_MAP_UNWRITTEN)
+		ret = range_add(&d->convert, za >> d->f->blkbits,
+				zb >> d->f->blkbits);
+	if (!ret)
+		ret = emit_zeros(d, m, za, a);
 	if (!ret)
 		ret = emit_data(d, m, a, b, true);
 	if (!ret)
 		ret = emit_zeros(d, m, b, zb);
-	if (!ret && m->type == DIO_MAP_UNWRITTEN)
-		ret = range_add(&d->convert, za >> d->f->blkbits,
-				zb >> d->f->blkbits);
 	return ret;
 }
 
@@ -783,7 +786,10 @@ static int walk(struct dio *d, uint64_t start, uint64_t stop)
 			ret = -EIO;	/* an unknown mapping type */
 		}
 		if (ret) {
-			note_failure(d, pos, ret);
+			/* An I/O error already named where it failed; any
+			 * other error stops the walk at this mapping. */
+			if (!d->error)
+				note_failure(d, pos, ret);
 			return ret;
 		}
 		if (m.flags & DIO_MAP_BOUNDARY) {

@@ -1,0 +1,2169 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * test_dio: Check suite for the direct-I/O worker (dio.c).
+ *
+ * The worker is driven through a small in-memory filesystem: a table of
+ * file block -> (state, device block) and an allocator over the device that
+ * hands out contiguous runs or deliberately fragmented ones and can run out
+ * of space.  Its get_block returns the longest run of same-state,
+ * device-contiguous blocks, so the worker's coalescing is observable in the
+ * device's request counters.  Every hook counts its calls and checks the
+ * worker's side of the contract where it can see it.
+ *
+ * Rules:
+ *  1. Every case runs over a table of geometries (fs block 1 KiB to 64 KiB,
+ *     device block 512 and 4096): direct-I/O bugs tend to live at one
+ *     alignment only.
+ *  2. Test devices are filled with 0xA5 before use, so stale contents that
+ *     leak into a file are recognisable.  Pattern bytes never take the value
+ *     0 or 0xA5.
+ *  3. When a case sets model.expect (the file image after the write in
+ *     progress), convert() and set_size() compare the device with it: the
+ *     data must be on the device before either hook runs.
+ *  4. Image files for the file-backed device are unlinked right after they
+ *     are opened, so a failing case (Check forks one process per case)
+ *     leaves nothing behind.
+ */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "diofs/bdev.h"
+#include "diofs/dio.h"
+
+#define KiB 1024ull
+#define MiB (1024ull * KiB)
+#define GiB (1024ull * MiB)
+#define GARBAGE 0xA5
+#define ALLOC_BASE 3		/* first device block the allocator hands out */
+#define CASE_TIMEOUT 60
+
+struct geom {
+	unsigned fs_bs;
+	unsigned dev_bs;
+};
+
+static const struct geom geoms[] = {
+	{ 1024, 512 },
+	{ 4096, 512 },
+	{ 4096, 4096 },
+	{ 16384, 512 },
+	{ 16384, 4096 },
+	{ 65536, 512 },
+	{ 65536, 4096 },
+};
+#define NGEOMS ((int)(sizeof(geoms) / sizeof(geoms[0])))
+
+/* fs block sizes for the file-backed device (raised to its block size) */
+static const unsigned file_fs_bs[] = { 1024, 4096, 16384, 65536 };
+#define NFILEGEOMS ((int)(sizeof(file_fs_bs) / sizeof(file_fs_bs[0])))
+
+static char where[96];		/* geometry of the running case, for messages */
+
+/* ---- data patterns and comparisons ------------------------------------- */
+
+static unsigned char pat(uint64_t x, unsigned seed)
+{
+	uint64_t v = (x + 1) * 0x9E3779B97F4A7C15ull;
+
+	v ^= (uint64_t)(seed + 1) * 0xC2B2AE3D27D4EB4Full;
+	v ^= v >> 31;
+	v *= 0xBF58476D1CE4E5B9ull;
+	v ^= v >> 29;
+	return (unsigned char)(1 + (v >> 32) % 0xA4);	/* 1..0xA4 */
+}
+
+static void fill_pat(unsigned char *p, size_t len, uint64_t x0, unsigned seed)
+{
+	for (size_t i = 0; i < len; i++)
+		p[i] = pat(x0 + i, seed);
+}
+
+/* First differing offset, or -1; want == NULL means zeros. */
+static ssize_t memdiff(const unsigned char *got, const unsigned char *want,
+		       size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (got[i] != (want ? want[i] : 0))
+			return (ssize_t)i;
+	return -1;
+}
+
+static void expect_mem(const unsigned char *got, const unsigned char *want,
+		       size_t n, const char *fmt, ...)
+{
+	ssize_t d = memdiff(got, want, n);
+	char what[256];
+	va_list ap;
+
+	if (d < 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	ck_abort_msg("%s: %s: byte %zd of %zu: got 0x%02x, want 0x%02x",
+		     where, what, d, n, got[d], want ? want[d] : 0);
+}
+
+static void *xalloc(size_t n)
+{
+	void *p = NULL;
+
+	ck_assert_int_eq(posix_memalign(&p, 4096, n ? n : 1), 0);
+	return p;
+}
+
+static void *xzalloc(size_t n)
+{
+	void *p = xalloc(n);
+
+	memset(p, 0, n);
+	return p;
+}
+
+/* ---- the device under test: in-memory or a file-backed image ----------- */
+
+struct env {
+	struct bdev *bdev;
+	struct bdev_queue *q;	/* the test's own queue (file-backed only) */
+	int fd;			/* buffered descriptor on the image, or -1 */
+	uint32_t dev_bs;
+	uint64_t size;
+};
+
+static void env_open_test(struct env *e, unsigned dev_bs, uint64_t size)
+{
+	struct bdev_test_opts o = { .size = size, .block_size = dev_bs };
+
+	memset(e, 0, sizeof(*e));
+	e->fd = -1;
+	ck_assert_int_eq(bdev_test_create(&o, &e->bdev), 0);
+	e->dev_bs = bdev_block_size(e->bdev);
+	e->size = bdev_size(e->bdev);
+	ck_assert_uint_eq(e->dev_bs, dev_bs);
+	ck_assert_uint_eq(e->size, size);
+	memset(bdev_test_data(e->bdev), GARBAGE, size);
+}
+
+static void env_open_file(struct env *e, uint64_t size)
+{
+	char path[] = "/tmp/diofs-test-dio-XXXXXX";
+	const char *msg = NULL;
+	unsigned char *chunk;
+	int rc;
+
+	memset(e, 0, sizeof(*e));
+	e->fd = mkstemp(path);
+	ck_assert_msg(e->fd >= 0, "mkstemp: %s", strerror(errno));
+	chunk = xalloc(MiB);
+	memset(chunk, GARBAGE, MiB);
+	for (uint64_t off = 0; off < size; off += MiB) {
+		size_t n = size - off < MiB ? size - off : MiB;
+
+		if (pwrite(e->fd, chunk, n, (off_t)off) != (ssize_t)n) {
+			unlink(path);
+			ck_abort_msg("filling %s: %s", path, strerror(errno));
+		}
+	}
+	free(chunk);
+	rc = fsync(e->fd);
+	if (rc == 0)
+		rc = bdev_open(path, BDEV_RDWR, &e->bdev, &msg);
+	unlink(path);
+	ck_assert_msg(rc == 0, "bdev_open(%s): %d %s", path, rc,
+		      msg ? msg : "");
+	e->dev_bs = bdev_block_size(e->bdev);
+	e->size = bdev_size(e->bdev);
+	ck_assert_uint_eq(e->size, size);
+	ck_assert_int_eq(bdev_queue_open(e->bdev, 4, &e->q), 0);
+}
+
+static void env_close(struct env *e)
+{
+	if (e->q)
+		bdev_queue_close(e->q);
+	bdev_close(e->bdev);
+	if (e->fd >= 0)
+		close(e->fd);
+}
+
+static void dev_read(struct env *e, uint64_t off, void *dst, size_t len)
+{
+	ck_assert_uint_le(off + len, e->size);
+	if (e->fd < 0) {
+		memcpy(dst, bdev_test_data(e->bdev) + off, len);
+		return;
+	}
+	ck_assert_int_eq(pread(e->fd, dst, len, (off_t)off), (ssize_t)len);
+}
+
+/* Fixture data goes in through the bdev itself, aligned, on the test's queue. */
+static void dev_write(struct env *e, uint64_t off, const void *src, size_t len)
+{
+	uint64_t a, end;
+	unsigned char *b;
+
+	ck_assert_uint_le(off + len, e->size);
+	if (e->fd < 0) {
+		memcpy(bdev_test_data(e->bdev) + off, src, len);
+		return;
+	}
+	a = off / e->dev_bs * e->dev_bs;
+	end = (off + len + e->dev_bs - 1) / e->dev_bs * e->dev_bs;
+	b = xalloc(end - a);
+	ck_assert_int_eq(bdev_pread(e->q, b, end - a, a), (ssize_t)(end - a));
+	memcpy(b + (off - a), src, len);
+	ck_assert_int_eq(bdev_pwrite(e->q, b, end - a, a), (ssize_t)(end - a));
+	free(b);
+}
+
+/* ---- the filesystem model ---------------------------------------------- */
+
+enum { B_HOLE, B_UNWRITTEN, B_MAPPED };
+
+struct mblk {
+	unsigned char state;
+	uint64_t pblk;
+};
+
+struct model {
+	struct dio_file f;
+	struct env *env;
+	pthread_mutex_t mu;
+	unsigned bs;
+	uint64_t nblocks;	/* file blocks the table covers */
+	struct mblk *map;
+
+	/* allocator, in fs blocks of the device */
+	uint64_t dev_blocks;
+	unsigned char *used;
+	uint64_t cursor;
+	unsigned stride;	/* 1: contiguous runs; 2: every other block */
+	long budget;		/* blocks left before -ENOSPC; < 0: unlimited */
+	uint64_t max_run;	/* longest mapping get_block returns; 0: no limit */
+
+	/* hook accounting */
+	unsigned gb_calls, gb_create_calls, convert_calls, size_calls,
+		 release_calls;
+	uint64_t converted, released, min_released, last_size;
+	unsigned bad;		/* contract violations the hooks saw */
+	char bad_what[160];
+
+	/* ordering check (rule 3) */
+	const unsigned char *expect;
+	uint64_t expect_len, wr_off, wr_end;
+	unsigned early;
+	char early_what[160];
+};
+
+static void note(char *dst, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (dst[0])
+		return;		/* keep the first */
+	va_start(ap, fmt);
+	vsnprintf(dst, 160, fmt, ap);
+	va_end(ap);
+}
+
+static int model_alloc(struct model *m, uint64_t *pblk)
+{
+	if (m->budget == 0)
+		return -ENOSPC;
+	for (uint64_t i = 0; i < m->dev_blocks; i++) {
+		uint64_t b = (m->cursor + i) % m->dev_blocks;
+
+		if (b < ALLOC_BASE || m->used[b])
+			continue;
+		m->used[b] = 1;
+		m->cursor = b + m->stride;
+		if (m->budget > 0)
+			m->budget--;
+		*pblk = b;
+		return 0;
+	}
+	return -ENOSPC;
+}
+
+/* Take device block want if it is the allocator's next choice. */
+static int model_alloc_next(struct model *m, uint64_t want)
+{
+	if (m->budget == 0 || want >= m->dev_blocks || m->used[want] ||
+	    m->cursor != want)
+		return 0;
+	m->used[want] = 1;
+	m->cursor = want + m->stride;
+	if (m->budget > 0)
+		m->budget--;
+	return 1;
+}
+
+/* Device comparison for rule 3: block lblk must hold expect's bytes. */
+static void model_check_order(struct model *m, uint64_t lblk, const char *hook)
+{
+	uint64_t lo = lblk * m->bs;
+	unsigned char *got, *want;
+	ssize_t d;
+
+	if (!m->expect || m->map[lblk].state == B_HOLE)
+		return;
+	got = malloc(m->bs);
+	want = calloc(1, m->bs);
+	if (lo < m->expect_len)
+		memcpy(want, m->expect + lo,
+		       m->expect_len - lo < m->bs ? m->expect_len - lo : m->bs);
+	dev_read(m->env, m->map[lblk].pblk * m->bs, got, m->bs);
+	d = memdiff(got, want, m->bs);
+	if (d >= 0) {
+		m->early++;
+		note(m->early_what,
+		     "%s: file block %" PRIu64 " byte %zd is 0x%02x on the device, want 0x%02x",
+		     hook, lblk, d, got[d], want[d]);
+	}
+	free(got);
+	free(want);
+}
+
+static int m_get_block(struct dio_file *f, uint64_t lblk, uint64_t max,
+		       int create, struct dio_map *map)
+{
+	struct model *m = f->priv;
+	uint64_t end, n, pblk;
+	int rc = 0;
+
+	pthread_mutex_lock(&m->mu);
+	m->gb_calls++;
+	if (create)
+		m->gb_create_calls++;
+	memset(map, 0, sizeof(*map));
+	map->lblk = lblk;
+	if (max == 0) {
+		m->bad++;
+		note(m->bad_what, "get_block(%" PRIu64 ", max 0)", lblk);
+		rc = -EINVAL;
+		goto out;
+	}
+	if (lblk >= m->nblocks) {
+		if (create) {
+			m->bad++;
+			note(m->bad_what, "get_block(create) beyond the model at %" PRIu64, lblk);
+			rc = -EFBIG;
+			goto out;
+		}
+		map->type = DIO_MAP_HOLE;
+		map->len = max;
+		goto out;
+	}
+	if (m->max_run && max > m->max_run)
+		max = m->max_run;
+	end = max > m->nblocks - lblk ? m->nblocks : lblk + max;
+	n = 1;
+	switch (m->map[lblk].state) {
+	case B_HOLE:
+		if (!create) {
+			while (lblk + n < end && m->map[lblk + n].state == B_HOLE)
+				n++;
+			map->type = DIO_MAP_HOLE;
+			break;
+		}
+		rc = model_alloc(m, &pblk);
+		if (rc)
+			goto out;
+		m->map[lblk].state = B_UNWRITTEN;
+		m->map[lblk].pblk = pblk;
+		while (lblk + n < end && m->map[lblk + n].state == B_HOLE &&
+		       model_alloc_next(m, pblk + n)) {
+			m->map[lblk + n].state = B_UNWRITTEN;
+			m->map[lblk + n].pblk = pblk + n;
+			n++;
+		}
+		map->type = DIO_MAP_UNWRITTEN;
+		map->flags = DIO_MAP_NEW;
+		map->pblk = pblk;
+		break;
+	default:
+		while (lblk + n < end &&
+		       m->map[lblk + n].state == m->map[lblk].state &&
+		       m->map[lblk + n].pblk == m->map[lblk].pblk + n)
+			n++;
+		map->type = m->map[lblk].state == B_MAPPED ?
+			DIO_MAP_MAPPED : DIO_MAP_UNWRITTEN;
+		map->pblk = m->map[lblk].pblk;
+		break;
+	}
+	map->len = n;
+out:
+	pthread_mutex_unlock(&m->mu);
+	return rc;
+}
+
+static int m_convert(struct dio_file *f, uint64_t lblk, uint64_t len)
+{
+	struct model *m = f->priv;
+
+	pthread_mutex_lock(&m->mu);
+	m->convert_calls++;
+	for (uint64_t b = lblk; b < lblk + len; b++) {
+		if (b >= m->nblocks || m->map[b].state == B_HOLE) {
+			m->bad++;
+			note(m->bad_what, "convert of hole block %" PRIu64, b);
+			continue;
+		}
+		if (m->expect && (b * m->bs >= m->wr_end ||
+				  (b + 1) * m->bs <= m->wr_off)) {
+			m->bad++;
+			note(m->bad_what, "convert of block %" PRIu64 " outside the write", b);
+		}
+		model_check_order(m, b, "convert");
+		m->map[b].state = B_MAPPED;
+		m->converted++;
+	}
+	pthread_mutex_unlock(&m->mu);
+	return 0;
+}
+
+static int m_set_size(struct dio_file *f, uint64_t size)
+{
+	struct model *m = f->priv;
+
+	pthread_mutex_lock(&m->mu);
+	m->size_calls++;
+	if (size <= m->last_size) {
+		m->bad++;
+		note(m->bad_what, "set_size(%" PRIu64 ") does not grow %" PRIu64,
+		     size, m->last_size);
+	}
+	m->last_size = size;
+	if (m->expect) {
+		for (uint64_t b = m->wr_off / m->bs;
+		     b * m->bs < m->wr_end && b < m->nblocks; b++)
+			model_check_order(m, b, "set_size");
+	}
+	pthread_mutex_unlock(&m->mu);
+	return 0;
+}
+
+static void m_release(struct dio_file *f, uint64_t lblk, uint64_t len)
+{
+	struct model *m = f->priv;
+
+	pthread_mutex_lock(&m->mu);
+	m->release_calls++;
+	if (lblk < m->min_released)
+		m->min_released = lblk;
+	for (uint64_t b = lblk; b < lblk + len && b < m->nblocks; b++) {
+		if (m->map[b].state == B_HOLE)
+			continue;
+		m->used[m->map[b].pblk] = 0;
+		m->map[b].state = B_HOLE;
+		m->released++;
+	}
+	pthread_mutex_unlock(&m->mu);
+}
+
+static const struct dio_file_ops model_ops = {
+	.get_block = m_get_block,
+	.convert = m_convert,
+	.set_size = m_set_size,
+	.release = m_release,
+};
+
+static void model_counts_clear(struct model *m)
+{
+	m->gb_calls = m->gb_create_calls = m->convert_calls = 0;
+	m->size_calls = m->release_calls = 0;
+	m->converted = m->released = 0;
+	m->min_released = UINT64_MAX;
+}
+
+/* Empty the file (all holes, fresh allocator) and give it size bytes. */
+static void model_reset(struct model *m, uint64_t size)
+{
+	memset(m->map, 0, m->nblocks * sizeof(*m->map));
+	memset(m->used, 0, m->dev_blocks);
+	m->cursor = ALLOC_BASE;
+	m->stride = 1;
+	m->budget = -1;
+	m->max_run = 0;
+	model_counts_clear(m);
+	m->bad = m->early = 0;
+	m->bad_what[0] = m->early_what[0] = 0;
+	m->expect = NULL;
+	m->last_size = size;
+	dio_file_destroy(&m->f);
+	ck_assert_int_eq(dio_file_init(&m->f, &model_ops,
+				       (unsigned)__builtin_ctz(m->bs), size, m), 0);
+}
+
+static void model_init(struct model *m, struct env *e, unsigned bs,
+		       uint64_t nblocks)
+{
+	memset(m, 0, sizeof(*m));
+	m->env = e;
+	m->bs = bs;
+	m->nblocks = nblocks;
+	m->map = calloc(nblocks, sizeof(*m->map));
+	m->dev_blocks = e->size / bs;
+	m->used = calloc(m->dev_blocks, 1);
+	ck_assert(m->map && m->used);
+	pthread_mutex_init(&m->mu, NULL);
+	ck_assert_int_eq(dio_file_init(&m->f, &model_ops,
+				       (unsigned)__builtin_ctz(bs), 0, m), 0);
+	model_reset(m, 0);
+}
+
+static void model_fini(struct model *m)
+{
+	dio_file_destroy(&m->f);
+	pthread_mutex_destroy(&m->mu);
+	free(m->map);
+	free(m->used);
+}
+
+/* Allocate file blocks [lblk, lblk+n) directly, in the given state. */
+static void model_map(struct model *m, uint64_t lblk, uint64_t n, int state)
+{
+	for (uint64_t b = lblk; b < lblk + n; b++) {
+		uint64_t pblk;
+
+		ck_assert_int_eq(m->map[b].state, B_HOLE);
+		ck_assert_int_eq(model_alloc(m, &pblk), 0);
+		m->map[b].state = (unsigned char)state;
+		m->map[b].pblk = pblk;
+	}
+}
+
+static void model_unmap(struct model *m, uint64_t lblk)
+{
+	if (m->map[lblk].state != B_HOLE)
+		m->used[m->map[lblk].pblk] = 0;
+	m->map[lblk].state = B_HOLE;
+}
+
+/* Put pattern seed on the device behind file blocks [lblk, lblk+n) and in img. */
+static void model_fill(struct model *m, uint64_t lblk, uint64_t n,
+		       unsigned seed, unsigned char *img)
+{
+	unsigned char *b = xalloc(m->bs);
+
+	for (uint64_t l = lblk; l < lblk + n; l++) {
+		ck_assert_int_ne(m->map[l].state, B_HOLE);
+		fill_pat(b, m->bs, l * m->bs, seed);
+		dev_write(m->env, m->map[l].pblk * m->bs, b, m->bs);
+		if (img)
+			memcpy(img + l * m->bs, b, m->bs);
+	}
+	free(b);
+}
+
+static uint64_t model_allocated(struct model *m)
+{
+	uint64_t n = 0;
+
+	for (uint64_t b = 0; b < m->nblocks; b++)
+		n += m->map[b].state != B_HOLE;
+	return n;
+}
+
+static void model_expect(struct model *m, const unsigned char *img,
+			 uint64_t img_len, uint64_t off, uint64_t len)
+{
+	m->expect = img;
+	m->expect_len = img_len;
+	m->wr_off = off;
+	m->wr_end = off + len;
+}
+
+static void model_assert_clean(struct model *m)
+{
+	ck_assert_msg(m->bad == 0, "%s: %u contract violations, first: %s",
+		      where, m->bad, m->bad_what);
+	ck_assert_msg(m->early == 0,
+		      "%s: %u hooks ran before the data was on the device, first: %s",
+		      where, m->early, m->early_what);
+}
+
+/*
+ * Every mapped block on the device must equal img (zeros past size): this
+ * sees stale bytes beyond end of file that a read would hide.
+ */
+static void check_dev(struct model *m, const unsigned char *img, uint64_t size,
+		      const char *what)
+{
+	unsigned char *got = xalloc(m->bs), *want = xalloc(m->bs);
+
+	for (uint64_t b = 0; b < m->nblocks; b++) {
+		uint64_t lo = b * m->bs;
+
+		if (m->map[b].state != B_MAPPED)
+			continue;
+		memset(want, 0, m->bs);
+		if (lo < size)
+			memcpy(want, img + lo, size - lo < m->bs ? size - lo : m->bs);
+		dev_read(m->env, m->map[b].pblk * m->bs, got, m->bs);
+		expect_mem(got, want, m->bs, "%s: device copy of file block %" PRIu64,
+			   what, b);
+	}
+	free(got);
+	free(want);
+}
+
+/* ---- the fixture: device, model, worker context ------------------------ */
+
+struct fx {
+	struct env e;
+	struct model m;
+	struct dio_ctx *ctx;
+	struct dio_params p;
+};
+
+static const struct dio_params default_params = {
+	.queue_depth = 8,
+	.max_io = 128 * KiB,
+	.staging_bufs = 4,
+};
+
+static void fx_init(struct fx *x, int file, unsigned fs_bs, unsigned dev_bs,
+		    uint64_t dev_size, uint64_t file_bytes,
+		    const struct dio_params *p)
+{
+	if (file)
+		env_open_file(&x->e, dev_size);
+	else
+		env_open_test(&x->e, dev_bs, dev_size);
+	if (fs_bs < x->e.dev_bs)
+		fs_bs = x->e.dev_bs;
+	snprintf(where, sizeof(where), "[fs %u, dev %u, %s]", fs_bs,
+		 x->e.dev_bs, file ? "image file" : "test device");
+	model_init(&x->m, &x->e, fs_bs, file_bytes / fs_bs);
+	x->p = p ? *p : default_params;
+	ck_assert_int_eq(dio_ctx_create(x->e.bdev, &x->p, &x->ctx), 0);
+}
+
+static void fx_fini(struct fx *x)
+{
+	dio_ctx_destroy(x->ctx);
+	model_fini(&x->m);
+	env_close(&x->e);
+}
+
+static struct bdev_stats bst(struct fx *x)
+{
+	struct bdev_stats s;
+
+	bdev_get_stats(x->e.bdev, &s);
+	return s;
+}
+
+/*
+ * A caller's buffer: len bytes spread over nseg segments with odd lengths,
+ * the first starting mis bytes past a page boundary, the others at odd
+ * addresses.  rng, when given, picks the split points.
+ */
+struct iob {
+	struct iovec iov[8];
+	int n;
+	void *base;
+};
+
+static uint64_t rnd(uint64_t *s)
+{
+	uint64_t x = *s;
+
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	*s = x;
+	return x * 0x2545F4914F6CDD1Dull;
+}
+
+static void iob_make(struct iob *b, size_t len, unsigned mis, int nseg,
+		     uint64_t *rng)
+{
+	size_t left = len;
+	unsigned char *p;
+
+	if (nseg > 8)
+		nseg = 8;
+	if ((size_t)nseg > len)
+		nseg = len ? (int)len : 1;
+	b->base = xalloc(len + mis + 16 * 8 + 4096);
+	memset(b->base, 0xEE, len + mis + 16 * 8 + 4096);
+	p = (unsigned char *)b->base + mis;
+	b->n = nseg;
+	for (int i = 0; i < nseg; i++) {
+		size_t l, most = left - (size_t)(nseg - 1 - i);
+
+		if (i == nseg - 1)
+			l = left;
+		else if (rng)
+			l = 1 + rnd(rng) % most;
+		else
+			l = (left / (size_t)(nseg - i)) | 1;
+		if (l > most)
+			l = most;
+		b->iov[i].iov_base = p;
+		b->iov[i].iov_len = l;
+		p += l + 2 * (size_t)i + 3;
+		left -= l;
+	}
+}
+
+static void iob_put(struct iob *b, const unsigned char *src)
+{
+	for (int i = 0; i < b->n; i++) {
+		memcpy(b->iov[i].iov_base, src, b->iov[i].iov_len);
+		src += b->iov[i].iov_len;
+	}
+}
+
+static void iob_get(struct iob *b, unsigned char *dst, size_t n)
+{
+	for (int i = 0; i < b->n && n; i++) {
+		size_t l = b->iov[i].iov_len < n ? b->iov[i].iov_len : n;
+
+		memcpy(dst, b->iov[i].iov_base, l);
+		dst += l;
+		n -= l;
+	}
+}
+
+static ssize_t wr_ctx(struct fx *x, struct dio_ctx *ctx, uint64_t off,
+		      const unsigned char *src, size_t len, unsigned mis,
+		      int nseg, uint64_t *rng)
+{
+	struct iob b;
+	ssize_t r;
+
+	iob_make(&b, len, mis, nseg, rng);
+	iob_put(&b, src);
+	r = dio_rw(ctx, &x->m.f, DIO_WRITE, off, b.iov, b.n);
+	free(b.base);
+	return r;
+}
+
+static ssize_t rd_ctx(struct fx *x, struct dio_ctx *ctx, uint64_t off,
+		      unsigned char *dst, size_t len, unsigned mis, int nseg,
+		      uint64_t *rng)
+{
+	struct iob b;
+	ssize_t r;
+
+	iob_make(&b, len, mis, nseg, rng);
+	r = dio_rw(ctx, &x->m.f, DIO_READ, off, b.iov, b.n);
+	if (r > 0)
+		iob_get(&b, dst, (size_t)r);
+	free(b.base);
+	return r;
+}
+
+static ssize_t wr(struct fx *x, uint64_t off, const unsigned char *src,
+		  size_t len, unsigned mis, int nseg)
+{
+	return wr_ctx(x, x->ctx, off, src, len, mis, nseg, NULL);
+}
+
+static ssize_t rd(struct fx *x, uint64_t off, unsigned char *dst, size_t len,
+		  unsigned mis, int nseg)
+{
+	return rd_ctx(x, x->ctx, off, dst, len, mis, nseg, NULL);
+}
+
+/* Read [off, off+len) and compare with img, which holds size bytes. */
+static void check_read(struct fx *x, const unsigned char *img, uint64_t size,
+		       uint64_t off, size_t len, unsigned mis, int nseg,
+		       const char *what)
+{
+	unsigned char *got = xalloc(len + 1);
+	ssize_t want = off >= size ? 0 :
+		(ssize_t)(size - off < len ? size - off : len);
+	ssize_t r = rd(x, off, got, len, mis, nseg);
+
+	ck_assert_msg(r == want,
+		      "%s: %s: read(off %" PRIu64 ", len %zu, mis %u, %d segs) = %zd, want %zd",
+		      where, what, off, len, mis, nseg, r, want);
+	expect_mem(got, img ? img + off : NULL, (size_t)want,
+		   "%s: read(off %" PRIu64 ", len %zu, mis %u, %d segs)",
+		   what, off, len, mis, nseg);
+	free(got);
+}
+
+/* The context must not leave requests in flight: destroying it completes none. */
+static void check_drained(struct fx *x, const char *what)
+{
+	struct bdev_stats a = bst(x), b;
+
+	dio_ctx_destroy(x->ctx);
+	x->ctx = NULL;
+	b = bst(x);
+	ck_assert_msg(a.reads == b.reads && a.writes == b.writes,
+		      "%s: %s: requests still in flight after dio_rw returned "
+		      "(reads %" PRIu64 "->%" PRIu64 ", writes %" PRIu64 "->%" PRIu64 ")",
+		      where, what, a.reads, b.reads, a.writes, b.writes);
+	ck_assert_int_eq(dio_ctx_create(x->e.bdev, &x->p, &x->ctx), 0);
+}
+
+/* ---- holes and unwritten extents --------------------------------------- */
+
+static void core_holes(int file, unsigned fs_bs, unsigned dev_bs)
+{
+	struct fx x;
+	unsigned bs, db;
+	uint64_t size, nb;
+	unsigned char *img;
+	struct bdev_stats s0, s1;
+
+	fx_init(&x, file, fs_bs, dev_bs, 8 * MiB, 32 * 65536, NULL);
+	bs = x.m.bs;
+	db = x.e.dev_bs;
+	size = 20ull * bs + 123;
+	nb = (size + bs - 1) / bs;
+	model_reset(&x.m, size);
+
+	s0 = bst(&x);
+	check_read(&x, NULL, size, 0, size, 0, 1, "all holes");
+	check_read(&x, NULL, size, bs + 7, 3 * bs + 11, 1, 1, "holes, unaligned");
+	check_read(&x, NULL, size, db - 1, 2 * db + 3, 0, 3, "holes, 3 segments");
+	s1 = bst(&x);
+	ck_assert_msg(s1.reads == s0.reads, "%s: reading holes did %" PRIu64 " device reads",
+		      where, s1.reads - s0.reads);
+	ck_assert_uint_gt(x.m.gb_calls, 0);
+	ck_assert_uint_eq(x.m.gb_create_calls, 0);
+	ck_assert_uint_eq(model_allocated(&x.m), 0);
+
+	model_map(&x.m, 0, nb, B_UNWRITTEN);
+	s0 = bst(&x);
+	check_read(&x, NULL, size, 0, size, 0, 1, "all unwritten");
+	check_read(&x, NULL, size, bs + 7, 3 * bs + 11, 1, 1, "unwritten, unaligned");
+	check_read(&x, NULL, size, db - 1, 2 * db + 3, 0, 3, "unwritten, 3 segments");
+	s1 = bst(&x);
+	ck_assert_msg(s1.reads == s0.reads, "%s: reading unwritten blocks did %" PRIu64 " device reads",
+		      where, s1.reads - s0.reads);
+	ck_assert_uint_eq(x.m.converted, 0);
+
+	/* mapped, hole, unwritten, mapped, ... */
+	img = xzalloc(nb * bs);
+	for (uint64_t b = 0; b < nb; b++) {
+		if (b % 3 == 0) {
+			x.m.map[b].state = B_MAPPED;
+			model_fill(&x.m, b, 1, 1, img);
+		} else if (b % 3 == 1) {
+			model_unmap(&x.m, b);
+		}
+	}
+	s0 = bst(&x);
+	check_read(&x, img, size, 0, size, 0, 1, "mixed");
+	check_read(&x, img, size, bs - 5, 7 * bs + 9, 3, 1, "mixed, unaligned");
+	check_read(&x, img, size, db + 1, 5 * bs, 1, 4, "mixed, 4 segments");
+	check_read(&x, img, size, 3 * bs + db / 2, 1, 0, 1, "mixed, 1 byte");
+	s1 = bst(&x);
+	ck_assert_uint_gt(s1.reads, s0.reads);
+	ck_assert_uint_eq(x.m.gb_create_calls, 0);
+	model_assert_clean(&x.m);
+	free(img);
+	fx_fini(&x);
+}
+
+START_TEST(t_holes)
+{
+	core_holes(0, geoms[_i].fs_bs, geoms[_i].dev_bs);
+}
+END_TEST
+
+/* ---- end of file -------------------------------------------------------- */
+
+static void core_eof(int file, unsigned fs_bs, unsigned dev_bs)
+{
+	struct fx x;
+	unsigned bs, db;
+	unsigned char *img, *data;
+
+	fx_init(&x, file, fs_bs, dev_bs, 8 * MiB, 16 * 65536, NULL);
+	bs = x.m.bs;
+	db = x.e.dev_bs;
+	img = xalloc(8ull * bs);
+	data = xalloc(8ull * bs);
+
+	const uint64_t deltas[] = { 0, 1, db - 1, db, db + 1, bs / 2 + 3, bs - 1 };
+	for (int k = 0; k <= 2; k += 2) {
+		for (size_t di = 0; di < sizeof(deltas) / sizeof(deltas[0]); di++) {
+			uint64_t S = (uint64_t)k * bs + deltas[di];
+			uint64_t nb = (S + bs - 1) / bs;
+			char what[64];
+
+			snprintf(what, sizeof(what), "i_size %" PRIu64, S);
+			/* mapped blocks holding pattern past EOF too */
+			model_reset(&x.m, S);
+			model_map(&x.m, 0, nb, B_MAPPED);
+			model_fill(&x.m, 0, nb, 2, img);
+			check_read(&x, img, S, 0, S + 3 * bs, 0, 1, what);
+			check_read(&x, img, S, S ? S - 1 : 0, 10, 1, 1, what);
+			check_read(&x, img, S, S, 100, 0, 1, what);
+			check_read(&x, img, S, S, bs, 0, 1, what);
+			check_read(&x, img, S, S + 5000, 10, 0, 1, what);
+			check_read(&x, img, S, S > db + 3 ? S - db - 3 : 0,
+				   2 * bs, 3, 2, what);
+			check_read(&x, img, S, S >= 10 ? S - 10 : 0,
+				   S >= 10 ? 10 : S + 1, 0, 1, what);
+			check_read(&x, img, S, S / bs * bs, bs, 0, 1, what);
+			check_read(&x, img, S, S / db * db, db, 0, 1, what);
+			check_read(&x, img, S, S / db * db, 2 * db + 1, 1, 3, what);
+			ck_assert_uint_eq(x.m.f.size, S);
+			ck_assert_uint_eq(x.m.gb_create_calls, 0);
+
+			/* the same size produced by a write into an empty file */
+			model_reset(&x.m, 0);
+			if (S == 0)
+				continue;
+			fill_pat(data, S, 0, 3 + (unsigned)di);
+			model_expect(&x.m, data, S, 0, S);
+			ck_assert_int_eq(wr(&x, 0, data, S, 0, 1), (ssize_t)S);
+			x.m.expect = NULL;
+			ck_assert_uint_eq(x.m.f.size, S);
+			ck_assert_uint_eq(x.m.size_calls, 1);
+			ck_assert_uint_eq(x.m.last_size, S);
+			ck_assert_uint_eq(x.m.converted, nb);
+			ck_assert_uint_eq(model_allocated(&x.m), nb);
+			check_dev(&x.m, data, S, what);
+			check_read(&x, data, S, 0, S + bs, 1, 1, what);
+			check_read(&x, data, S, S, 1, 0, 1, what);
+			check_read(&x, data, S, S - 1, 2, 0, 1, what);
+			model_assert_clean(&x.m);
+		}
+	}
+	free(img);
+	free(data);
+	fx_fini(&x);
+}
+
+START_TEST(t_eof)
+{
+	core_eof(0, geoms[_i].fs_bs, geoms[_i].dev_bs);
+}
+END_TEST
+
+/* ---- unaligned overwrites of mapped blocks ------------------------------ */
+
+static void core_unaligned(int file, unsigned fs_bs, unsigned dev_bs)
+{
+	struct fx x;
+	unsigned bs, db;
+	uint64_t size;
+	unsigned char *shadow, *data;
+	uint64_t pblks[8];
+	static const struct { unsigned mis; int nseg; } variants[] = {
+		{ 0, 1 }, { 1, 1 }, { 0, 3 }, { 5, 3 },
+	};
+
+	fx_init(&x, file, fs_bs, dev_bs, 8 * MiB, 16 * 65536, NULL);
+	bs = x.m.bs;
+	db = x.e.dev_bs;
+	size = 8ull * bs;
+	model_reset(&x.m, size);
+	model_map(&x.m, 0, 8, B_MAPPED);
+	shadow = xalloc(size);
+	model_fill(&x.m, 0, 8, 1, shadow);
+	for (int b = 0; b < 8; b++)
+		pblks[b] = x.m.map[b].pblk;
+	data = xalloc(size);
+
+	const struct { uint64_t off, len; } cases[] = {
+		{ 2ull * bs + bs / 2 + 1, 1 },	/* one byte mid-block */
+		{ 0, 1 },
+		{ bs - 1, 1 },
+		{ bs - 1, 2 },
+		{ db - 1, 2 },
+		{ db + 1, db - 2 },
+		{ 3, bs },
+		{ bs + db, 3ull * db + 5 },
+		{ 5, 5ull * bs - 9 },
+		{ 3ull * bs, bs },
+		{ 7, 3ull * db },
+		{ 4ull * bs + 1, 2ull * bs },
+		{ bs / 2, 1 },
+		{ 8ull * bs - 3, 3 },
+		{ 0, 8ull * bs },
+	};
+	for (size_t ci = 0; ci < sizeof(cases) / sizeof(cases[0]); ci++) {
+		for (size_t vi = 0; vi < 4; vi++) {
+			uint64_t off = cases[ci].off, len = cases[ci].len;
+			uint64_t lo = off >= 3 ? off - 3 : 0;
+			uint64_t hi = off + len + 3 > size ? size : off + len + 3;
+			char what[96];
+			ssize_t r;
+
+			snprintf(what, sizeof(what),
+				 "write(off %" PRIu64 ", len %" PRIu64 ", mis %u, %d segs)",
+				 off, len, variants[vi].mis, variants[vi].nseg);
+			fill_pat(data, len, off, 100 + (unsigned)(ci * 4 + vi));
+			memcpy(shadow + off, data, len);
+			model_expect(&x.m, shadow, size, off, len);
+			r = wr(&x, off, data, len, variants[vi].mis,
+			       variants[vi].nseg);
+			x.m.expect = NULL;
+			ck_assert_msg(r == (ssize_t)len, "%s: %s = %zd", where, what, r);
+			check_dev(&x.m, shadow, size, what);
+			check_read(&x, shadow, size, lo, hi - lo,
+				   variants[3 - vi].mis, variants[3 - vi].nseg, what);
+		}
+	}
+	check_read(&x, shadow, size, 0, size, 0, 1, "whole file");
+	ck_assert_uint_eq(x.m.f.size, size);
+	ck_assert_uint_eq(x.m.size_calls, 0);
+	for (int b = 0; b < 8; b++) {
+		ck_assert_int_eq(x.m.map[b].state, B_MAPPED);
+		ck_assert_uint_eq(x.m.map[b].pblk, pblks[b]);
+	}
+	model_assert_clean(&x.m);
+	free(shadow);
+	free(data);
+	fx_fini(&x);
+}
+
+START_TEST(t_unaligned)
+{
+	core_unaligned(0, geoms[_i].fs_bs, geoms[_i].dev_bs);
+}
+END_TEST
+
+/* ---- partial writes into new blocks ------------------------------------- */
+
+/*
+ * Write [off, off+len) of pattern seed into the file whose expected image
+ * (size bytes before the write) is img, and check the result, the hooks and
+ * the device.
+ */
+static void new_write(struct fx *x, unsigned char *img, uint64_t *size,
+		      uint64_t off, uint64_t len, unsigned mis, int nseg,
+		      unsigned seed, const char *what)
+{
+	unsigned bs = x->m.bs;
+	uint64_t old = *size, nsize = off + len > old ? off + len : old;
+	uint64_t first = off / bs, last = (off + len - 1) / bs;
+	uint64_t fresh = 0, conv_before;
+	unsigned calls_before = x->m.size_calls;
+	ssize_t r;
+
+	for (uint64_t b = first; b <= last; b++)
+		fresh += x->m.map[b].state != B_MAPPED;
+	conv_before = x->m.converted;
+	fill_pat(img + off, len, off, seed);
+	model_expect(&x->m, img, nsize, off, len);
+	r = wr(x, off, img + off, len, mis, nseg);
+	x->m.expect = NULL;
+	ck_assert_msg(r == (ssize_t)len, "%s: %s: write(off %" PRIu64 ", len %" PRIu64 ") = %zd",
+		      where, what, off, len, r);
+	*size = nsize;
+	ck_assert_uint_eq(x->m.f.size, nsize);
+	if (nsize > old) {
+		ck_assert_msg(x->m.size_calls == calls_before + 1 && x->m.last_size == nsize,
+			      "%s: %s: set_size called %u times, last with %" PRIu64 ", want once with %" PRIu64,
+			      where, what, x->m.size_calls - calls_before, x->m.last_size, nsize);
+	} else {
+		ck_assert_msg(x->m.size_calls == calls_before,
+			      "%s: %s: set_size called by a write inside the file", where, what);
+	}
+	for (uint64_t b = first; b <= last; b++)
+		ck_assert_msg(x->m.map[b].state == B_MAPPED,
+			      "%s: %s: file block %" PRIu64 " not converted", where, what, b);
+	ck_assert_msg(x->m.converted - conv_before == fresh,
+		      "%s: %s: %" PRIu64 " blocks converted, want %" PRIu64,
+		      where, what, x->m.converted - conv_before, fresh);
+	check_dev(&x->m, img, nsize, what);
+	check_read(x, img, nsize, 0, nsize + bs, 0, 1, what);
+	model_assert_clean(&x->m);
+}
+
+static void core_new_partial(int file, unsigned fs_bs, unsigned dev_bs)
+{
+	struct fx x;
+	unsigned bs, db;
+	uint64_t size, off;
+	unsigned char *img;
+
+	fx_init(&x, file, fs_bs, dev_bs, 8 * MiB, 32 * 65536, NULL);
+	bs = x.m.bs;
+	db = x.e.dev_bs;
+	img = xzalloc(32ull * bs);
+
+	/* A: a few bytes at an odd offset past EOF of an empty file */
+	size = 0;
+	model_reset(&x.m, 0);
+	off = 2ull * bs + bs / 2 + 3;
+	new_write(&x, img, &size, off, 5, 0, 1, 10, "5 bytes into an empty file");
+	ck_assert_uint_eq(model_allocated(&x.m), 1);
+	ck_assert_int_eq(x.m.map[0].state, B_HOLE);
+	ck_assert_int_eq(x.m.map[1].state, B_HOLE);
+	/* E: extend past it; the tail of block 2 must read as zeros */
+	new_write(&x, img, &size, 5ull * bs + 1, 3, 1, 1, 11, "extend after a partial block");
+	ck_assert_uint_eq(model_allocated(&x.m), 2);
+	new_write(&x, img, &size, 2ull * bs + 1, db, 1, 2, 12, "into the partial block's head");
+
+	/* B: into a hole inside the file, across a device block boundary */
+	memset(img, 0, 32ull * bs);
+	size = 8ull * bs;
+	model_reset(&x.m, size);
+	new_write(&x, img, &size, 3ull * bs + db - 2, 7, 0, 1, 13, "hole inside EOF");
+	ck_assert_uint_eq(model_allocated(&x.m), db == bs ? 2 : 1);
+
+	/* C: into preallocated unwritten blocks */
+	memset(img, 0, 32ull * bs);
+	size = 8ull * bs;
+	model_reset(&x.m, size);
+	model_map(&x.m, 2, 4, B_UNWRITTEN);
+	new_write(&x, img, &size, 3ull * bs + 1, 9, 1, 1, 14, "unwritten block");
+	ck_assert_int_eq(x.m.map[2].state, B_UNWRITTEN);
+	ck_assert_int_eq(x.m.map[4].state, B_UNWRITTEN);
+	ck_assert_int_eq(x.m.map[5].state, B_UNWRITTEN);
+	check_read(&x, img, size, 0, size, 0, 1, "unwritten neighbours");
+	new_write(&x, img, &size, 4ull * bs + db, 2ull * bs - db - 1, 0, 3, 15,
+		  "unwritten run, unaligned both ends");
+
+	/* D: several new blocks, unaligned head and tail, past EOF */
+	memset(img, 0, 32ull * bs);
+	size = 0;
+	model_reset(&x.m, 0);
+	new_write(&x, img, &size, bs - 3, 2ull * bs + 10, 1, 3, 16,
+		  "new blocks, unaligned head and tail");
+	ck_assert_uint_eq(model_allocated(&x.m), 4);
+
+	/* D': the same inside the file, fragmented allocation */
+	memset(img, 0, 32ull * bs);
+	size = 16ull * bs;
+	model_reset(&x.m, size);
+	x.m.stride = 2;
+	new_write(&x, img, &size, 2ull * bs + db + 1, 3ull * bs, 3, 1, 17,
+		  "new fragmented blocks inside the file");
+	ck_assert_uint_eq(model_allocated(&x.m), 4);
+
+	/* F: sub-device-block writes at both ends of one fs block */
+	memset(img, 0, 32ull * bs);
+	size = 0;
+	model_reset(&x.m, 0);
+	new_write(&x, img, &size, bs + bs - 1, 1, 0, 1, 18, "last byte of a new block");
+	new_write(&x, img, &size, 4ull * bs, 1, 0, 1, 19, "first byte of a new block");
+	new_write(&x, img, &size, 6ull * bs + db, db, 0, 1, 20,
+		  "one aligned device block inside a new fs block");
+	free(img);
+	fx_fini(&x);
+}
+
+START_TEST(t_new_partial)
+{
+	core_new_partial(0, geoms[_i].fs_bs, geoms[_i].dev_bs);
+}
+END_TEST
+
+/* ---- coalescing ----------------------------------------------------------- */
+
+static void core_coalesce(int file, unsigned fs_bs, unsigned dev_bs)
+{
+	const struct dio_params p = {
+		.queue_depth = 8, .max_io = 256 * KiB, .staging_bufs = 4,
+	};
+	const uint64_t bytes = 640 * KiB;	/* 2.5 requests */
+	const uint64_t want = (bytes + p.max_io - 1) / p.max_io;
+	struct fx x;
+	unsigned bs;
+	unsigned char *data, *img;
+	struct bdev_stats s0, s1;
+	uint64_t nfrag;
+
+	fx_init(&x, file, fs_bs, dev_bs, 8 * MiB, 2 * MiB, &p);
+	bs = x.m.bs;
+	data = xalloc(bytes);
+	img = xalloc(bytes);
+
+	/* contiguous new blocks */
+	model_reset(&x.m, 0);
+	fill_pat(data, bytes, 0, 30);
+	s0 = bst(&x);
+	ck_assert_int_eq(wr(&x, 0, data, bytes, 0, 1), (ssize_t)bytes);
+	s1 = bst(&x);
+	ck_assert_msg(s1.writes - s0.writes == want,
+		      "%s: aligned %" PRIu64 "-byte write into contiguous new blocks took %" PRIu64 " requests, want %" PRIu64,
+		      where, bytes, s1.writes - s0.writes, want);
+	ck_assert_uint_eq(s1.reads - s0.reads, 0);
+	ck_assert_uint_eq(s1.write_bytes - s0.write_bytes, bytes);
+
+	s0 = bst(&x);
+	check_read(&x, data, bytes, 0, bytes, 0, 1, "contiguous read");
+	s1 = bst(&x);
+	ck_assert_msg(s1.reads - s0.reads == want,
+		      "%s: aligned contiguous read took %" PRIu64 " requests, want %" PRIu64,
+		      where, s1.reads - s0.reads, want);
+
+	/* overwrite in place */
+	fill_pat(data, bytes, 0, 31);
+	s0 = bst(&x);
+	ck_assert_int_eq(wr(&x, 0, data, bytes, 0, 1), (ssize_t)bytes);
+	s1 = bst(&x);
+	ck_assert_msg(s1.writes - s0.writes == want,
+		      "%s: aligned overwrite took %" PRIu64 " requests, want %" PRIu64,
+		      where, s1.writes - s0.writes, want);
+	ck_assert_uint_eq(s1.reads - s0.reads, 0);
+
+	/* an unaligned buffer goes through staging: still correct and capped */
+	fill_pat(data, bytes, 0, 32);
+	s0 = bst(&x);
+	ck_assert_int_eq(wr(&x, 0, data, bytes, 1, 1), (ssize_t)bytes);
+	s1 = bst(&x);
+	ck_assert_uint_ge(s1.writes - s0.writes, want);
+	check_dev(&x.m, data, bytes, "staged overwrite");
+
+	/* one fs block per mapping, contiguous on the device: still merged */
+	model_reset(&x.m, 0);
+	x.m.max_run = 1;
+	fill_pat(data, bytes, 0, 34);
+	s0 = bst(&x);
+	ck_assert_int_eq(wr(&x, 0, data, bytes, 0, 1), (ssize_t)bytes);
+	s1 = bst(&x);
+	ck_assert_msg(s1.writes - s0.writes == want,
+		      "%s: aligned write, one block per mapping, took %" PRIu64 " requests, want %" PRIu64,
+		      where, s1.writes - s0.writes, want);
+	ck_assert_uint_ge(x.m.gb_calls, bytes / bs);
+	s0 = bst(&x);
+	check_read(&x, data, bytes, 0, bytes, 0, 1, "read, one block per mapping");
+	s1 = bst(&x);
+	ck_assert_msg(s1.reads - s0.reads == want,
+		      "%s: aligned read, one block per mapping, took %" PRIu64 " requests, want %" PRIu64,
+		      where, s1.reads - s0.reads, want);
+
+	/* zeros, data and zeros of new contiguous blocks form one request */
+	model_reset(&x.m, 0);
+	fill_pat(data, 2ull * bs, bs / 2, 35);
+	s0 = bst(&x);
+	ck_assert_int_eq(wr(&x, bs / 2, data, 2ull * bs, 0, 1), (ssize_t)(2 * bs));
+	s1 = bst(&x);
+	ck_assert_msg(s1.writes - s0.writes == (3ull * bs + p.max_io - 1) / p.max_io,
+		      "%s: write of [bs/2, 2.5 bs) into 3 new contiguous blocks took %" PRIu64 " requests",
+		      where, s1.writes - s0.writes);
+	ck_assert_uint_eq(s1.write_bytes - s0.write_bytes, 3ull * bs);
+
+	/* fragmented: every other device block, one request per fragment */
+	model_reset(&x.m, 0);
+	x.m.stride = 2;
+	nfrag = 8;
+	fill_pat(img, nfrag * bs, 0, 33);
+	s0 = bst(&x);
+	ck_assert_int_eq(wr(&x, 0, img, nfrag * bs, 0, 1), (ssize_t)(nfrag * bs));
+	s1 = bst(&x);
+	ck_assert_msg(s1.writes - s0.writes == nfrag,
+		      "%s: write into %" PRIu64 " fragments took %" PRIu64 " requests",
+		      where, nfrag, s1.writes - s0.writes);
+	for (uint64_t b = 1; b < nfrag; b++)
+		ck_assert_uint_eq(x.m.map[b].pblk, x.m.map[b - 1].pblk + 2);
+	s0 = bst(&x);
+	check_read(&x, img, nfrag * bs, 0, nfrag * bs, 0, 1, "fragmented read");
+	s1 = bst(&x);
+	ck_assert_msg(s1.reads - s0.reads == nfrag,
+		      "%s: read of %" PRIu64 " fragments took %" PRIu64 " requests",
+		      where, nfrag, s1.reads - s0.reads);
+	check_dev(&x.m, img, nfrag * bs, "fragmented");
+
+	/* the worker's own count agrees with the device's */
+	{
+		struct dio_ctx_stats cs;
+
+		dio_ctx_get_stats(x.ctx, &cs);
+		ck_assert_uint_gt(cs.requests, 0);
+		ck_assert_uint_gt(cs.batches, 0);
+		ck_assert_uint_le(cs.batches, cs.requests);
+	}
+	model_assert_clean(&x.m);
+	free(data);
+	free(img);
+	fx_fini(&x);
+}
+
+START_TEST(t_coalesce)
+{
+	core_coalesce(0, geoms[_i].fs_bs, geoms[_i].dev_bs);
+}
+END_TEST
+
+/* ---- file-backed device: the same core cases ---------------------------- */
+
+START_TEST(t_file_holes)
+{
+	core_holes(1, file_fs_bs[_i], 0);
+}
+END_TEST
+
+START_TEST(t_file_eof)
+{
+	core_eof(1, file_fs_bs[_i], 0);
+}
+END_TEST
+
+START_TEST(t_file_unaligned)
+{
+	core_unaligned(1, file_fs_bs[_i], 0);
+}
+END_TEST
+
+START_TEST(t_file_new_partial)
+{
+	core_new_partial(1, file_fs_bs[_i], 0);
+}
+END_TEST
+
+START_TEST(t_file_coalesce)
+{
+	core_coalesce(1, file_fs_bs[_i], 0);
+}
+END_TEST
+
+/* ---- bounded memory -------------------------------------------------------- */
+
+static const struct geom mem_geoms[] = { { 4096, 512 }, { 65536, 4096 } };
+
+static long maxrss_kib(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_maxrss;
+}
+
+/*
+ * A 1 GiB file whose every MiB maps onto the same 1 MiB of the device,
+ * read through 1024 iovecs that all point at one 1 MiB buffer: the worker
+ * sees a 1 GiB request while the test holds 1 MiB.
+ */
+START_TEST(t_bounded_memory)
+{
+	const struct dio_params p = {
+		.queue_depth = 16, .max_io = 256 * KiB, .staging_bufs = 4,
+	};
+	const size_t cap = (size_t)p.staging_bufs * p.max_io;
+	struct fx x;
+	unsigned bs;
+	uint64_t w;
+	unsigned char *base, *want;
+	struct iovec *iov;
+	struct dio_ctx_stats cs;
+	uint64_t staged;
+	long rss0;
+	ssize_t r;
+
+	fx_init(&x, 0, mem_geoms[_i].fs_bs, mem_geoms[_i].dev_bs, 4 * MiB, GiB, &p);
+	bs = x.m.bs;
+	w = MiB / bs;
+	model_reset(&x.m, GiB);
+	for (uint64_t b = 0; b < x.m.nblocks; b++) {
+		x.m.map[b].state = B_MAPPED;
+		x.m.map[b].pblk = ALLOC_BASE + b % w;
+	}
+	want = xalloc(MiB);
+	fill_pat(want, MiB, 0, 40);
+	dev_write(&x.e, (uint64_t)ALLOC_BASE * bs, want, MiB);
+	base = xalloc(MiB + 64);
+	iov = calloc(1024, sizeof(*iov));
+
+	for (int mis = 0; mis <= 1; mis++) {
+		memset(base, 0xEE, MiB + 64);
+		for (int i = 0; i < 1024; i++) {
+			iov[i].iov_base = base + mis;
+			iov[i].iov_len = MiB;
+		}
+		rss0 = maxrss_kib();
+		r = dio_rw(x.ctx, &x.m.f, DIO_READ, 0, iov, 1024);
+		ck_assert_msg(r == (ssize_t)GiB, "%s: 1 GiB read (mis %d) = %zd",
+			      where, mis, r);
+		expect_mem(base + mis, want, MiB, "1 GiB read, mis %d", mis);
+		dio_ctx_get_stats(x.ctx, &cs);
+		ck_assert_msg(cs.staging_allocated <= cap,
+			      "%s: staging_allocated %zu > %zu after a 1 GiB read (mis %d)",
+			      where, cs.staging_allocated, cap, mis);
+		ck_assert_msg(maxrss_kib() - rss0 < 32 * 1024,
+			      "%s: peak RSS grew by %ld KiB during a 1 GiB read",
+			      where, maxrss_kib() - rss0);
+		if (mis)
+			ck_assert_uint_gt(cs.staged_bytes, 0);
+	}
+
+	/*
+	 * A 128 MiB write from an unaligned buffer.  The test device keeps a
+	 * copy of every write in its log, which is why this one is smaller
+	 * and why only the staging count is checked.
+	 */
+	fill_pat(want, MiB, 0, 41);
+	memcpy(base + 1, want, MiB);
+	dio_ctx_get_stats(x.ctx, &cs);
+	staged = cs.staged_bytes;
+	r = dio_rw(x.ctx, &x.m.f, DIO_WRITE, 0, iov, 128);
+	ck_assert_msg(r == (ssize_t)(128 * MiB), "%s: 128 MiB write = %zd", where, r);
+	bdev_test_log_clear(x.e.bdev);
+	dio_ctx_get_stats(x.ctx, &cs);
+	ck_assert_msg(cs.staging_allocated <= cap,
+		      "%s: staging_allocated %zu > %zu after a 128 MiB write",
+		      where, cs.staging_allocated, cap);
+	ck_assert_uint_ge(cs.staged_bytes - staged, 128 * MiB);
+	expect_mem(bdev_test_data(x.e.bdev) + (uint64_t)ALLOC_BASE * bs, want,
+		   MiB, "device after the 1 GiB write");
+	ck_assert_uint_eq(x.m.size_calls, 0);
+	model_assert_clean(&x.m);
+	free(iov);
+	free(base);
+	free(want);
+	fx_fini(&x);
+}
+END_TEST
+
+/* ---- injected I/O errors ---------------------------------------------------- */
+
+static const struct dio_params eio_params = {
+	.queue_depth = 4, .max_io = 128 * KiB, .staging_bufs = 4,
+};
+
+/*
+ * After a failed write: the file holds img's first size bytes and zeros
+ * elsewhere, even once end of file moves past the failed range.
+ */
+static void check_no_stale(struct fx *x, const unsigned char *img,
+			   uint64_t size, uint64_t far, const char *what)
+{
+	unsigned char one = 0x5A;
+	unsigned char *full = xzalloc(far + 1);
+
+	memcpy(full, img, size);
+	full[far] = one;
+	bdev_test_clear_faults(x->e.bdev);
+	ck_assert_int_eq(wr(x, far, &one, 1, 0, 1), 1);
+	check_read(x, full, far + 1, 0, far + 1, 0, 1, what);
+	check_dev(&x->m, full, far + 1, what);
+	free(full);
+}
+
+START_TEST(t_eio_write_new)
+{
+	const uint64_t mx = eio_params.max_io, total = 16 * mx, k = 5;
+	struct fx x;
+	unsigned bs, db;
+	unsigned char *data, *img;
+	uint64_t devoff, good, keep;
+	struct bdev_stats s0, s1;
+	ssize_t r;
+
+	fx_init(&x, 0, geoms[_i].fs_bs, geoms[_i].dev_bs, 8 * MiB, 4 * MiB + 65536, &eio_params);
+	bs = x.m.bs;
+	db = x.e.dev_bs;
+	data = xalloc(total);
+	img = xzalloc(total);
+	fill_pat(data, total, 0, 50);
+
+	/* request k of 16 fails: k requests' worth are good */
+	model_reset(&x.m, 0);
+	devoff = (uint64_t)ALLOC_BASE * bs + k * mx + mx / 2;
+	bdev_test_fail_range(x.e.bdev, BDEV_WRITE, devoff / db * db, db, -EIO);
+	s0 = bst(&x);
+	r = wr(&x, 0, data, total, 0, 1);
+	s1 = bst(&x);
+	good = k * mx;
+	ck_assert_msg(r == (ssize_t)good,
+		      "%s: 2 MiB write into new blocks failing in request %" PRIu64 " returned %zd, want %" PRIu64,
+		      where, k, r, good);
+	ck_assert_msg(s1.writes - s0.writes <= k + 1 + eio_params.queue_depth,
+		      "%s: %" PRIu64 " write requests after a failure in request %" PRIu64,
+		      where, s1.writes - s0.writes, k);
+	check_drained(&x, "failed write");
+	ck_assert_uint_eq(x.m.f.size, good);
+	ck_assert_uint_eq(x.m.size_calls, 1);
+	ck_assert_uint_eq(x.m.last_size, good);
+	keep = good / bs;
+	for (uint64_t b = 0; b < keep; b++) {
+		ck_assert_int_eq(x.m.map[b].state, B_MAPPED);
+		ck_assert_uint_eq(x.m.map[b].pblk, ALLOC_BASE + b);
+	}
+	ck_assert_msg(model_allocated(&x.m) == keep,
+		      "%s: %" PRIu64 " blocks allocated after the failed write, want %" PRIu64,
+		      where, model_allocated(&x.m), keep);
+	ck_assert_uint_ge(x.m.release_calls, 1);
+	ck_assert_uint_ge(x.m.min_released, keep);
+	model_assert_clean(&x.m);
+	memcpy(img, data, good);
+	check_read(&x, img, good, 0, total, 0, 1, "after the failed write");
+	check_no_stale(&x, img, good, 4 * MiB, "extended after the failed write");
+
+	/* the first request fails: nothing is good */
+	model_reset(&x.m, 0);
+	bdev_test_fail_range(x.e.bdev, BDEV_WRITE, (uint64_t)ALLOC_BASE * bs, db, -EIO);
+	r = wr(&x, 0, data, total, 0, 1);
+	ck_assert_msg(r == -EIO, "%s: write failing in its first request returned %zd, want -EIO",
+		      where, r);
+	check_drained(&x, "write failing at once");
+	ck_assert_uint_eq(x.m.f.size, 0);
+	ck_assert_uint_eq(x.m.size_calls, 0);
+	ck_assert_uint_eq(model_allocated(&x.m), 0);
+	ck_assert_uint_eq(x.m.converted, 0);
+	model_assert_clean(&x.m);
+	check_no_stale(&x, img, 0, 3 * MiB, "extended after the first request failed");
+	free(data);
+	free(img);
+	fx_fini(&x);
+}
+END_TEST
+
+/* An unaligned extending write fails part way: whatever it reports is consistent. */
+START_TEST(t_eio_write_unaligned)
+{
+	const uint64_t mx = eio_params.max_io;
+	const uint64_t off = 777, len = 2 * MiB - 1000, fail_at = MiB + 4096;
+	struct fx x;
+	unsigned bs, db;
+	unsigned char *data, *img;
+	uint64_t devoff, fa;
+	ssize_t r;
+
+	fx_init(&x, 0, geoms[_i].fs_bs, geoms[_i].dev_bs, 8 * MiB, 4 * MiB + 65536, &eio_params);
+	bs = x.m.bs;
+	db = x.e.dev_bs;
+	data = xalloc(len);
+	img = xzalloc(off + len);
+	fill_pat(data, len, off, 51);
+	model_reset(&x.m, 0);
+	fa = fail_at / db * db;
+	devoff = (uint64_t)ALLOC_BASE * bs + fa;
+	bdev_test_fail_range(x.e.bdev, BDEV_WRITE, devoff, db, -EIO);
+	r = wr(&x, off, data, len, 1, 3);
+	ck_assert_msg(r > 0 && (uint64_t)r <= fa - off &&
+		      (uint64_t)r + mx + bs >= fa - off,
+		      "%s: write(off %" PRIu64 ", len %" PRIu64 ") failing at file offset %" PRIu64
+		      " returned %zd, want the good bytes before the failing request",
+		      where, off, len, fa, r);
+	check_drained(&x, "failed unaligned write");
+	ck_assert_uint_eq(x.m.f.size, off + (uint64_t)r);
+	ck_assert_uint_eq(x.m.last_size, off + (uint64_t)r);
+	ck_assert_uint_le(model_allocated(&x.m), (off + (uint64_t)r + bs - 1) / bs);
+	model_assert_clean(&x.m);
+	memcpy(img + off, data, (size_t)r);
+	check_read(&x, img, off + (uint64_t)r, 0, off + len, 0, 1, "after the failed write");
+	check_no_stale(&x, img, off + (uint64_t)r, 4 * MiB, "extended after the failed write");
+	free(data);
+	free(img);
+	fx_fini(&x);
+}
+END_TEST
+
+START_TEST(t_eio_overwrite)
+{
+	const uint64_t mx = eio_params.max_io, total = 16 * mx, k = 7;
+	struct fx x;
+	unsigned bs, db;
+	unsigned char *data, *got;
+	uint64_t nb;
+	ssize_t r;
+
+	fx_init(&x, 0, geoms[_i].fs_bs, geoms[_i].dev_bs, 8 * MiB, 4 * MiB, &eio_params);
+	bs = x.m.bs;
+	db = x.e.dev_bs;
+	nb = total / bs;
+	model_reset(&x.m, total);
+	model_map(&x.m, 0, nb, B_MAPPED);
+	model_fill(&x.m, 0, nb, 52, NULL);
+	data = xalloc(total);
+	got = xalloc(total);
+	fill_pat(data, total, 0, 53);
+	bdev_test_fail_range(x.e.bdev, BDEV_WRITE,
+			     (uint64_t)ALLOC_BASE * bs + k * mx + db, db, -EIO);
+	r = wr(&x, 0, data, total, 0, 1);
+	ck_assert_msg(r == (ssize_t)(k * mx),
+		      "%s: overwrite failing in request %" PRIu64 " returned %zd, want %" PRIu64,
+		      where, k, r, k * mx);
+	check_drained(&x, "failed overwrite");
+	ck_assert_uint_eq(x.m.f.size, total);
+	ck_assert_uint_eq(x.m.size_calls, 0);
+	ck_assert_uint_eq(model_allocated(&x.m), nb);
+	bdev_test_clear_faults(x.e.bdev);
+	ck_assert_int_eq(rd(&x, 0, got, k * mx, 0, 1), (ssize_t)(k * mx));
+	expect_mem(got, data, k * mx, "good part of a failed overwrite");
+	model_assert_clean(&x.m);
+	free(data);
+	free(got);
+	fx_fini(&x);
+}
+END_TEST
+
+START_TEST(t_eio_read)
+{
+	const uint64_t mx = eio_params.max_io, total = 16 * mx, k = 3;
+	struct fx x;
+	unsigned bs, db;
+	unsigned char *img, *got;
+	uint64_t nb;
+	struct bdev_stats s0, s1;
+	ssize_t r;
+
+	fx_init(&x, 0, geoms[_i].fs_bs, geoms[_i].dev_bs, 8 * MiB, 4 * MiB, &eio_params);
+	bs = x.m.bs;
+	db = x.e.dev_bs;
+	nb = total / bs;
+	model_reset(&x.m, total);
+	model_map(&x.m, 0, nb, B_MAPPED);
+	img = xalloc(total);
+	got = xalloc(total);
+	model_fill(&x.m, 0, nb, 54, img);
+
+	bdev_test_fail_range(x.e.bdev, BDEV_READ,
+			     (uint64_t)ALLOC_BASE * bs + k * mx + mx / 2 / db * db, db, -EIO);
+	s0 = bst(&x);
+	r = rd(&x, 0, got, total, 0, 1);
+	s1 = bst(&x);
+	ck_assert_msg(r == (ssize_t)(k * mx),
+		      "%s: aligned read failing in request %" PRIu64 " returned %zd, want %" PRIu64,
+		      where, k, r, k * mx);
+	expect_mem(got, img, k * mx, "good part of a failed read");
+	ck_assert_uint_le(s1.reads - s0.reads, k + 1 + eio_params.queue_depth);
+	check_drained(&x, "failed read");
+
+	/* unaligned buffer and offset: at most the bytes before the failure */
+	r = rd(&x, 5, got, total - 10, 1, 2);
+	ck_assert_msg(r > 0 && (uint64_t)r <= k * mx + mx / 2 - 5,
+		      "%s: unaligned read failing at %" PRIu64 " returned %zd",
+		      where, k * mx + mx / 2, r);
+	expect_mem(got, img + 5, (size_t)r, "good part of a failed unaligned read");
+	check_drained(&x, "failed unaligned read");
+
+	/* failure in the first request */
+	bdev_test_clear_faults(x.e.bdev);
+	bdev_test_fail_range(x.e.bdev, BDEV_READ, (uint64_t)ALLOC_BASE * bs, db, -EIO);
+	r = rd(&x, 0, got, total, 0, 1);
+	ck_assert_msg(r == -EIO, "%s: read failing at once returned %zd", where, r);
+	check_drained(&x, "read failing at once");
+
+	/* and the device is fine again without faults */
+	bdev_test_clear_faults(x.e.bdev);
+	check_read(&x, img, total, 0, total, 0, 1, "after clearing faults");
+	ck_assert_uint_eq(x.m.f.size, total);
+	model_assert_clean(&x.m);
+	free(img);
+	free(got);
+	fx_fini(&x);
+}
+END_TEST
+
+/* ---- short completions and EAGAIN ------------------------------------------ */
+
+START_TEST(t_short_and_eagain)
+{
+	struct fx x;
+	unsigned bs, db;
+	uint64_t size = 0, off, len;
+	unsigned char *img;
+	struct bdev_stats s;
+
+	fx_init(&x, 0, geoms[_i].fs_bs, geoms[_i].dev_bs, 8 * MiB, 4 * MiB, NULL);
+	bs = x.m.bs;
+	db = x.e.dev_bs;
+	img = xzalloc(4 * MiB);
+	model_reset(&x.m, 0);
+
+	off = 300;
+	len = MiB + 1000;
+	bdev_test_short_completions(x.e.bdev, 12, db);
+	new_write(&x, img, &size, off, len, 1, 3, 60, "short completions, unaligned");
+	bdev_test_short_completions(x.e.bdev, 12, db);
+	check_read(&x, img, size, 1, size, 3, 2, "read with short completions");
+	bdev_test_short_completions(x.e.bdev, 12, 2 * db);
+	new_write(&x, img, &size, 2 * MiB, MiB, 0, 1, 61, "short completions, aligned");
+	s = bst(&x);
+	ck_assert_uint_gt(s.short_completions, 0);
+
+	bdev_test_eagain(x.e.bdev, 3);
+	new_write(&x, img, &size, 2 * MiB - bs - 7, bs + 20 + db, 0, 2, 62, "EAGAIN, unaligned");
+	bdev_test_eagain(x.e.bdev, 3);
+	new_write(&x, img, &size, 0, MiB, 0, 1, 63, "EAGAIN, aligned");
+	bdev_test_eagain(x.e.bdev, 3);
+	check_read(&x, img, size, 0, size, 0, 1, "read with EAGAIN");
+	s = bst(&x);
+	ck_assert_uint_gt(s.eagain, 0);
+	free(img);
+	fx_fini(&x);
+}
+END_TEST
+
+/* ---- ENOSPC from get_block ---------------------------------------------- */
+
+START_TEST(t_enospc)
+{
+	struct fx x;
+	unsigned bs;
+	unsigned char *data, *img;
+	uint64_t len, sz;
+	ssize_t r;
+
+	fx_init(&x, 0, geoms[_i].fs_bs, geoms[_i].dev_bs, 8 * MiB, 64 * 65536, NULL);
+	bs = x.m.bs;
+	data = xalloc(16ull * bs);
+	img = xzalloc(64ull * bs);
+
+	/* extending writes, aligned and not, with room for 5 blocks */
+	for (int u = 0; u < 2; u++) {
+		uint64_t start = u ? bs / 2 + 1 : 0;
+
+		model_reset(&x.m, 0);
+		x.m.budget = 5;
+		len = 10ull * bs + 100;
+		fill_pat(data, len, start, 70);
+		r = wr(&x, start, data, len, 0, 1);
+		ck_assert_msg(r == -ENOSPC || (r > 0 && (uint64_t)r <= 5ull * bs - start),
+			      "%s: write(off %" PRIu64 ", len %" PRIu64 ") with 5 free blocks returned %zd",
+			      where, start, len, r);
+		sz = r > 0 ? start + (uint64_t)r : 0;
+		ck_assert_uint_eq(x.m.f.size, sz);
+		ck_assert_uint_eq(x.m.size_calls, r > 0 ? 1 : 0);
+		ck_assert_msg(model_allocated(&x.m) <= (sz + bs - 1) / bs,
+			      "%s: %" PRIu64 " blocks left allocated past EOF %" PRIu64,
+			      where, model_allocated(&x.m), sz);
+		for (uint64_t b = 0; b < x.m.nblocks; b++)
+			ck_assert_int_ne(x.m.map[b].state, B_UNWRITTEN);
+		memset(img, 0, 64ull * bs);
+		if (r > 0)
+			memcpy(img + start, data, (size_t)r);
+		check_read(&x, img, sz, 0, len + start, 1, 1, "after ENOSPC");
+		check_dev(&x.m, img, sz, "after ENOSPC");
+		model_assert_clean(&x.m);
+		x.m.budget = -1;
+		check_no_stale(&x, img, sz, 40ull * bs, "extended after ENOSPC");
+	}
+
+	/* into holes inside the file, with room for 3 blocks */
+	model_reset(&x.m, 16ull * bs);
+	x.m.budget = 3;
+	len = 8ull * bs;
+	fill_pat(data, len, 2ull * bs, 71);
+	r = wr(&x, 2ull * bs, data, len, 0, 1);
+	ck_assert_msg(r == -ENOSPC || (r > 0 && (uint64_t)r <= 3ull * bs),
+		      "%s: write into holes with 3 free blocks returned %zd", where, r);
+	ck_assert_uint_eq(x.m.f.size, 16ull * bs);
+	ck_assert_uint_eq(x.m.size_calls, 0);
+	memset(img, 0, 64ull * bs);
+	if (r > 0)
+		memcpy(img + 2ull * bs, data, (size_t)r);
+	check_read(&x, img, 16ull * bs, 0, 16ull * bs, 0, 1, "holes after ENOSPC");
+	check_dev(&x.m, img, 16ull * bs, "holes after ENOSPC");
+	model_assert_clean(&x.m);
+	free(data);
+	free(img);
+	fx_fini(&x);
+}
+END_TEST
+
+/* ---- edge cases of the request itself ----------------------------------- */
+
+START_TEST(t_zero_length)
+{
+	struct fx x;
+	unsigned bs;
+	unsigned char b[16] = { 0 }, img[16] = { 0 };
+	struct iovec iov[3];
+	ssize_t r;
+
+	fx_init(&x, 0, geoms[_i].fs_bs, geoms[_i].dev_bs, 4 * MiB, 16 * 65536, NULL);
+	bs = x.m.bs;
+	model_reset(&x.m, 0);
+	iov[0] = (struct iovec){ b, 0 };
+	ck_assert_int_eq(dio_rw(x.ctx, &x.m.f, DIO_WRITE, 3ull * bs + 5, iov, 1), 0);
+	ck_assert_int_eq(dio_rw(x.ctx, &x.m.f, DIO_READ, 0, iov, 1), 0);
+	ck_assert_uint_eq(x.m.f.size, 0);
+	ck_assert_uint_eq(x.m.size_calls, 0);
+	ck_assert_uint_eq(model_allocated(&x.m), 0);
+
+	/* empty segments among full ones */
+	fill_pat(b, sizeof(b), 7, 80);
+	iov[0] = (struct iovec){ b, 5 };
+	iov[1] = (struct iovec){ b + 5, 0 };
+	iov[2] = (struct iovec){ b + 5, 11 };
+	r = dio_rw(x.ctx, &x.m.f, DIO_WRITE, 7, iov, 3);
+	ck_assert_int_eq(r, 16);
+	memcpy(img, b, 16);
+	ck_assert_uint_eq(x.m.f.size, 23);
+	memset(b, 0, sizeof(b));
+	r = dio_rw(x.ctx, &x.m.f, DIO_READ, 7, iov, 3);
+	ck_assert_int_eq(r, 16);
+	expect_mem(b, img, 16, "read through an empty segment");
+	model_assert_clean(&x.m);
+	fx_fini(&x);
+}
+END_TEST
+
+/* ---- randomized operations against a shadow copy ------------------------- */
+
+struct rcfg {
+	int file;
+	unsigned fs_bs, dev_bs, stride;
+	int ops;
+	unsigned seed;
+};
+
+static const struct rcfg rcfgs[] = {
+	{ 0, 4096, 512, 1, 3000, 0x5eed0001 },
+	{ 0, 16384, 4096, 2, 3000, 0x5eed0002 },
+	{ 0, 1024, 512, 2, 3000, 0x5eed0003 },
+	{ 0, 65536, 512, 1, 3000, 0x5eed0004 },
+	{ 1, 4096, 0, 1, 2000, 0x5eed0005 },
+	{ 1, 16384, 0, 2, 2000, 0x5eed0006 },
+};
+#define NRCFGS ((int)(sizeof(rcfgs) / sizeof(rcfgs[0])))
+
+static uint64_t rlen(uint64_t *s, unsigned bs, unsigned db, int *aligned)
+{
+	unsigned r = (unsigned)(rnd(s) % 10);
+
+	*aligned = r >= 8;
+	if (r < 5)
+		return 1 + rnd(s) % 64;
+	if (r < 8)
+		return 1 + rnd(s) % (3ull * bs);
+	return db * (1 + rnd(s) % (4ull * bs / db));
+}
+
+static void core_random(const struct rcfg *c)
+{
+	const struct dio_params p = {
+		.queue_depth = 8, .max_io = 64 * KiB, .staging_bufs = 2,
+	};
+	const uint64_t maxfile = MiB;
+	struct fx x;
+	unsigned bs, db;
+	uint64_t s, size = 0;
+	unsigned char *shadow, *data, *got;
+
+	fx_init(&x, c->file, c->fs_bs, c->dev_bs, 4 * MiB, maxfile, &p);
+	bs = x.m.bs;
+	db = x.e.dev_bs;
+	model_reset(&x.m, 0);
+	x.m.stride = c->stride;
+	shadow = xzalloc(maxfile + 8 * 65536);
+	data = xalloc(8 * 65536);
+	got = xalloc(8 * 65536);
+	s = c->seed;
+
+	for (int op = 0; op < c->ops; op++) {
+		int write = rnd(&s) % 100 < 45, aligned;
+		uint64_t off, len = rlen(&s, bs, db, &aligned);
+		unsigned mis = rnd(&s) % 2 ? 0 : (unsigned)(rnd(&s) % 16);
+		int nseg = rnd(&s) % 2 ? 1 : 1 + (int)(rnd(&s) % 4);
+		ssize_t r, want;
+
+		if (write && rnd(&s) % 10 == 0)
+			off = size + rnd(&s) % (2ull * bs);
+		else if (write)
+			off = rnd(&s) % (size + 1);
+		else
+			off = rnd(&s) % (size + bs + 1);
+		if (aligned)
+			off = rnd(&s) % 2 ? off / db * db : off / bs * bs;
+		if (off >= maxfile)
+			off = maxfile - len;
+		if (off + len > maxfile)
+			len = maxfile - off;
+		if (!c->file && rnd(&s) % 40 == 0) {
+			if (rnd(&s) % 2)
+				bdev_test_short_completions(x.e.bdev, 2, db);
+			else
+				bdev_test_eagain(x.e.bdev, 1);
+		}
+
+		if (!write) {
+			want = off >= size ? 0 :
+				(ssize_t)(size - off < len ? size - off : len);
+			r = rd_ctx(&x, x.ctx, off, got, len, mis, nseg, &s);
+			ck_assert_msg(r == want,
+				      "%s seed %#x op %d: read(off %" PRIu64 ", len %" PRIu64
+				      ", mis %u, %d segs) = %zd, want %zd (size %" PRIu64 ")",
+				      where, c->seed, op, off, len, mis, nseg, r, want, size);
+			expect_mem(got, shadow + off, (size_t)want,
+				   "seed %#x op %d: read(off %" PRIu64 ", len %" PRIu64 ", mis %u, %d segs)",
+				   c->seed, op, off, len, mis, nseg);
+			continue;
+		}
+
+		fill_pat(data, len, off, (unsigned)op);
+		memcpy(shadow + off, data, len);
+		if (off + len > size)
+			size = off + len;
+		model_expect(&x.m, shadow, size, off, len);
+		r = wr_ctx(&x, x.ctx, off, data, len, mis, nseg, &s);
+		x.m.expect = NULL;
+		ck_assert_msg(r == (ssize_t)len,
+			      "%s seed %#x op %d: write(off %" PRIu64 ", len %" PRIu64
+			      ", mis %u, %d segs) = %zd",
+			      where, c->seed, op, off, len, mis, nseg, r);
+		ck_assert_msg(x.m.f.size == size,
+			      "%s seed %#x op %d: size %" PRIu64 " after write, want %" PRIu64,
+			      where, c->seed, op, x.m.f.size, size);
+		ck_assert_msg(x.m.bad == 0 && x.m.early == 0,
+			      "%s seed %#x op %d: write(off %" PRIu64 ", len %" PRIu64 "): %s%s",
+			      where, c->seed, op, off, len, x.m.bad_what, x.m.early_what);
+
+		/* read back the range and a little around it */
+		{
+			uint64_t a = rnd(&s) % (db + 1), b = rnd(&s) % (db + 1);
+			uint64_t lo = off > a ? off - a : 0, n = off + len + b - lo;
+
+			want = lo >= size ? 0 :
+				(ssize_t)(size - lo < n ? size - lo : n);
+			r = rd_ctx(&x, x.ctx, lo, got, n, 0, 1, NULL);
+			ck_assert_msg(r == want,
+				      "%s seed %#x op %d: read-back(off %" PRIu64 ", len %" PRIu64 ") = %zd, want %zd",
+				      where, c->seed, op, lo, n, r, want);
+			expect_mem(got, shadow + lo, (size_t)want,
+				   "seed %#x op %d: read back after write(off %" PRIu64 ", len %" PRIu64
+				   ", mis %u, %d segs)",
+				   c->seed, op, off, len, mis, nseg);
+		}
+	}
+
+	if (!c->file)
+		bdev_test_clear_faults(x.e.bdev);
+	check_read(&x, shadow, size, 0, size + bs, 0, 1, "whole file at the end");
+	check_dev(&x.m, shadow, size, "whole file at the end");
+	for (uint64_t b = 0; b < x.m.nblocks; b++)
+		ck_assert_msg(x.m.map[b].state != B_UNWRITTEN,
+			      "%s seed %#x: file block %" PRIu64 " left unwritten",
+			      where, c->seed, b);
+	model_assert_clean(&x.m);
+	free(shadow);
+	free(data);
+	free(got);
+	fx_fini(&x);
+}
+
+START_TEST(t_random)
+{
+	core_random(&rcfgs[_i]);
+}
+END_TEST
+
+/* ---- two writers in one fs block ------------------------------------------ */
+
+struct cthr {
+	struct fx *x;
+	struct dio_ctx *ctx;
+	uint64_t off;
+	size_t len;
+	int id, iters;
+	atomic_int *stop;
+	const unsigned char *base;	/* the reader's view of the block outside the ranges */
+	unsigned errors;
+	char msg[200];
+};
+
+static void *writer(void *arg)
+{
+	struct cthr *t = arg;
+	unsigned char buf[512], got[512];
+	ssize_t r;
+
+	for (int it = 0; it < t->iters; it++) {
+		unsigned char v = (unsigned char)(1 + t->id * 100 + it % 97);
+
+		memset(buf, v, t->len);
+		r = wr_ctx(t->x, t->ctx, t->off, buf, t->len,
+			   (unsigned)(1 + t->id), 1, NULL);
+		if (r != (ssize_t)t->len) {
+			if (!t->errors++)
+				snprintf(t->msg, sizeof(t->msg),
+					 "writer %d iter %d: write = %zd", t->id, it, r);
+			continue;
+		}
+		r = rd_ctx(t->x, t->ctx, t->off, got, t->len, 0, 1, NULL);
+		if (r != (ssize_t)t->len || memdiff(got, buf, t->len) >= 0) {
+			if (!t->errors++)
+				snprintf(t->msg, sizeof(t->msg),
+					 "writer %d iter %d: read back = %zd, byte 0x%02x want 0x%02x (lost update)",
+					 t->id, it, r, got[0], v);
+		}
+	}
+	return NULL;
+}
+
+/* Outside both ranges the block stays as it was; each range is all one byte. */
+static void *reader(void *arg)
+{
+	struct cthr *t = arg;
+	struct cthr *w = t + 1;		/* the two writers follow */
+	unsigned bs = t->x->m.bs;
+	unsigned char *got = xalloc(bs), *base = xalloc(bs);
+	ssize_t r;
+
+	memcpy(base, t->base, bs);
+	while (!atomic_load(t->stop)) {
+		r = rd_ctx(t->x, t->ctx, t->off, got, bs, 0, 1, NULL);
+		if (r != (ssize_t)bs) {
+			if (!t->errors++)
+				snprintf(t->msg, sizeof(t->msg), "reader: read = %zd", r);
+			continue;
+		}
+		for (unsigned i = 0; i < bs; i++) {
+			int in = -1;
+
+			for (int k = 0; k < 2; k++)
+				if (i >= w[k].off - t->off &&
+				    i < w[k].off - t->off + w[k].len)
+					in = k;
+			if (in < 0 ? got[i] != base[i] :
+			    got[i] != got[w[in].off - t->off]) {
+				if (!t->errors++)
+					snprintf(t->msg, sizeof(t->msg),
+						 "reader: byte %u of the block is 0x%02x (range %d)",
+						 i, got[i], in);
+				break;
+			}
+		}
+	}
+	free(got);
+	free(base);
+	return NULL;
+}
+
+static const struct geom conc_geoms[] = {
+	{ 4096, 512 }, { 16384, 4096 }, { 1024, 512 }, { 65536, 4096 },
+};
+
+START_TEST(t_concurrent_rmw)
+{
+	const int iters = 1500;
+	struct fx x;
+	unsigned bs, db;
+	unsigned char *img;
+	struct cthr t[3];
+	pthread_t th[3];
+	atomic_int stop;
+
+	fx_init(&x, 0, conc_geoms[_i].fs_bs, conc_geoms[_i].dev_bs, 4 * MiB,
+		16 * 65536, NULL);
+	bs = x.m.bs;
+	db = x.e.dev_bs;
+	img = xalloc(4ull * bs);
+
+	/* file block 1 mapped first, then a hole the writers race to allocate */
+	for (int hole = 0; hole <= 1; hole++) {
+		model_reset(&x.m, 4ull * bs);
+		memset(img, 0, 4ull * bs);
+		model_map(&x.m, 0, 1, B_MAPPED);
+		model_fill(&x.m, 0, 1, 90, img);
+		if (!hole) {
+			model_map(&x.m, 1, 3, B_MAPPED);
+			model_fill(&x.m, 1, 3, 91, img);
+		}
+		atomic_store(&stop, 0);
+		memset(t, 0, sizeof(t));
+		for (int i = 0; i < 3; i++) {
+			t[i].x = &x;
+			t[i].stop = &stop;
+			t[i].iters = iters;
+			t[i].base = img + bs;
+			ck_assert_int_eq(dio_ctx_create(x.e.bdev, &x.p, &t[i].ctx), 0);
+		}
+		/* t[0] reads block 1; t[1], t[2] write two ranges of its first device block */
+		t[0].off = bs;
+		t[1].id = 0;
+		t[1].off = bs + 100;
+		t[1].len = 150;
+		t[2].id = 1;
+		t[2].off = bs + 300;
+		t[2].len = db == 512 ? 150 : 400;
+		if (!hole) {
+			/* each range starts out uniform, as the reader expects */
+			for (int k = 1; k <= 2; k++) {
+				unsigned char pre[512];
+
+				memset(pre, 0x7F, t[k].len);
+				ck_assert_int_eq(wr(&x, t[k].off, pre, t[k].len, 0, 1),
+						 (ssize_t)t[k].len);
+				memset(img + t[k].off, 0x7F, t[k].len);
+			}
+		}
+		ck_assert_int_eq(pthread_create(&th[0], NULL, reader, &t[0]), 0);
+		ck_assert_int_eq(pthread_create(&th[1], NULL, writer, &t[1]), 0);
+		ck_assert_int_eq(pthread_create(&th[2], NULL, writer, &t[2]), 0);
+		pthread_join(th[1], NULL);
+		pthread_join(th[2], NULL);
+		atomic_store(&stop, 1);
+		pthread_join(th[0], NULL);
+		for (int i = 0; i < 3; i++) {
+			ck_assert_msg(t[i].errors == 0, "%s (%s block): %u errors, first: %s",
+				      where, hole ? "hole" : "mapped", t[i].errors,
+				      t[i].msg);
+			dio_ctx_destroy(t[i].ctx);
+		}
+		for (int k = 1; k <= 2; k++)
+			memset(img + t[k].off, 1 + t[k].id * 100 + (iters - 1) % 97,
+			       t[k].len);
+		check_read(&x, img, 4ull * bs, 0, 4ull * bs, 0, 1,
+			   hole ? "after concurrent writes into a hole" :
+			   "after concurrent writes");
+		check_dev(&x.m, img, 4ull * bs, "after concurrent writes");
+		ck_assert_int_eq(x.m.map[1].state, B_MAPPED);
+		model_assert_clean(&x.m);
+	}
+	free(img);
+	fx_fini(&x);
+}
+END_TEST
+
+static Suite *dio_suite(void)
+{
+	Suite *s = suite_create("dio");
+	struct {
+		const char *name;
+		const TTest *fn;
+		int n;
+	} cases[] = {
+		{ "holes", t_holes, NGEOMS },
+		{ "eof", t_eof, NGEOMS },
+		{ "unaligned", t_unaligned, NGEOMS },
+		{ "new_partial", t_new_partial, NGEOMS },
+		{ "coalesce", t_coalesce, NGEOMS },
+		{ "bounded_memory", t_bounded_memory, 2 },
+		{ "eio_write_new", t_eio_write_new, NGEOMS },
+		{ "eio_write_unaligned", t_eio_write_unaligned, NGEOMS },
+		{ "eio_overwrite", t_eio_overwrite, NGEOMS },
+		{ "eio_read", t_eio_read, NGEOMS },
+		{ "short_and_eagain", t_short_and_eagain, NGEOMS },
+		{ "enospc", t_enospc, NGEOMS },
+		{ "zero_length", t_zero_length, NGEOMS },
+		{ "file_holes", t_file_holes, NFILEGEOMS },
+		{ "file_eof", t_file_eof, NFILEGEOMS },
+		{ "file_unaligned", t_file_unaligned, NFILEGEOMS },
+		{ "file_new_partial", t_file_new_partial, NFILEGEOMS },
+		{ "file_coalesce", t_file_coalesce, NFILEGEOMS },
+		{ "random", t_random, NRCFGS },
+		{ "concurrent_rmw", t_concurrent_rmw, 4 },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		TCase *tc = tcase_create(cases[i].name);
+
+		tcase_set_timeout(tc, CASE_TIMEOUT);
+		tcase_add_loop_test(tc, cases[i].fn, 0, cases[i].n);
+		suite_add_tcase(s, tc);
+	}
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(dio_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

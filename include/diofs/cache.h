@@ -13,8 +13,10 @@
  *  2. A block is changed only inside a transaction, after txn_add() (which
  *     takes its own reference, so the caller may release its reference).
  *  3. txn_commit() writes every added block (checksums stamped) and only
- *     then returns.  txn_abort() restores the added blocks to their
- *     contents at txn_add() time.  Callbacks registered with txn_on_end()
+ *     then returns; if a write fails it returns the error, the blocks keep
+ *     their new contents in memory and the filesystem must stop changing
+ *     anything (it goes read-only).  txn_abort() restores the added
+ *     blocks to their contents at txn_add() time.  Callbacks registered with txn_on_end()
  *     run after either, in registration order; the allocator uses one so
  *     that blocks a transaction frees are not reused before it commits.
  *  4. Blocks are in fs-block units: block n lives at byte n * block_size.
@@ -54,7 +56,7 @@ int txn_begin(struct cache *c, struct txn **out);
 int txn_add(struct txn *t, struct mbuf *b);	/* rule 2; 0 or -ENOMEM */
 /* Rule 3: fn(arg, committed) runs once the transaction ends.  0 or -ENOMEM. */
 int txn_on_end(struct txn *t, void (*fn)(void *arg, int committed), void *arg);
-int txn_commit(struct txn *t);	/* frees t; 0 or -errno (then aborted) */
+int txn_commit(struct txn *t);	/* frees t; 0 or -errno (rule 3) */
 void txn_abort(struct txn *t);	/* frees t */
 
 #endif

@@ -1,0 +1,659 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * cache: metadata blocks kept in memory, and the transactions that change
+ * them.
+ *
+ * O_DIRECT bypasses the kernel's page cache, so diofs keeps its metadata
+ * blocks here: a hash table from block number to a cbuf (the block's
+ * aligned buffer, its reference count and its transaction state), with the
+ * unreferenced blocks on an LRU list from which the oldest are dropped when
+ * the table holds more than max_blocks.  I/O goes through one bdev_queue
+ * that the cache owns.  A transaction is the list of blocks it has added,
+ * each with a copy of its contents from before (for abort), and the list of
+ * callbacks to run when it ends.
+ *
+ *   cache_read() / cache_new()         block referenced
+ *        | txn_add()                   copy saved, the transaction's reference
+ *        v
+ *   in a transaction ---- txn_commit(): stamp, write all in one batch,
+ *        |                              callbacks(1)  ---> clean, cached
+ *        +--------------- txn_abort():  copies back, fresh blocks dropped,
+ *                                       callbacks(0)  ---> clean, cached
+ *
+ * Rules:
+ *  1. Locking: c->lock protects the index only: the hash table, the LRU
+ *     list, and each cbuf's refs, indexed and fresh fields.  c->io_lock
+ *     protects the queue (a queue serves one thread at a time).  The two are
+ *     never held together, and no I/O is done under c->lock.  Block contents
+ *     and a cbuf's transaction fields are the caller's to serialize
+ *     (cache.h rule 1).
+ *  2. A cbuf is on the LRU list exactly when it is indexed and unreferenced.
+ *     A transaction holds a reference on each of its blocks, so they are
+ *     never evicted, and every unreferenced block matches the device (commit
+ *     writes before it returns).
+ *  3. A block from cache_new() is fresh until a commit writes it.  Its
+ *     contents were never on the device, so a fresh block leaves the index
+ *     when its last reference goes without it having joined a transaction,
+ *     and when its transaction aborts.  Nothing stale stays cached as valid.
+ *  4. cache_forget() takes a block out of the index at once; a holder keeps
+ *     the memory until its cache_release().  A forgotten block in a
+ *     transaction is neither written at commit nor restored at abort: it
+ *     was freed, and the device holds its contents from before the
+ *     transaction, which is what an abort wants.
+ *  5. txn_commit() is the only function that writes metadata blocks; the
+ *     write-ahead journal goes there.  A write error leaves every block as
+ *     the transaction made it (memory then runs ahead of the device, and the
+ *     filesystem goes read-only), ends the transaction with callbacks(0),
+ *     and returns the error.
+ *  6. A miss reads the device without c->lock; when two threads miss on the
+ *     same block, both read it and the later one takes the copy the earlier
+ *     one indexed.  Readers hold the metadata lock shared, so the two reads
+ *     see the same contents.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "diofs/cache.h"
+#include "diofs/crc.h"
+#include "diofs/format.h"
+
+/* Requests in flight during a commit: enough to keep a device busy. */
+#define CACHE_QUEUE_DEPTH	64
+#define CACHE_HASH_MIN_BITS	4
+#define CACHE_HASH_MAX_BITS	20
+
+struct cbuf {
+	struct mbuf mb;			/* what callers hold */
+	struct cbuf *hnext;		/* hash chain */
+	struct cbuf *lru_prev, *lru_next;
+	unsigned refs;
+	bool indexed;
+	bool fresh;			/* rule 3 */
+	struct txn *txn;		/* the transaction it joined, or NULL */
+	void *saved;			/* contents at txn_add(); NULL if fresh */
+};
+
+struct cache {
+	struct bdev *bdev;
+	struct bdev_queue *q;
+	uint32_t block_size;
+	size_t mem_align;
+	uint64_t nblocks;		/* device size in blocks */
+	uint8_t uuid[16];
+	size_t max_blocks;
+
+	pthread_mutex_t lock;		/* rule 1 */
+	struct cbuf **hash;
+	unsigned hash_bits;
+	size_t count;			/* indexed cbufs */
+	struct cbuf *lru_head;		/* least recently released first */
+	struct cbuf *lru_tail;
+
+	pthread_mutex_t io_lock;	/* rule 1 */
+};
+
+struct txn_block {
+	struct cbuf *cb;
+	struct bdev_req req;
+	struct iovec iov;
+};
+
+struct txn_end_cb {
+	void (*fn)(void *arg, int committed);
+	void *arg;
+};
+
+struct txn {
+	struct cache *c;
+	struct txn_block *blocks;
+	size_t nblocks, blocks_cap;
+	struct txn_end_cb *cbs;
+	size_t ncbs, cbs_cap;
+};
+
+static struct cbuf *cb_of(struct mbuf *b)
+{
+	return (struct cbuf *)((char *)b - offsetof(struct cbuf, mb));
+}
+
+static size_t hash_slot(const struct cache *c, uint64_t blkno)
+{
+	return (size_t)((blkno * 0x9E3779B97F4A7C15ull) >> (64 - c->hash_bits));
+}
+
+/* ---- the index; c->lock held ------------------------------------------ */
+
+static struct cbuf *index_find(struct cache *c, uint64_t blkno)
+{
+	struct cbuf *cb;
+
+	for (cb = c->hash[hash_slot(c, blkno)]; cb; cb = cb->hnext)
+		if (cb->mb.blkno == blkno)
+			return cb;
+	return NULL;
+}
+
+static void lru_unlink(struct cache *c, struct cbuf *cb)
+{
+	if (cb->lru_prev)
+		cb->lru_prev->lru_next = cb->lru_next;
+	else
+		c->lru_head = cb->lru_next;
+	if (cb->lru_next)
+		cb->lru_next->lru_prev = cb->lru_prev;
+	else
+		c->lru_tail = cb->lru_prev;
+	cb->lru_prev = cb->lru_next = NULL;
+}
+
+static void lru_append(struct cache *c, struct cbuf *cb)
+{
+	cb->lru_next = NULL;
+	cb->lru_prev = c->lru_tail;
+	if (c->lru_tail)
+		c->lru_tail->lru_next = cb;
+	else
+		c->lru_head = cb;
+	c->lru_tail = cb;
+}
+
+static void index_insert(struct cache *c, struct cbuf *cb)
+{
+	size_t s = hash_slot(c, cb->mb.blkno);
+
+	cb->hnext = c->hash[s];
+	c->hash[s] = cb;
+	cb->indexed = true;
+	c->count++;
+}
+
+static void index_remove(struct cache *c, struct cbuf *cb)
+{
+	struct cbuf **pp = &c->hash[hash_slot(c, cb->mb.blkno)];
+
+	while (*pp != cb)
+		pp = &(*pp)->hnext;
+	*pp = cb->hnext;
+	cb->hnext = NULL;
+	cb->indexed = false;
+	c->count--;
+}
+
+static void cb_free(struct cbuf *cb)
+{
+	free(cb->saved);
+	free(cb->mb.data);
+	free(cb);
+}
+
+static void cb_get(struct cache *c, struct cbuf *cb)
+{
+	if (cb->refs++ == 0 && cb->indexed)
+		lru_unlink(c, cb);
+}
+
+static void evict(struct cache *c)
+{
+	while (c->count > c->max_blocks && c->lru_head) {
+		struct cbuf *victim = c->lru_head;
+
+		lru_unlink(c, victim);
+		index_remove(c, victim);
+		cb_free(victim);
+	}
+}
+
+static void cb_put(struct cache *c, struct cbuf *cb)
+{
+	assert(cb->refs > 0);
+	if (--cb->refs > 0)
+		return;
+	if (cb->indexed && cb->fresh)
+		index_remove(c, cb);	/* rule 3: an aborted creation */
+	if (!cb->indexed) {
+		cb_free(cb);
+		return;
+	}
+	lru_append(c, cb);
+	evict(c);
+}
+
+/* ---- blocks ----------------------------------------------------------- */
+
+static struct cbuf *cb_alloc(struct cache *c, uint64_t blkno)
+{
+	struct cbuf *cb = calloc(1, sizeof(*cb));
+
+	if (!cb)
+		return NULL;
+	if (posix_memalign(&cb->mb.data, c->mem_align, c->block_size)) {
+		free(cb);
+		return NULL;
+	}
+	cb->mb.blkno = blkno;
+	return cb;
+}
+
+int cache_create(struct bdev *bdev, uint32_t block_size,
+		 const uint8_t uuid[16], size_t max_blocks, struct cache **out)
+{
+	uint32_t dev_bs = bdev_block_size(bdev);
+	struct cache *c;
+	size_t buckets;
+	int err;
+
+	if (block_size < 512 || (block_size & (block_size - 1)) ||
+	    block_size % dev_bs || max_blocks == 0)
+		return -EINVAL;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->bdev = bdev;
+	c->block_size = block_size;
+	c->mem_align = bdev_mem_align(bdev);
+	if (c->mem_align < sizeof(void *))
+		c->mem_align = sizeof(void *);
+	c->nblocks = bdev_size(bdev) / block_size;
+	memcpy(c->uuid, uuid, sizeof(c->uuid));
+	c->max_blocks = max_blocks;
+
+	c->hash_bits = CACHE_HASH_MIN_BITS;
+	while (c->hash_bits < CACHE_HASH_MAX_BITS &&
+	       ((size_t)1 << c->hash_bits) < max_blocks)
+		c->hash_bits++;
+	buckets = (size_t)1 << c->hash_bits;
+	c->hash = calloc(buckets, sizeof(*c->hash));
+	if (!c->hash) {
+		err = -ENOMEM;
+		goto out_free;
+	}
+	err = bdev_queue_open(bdev, CACHE_QUEUE_DEPTH, &c->q);
+	if (err)
+		goto out_hash;
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_mutex_init(&c->io_lock, NULL);
+	*out = c;
+	return 0;
+
+out_hash:
+	free(c->hash);
+out_free:
+	free(c);
+	return err;
+}
+
+void cache_destroy(struct cache *c)
+{
+	size_t i;
+
+	if (!c)
+		return;
+	bdev_queue_close(c->q);
+	for (i = 0; i < ((size_t)1 << c->hash_bits); i++) {
+		struct cbuf *cb = c->hash[i];
+
+		while (cb) {
+			struct cbuf *next = cb->hnext;
+
+			cb_free(cb);
+			cb = next;
+		}
+	}
+	free(c->hash);
+	pthread_mutex_destroy(&c->io_lock);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
+uint32_t cache_block_size(const struct cache *c)
+{
+	return c->block_size;
+}
+
+static uint32_t cb_magic(const struct cbuf *cb)
+{
+	const struct diofs_blkhdr *h = cb->mb.data;
+
+	return le32toh(h->magic);
+}
+
+/* Read blkno from the device into cb and check everything but the magic. */
+static int cb_load(struct cache *c, struct cbuf *cb)
+{
+	ssize_t n;
+
+	pthread_mutex_lock(&c->io_lock);
+	n = bdev_pread(c->q, cb->mb.data, c->block_size,
+		       cb->mb.blkno * c->block_size);
+	pthread_mutex_unlock(&c->io_lock);
+	if (n < 0)
+		return (int)n;
+	if ((size_t)n != c->block_size)
+		return -EIO;
+	return blkhdr_verify(cb->mb.data, c->block_size, cb_magic(cb),
+			     cb->mb.blkno, c->uuid);
+}
+
+int cache_read(struct cache *c, uint64_t blkno, uint32_t magic,
+	       struct mbuf **out)
+{
+	struct cbuf *cb, *other;
+	int err;
+
+	/* Only a corrupt pointer leads past the end of the device. */
+	if (blkno >= c->nblocks)
+		return -EUCLEAN;
+
+	pthread_mutex_lock(&c->lock);
+	cb = index_find(c, blkno);
+	if (cb)
+		cb_get(c, cb);
+	pthread_mutex_unlock(&c->lock);
+
+	if (!cb) {
+		cb = cb_alloc(c, blkno);
+		if (!cb)
+			return -ENOMEM;
+		err = cb_load(c, cb);
+		if (err) {
+			cb_free(cb);
+			return err;
+		}
+		/*
+		 * The block is intact even when its magic is not the one
+		 * asked for, so it is indexed either way: a caller that tries
+		 * the magics a block may have reads it once.
+		 */
+		pthread_mutex_lock(&c->lock);
+		other = index_find(c, blkno);
+		if (other) {
+			cb_get(c, other);
+		} else {
+			cb->refs = 1;
+			index_insert(c, cb);
+			evict(c);
+		}
+		pthread_mutex_unlock(&c->lock);
+		if (other) {
+			cb_free(cb);
+			cb = other;
+		}
+	}
+
+	if (cb_magic(cb) != magic) {
+		cache_release(c, &cb->mb);
+		return -EUCLEAN;
+	}
+	*out = &cb->mb;
+	return 0;
+}
+
+int cache_new(struct cache *c, uint64_t blkno, uint32_t magic,
+	      struct mbuf **out)
+{
+	struct cbuf *cb, *spare;
+
+	if (blkno >= c->nblocks)
+		return -EINVAL;
+	spare = cb_alloc(c, blkno);
+	if (!spare)
+		return -ENOMEM;
+
+	pthread_mutex_lock(&c->lock);
+	cb = index_find(c, blkno);
+	if (cb) {
+		/*
+		 * A freed block that was never forgotten.  Inside a
+		 * transaction it stays as it is (its saved copy restores it
+		 * on abort); otherwise its old contents are dead.
+		 */
+		cb_get(c, cb);
+		if (!cb->txn)
+			cb->fresh = true;
+	} else {
+		cb = spare;
+		spare = NULL;
+		cb->refs = 1;
+		cb->fresh = true;
+		index_insert(c, cb);
+		evict(c);
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (spare)
+		cb_free(spare);
+
+	memset(cb->mb.data, 0, c->block_size);
+	blkhdr_stamp(cb->mb.data, c->block_size, magic, blkno, c->uuid);
+	*out = &cb->mb;
+	return 0;
+}
+
+void cache_release(struct cache *c, struct mbuf *b)
+{
+	pthread_mutex_lock(&c->lock);
+	cb_put(c, cb_of(b));
+	pthread_mutex_unlock(&c->lock);
+}
+
+void cache_forget(struct cache *c, uint64_t blkno)
+{
+	struct cbuf *cb;
+
+	pthread_mutex_lock(&c->lock);
+	cb = index_find(c, blkno);
+	if (cb) {
+		index_remove(c, cb);
+		if (cb->refs == 0) {
+			lru_unlink(c, cb);
+			cb_free(cb);
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* ---- transactions ----------------------------------------------------- */
+
+int txn_begin(struct cache *c, struct txn **out)
+{
+	struct txn *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return -ENOMEM;
+	t->c = c;
+	*out = t;
+	return 0;
+}
+
+int txn_add(struct txn *t, struct mbuf *b)
+{
+	struct cache *c = t->c;
+	struct cbuf *cb = cb_of(b);
+
+	if (cb->txn == t)
+		return 0;
+	/* cache.h rule 1: one transaction at a time */
+	assert(cb->txn == NULL);
+
+	if (t->nblocks == t->blocks_cap) {
+		size_t cap = t->blocks_cap ? 2 * t->blocks_cap : 16;
+		struct txn_block *nb = realloc(t->blocks, cap * sizeof(*nb));
+
+		if (!nb)
+			return -ENOMEM;
+		t->blocks = nb;
+		t->blocks_cap = cap;
+	}
+	if (!cb->fresh) {
+		cb->saved = malloc(c->block_size);
+		if (!cb->saved)
+			return -ENOMEM;
+		memcpy(cb->saved, cb->mb.data, c->block_size);
+	}
+	pthread_mutex_lock(&c->lock);
+	cb_get(c, cb);
+	pthread_mutex_unlock(&c->lock);
+	cb->txn = t;
+	t->blocks[t->nblocks++].cb = cb;
+	return 0;
+}
+
+int txn_on_end(struct txn *t, void (*fn)(void *arg, int committed), void *arg)
+{
+	if (t->ncbs == t->cbs_cap) {
+		size_t cap = t->cbs_cap ? 2 * t->cbs_cap : 4;
+		struct txn_end_cb *n = realloc(t->cbs, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		t->cbs = n;
+		t->cbs_cap = cap;
+	}
+	t->cbs[t->ncbs].fn = fn;
+	t->cbs[t->ncbs].arg = arg;
+	t->ncbs++;
+	return 0;
+}
+
+/*
+ * Write the first n blocks of t (their requests prepared) through the
+ * cache's queue, keeping up to its depth in flight.  Every submitted request
+ * is waited for; the first error is returned.
+ */
+static int write_blocks(struct cache *c, struct txn_block *tb, size_t n)
+{
+	struct bdev_req *reqs[CACHE_QUEUE_DEPTH];
+	size_t next = 0, inflight = 0;
+	int err = 0, r, i;
+
+	pthread_mutex_lock(&c->io_lock);
+	while ((next < n && !err) || inflight > 0) {
+		if (!err && next < n && inflight < CACHE_QUEUE_DEPTH) {
+			unsigned k = 0;
+
+			while (next + k < n && inflight + k < CACHE_QUEUE_DEPTH) {
+				reqs[k] = &tb[next + k].req;
+				k++;
+			}
+			r = bdev_submit(c->q, reqs, k);
+			if (r < 0) {
+				err = r;
+				continue;
+			}
+			next += r;
+			inflight += r;
+			if ((unsigned)r < k)
+				err = -EIO;
+			continue;
+		}
+		r = bdev_reap(c->q, 1, CACHE_QUEUE_DEPTH, reqs);
+		if (r < 0) {
+			/* the queue itself failed: nothing more can be reaped */
+			err = err ? err : r;
+			break;
+		}
+		for (i = 0; i < r; i++)
+			if (reqs[i]->result != (ssize_t)c->block_size && !err)
+				err = reqs[i]->result < 0 ?
+				      (int)reqs[i]->result : -EIO;
+		inflight -= r;
+	}
+	pthread_mutex_unlock(&c->io_lock);
+	return err;
+}
+
+/* Drop t's hold on its blocks, run its callbacks, free it. */
+static void txn_end(struct txn *t, int committed)
+{
+	struct cache *c = t->c;
+	size_t i;
+
+	for (i = 0; i < t->nblocks; i++) {
+		struct cbuf *cb = t->blocks[i].cb;
+
+		free(cb->saved);
+		cb->saved = NULL;
+		cb->txn = NULL;
+	}
+	pthread_mutex_lock(&c->lock);
+	for (i = 0; i < t->nblocks; i++)
+		cb_put(c, t->blocks[i].cb);
+	pthread_mutex_unlock(&c->lock);
+
+	for (i = 0; i < t->ncbs; i++)
+		t->cbs[i].fn(t->cbs[i].arg, committed);
+	free(t->cbs);
+	free(t->blocks);
+	free(t);
+}
+
+int txn_commit(struct txn *t)
+{
+	struct cache *c = t->c;
+	size_t i, n = 0;
+	int err;
+
+	/*
+	 * Indexed blocks are written; forgotten ones are free (rule 4).  The
+	 * requests are built in the front of t->blocks; the order of the
+	 * array does not matter past this point.
+	 */
+	for (i = 0; i < t->nblocks; i++) {
+		struct txn_block *tb = &t->blocks[i];
+		struct cbuf *cb = tb->cb;
+
+		if (!cb->indexed)
+			continue;
+		blkhdr_stamp(cb->mb.data, c->block_size, cb_magic(cb),
+			     cb->mb.blkno, c->uuid);
+		t->blocks[i].cb = t->blocks[n].cb;
+		tb = &t->blocks[n++];
+		tb->cb = cb;
+		memset(&tb->req, 0, sizeof(tb->req));
+		tb->iov.iov_base = cb->mb.data;
+		tb->iov.iov_len = c->block_size;
+		tb->req.op = BDEV_WRITE;
+		tb->req.offset = cb->mb.blkno * c->block_size;
+		tb->req.iov = &tb->iov;
+		tb->req.iovcnt = 1;
+	}
+	err = write_blocks(c, t->blocks, n);
+
+	/* rule 5: on error memory keeps the transaction's contents */
+	pthread_mutex_lock(&c->lock);
+	for (i = 0; i < t->nblocks; i++)
+		t->blocks[i].cb->fresh = false;
+	pthread_mutex_unlock(&c->lock);
+	txn_end(t, err == 0);
+	return err;
+}
+
+void txn_abort(struct txn *t)
+{
+	struct cache *c = t->c;
+	size_t i;
+
+	for (i = 0; i < t->nblocks; i++) {
+		struct cbuf *cb = t->blocks[i].cb;
+
+		if (cb->saved)
+			memcpy(cb->mb.data, cb->saved, c->block_size);
+	}
+	/*
+	 * Rule 3, at once rather than at the last release: a holder of a
+	 * fresh block must not keep it findable by cache_read().
+	 */
+	pthread_mutex_lock(&c->lock);
+	for (i = 0; i < t->nblocks; i++) {
+		struct cbuf *cb = t->blocks[i].cb;
+
+		if (cb->fresh && cb->indexed)
+			index_remove(c, cb);
+	}
+	pthread_mutex_unlock(&c->lock);
+	txn_end(t, 0);
+}

@@ -561,8 +561,10 @@ int bdev_reap(struct bdev_queue *q, unsigned min, unsigned max,
 	/* nobody else can finish: waiting for more would never end */
 	if (want > reapable)
 		want = reapable;
-	/* pick up what is already complete, so that a poll sees it */
-	if (q->atdev && q->done.count < max)
+	/* Pick up what is already complete when q_run() will not wait: a
+	 * waiting io_getevents returns every ready completion anyway, so
+	 * polling first would cost a system call per request. */
+	if (q->atdev && q->done.count < max && q->done.count >= want)
 		ret = q_wait(q, 0, &poll);
 	if (ret >= 0)
 		ret = q_run(q, want, NULL);

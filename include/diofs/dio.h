@@ -16,7 +16,9 @@
  *     zeros, so a reader racing with the write, or a crash before the data
  *     lands, never sees stale device contents.
  *  2. convert() is called for the file blocks a write filled, only after
- *     their data (and the zeros around it) is on the device.
+ *     their data (and the zeros around it) is on the device.  Two writers
+ *     sharing the lock may convert the same block: convert() must accept
+ *     blocks that are already written.
  *  3. set_size() is called when a write moved end of file, only after all
  *     of its data is on the device; f->size is updated by the worker.
  *  4. release() gives back blocks that a failed write allocated past the
@@ -44,7 +46,10 @@ enum dio_map_type {
 	DIO_MAP_MAPPED,		/* blocks hold the file's data */
 };
 
-#define DIO_MAP_NEW      0x1	/* allocated by this get_block call */
+/* Allocated by this get_block call.  With DIO_MAP_MAPPED (outside rule 1)
+ * the worker still zeroes around the data, but a concurrent reader may see
+ * the block before the data lands. */
+#define DIO_MAP_NEW      0x1
 #define DIO_MAP_BOUNDARY 0x2	/* send what is assembled before going on */
 
 struct dio_map {

@@ -415,19 +415,24 @@ static int q_send(struct bdev_queue *q, struct iocb **iocbs, unsigned n)
  * sent, so that one reaped short while q_send() waits can be queued again
  * without the ring holding it twice.
  */
-static int q_push_pending(struct bdev_queue *q)
+static void q_push_pending(struct bdev_queue *q)
 {
 	unsigned i, n = q->pending.count;
 	int ret;
 
 	if (n == 0)
-		return 0;
+		return;
 	for (i = 0; i < n; i++)
 		q->iocbs[i] = &ring_pop(&q->pending)->iocb;
 	ret = q_send(q, q->iocbs, n);
-	for (i = ret > 0 ? ret : 0; i < n; i++)
-		ring_push(&q->pending, req_of(q->iocbs[i]));
-	return ret < 0 ? ret : 0;
+	/* If the device refuses them all, they complete with that error:
+	 * left pending, nothing could ever reap them. */
+	for (i = ret > 0 ? ret : 0; i < n; i++) {
+		if (ret < 0)
+			q_finish(q, req_of(q->iocbs[i]), ret);
+		else
+			ring_push(&q->pending, req_of(q->iocbs[i]));
+	}
 }
 
 /*
@@ -441,12 +446,10 @@ static int q_run(struct bdev_queue *q, unsigned want,
 	int ret;
 
 	for (;;) {
-		ret = q_push_pending(q);
-		if (ret < 0)
-			return ret;
+		q_push_pending(q);
 		if (req ? req->result != -EINPROGRESS : q->done.count >= want)
 			return 0;
-		/* only pending ones are left, and the device refuses them */
+		/* nothing is at the device: nothing more can complete */
 		if (!q->atdev)
 			return -EAGAIN;
 		min = req ? 1 : want - q->done.count;
@@ -516,9 +519,7 @@ int bdev_submit(struct bdev_queue *q, struct bdev_req **reqs, unsigned n)
 		return -EAGAIN;
 	if (n > room)
 		n = room;
-	ret = q_push_pending(q);
-	if (ret < 0)
-		return ret;
+	q_push_pending(q);
 	for (i = 0; i < n; i++) {
 		err = req_start(q, reqs[i]);
 		if (!err) {

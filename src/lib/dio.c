@@ -39,12 +39,18 @@
  *     data may be missing, so it stays unwritten and reads as zeros.
  *  6. Metadata follows data: convert(), then set_size(), run after the data
  *     is on the device; release() returns new blocks left past end of file.
+ *  7. Bytes past end of file read as zeros.  A write that starts beyond
+ *     end of file first zeroes the rest of the fs block holding end of
+ *     file, in the same call and without allocating (walk_write()): a
+ *     failed write may have left bytes there that were never counted as
+ *     written, and extending over them must not make them visible.
  */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "diofs/dio.h"
 
@@ -118,7 +124,12 @@ struct dio {
 	struct dio_ctx *ctx;
 	struct dio_file *f;
 	enum dio_dir dir;
-	uint64_t off, end;	/* the caller's bytes (end clamped at EOF for reads) */
+	uint64_t uoff;		/* the caller's first byte */
+	uint64_t off, end;	/* bytes the walk fills: zeros in [off, uoff),
+				 * then the caller's (end clamped at EOF for
+				 * reads); off < uoff only for rule 7's gap */
+	uint64_t assembled;	/* file offset after the last piece assembled */
+	bool gap;		/* walking rule 7's gap alone: allocate nothing */
 	bool user_direct;	/* rule 2 */
 	struct user_cursor uc;		/* the walk's position in the caller's bytes */
 	struct user_cursor uc_done;	/* copy-out of completed staged reads */
@@ -372,7 +383,7 @@ static void finish_req(struct dio *d, struct dio_req *r)
 
 		for (unsigned i = 0; i < r->nstaged; i++) {
 			const struct staged_run *s = &r->staged[i];
-			uint64_t a = max_u64(s->file, d->off);
+			uint64_t a = max_u64(s->file, d->uoff);
 			uint64_t b = min_u64(s->file + s->len, d->end);
 
 			if (a < b)
@@ -451,7 +462,7 @@ static int wait_for_room(struct dio *d, bool want_buf)
 			return -EIO;	/* nothing will ever free a slot */
 		ret = reap(d, 1);
 		if (ret) {
-			note_failure(d, d->fail_file, ret);
+			note_failure(d, d->assembled, ret);
 			return ret;
 		}
 	}
@@ -609,6 +620,7 @@ static int add_piece(struct dio *d, uint64_t dev, uint64_t file, size_t len,
 	}
 	r->len += n;
 	r->breq.len = r->len;
+	d->assembled = file + n;
 	*got = n;
 	return 0;
 }
@@ -635,6 +647,7 @@ static int fill_stage(struct dio *d, char *buf, uint64_t dev, uint64_t file,
 {
 	struct dio_ctx *ctx = d->ctx;
 	uint64_t a = max_u64(file, d->off), b = min_u64(file + len, d->end);
+	uint64_t u = max_u64(a, d->uoff);
 
 	if (a > file || b < file + len) {
 		if (fresh) {
@@ -647,8 +660,10 @@ static int fill_stage(struct dio *d, char *buf, uint64_t dev, uint64_t file,
 			ctx->stats.rmw_reads++;
 		}
 	}
-	if (a < b)
-		uc_copy(&d->uc, a, buf + (a - file), b - a, false);
+	if (a < u)
+		memset(buf + (a - file), 0, min_u64(u, b) - a);	/* rule 7 */
+	if (u < b)
+		uc_copy(&d->uc, u, buf + (u - file), b - u, false);
 	return 0;
 }
 
@@ -673,8 +688,11 @@ static int emit_data(struct dio *d, const struct dio_map *m, uint64_t a,
 
 		if (!partial) {
 			want = min_u64(b, align_down(d->end, dbs)) - a;
-			if (d->user_direct)
+			if (d->user_direct && a >= d->uoff)
 				src = SRC_USER;
+			else if (a < d->uoff)
+				want = min_u64(want,
+					       align_up(d->uoff, dbs) - a);
 		}
 		ret = add_piece(d, map_dev(d, m, a), a, want, src, &stage,
 				&got);
@@ -728,15 +746,18 @@ static int write_fresh(struct dio *d, const struct dio_map *m, uint64_t a,
 	return ret;
 }
 
-/* Walk [start, stop) (device-block aligned) mapping by mapping. */
-static int walk(struct dio *d, uint64_t start, uint64_t stop)
+/*
+ * Walk [start, stop) (device-block aligned) mapping by mapping.  Errors
+ * are recorded in d (rule 5); a failed get_block ends the walk early.
+ */
+static void walk(struct dio *d, uint64_t start, uint64_t stop)
 {
 	struct dio_file *f = d->f;
 	unsigned bits = f->blkbits;
 	uint64_t last_lblk = (stop - 1) >> bits;
 	uint64_t pos = start;
 
-	while (pos < stop) {
+	while (pos < stop && !d->error) {
 		uint64_t lblk = pos >> bits;
 		struct dio_map m = { 0 };
 		uint64_t mend;
@@ -744,16 +765,18 @@ static int walk(struct dio *d, uint64_t start, uint64_t stop)
 
 		d->ctx->stats.get_block_calls++;
 		ret = f->ops->get_block(f, lblk, last_lblk - lblk + 1,
-					d->dir == DIO_WRITE, &m);
+					d->dir == DIO_WRITE && !d->gap, &m);
 		if (!ret && (m.lblk != lblk || !m.len))
 			ret = -EIO;	/* the map callback broke its contract */
+		if (m.len > last_lblk - lblk + 1)
+			m.len = last_lblk - lblk + 1;
 		if (ret) {
 			/* Nothing of this mapping is assembled yet: what came
 			 * before it still goes to the device (a short write). */
 			d->map_error = ret;
 			if (pos < d->fail_file)
 				d->fail_file = pos;
-			return 0;
+			return;
 		}
 		mend = min_u64(stop, (lblk + m.len) << bits);
 		if (m.flags & DIO_MAP_NEW)
@@ -770,8 +793,10 @@ static int walk(struct dio *d, uint64_t start, uint64_t stop)
 
 				if (a < b)
 					uc_copy(&d->uc, a, NULL, b - a, true);
+			} else if (d->gap) {
+				/* already reads as zeros */
 			} else if (m.type == DIO_MAP_HOLE) {
-				return -EIO;	/* create must allocate */
+				ret = -EIO;	/* create must allocate */
 			} else {
 				ret = write_fresh(d, &m, pos, mend);
 			}
@@ -786,54 +811,72 @@ static int walk(struct dio *d, uint64_t start, uint64_t stop)
 			ret = -EIO;	/* an unknown mapping type */
 		}
 		if (ret) {
-			/* An I/O error already named where it failed; any
-			 * other error stops the walk at this mapping. */
-			if (!d->error)
-				note_failure(d, pos, ret);
-			return ret;
+			/* Nothing past what was assembled is good; the request
+			 * under assembly is dropped by the caller. */
+			note_failure(d, d->assembled, ret);
+			return;
 		}
 		if (m.flags & DIO_MAP_BOUNDARY) {
 			close_req(d);
-			ret = submit_batch(d);
-			if (ret)
-				return ret;
+			submit_batch(d);
 		}
 		pos = mend;
 	}
-	return 0;
 }
 
-/* Rule 5 and 6: how many bytes are good, and the metadata that follows. */
+/*
+ * Wait for everything in flight.  Never return while the device may still
+ * use a buffer: the caller's memory or a staging buffer the next call
+ * hands out.  The bdev layer completes what it cannot send with an error,
+ * so only a failing io_getevents gets here more than once.
+ */
+static void drain(struct dio *d)
+{
+	while (bdev_queue_inflight(d->ctx->q)) {
+		int ret = reap(d, 1);
+
+		if (ret) {
+			struct timespec ts = { 0, 1000000 };
+
+			note_failure(d, d->uoff, ret);
+			nanosleep(&ts, NULL);
+		}
+	}
+}
+
+/* Rules 5 and 6: how many bytes are good, and the metadata that follows. */
 static ssize_t finish_write(struct dio *d)
 {
 	struct dio_file *f = d->f;
 	unsigned bits = f->blkbits;
 	uint64_t good = d->end;
-	uint64_t good_blk = UINT64_MAX;
+	uint64_t conv_end = UINT64_MAX;	/* convert only blocks below this */
 	int ret = 0;
 
-	if (d->fail_file < d->end) {
-		good = d->fail_file;
-		for (size_t i = 0; i < d->convert.n; i++) {
-			const struct blk_range *c = &d->convert.v[i];
+	if (d->fail_file != UINT64_MAX) {
+		/*
+		 * The fs block holding the failure may lack its data or its
+		 * zeros (even a failure past d->end, in the zeros after the
+		 * data): it stays unwritten, and its bytes are not counted.
+		 */
+		uint64_t fail_blk = d->fail_file >> bits;
 
-			if ((good >> bits) >= c->start &&
-			    (good >> bits) < c->end)
-				good = align_down(good, 1ULL << bits);
-		}
-		good_blk = good >> bits;
-		if (good < d->off)
-			good = d->off;
+		conv_end = fail_blk;
+		good = min_u64(good, d->fail_file);
+		for (size_t i = 0; i < d->convert.n; i++)
+			if (fail_blk >= d->convert.v[i].start &&
+			    fail_blk < d->convert.v[i].end)
+				good = min_u64(good, fail_blk << bits);
 	}
 
 	for (size_t i = 0; i < d->convert.n && !ret; i++) {
 		const struct blk_range *c = &d->convert.v[i];
-		uint64_t e = min_u64(c->end, good_blk);
+		uint64_t e = min_u64(c->end, conv_end);
 
 		if (c->start < e)
 			ret = f->ops->convert(f, c->start, e - c->start);
 	}
-	if (!ret && good > f->size) {
+	if (!ret && good > d->uoff && good > f->size) {
 		ret = f->ops->set_size(f, good);
 		if (!ret)
 			f->size = good;
@@ -855,9 +898,46 @@ static ssize_t finish_write(struct dio *d)
 	}
 	if (ret)
 		return ret;
-	if (good > d->off)
-		return good - d->off;
+	if (good > d->uoff)
+		return good - d->uoff;
 	return d->error ? d->error : 0;
+}
+
+/*
+ * Rule 7: a write beyond end of file also fills [size, end of its fs
+ * block) with zeros.  When that gap touches the write's own fs block it
+ * simply widens the walk (off < uoff); otherwise it is walked first on
+ * its own, so no device block is written twice in one call.
+ */
+static void walk_write(struct dio *d)
+{
+	struct dio_file *f = d->f;
+	uint64_t bs = 1ULL << f->blkbits;
+	uint32_t dbs = d->ctx->dbs;
+	uint64_t size = f->size;
+
+	if (d->uoff > size && (size & (bs - 1))) {
+		uint64_t gap_end = align_up(size, bs);
+
+		if (d->uoff <= gap_end) {
+			d->off = size;
+		} else {
+			uint64_t end = d->end;
+
+			d->off = size;
+			d->end = gap_end;
+			d->gap = true;
+			d->assembled = align_down(size, dbs);
+			walk(d, d->assembled, gap_end);
+			d->gap = false;
+			d->off = d->uoff;
+			d->end = end;
+		}
+	}
+	if (!d->error && !d->map_error) {
+		d->assembled = align_down(d->off, dbs);
+		walk(d, d->assembled, align_up(d->end, dbs));
+	}
 }
 
 ssize_t dio_rw(struct dio_ctx *ctx, struct dio_file *f, enum dio_dir dir,
@@ -865,7 +945,7 @@ ssize_t dio_rw(struct dio_ctx *ctx, struct dio_file *f, enum dio_dir dir,
 {
 	uint64_t bs = 1ULL << f->blkbits;
 	struct dio d = {
-		.ctx = ctx, .f = f, .dir = dir, .off = off,
+		.ctx = ctx, .f = f, .dir = dir, .off = off, .uoff = off,
 		.fail_file = UINT64_MAX,
 		.uc = { .iov = iov, .iovcnt = iovcnt, .pos = off, .base = off },
 	};
@@ -903,23 +983,19 @@ ssize_t dio_rw(struct dio_ctx *ctx, struct dio_file *f, enum dio_dir dir,
 			user_iov_aligned(iov, iovcnt, ctx->dbs);
 
 	d.uc_done = d.uc;
-	if (walk(&d, align_down(off, ctx->dbs), align_up(d.end, ctx->dbs)) &&
-	    d.cur) {
+	if (dir == DIO_WRITE) {
+		walk_write(&d);
+	} else {
+		d.assembled = align_down(off, ctx->dbs);
+		walk(&d, d.assembled, align_up(d.end, ctx->dbs));
+	}
+	if (d.error && d.cur) {
 		drop_req(&d, d.cur, d.error);
 		d.cur = NULL;
 	}
 	close_req(&d);
 	submit_batch(&d);
-	while (bdev_queue_inflight(ctx->q)) {
-		int r = reap(&d, 1);
-
-		if (r) {
-			/* The bdev layer could not wait (it already retried
-			 * what can be retried): report it rather than hang. */
-			note_failure(&d, d.off, r);
-			break;
-		}
-	}
+	drain(&d);
 
 	if (!d.error)
 		d.error = d.map_error;

@@ -20,8 +20,27 @@
  *     nopen are all zero; while links is zero but it is still looked up or
  *     open it stays on the on-disk orphan list (super orphan_head), so the
  *     next mount frees it after a crash.
- *  5. After a failed metadata commit fs->error is set and stays: every
- *     later change returns -EROFS (fs.h rule 5).
+ *  5. After a failed metadata commit fs->error is set (a negative errno)
+ *     and stays: every later change returns -EROFS (fs.h rule 5).
+ *  6. nlookup and nopen change under icache_lock.  An inode stays in memory
+ *     while refs, nlookup or nopen is nonzero; inode_put() of the last pin
+ *     of an inode with neither lookups nor opens writes back its deferred
+ *     times (rule 8) or frees it (rule 4), then drops it from memory.
+ *  7. A transaction changes in-memory inodes and fs->sb in place.  If it
+ *     aborts, fs_txn_end() restores fs->sb and reloads every inode that
+ *     joined it (inode_join(), inode_write()) from its restored block; an
+ *     inode made by inode_new() in it is dead (mode 0, no longer found).
+ *     A regular file's dfile.size is not reloaded: it belongs to dfile.lock.
+ *  8. A write that does not change the size sets mtime and ctime in memory
+ *     only (times_dirty, under meta_lock exclusive); they reach the disk
+ *     with the inode's next inode_write(), fsync, last close, sync,
+ *     eviction or unmount.
+ *  9. Functions that read metadata take meta_lock shared through
+ *     fs_meta_rdlock(), which knows when the calling thread already holds
+ *     it exclusive in its own transaction; so inode_get(), inode_put(),
+ *     extent_map() and the lookups of dir.c and xattr.c may be called
+ *     inside a transaction as well as outside one.  inode_put() inside a
+ *     transaction defers any freeing to fs_txn_end().
  */
 #ifndef DIOFS_INODE_H
 #define DIOFS_INODE_H
@@ -37,9 +56,11 @@
 #include "diofs/cache.h"
 #include "diofs/dio.h"
 #include "diofs/format.h"
+#include "diofs/fs.h"
 #include "diofs/super.h"
 
 struct inode;
+struct fs_txn_ref;
 
 struct fs {
 	struct bdev *bdev;
@@ -56,6 +77,20 @@ struct fs {
 	struct inode **ibuckets;
 	size_t nbuckets;
 	size_t ninodes;
+
+	bool own_bdev;			/* fs_mount() opened it: unmount closes it */
+	uint64_t data_blocks;		/* blocks in the groups' data areas */
+	/* the open transaction (rule 7), under meta_lock exclusive */
+	struct super sb_saved;		/* fs->sb at fs_txn_begin() */
+	struct fs_txn_ref *txn_refs;	/* inodes that joined it */
+	size_t txn_nrefs, txn_cap;
+};
+
+/* An inode that joined the open transaction (rule 7); the transaction
+ * holds one pin on it until fs_txn_end(). */
+struct fs_txn_ref {
+	struct inode *ip;
+	bool created;			/* made by inode_new() in it */
 };
 
 /* The host-endian form of struct diofs_inode, plus in-memory state. */
@@ -82,23 +117,63 @@ struct inode {
 	unsigned refs;			/* pins: rule 2 */
 	uint64_t nlookup;		/* FUSE lookup count */
 	unsigned nopen;			/* open file handles */
+	bool times_dirty;		/* rule 8 */
+	bool freeing;			/* being freed or evicted: rule 6 */
 	struct inode *hash_next;
 };
+
+/* Mount the filesystem on an open device (fs_mount() without the open);
+ * fs_unmount() leaves the device open.  For tools and tests. */
+int fs_mount_bdev(struct bdev *bdev, const struct fs_mount_opts *opts,
+		  struct fs **out, const char **err_msg);
+/* Rule 9: take meta_lock shared unless this thread's transaction holds it;
+ * returns what fs_meta_unlock() needs to know. */
+bool fs_meta_rdlock(struct fs *fs);
+void fs_meta_unlock(struct fs *fs, bool taken);
+/* Whether the calling thread has a transaction of fs open. */
+bool fs_txn_mine(const struct fs *fs);
+/* Enter the sticky error state (rule 5) with err (negative), unless it
+ * already holds an earlier error. */
+void fs_set_error(struct fs *fs, int err);
 
 /* Find inode ino (reading it if needed) and pin it.  -ENOENT for a free
  * inode number, -EUCLEAN for a corrupt one. */
 int inode_get(struct fs *fs, uint64_t ino, struct inode **out);
 /* Unpin; frees the inode if rule 4 says so. */
 void inode_put(struct inode *ip);
-/* A new inode in t: number allocated near parent, fields set, written. */
+/* A new inode in t: number allocated near parent, fields set, written.
+ * links is 1 (2 for a directory), parent is parent, the times are now,
+ * size and blocks 0, generation one more than the slot's last; it is
+ * pinned once with nlookup and nopen 0. */
 int inode_new(struct fs *fs, struct txn *t, uint64_t parent, mode_t mode,
 	      uid_t uid, gid_t gid, dev_t rdev, struct inode **out);
-/* Rule 3. */
+/* Rule 3 (joins t, rule 7). */
 int inode_write(struct txn *t, struct inode *ip);
+/* Rule 7: ip's fields are about to change in t.  Call it before the first
+ * change when an error may come before inode_write(). */
+int inode_join(struct txn *t, struct inode *ip);
 /* Current time, for timestamps. */
 struct timespec inode_now(void);
 /* Orphan list (rule 4): add when links drops to 0, remove when freed. */
 int inode_orphan_add(struct txn *t, struct inode *ip);
+/* Fill *a from ip; the caller holds meta_lock (shared is enough). */
+void inode_attr(struct inode *ip, struct fs_attr *a);
+/* Write ip's deferred times (rule 8), in a transaction of its own. */
+int inode_sync(struct inode *ip);
+
+/* For fs.c: the inode cache over a mount's life. */
+int inode_cache_init(struct fs *fs);
+/* Rule 7 at abort: reload r->ip, or kill it if the transaction made it. */
+void inode_txn_aborted(const struct fs_txn_ref *r);
+/* Free every inode on the on-disk orphan list (mount after a crash). */
+int inode_orphan_replay(struct fs *fs);
+/* Write every in-memory inode's deferred times (syncfs). */
+int inode_sync_all(struct fs *fs);
+/* Unmount: drop the lookups and opens the kernel still holds, freeing
+ * unlinked inodes, and write every inode's deferred times. */
+int inode_release_all(struct fs *fs);
+/* Unmount: forget every in-memory inode without writing anything. */
+void inode_cache_destroy(struct fs *fs);
 
 /* Begin a transaction (takes meta_lock exclusive) / end it (commit or
  * abort, then release).  fs_txn_end() sets fs->error on a failed commit. */

@@ -1,0 +1,570 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * file: the operations of fs.h on one inode's attributes and data:
+ * getattr, setattr (truncate included), open and release, read and write
+ * through the direct-I/O worker, fsync, fallocate, lseek for data and
+ * holes, copy_file_range.
+ *
+ * Rules:
+ *  1. Lock order: dfile.lock, then meta_lock (a transaction), then
+ *     icache_lock.  Truncate, hole punching, zeroing and preallocation hold
+ *     dfile.lock exclusive for their whole length, so no worker I/O on the
+ *     file overlaps them; the worker takes dfile.lock itself (dio.h rule 5).
+ *  2. The bytes of a file's last block past end of file read as zeros from
+ *     the device: the worker zero-fills new blocks, and truncating down
+ *     zeroes the tail of the new last block (when it holds data) before the
+ *     size changes, so growing the file later never shows old bytes.  Hole
+ *     punching and zeroing a range likewise zero the partial blocks at
+ *     their edges on the device; whole blocks are freed or made unwritten.
+ *  3. Unwritten (preallocated) blocks count as holes for SEEK_DATA and
+ *     SEEK_HOLE: they read as zeros, so a copy that skips them loses
+ *     nothing.
+ *  4. Times: every change sets ctime.  A write that moves end of file
+ *     commits mtime and ctime with the size (extent.c set_size); any other
+ *     write sets them in memory only, at most once per clock tick
+ *     (inode_now() is the coarse clock), and they reach the disk later
+ *     (inode.h rule 8): no transaction per write.  Reads never change
+ *     atime (as with the noatime mount option).
+ *  5. Sizes stop at 2^63 - 1 bytes: beyond is -EFBIG.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "diofs/inode.h"
+
+#define FILE_MAX_SIZE		((uint64_t)INT64_MAX)
+#define COPY_CHUNK		(1024u * 1024u)
+
+static inline uint64_t align_down(uint64_t x, uint64_t a)
+{
+	return x & ~(a - 1);
+}
+
+static inline uint64_t align_up(uint64_t x, uint64_t a)
+{
+	return (x + a - 1) & ~(a - 1);
+}
+
+static bool ts_eq(struct timespec a, struct timespec b)
+{
+	return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
+}
+
+static bool fs_writable(struct fs *fs)
+{
+	return !fs->read_only && !fs_error(fs);
+}
+
+/* Pin a regular file: -EISDIR for a directory, bad for anything else. */
+static int get_regular(struct fs *fs, uint64_t ino, int bad,
+		       struct inode **out)
+{
+	struct inode *ip;
+	int err;
+
+	err = inode_get(fs, ino, &ip);
+	if (err)
+		return err;
+	if (!S_ISREG(ip->mode)) {
+		err = S_ISDIR(ip->mode) ? -EISDIR : bad;
+		inode_put(ip);
+		return err;
+	}
+	*out = ip;
+	return 0;
+}
+
+/* Rule 4: a write's mtime and ctime, deferred. */
+static void file_touch(struct inode *ip)
+{
+	struct fs *fs = ip->fs;
+	struct timespec now = inode_now();
+	bool same;
+
+	pthread_rwlock_rdlock(&fs->meta_lock);
+	same = ts_eq(ip->mtime, now) && ts_eq(ip->ctime, now);
+	pthread_rwlock_unlock(&fs->meta_lock);
+	if (same)
+		return;
+	pthread_rwlock_wrlock(&fs->meta_lock);
+	ip->mtime = ip->ctime = now;
+	ip->times_dirty = true;
+	pthread_rwlock_unlock(&fs->meta_lock);
+}
+
+/*
+ * Rule 2: zero bytes [from, to) of one fs block on the device when the
+ * block holds data; holes and unwritten blocks read as zeros already.
+ * dfile.lock is held exclusive, so no worker I/O touches the block.
+ */
+static int zero_in_block(struct inode *ip, uint64_t from, uint64_t to)
+{
+	struct fs *fs = ip->fs;
+	uint32_t bits = fs->sb.block_bits;
+	uint64_t lblk = from >> bits, a, b, dev;
+	uint32_t dbs = bdev_block_size(fs->bdev);
+	uint32_t align = bdev_mem_align(fs->bdev);
+	struct dio_map m;
+	ssize_t n;
+	void *buf;
+	int err;
+
+	if (from >= to)
+		return 0;
+	err = extent_map(ip, lblk, 1, &m);
+	if (err || m.type != DIO_MAP_MAPPED)
+		return err;
+	if (align < dbs)
+		align = dbs;
+	a = align_down(from, dbs);
+	b = align_up(to, dbs);
+	dev = (m.pblk << bits) + (a - (lblk << bits));
+	if (posix_memalign(&buf, align, b - a))
+		return -ENOMEM;
+	pthread_mutex_lock(&fs->q_lock);
+	n = 0;
+	if (a < from || b > to)
+		n = bdev_pread(fs->q, buf, b - a, dev);
+	if (n >= 0) {
+		memset((char *)buf + (from - a), 0, to - from);
+		n = bdev_pwrite(fs->q, buf, b - a, dev);
+	}
+	pthread_mutex_unlock(&fs->q_lock);
+	free(buf);
+	return n < 0 ? (int)n : 0;
+}
+
+/* Zero the partial blocks at the edges of [off, end); returns the whole
+ * blocks inside it as [*first, *last). */
+static int zero_edges(struct inode *ip, uint64_t off, uint64_t end,
+		      uint64_t *first, uint64_t *last)
+{
+	uint32_t bits = ip->fs->sb.block_bits;
+	uint64_t bs = 1ull << bits;
+	int err = 0;
+
+	*first = align_up(off, bs) >> bits;
+	*last = end >> bits;
+	if (*first > *last) {
+		/* Inside one block. */
+		*first = *last;
+		return zero_in_block(ip, off, end);
+	}
+	if (off & (bs - 1))
+		err = zero_in_block(ip, off, *first << bits);
+	if (!err && (end & (bs - 1)))
+		err = zero_in_block(ip, *last << bits, end);
+	return err;
+}
+
+/* ---- attributes ------------------------------------------------------------ */
+
+int fs_getattr(struct fs *fs, uint64_t ino, struct fs_attr *attr)
+{
+	struct inode *ip;
+	int err;
+
+	err = inode_get(fs, ino, &ip);
+	if (err)
+		return err;
+	pthread_rwlock_rdlock(&fs->meta_lock);
+	inode_attr(ip, attr);
+	pthread_rwlock_unlock(&fs->meta_lock);
+	inode_put(ip);
+	return 0;
+}
+
+/* The changes of sa other than the size, in t. */
+static void setattr_apply(struct inode *ip, const struct fs_setattr *sa,
+			  struct timespec now)
+{
+	if (sa->mask & FS_SET_MODE)
+		ip->mode = (ip->mode & S_IFMT) | (sa->mode & 07777);
+	if (sa->mask & FS_SET_UID)
+		ip->uid = sa->uid;
+	if (sa->mask & FS_SET_GID)
+		ip->gid = sa->gid;
+	if (sa->mask & FS_SET_ATIME_NOW)
+		ip->atime = now;
+	else if (sa->mask & FS_SET_ATIME)
+		ip->atime = sa->atime;
+	if (sa->mask & FS_SET_MTIME_NOW)
+		ip->mtime = now;
+	else if (sa->mask & FS_SET_MTIME)
+		ip->mtime = sa->mtime;
+	ip->ctime = (sa->mask & FS_SET_CTIME) ? sa->ctime : now;
+}
+
+/* Truncate (or extend) ip to size with dfile.lock held exclusive. */
+static int truncate_locked(struct inode *ip, uint64_t size, struct txn *t)
+{
+	uint32_t bits = ip->fs->sb.block_bits;
+	uint64_t old = ip->dfile.size, keep;
+	int err = 0;
+
+	if (size <= old) {
+		/* Every block from the first one wholly past the new end,
+		 * preallocations past end of file included (as ext4 does). */
+		keep = align_up(size, 1ull << bits) >> bits;
+		err = extent_punch(t, ip, keep, UINT64_MAX - keep);
+	}
+	if (!err && size != old) {
+		__atomic_store_n(&ip->dfile.size, size, __ATOMIC_RELAXED);
+		ip->mtime = inode_now();
+	}
+	return err;
+}
+
+static bool ts_valid(struct timespec ts)
+{
+	return ts.tv_nsec >= 0 && ts.tv_nsec < 1000000000L;
+}
+
+int fs_setattr(struct fs *fs, struct dio_ctx *ctx, uint64_t ino,
+	       const struct fs_setattr *sa, struct fs_attr *attr)
+{
+	bool sizing = sa->mask & FS_SET_SIZE;
+	uint64_t old = 0;
+	struct inode *ip;
+	struct txn *t;
+	int err;
+
+	if (((sa->mask & FS_SET_ATIME) && !ts_valid(sa->atime)) ||
+	    ((sa->mask & FS_SET_MTIME) && !ts_valid(sa->mtime)) ||
+	    ((sa->mask & FS_SET_CTIME) && !ts_valid(sa->ctime)))
+		return -EINVAL;
+	err = inode_get(fs, ino, &ip);
+	if (err)
+		return err;
+	if (sizing) {
+		if (S_ISDIR(ip->mode))
+			err = -EISDIR;
+		else if (!S_ISREG(ip->mode))
+			err = -EINVAL;
+		else if (sa->size > FILE_MAX_SIZE)
+			err = -EFBIG;
+		if (err)
+			goto out_put;
+	}
+	if (!sa->mask)
+		goto out_attr;
+	if (!fs_writable(fs)) {
+		err = -EROFS;
+		goto out_put;
+	}
+
+	if (sizing) {
+		pthread_rwlock_wrlock(&ip->dfile.lock);
+		old = ip->dfile.size;
+		/* Rule 2: the tail of the new last block. */
+		if (sa->size < old && (sa->size & (fs->sb.block_size - 1)))
+			err = zero_in_block(ip, sa->size,
+					    align_up(sa->size,
+						     fs->sb.block_size));
+		if (err)
+			goto out_unlock;
+	}
+	err = fs_txn_begin(fs, &t);
+	if (err)
+		goto out_unlock;
+	err = inode_join(t, ip);
+	if (!err && sizing)
+		err = truncate_locked(ip, sa->size, t);
+	if (!err) {
+		setattr_apply(ip, sa, inode_now());
+		err = inode_write(t, ip);
+	}
+	err = fs_txn_end(fs, t, err);
+	if (err && sizing)
+		__atomic_store_n(&ip->dfile.size, old, __ATOMIC_RELAXED);
+out_unlock:
+	if (sizing)
+		pthread_rwlock_unlock(&ip->dfile.lock);
+	if (err)
+		goto out_put;
+out_attr:
+	pthread_rwlock_rdlock(&fs->meta_lock);
+	inode_attr(ip, attr);
+	pthread_rwlock_unlock(&fs->meta_lock);
+out_put:
+	inode_put(ip);
+	return err;
+}
+
+/* ---- open files ---------------------------------------------------------------- */
+
+int fs_open(struct fs *fs, uint64_t ino)
+{
+	struct inode *ip;
+	int err;
+
+	err = inode_get(fs, ino, &ip);
+	if (err)
+		return err;
+	pthread_mutex_lock(&fs->icache_lock);
+	ip->nopen++;
+	pthread_mutex_unlock(&fs->icache_lock);
+	inode_put(ip);
+	return 0;
+}
+
+void fs_release(struct fs *fs, uint64_t ino)
+{
+	struct inode *ip;
+	bool last;
+
+	if (inode_get(fs, ino, &ip))
+		return;
+	pthread_mutex_lock(&fs->icache_lock);
+	last = ip->nopen == 1;
+	pthread_mutex_unlock(&fs->icache_lock);
+	/* The last close makes deferred times durable (rule 4). */
+	if (last && ip->links && fs_writable(fs))
+		inode_sync(ip);
+	pthread_mutex_lock(&fs->icache_lock);
+	if (ip->nopen)
+		ip->nopen--;
+	pthread_mutex_unlock(&fs->icache_lock);
+	inode_put(ip);		/* frees an unlinked file (inode.h rule 4) */
+}
+
+ssize_t fs_read(struct fs *fs, struct dio_ctx *ctx, uint64_t ino,
+		uint64_t off, const struct iovec *iov, int iovcnt)
+{
+	struct inode *ip;
+	ssize_t n;
+	int err;
+
+	err = get_regular(fs, ino, -EINVAL, &ip);
+	if (err)
+		return err;
+	n = dio_rw(ctx, &ip->dfile, DIO_READ, off, iov, iovcnt);
+	inode_put(ip);
+	return n;
+}
+
+ssize_t fs_write(struct fs *fs, struct dio_ctx *ctx, uint64_t ino,
+		 uint64_t off, const struct iovec *iov, int iovcnt)
+{
+	struct inode *ip;
+	ssize_t n;
+	int err;
+
+	if (!fs_writable(fs))
+		return -EROFS;
+	err = get_regular(fs, ino, -EINVAL, &ip);
+	if (err)
+		return err;
+	n = dio_rw(ctx, &ip->dfile, DIO_WRITE, off, iov, iovcnt);
+	if (n > 0)
+		file_touch(ip);
+	inode_put(ip);
+	return n;
+}
+
+int fs_fsync(struct fs *fs, uint64_t ino, bool datasync)
+{
+	struct inode *ip;
+	int err;
+
+	err = inode_get(fs, ino, &ip);
+	if (err)
+		return err;
+	/* Sizes and extents commit as they change; only deferred times may
+	 * wait in memory, and fdatasync does not need them. */
+	if (!datasync && fs_writable(fs))
+		err = inode_sync(ip);
+	if (!err)
+		err = bdev_flush(fs->bdev);
+	inode_put(ip);
+	return fs_error(fs) ? fs_error(fs) : err;
+}
+
+/* ---- fallocate ----------------------------------------------------------------- */
+
+int fs_fallocate(struct fs *fs, struct dio_ctx *ctx, uint64_t ino, int mode,
+		 uint64_t off, uint64_t len)
+{
+	uint32_t bits = fs->sb.block_bits;
+	bool keep = mode & FALLOC_FL_KEEP_SIZE;
+	bool punch = mode & FALLOC_FL_PUNCH_HOLE;
+	bool zero = mode & FALLOC_FL_ZERO_RANGE;
+	uint64_t end, old, first = 0, last = 0;
+	struct inode *ip;
+	struct txn *t;
+	int err;
+
+	if ((mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE |
+		      FALLOC_FL_ZERO_RANGE)) ||
+	    (punch && (!keep || zero)))
+		return -EOPNOTSUPP;
+	if (!len)
+		return -EINVAL;
+	if (off > FILE_MAX_SIZE || len > FILE_MAX_SIZE - off)
+		return -EFBIG;
+	end = off + len;
+	err = get_regular(fs, ino, -ENODEV, &ip);
+	if (err)
+		return err;
+	if (!fs_writable(fs)) {
+		err = -EROFS;
+		goto out_put;
+	}
+
+	pthread_rwlock_wrlock(&ip->dfile.lock);
+	old = ip->dfile.size;
+	if (punch || zero)
+		err = zero_edges(ip, off, end, &first, &last);
+	if (err)
+		goto out_unlock;
+	err = fs_txn_begin(fs, &t);
+	if (err)
+		goto out_unlock;
+	err = inode_join(t, ip);
+	if (!err && (punch || zero) && first < last)
+		err = extent_punch(t, ip, first, last - first);
+	/* Preallocate every block the range touches: a partial edge block
+	 * that was a hole becomes unwritten, reading as zeros all the same. */
+	if (!err && !punch)
+		err = extent_prealloc(t, ip, off >> bits,
+				      (align_up(end, 1ull << bits) >> bits) -
+				      (off >> bits));
+	if (!err) {
+		struct timespec now = inode_now();
+
+		if (!keep && end > old) {
+			__atomic_store_n(&ip->dfile.size, end,
+					 __ATOMIC_RELAXED);
+			ip->mtime = now;
+		}
+		if (punch || zero)
+			ip->mtime = now;
+		ip->ctime = now;
+		err = inode_write(t, ip);
+	}
+	err = fs_txn_end(fs, t, err);
+	if (err)
+		__atomic_store_n(&ip->dfile.size, old, __ATOMIC_RELAXED);
+out_unlock:
+	pthread_rwlock_unlock(&ip->dfile.lock);
+out_put:
+	inode_put(ip);
+	return err;
+}
+
+/* ---- lseek ----------------------------------------------------------------------- */
+
+int fs_lseek(struct fs *fs, uint64_t ino, uint64_t off, int whence,
+	     uint64_t *result)
+{
+	uint32_t bits = fs->sb.block_bits;
+	uint64_t size, pos, eof_blk;
+	struct inode *ip;
+	struct dio_map m;
+	int err;
+
+	if (whence != SEEK_DATA && whence != SEEK_HOLE)
+		return -EINVAL;
+	err = get_regular(fs, ino, -EINVAL, &ip);
+	if (err)
+		return err;
+	pthread_rwlock_rdlock(&ip->dfile.lock);
+	size = ip->dfile.size;
+	if (off >= size) {
+		err = -ENXIO;
+		goto out;
+	}
+	eof_blk = align_up(size, 1ull << bits) >> bits;
+	for (pos = off;;) {
+		uint64_t lblk = pos >> bits;
+		bool data;
+
+		err = extent_map(ip, lblk, eof_blk - lblk, &m);
+		if (err)
+			goto out;
+		data = m.type == DIO_MAP_MAPPED;	/* rule 3 */
+		if (data == (whence == SEEK_DATA)) {
+			*result = pos;
+			break;
+		}
+		pos = (m.lblk + m.len) << bits;
+		if (pos >= size) {
+			/* The end of file is a hole; there is no data past it. */
+			if (whence == SEEK_DATA)
+				err = -ENXIO;
+			else
+				*result = size;
+			break;
+		}
+	}
+out:
+	pthread_rwlock_unlock(&ip->dfile.lock);
+	inode_put(ip);
+	return err;
+}
+
+/* ---- copy_file_range ----------------------------------------------------------- */
+
+ssize_t fs_copy_file_range(struct fs *fs, struct dio_ctx *ctx,
+			   uint64_t ino_in, uint64_t off_in, uint64_t ino_out,
+			   uint64_t off_out, size_t len)
+{
+	struct inode *in, *out;
+	size_t done = 0;
+	ssize_t ret;
+	void *buf;
+
+	if (!fs_writable(fs))
+		return -EROFS;
+	if (ino_in == ino_out && off_in < off_out + len && off_out < off_in + len)
+		return -EINVAL;	/* overlapping ranges of one file */
+	if (!len)
+		return 0;
+	ret = get_regular(fs, ino_in, -EINVAL, &in);
+	if (ret)
+		return ret;
+	ret = get_regular(fs, ino_out, -EINVAL, &out);
+	if (ret)
+		goto out_in;
+	if (posix_memalign(&buf, 4096, COPY_CHUNK)) {
+		ret = -ENOMEM;
+		goto out_out;
+	}
+	/* Chunk by chunk through an aligned buffer: the worker sends the
+	 * caller's memory to the device directly when it is aligned. */
+	while (done < len) {
+		struct iovec iov = { buf, len - done };
+		ssize_t r, w;
+
+		if (iov.iov_len > COPY_CHUNK)
+			iov.iov_len = COPY_CHUNK;
+		r = dio_rw(ctx, &in->dfile, DIO_READ, off_in + done, &iov, 1);
+		if (r <= 0) {
+			ret = r;
+			break;
+		}
+		iov.iov_len = (size_t)r;
+		w = dio_rw(ctx, &out->dfile, DIO_WRITE, off_out + done, &iov,
+			   1);
+		if (w > 0)
+			done += (size_t)w;
+		if (w != r) {
+			ret = w < 0 ? w : 0;
+			break;
+		}
+	}
+	free(buf);
+	if (done) {
+		file_touch(out);
+		ret = (ssize_t)done;	/* a later error waits for the next call */
+	}
+out_out:
+	inode_put(out);
+out_in:
+	inode_put(in);
+	return ret;
+}

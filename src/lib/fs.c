@@ -1,0 +1,371 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * fs: mounting and unmounting, transactions and the sticky error state,
+ * and the whole-filesystem operations (statfs, sync).
+ *
+ *   fs_mount()        bdev_open ─▶ super_read ─▶ cache_create ─▶ alloc_open
+ *                     ─▶ (read-write) DIRTY + mount time in a transaction
+ *                     ─▶ orphan replay: every inode on the list is freed
+ *   fs_unmount()      (read-write) release the kernel's references, write
+ *                     deferred times ─▶ clear DIRTY, refresh the free
+ *                     counts ─▶ flush ─▶ close everything
+ *
+ * A transaction of the engine is a cache transaction (cache.h) under
+ * meta_lock held exclusive, plus what memory must undo should it abort:
+ *
+ *   fs_txn_begin():  wrlock, refuse if read-only or in error, save fs->sb
+ *        │  ...changes, inode_join()/inode_write() pin the inodes touched
+ *        ▼
+ *   fs_txn_end(err): err ─▶ txn_abort, fs->sb restored, joined inodes
+ *                            reloaded (inode.h rule 7)
+ *                    0   ─▶ txn_commit; a failure enters the error state
+ *                    then unlock, and the joined inodes are unpinned (which
+ *                    may free one: that needs meta_lock, hence after).
+ *
+ * Rules:
+ *  1. fs->error holds a negative errno once a commit (or the reload after
+ *     an abort) fails; it never clears.  fs_txn_begin() then answers
+ *     -EROFS, as it does on a read-only mount; so does every operation
+ *     that writes file data without a transaction.
+ *  2. A thread has at most one transaction open; a thread-local pointer
+ *     remembers which filesystem's, so that code below it (inode_get(),
+ *     extent_map(), inode_put()) knows meta_lock is already held.
+ *  3. The superblock's free counts are refreshed at unmount only
+ *     (super.h rule 2); statfs asks the allocator.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "diofs/inode.h"
+
+/* Metadata cache when the caller does not say: 64 MiB of blocks. */
+#define FS_CACHE_BYTES		(64u << 20)
+#define FS_CACHE_MIN_BLOCKS	256u
+/* The queue for data I/O outside the worker (zeroing partial blocks). */
+#define FS_QUEUE_DEPTH		4u
+
+static __thread struct fs *txn_fs;	/* rule 2 */
+
+bool fs_txn_mine(const struct fs *fs)
+{
+	return txn_fs == fs;
+}
+
+bool fs_meta_rdlock(struct fs *fs)
+{
+	if (fs_txn_mine(fs))
+		return false;
+	pthread_rwlock_rdlock(&fs->meta_lock);
+	return true;
+}
+
+void fs_meta_unlock(struct fs *fs, bool taken)
+{
+	if (taken)
+		pthread_rwlock_unlock(&fs->meta_lock);
+}
+
+int fs_error(const struct fs *fs)
+{
+	return __atomic_load_n(&fs->error, __ATOMIC_RELAXED);
+}
+
+void fs_set_error(struct fs *fs, int err)
+{
+	int zero = 0;
+
+	__atomic_compare_exchange_n(&fs->error, &zero, err, false,
+				    __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+}
+
+int fs_txn_begin(struct fs *fs, struct txn **t)
+{
+	int err;
+
+	if (fs->read_only)
+		return -EROFS;
+	pthread_rwlock_wrlock(&fs->meta_lock);
+	if (fs_error(fs)) {
+		pthread_rwlock_unlock(&fs->meta_lock);
+		return -EROFS;
+	}
+	err = txn_begin(fs->cache, t);
+	if (err) {
+		pthread_rwlock_unlock(&fs->meta_lock);
+		return err;
+	}
+	fs->sb_saved = fs->sb;
+	fs->txn_nrefs = 0;
+	txn_fs = fs;
+	return 0;
+}
+
+int fs_txn_end(struct fs *fs, struct txn *t, int err)
+{
+	struct fs_txn_ref *refs;
+	size_t n, i;
+
+	if (err) {
+		txn_abort(t);
+		fs->sb = fs->sb_saved;
+		for (i = 0; i < fs->txn_nrefs; i++)
+			inode_txn_aborted(&fs->txn_refs[i]);
+	} else {
+		err = txn_commit(t);
+		/* The cache keeps the transaction's contents in memory: the
+		 * device is behind, so nothing may change from here on. */
+		if (err)
+			fs_set_error(fs, err);
+	}
+	/* The next transaction may start as soon as the lock goes. */
+	refs = fs->txn_refs;
+	n = fs->txn_nrefs;
+	fs->txn_refs = NULL;
+	fs->txn_nrefs = fs->txn_cap = 0;
+	txn_fs = NULL;
+	pthread_rwlock_unlock(&fs->meta_lock);
+
+	for (i = 0; i < n; i++)
+		inode_put(refs[i].ip);
+	free(refs);
+	return err;
+}
+
+/* ---- mount and unmount ------------------------------------------------------ */
+
+static __thread char mount_msg[256];
+
+static int mount_fail(const char **err_msg, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int mount_fail(const char **err_msg, int err, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(mount_msg, sizeof(mount_msg), fmt, ap);
+	va_end(ap);
+	if (n >= 0 && (size_t)n < sizeof(mount_msg) - 2)
+		snprintf(mount_msg + n, sizeof(mount_msg) - (size_t)n,
+			 ": %s", strerror(-err));
+	if (err_msg)
+		*err_msg = mount_msg;
+	return err;
+}
+
+/* Set the superblock's mount state in a transaction of its own. */
+static int fs_mark(struct fs *fs, bool mounting)
+{
+	struct txn *t;
+	int err;
+
+	err = fs_txn_begin(fs, &t);
+	if (err)
+		return err;
+	if (mounting) {
+		fs->sb.state |= DIOFS_STATE_DIRTY;
+		fs->sb.mount_time = time(NULL);
+		fs->sb.mount_count++;
+	} else {
+		fs->sb.state &= ~DIOFS_STATE_DIRTY;
+		alloc_counts(fs->alloc, &fs->sb.free_blocks,
+			     &fs->sb.free_inodes);
+	}
+	return fs_txn_end(fs, t, super_update(&fs->sb, fs->cache, t));
+}
+
+static void fs_free(struct fs *fs)
+{
+	inode_cache_destroy(fs);
+	if (fs->q)
+		bdev_queue_close(fs->q);
+	alloc_close(fs->alloc);
+	cache_destroy(fs->cache);
+	pthread_mutex_destroy(&fs->q_lock);
+	pthread_mutex_destroy(&fs->icache_lock);
+	pthread_rwlock_destroy(&fs->meta_lock);
+	free(fs->txn_refs);
+	free(fs);
+}
+
+int fs_mount_bdev(struct bdev *bdev, const struct fs_mount_opts *opts,
+		  struct fs **out, const char **err_msg)
+{
+	char msg[200] = "";
+	size_t cache_blocks;
+	struct fs *fs;
+	uint64_t g;
+	int err;
+
+	fs = calloc(1, sizeof(*fs));
+	if (!fs)
+		return mount_fail(err_msg, -ENOMEM, "cannot mount");
+	fs->bdev = bdev;
+	pthread_rwlock_init(&fs->meta_lock, NULL);
+	pthread_mutex_init(&fs->icache_lock, NULL);
+	pthread_mutex_init(&fs->q_lock, NULL);
+
+	err = super_read(bdev, &fs->sb, msg, sizeof(msg));
+	if (err) {
+		mount_fail(err_msg, err, "%s", msg[0] ? msg :
+			   "cannot read the superblock");
+		goto out_free;
+	}
+	if (fs->sb.block_size < bdev_block_size(bdev)) {
+		err = mount_fail(err_msg, -EINVAL,
+				 "the filesystem's %u-byte blocks are smaller than the device's %u-byte sectors",
+				 fs->sb.block_size, bdev_block_size(bdev));
+		goto out_free;
+	}
+	fs->read_only = opts->read_only || fs->sb.read_only ||
+			bdev_read_only(bdev);
+	for (g = 0; g < fs->sb.group_count; g++)
+		fs->data_blocks += super_group_len(&fs->sb, g) -
+				   super_group_meta(&fs->sb);
+
+	cache_blocks = opts->cache_blocks;
+	if (!cache_blocks) {
+		cache_blocks = FS_CACHE_BYTES / fs->sb.block_size;
+		if (cache_blocks < FS_CACHE_MIN_BLOCKS)
+			cache_blocks = FS_CACHE_MIN_BLOCKS;
+	}
+	err = cache_create(bdev, fs->sb.block_size, fs->sb.uuid, cache_blocks,
+			   &fs->cache);
+	if (err) {
+		mount_fail(err_msg, err, "cannot set up the metadata cache");
+		goto out_free;
+	}
+	err = alloc_open(&fs->sb, fs->cache, &fs->alloc);
+	if (err) {
+		mount_fail(err_msg, err, "cannot read the group descriptors");
+		goto out_free;
+	}
+	err = bdev_queue_open(bdev, FS_QUEUE_DEPTH, &fs->q);
+	if (!err)
+		err = inode_cache_init(fs);
+	if (err) {
+		mount_fail(err_msg, err, "cannot mount");
+		goto out_free;
+	}
+	if (!fs->read_only) {
+		err = fs_mark(fs, true);
+		if (err) {
+			mount_fail(err_msg, err, "cannot write the superblock");
+			goto out_free;
+		}
+		err = inode_orphan_replay(fs);
+		if (err) {
+			mount_fail(err_msg, err,
+				   "cannot free the unlinked inodes left by a crash");
+			goto out_free;
+		}
+	}
+	*out = fs;
+	return 0;
+
+out_free:
+	fs_free(fs);
+	return err;
+}
+
+int fs_mount(const char *device, const struct fs_mount_opts *opts,
+	     struct fs **out, const char **err_msg)
+{
+	const char *why = NULL;
+	struct bdev *bdev;
+	int err;
+
+	err = bdev_open(device, opts->read_only ? BDEV_RDONLY : BDEV_RDWR,
+			&bdev, &why);
+	if (err) {
+		if (why && err_msg) {
+			snprintf(mount_msg, sizeof(mount_msg), "%s", why);
+			*err_msg = mount_msg;
+		} else {
+			mount_fail(err_msg, err, "cannot open the device");
+		}
+		return err;
+	}
+	err = fs_mount_bdev(bdev, opts, out, err_msg);
+	if (err) {
+		bdev_close(bdev);
+		return err;
+	}
+	(*out)->own_bdev = true;
+	return 0;
+}
+
+int fs_unmount(struct fs *fs)
+{
+	struct bdev *bdev = fs->bdev;
+	bool own = fs->own_bdev;
+	int err = 0, e;
+
+	if (!fs->read_only && !fs_error(fs)) {
+		err = inode_release_all(fs);
+		e = fs_mark(fs, false);
+		if (e && !err)
+			err = e;
+		e = bdev_flush(bdev);
+		if (e && !err)
+			err = e;
+	}
+	if (!err)
+		err = fs_error(fs);
+	fs_free(fs);
+	if (own)
+		bdev_close(bdev);
+	return err;
+}
+
+struct bdev *fs_bdev(struct fs *fs)
+{
+	return fs->bdev;
+}
+
+uint32_t fs_block_size(const struct fs *fs)
+{
+	return fs->sb.block_size;
+}
+
+/* ---- whole-filesystem operations ------------------------------------------- */
+
+int fs_statfs(struct fs *fs, struct statvfs *st)
+{
+	uint64_t free_blocks, free_inodes;
+
+	alloc_counts(fs->alloc, &free_blocks, &free_inodes);
+	memset(st, 0, sizeof(*st));
+	st->f_bsize = fs->sb.block_size;
+	st->f_frsize = fs->sb.block_size;
+	/* Only the groups' data areas can ever hold files. */
+	st->f_blocks = fs->data_blocks;
+	st->f_bfree = free_blocks;
+	st->f_bavail = free_blocks;
+	st->f_files = fs->sb.inodes_count - fs->sb.first_ino;
+	st->f_ffree = free_inodes;
+	st->f_favail = free_inodes;
+	memcpy(&st->f_fsid, fs->sb.uuid, sizeof(st->f_fsid));
+	st->f_flag = fs->read_only || fs_error(fs) ? ST_RDONLY : 0;
+	st->f_namemax = DIOFS_NAME_MAX;
+	return 0;
+}
+
+int fs_sync(struct fs *fs)
+{
+	int err = 0, e;
+
+	/* Deferred times (inode.h rule 8) go out first; the rest of the
+	 * metadata is on the device already. */
+	if (!fs->read_only)
+		err = inode_sync_all(fs);
+	e = bdev_flush(fs->bdev);
+	if (e && !err)
+		err = e;
+	return fs_error(fs) ? fs_error(fs) : err;
+}

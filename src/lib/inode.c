@@ -1,0 +1,900 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * inode: in-memory inodes, the cache that finds them, their life and death,
+ * and the on-disk orphan list.
+ *
+ * An in-memory inode is the host-endian copy of one inode-table slot plus
+ * what only memory knows (pins, FUSE lookups, open handles, the dio_file).
+ * The cache is a hash table of them keyed by inode number, grown as it
+ * fills.  The life of one:
+ *
+ *   inode_get() ── miss: read slot ──▶ cached, pinned ◀── inode_get() (hit)
+ *                                         │ inode_put(): last pin,
+ *                                         │ no lookups, no opens
+ *                       ┌─────────────────┼─────────────────────┐
+ *                  links > 0, times     links > 0,          links == 0
+ *                  written              times dirty         (orphan)
+ *                       │                  │ write them        │ free: blocks,
+ *                       │                  │                   │ xattrs, orphan
+ *                       ▼                  ▼                   ▼ list, number
+ *                    dropped from memory (freeing set while the disk work runs)
+ *
+ * Rules:
+ *  1. fs->icache_lock guards the hash table and each inode's refs, nlookup,
+ *     nopen and freeing; it is the innermost lock (never held while taking
+ *     meta_lock, dfile.lock or doing I/O).
+ *  2. Dead inodes (mode 0: freed, or made by a transaction that aborted)
+ *     stay in the table only until their last pin goes and are never
+ *     found: a new inode may reuse the number at once.
+ *  3. An inode being freed (freeing, links 0) is not found either: nothing
+ *     can reach it by name.  One being evicted with links > 0 is taken back
+ *     by inode_get(), and the evicting thread then leaves it in memory.
+ *  4. inode_get() holds meta_lock shared from reading the slot until the
+ *     inode is in the table, so a transaction (meta_lock exclusive) sees
+ *     every inode either in memory or only on disk, never half loaded; the
+ *     orphan list relies on it when it patches a slot on disk.
+ *  5. The orphan list is singly linked through orphan_next from the
+ *     superblock's orphan_head.  Adding pushes at the head; removing walks
+ *     from the head to find the predecessor.  The list holds only unlinked
+ *     inodes still open or looked up, so it is short, and every such inode
+ *     is in memory: the walk touches no disk block but the one it patches.
+ *     Replay at mount frees the head each time, so it never walks.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "diofs/inode.h"
+
+#define ICACHE_MIN_BUCKETS	256
+
+/* ---- the table; icache_lock held ------------------------------------------ */
+
+static size_t ihash(const struct fs *fs, uint64_t ino)
+{
+	return (size_t)((ino * 0x9E3779B97F4A7C15ull) >> 32) &
+	       (fs->nbuckets - 1);
+}
+
+/* Rule 2: dead inodes are not found. */
+static struct inode *icache_find(struct fs *fs, uint64_t ino)
+{
+	struct inode *ip;
+
+	for (ip = fs->ibuckets[ihash(fs, ino)]; ip; ip = ip->hash_next)
+		if (ip->ino == ino && ip->mode)
+			return ip;
+	return NULL;
+}
+
+/* Double the buckets when the table averages two inodes per chain; a
+ * failed allocation just leaves the chains longer. */
+static void icache_grow(struct fs *fs)
+{
+	size_t old = fs->nbuckets, i;
+	struct inode **nb, **ob = fs->ibuckets;
+
+	nb = calloc(old * 2, sizeof(*nb));
+	if (!nb)
+		return;
+	fs->ibuckets = nb;
+	fs->nbuckets = old * 2;
+	for (i = 0; i < old; i++) {
+		struct inode *ip = ob[i], *next;
+
+		for (; ip; ip = next) {
+			size_t h = ihash(fs, ip->ino);
+
+			next = ip->hash_next;
+			ip->hash_next = nb[h];
+			nb[h] = ip;
+		}
+	}
+	free(ob);
+}
+
+static void icache_insert(struct fs *fs, struct inode *ip)
+{
+	size_t h;
+
+	if (fs->ninodes >= 2 * fs->nbuckets)
+		icache_grow(fs);
+	h = ihash(fs, ip->ino);
+	ip->hash_next = fs->ibuckets[h];
+	fs->ibuckets[h] = ip;
+	fs->ninodes++;
+}
+
+static void icache_remove(struct fs *fs, struct inode *ip)
+{
+	struct inode **pp = &fs->ibuckets[ihash(fs, ip->ino)];
+
+	while (*pp != ip)
+		pp = &(*pp)->hash_next;
+	*pp = ip->hash_next;
+	ip->hash_next = NULL;
+	fs->ninodes--;
+}
+
+static void inode_destroy(struct inode *ip)
+{
+	dio_file_destroy(&ip->dfile);
+	free(ip);
+}
+
+int inode_cache_init(struct fs *fs)
+{
+	fs->nbuckets = ICACHE_MIN_BUCKETS;
+	fs->ninodes = 0;
+	fs->ibuckets = calloc(fs->nbuckets, sizeof(*fs->ibuckets));
+	return fs->ibuckets ? 0 : -ENOMEM;
+}
+
+void inode_cache_destroy(struct fs *fs)
+{
+	size_t i;
+
+	for (i = 0; i < fs->nbuckets; i++) {
+		struct inode *ip = fs->ibuckets[i], *next;
+
+		for (; ip; ip = next) {
+			next = ip->hash_next;
+			inode_destroy(ip);
+		}
+	}
+	free(fs->ibuckets);
+	fs->ibuckets = NULL;
+	fs->nbuckets = fs->ninodes = 0;
+}
+
+/* ---- the on-disk form ---------------------------------------------------------- */
+
+static struct timespec ts_decode(le64 sec, le32 nsec)
+{
+	struct timespec ts = {
+		.tv_sec = (time_t)(int64_t)le64toh(sec),
+		.tv_nsec = (long)le32toh(nsec),
+	};
+
+	return ts;
+}
+
+static void ts_encode(struct timespec ts, le64 *sec, le32 *nsec)
+{
+	*sec = htole64((uint64_t)(int64_t)ts.tv_sec);
+	*nsec = htole32((uint32_t)ts.tv_nsec);
+}
+
+static void inode_encode(const struct inode *ip, struct diofs_inode *d)
+{
+	memset(d, 0, sizeof(*d));
+	d->mode = htole32(ip->mode);
+	d->flags = htole32(ip->flags);
+	d->uid = htole32(ip->uid);
+	d->gid = htole32(ip->gid);
+	d->links = htole32(ip->links);
+	d->generation = htole32(ip->generation);
+	d->ino = htole64(ip->mode ? ip->ino : 0);	/* a free slot: 0 */
+	/* Written by the worker under dfile.lock only (inode.h rule 2). */
+	d->size = htole64(__atomic_load_n(&ip->dfile.size, __ATOMIC_RELAXED));
+	d->blocks = htole64(ip->blocks);
+	ts_encode(ip->atime, &d->atime, &d->atime_nsec);
+	ts_encode(ip->mtime, &d->mtime, &d->mtime_nsec);
+	ts_encode(ip->ctime, &d->ctime, &d->ctime_nsec);
+	ts_encode(ip->crtime, &d->crtime, &d->crtime_nsec);
+	d->parent = htole64(ip->parent);
+	d->rdev = htole64(ip->rdev);
+	d->ext_root = htole64(ip->ext_root);
+	d->xattr_root = htole64(ip->xattr_root);
+	d->orphan_next = htole64(ip->orphan_next);
+	d->nr_extents = htole16(ip->nr_extents);
+	d->xattr_len = htole16(ip->xattr_len);
+	memcpy(d->inline_data, ip->inline_data, sizeof(d->inline_data));
+	memcpy(d->xattr, ip->xattr, sizeof(d->xattr));
+}
+
+/* Decode slot d into ip's on-disk fields (and *size), checking what later
+ * code trusts. */
+static int inode_decode(struct fs *fs, struct inode *ip,
+			const struct diofs_inode *d, uint64_t *size)
+{
+	uint64_t nblocks = fs->sb.blocks_count;
+
+	if (le64toh(d->ino) != ip->ino ||
+	    le16toh(d->nr_extents) > DIOFS_INLINE_EXTENTS ||
+	    le16toh(d->xattr_len) > DIOFS_INLINE_XATTR ||
+	    le64toh(d->ext_root) >= nblocks ||
+	    le64toh(d->xattr_root) >= nblocks ||
+	    le64toh(d->orphan_next) >= fs->sb.inodes_count ||
+	    le64toh(d->size) > (uint64_t)INT64_MAX ||
+	    le32toh(d->atime_nsec) >= 1000000000u ||
+	    le32toh(d->mtime_nsec) >= 1000000000u ||
+	    le32toh(d->ctime_nsec) >= 1000000000u ||
+	    le32toh(d->crtime_nsec) >= 1000000000u)
+		return -EUCLEAN;
+	ip->mode = le32toh(d->mode);
+	ip->flags = le32toh(d->flags);
+	ip->uid = le32toh(d->uid);
+	ip->gid = le32toh(d->gid);
+	ip->links = le32toh(d->links);
+	ip->generation = le32toh(d->generation);
+	ip->blocks = le64toh(d->blocks);
+	ip->atime = ts_decode(d->atime, d->atime_nsec);
+	ip->mtime = ts_decode(d->mtime, d->mtime_nsec);
+	ip->ctime = ts_decode(d->ctime, d->ctime_nsec);
+	ip->crtime = ts_decode(d->crtime, d->crtime_nsec);
+	ip->parent = le64toh(d->parent);
+	ip->rdev = le64toh(d->rdev);
+	ip->ext_root = le64toh(d->ext_root);
+	ip->xattr_root = le64toh(d->xattr_root);
+	ip->orphan_next = le64toh(d->orphan_next);
+	ip->nr_extents = le16toh(d->nr_extents);
+	ip->xattr_len = le16toh(d->xattr_len);
+	memcpy(ip->inline_data, d->inline_data, sizeof(ip->inline_data));
+	memcpy(ip->xattr, d->xattr, sizeof(ip->xattr));
+	*size = le64toh(d->size);
+	return 0;
+}
+
+/* The inode-table block holding ino, and ino's slot in it. */
+static int slot_read(struct fs *fs, uint64_t ino, struct mbuf **b,
+		     struct diofs_inode **d)
+{
+	uint64_t blkno;
+	uint32_t off;
+	int err;
+
+	err = super_inode_loc(&fs->sb, ino, &blkno, &off);
+	if (err)
+		return err;
+	err = cache_read(fs->cache, blkno, DIOFS_MAGIC_ITABLE, b);
+	if (err)
+		return err;
+	*d = (struct diofs_inode *)((char *)(*b)->data + off);
+	return 0;
+}
+
+/* Read inode ino into the new in-memory inode ip (meta_lock held). */
+static int inode_load(struct fs *fs, uint64_t ino, struct inode *ip)
+{
+	struct diofs_inode *d;
+	struct mbuf *b;
+	uint64_t size;
+	int err;
+
+	err = slot_read(fs, ino, &b, &d);
+	if (err == -EUCLEAN && alloc_inode_in_use(fs->alloc, ino) == 0)
+		return -ENOENT;	/* an inode-table block never written */
+	if (err)
+		return err;
+	ip->fs = fs;
+	ip->ino = ino;
+	if (!le32toh(d->mode))
+		err = -ENOENT;
+	else
+		err = inode_decode(fs, ip, d, &size);
+	cache_release(fs->cache, b);
+	if (err)
+		return err;
+	return -dio_file_init(&ip->dfile, &extent_dio_ops, fs->sb.block_bits,
+			      size, ip);
+}
+
+/* ---- pins ------------------------------------------------------------------- */
+
+int inode_get(struct fs *fs, uint64_t ino, struct inode **out)
+{
+	struct inode *ip, *other;
+	bool taken;
+	int err;
+
+	if (ino == 0 || ino >= fs->sb.inodes_count)
+		return -ENOENT;
+
+	pthread_mutex_lock(&fs->icache_lock);
+	ip = icache_find(fs, ino);
+	if (ip) {
+		/* Rule 3. */
+		err = ip->freeing && !ip->links ? -ENOENT : 0;
+		if (!err) {
+			ip->refs++;
+			ip->freeing = false;
+			*out = ip;
+		}
+		pthread_mutex_unlock(&fs->icache_lock);
+		return err;
+	}
+	pthread_mutex_unlock(&fs->icache_lock);
+
+	ip = calloc(1, sizeof(*ip));
+	if (!ip)
+		return -ENOMEM;
+	taken = fs_meta_rdlock(fs);	/* rule 4 */
+	err = inode_load(fs, ino, ip);
+	if (err) {
+		fs_meta_unlock(fs, taken);
+		free(ip);
+		return err;
+	}
+	pthread_mutex_lock(&fs->icache_lock);
+	other = icache_find(fs, ino);
+	if (other) {
+		/* Loaded by another reader meanwhile: theirs is the one. */
+		err = other->freeing && !other->links ? -ENOENT : 0;
+		if (!err) {
+			other->refs++;
+			other->freeing = false;
+			*out = other;
+		}
+	} else {
+		ip->refs = 1;
+		icache_insert(fs, ip);
+		*out = ip;
+	}
+	pthread_mutex_unlock(&fs->icache_lock);
+	fs_meta_unlock(fs, taken);
+	if (other)
+		inode_destroy(ip);
+	return err;
+}
+
+/* Remove ip from the orphan list, in t (rule 5). */
+static int orphan_remove(struct txn *t, struct inode *ip);
+
+/* Rule 4 of inode.h: blocks, xattrs, orphan list entry, number. */
+static int inode_free_disk(struct inode *ip)
+{
+	struct fs *fs = ip->fs;
+	bool is_dir = S_ISDIR(ip->mode);
+	struct txn *t;
+	int err;
+
+	err = fs_txn_begin(fs, &t);
+	if (err)
+		return err;
+	err = inode_join(t, ip);
+	if (!err && is_dir)
+		err = dir_destroy(t, ip);
+	else if (!err && !(ip->flags & DIOFS_IFL_INLINE))
+		err = extent_punch(t, ip, 0, UINT64_MAX);
+	if (!err)
+		err = xattr_destroy(t, ip);
+	if (!err)
+		err = orphan_remove(t, ip);
+	if (!err) {
+		/* The generation stays in the slot for the next inode_new(). */
+		ip->mode = 0;
+		ip->links = 0;
+		ip->flags = 0;
+		ip->nr_extents = ip->xattr_len = 0;
+		ip->ext_root = ip->xattr_root = 0;
+		memset(ip->inline_data, 0, sizeof(ip->inline_data));
+		memset(ip->xattr, 0, sizeof(ip->xattr));
+		__atomic_store_n(&ip->dfile.size, 0, __ATOMIC_RELAXED);
+		err = inode_write(t, ip);
+	}
+	if (!err)
+		err = alloc_inode_free(fs->alloc, t, ip->ino, is_dir);
+	return fs_txn_end(fs, t, err);
+}
+
+/* Keep a pin on ip for the open transaction, which drops it in
+ * fs_txn_end() (refs already counts it). */
+static int txn_ref_add(struct fs *fs, struct inode *ip, bool created)
+{
+	if (fs->txn_nrefs == fs->txn_cap) {
+		size_t cap = fs->txn_cap ? 2 * fs->txn_cap : 8;
+		struct fs_txn_ref *r = realloc(fs->txn_refs, cap * sizeof(*r));
+
+		if (!r)
+			return -ENOMEM;
+		fs->txn_refs = r;
+		fs->txn_cap = cap;
+	}
+	fs->txn_refs[fs->txn_nrefs].ip = ip;
+	fs->txn_refs[fs->txn_nrefs].created = created;
+	fs->txn_nrefs++;
+	return 0;
+}
+
+void inode_put(struct inode *ip)
+{
+	struct fs *fs = ip->fs;
+	bool tried = false;
+
+	pthread_mutex_lock(&fs->icache_lock);
+	for (;;) {
+		bool disk;
+
+		if (--ip->refs > 0 || ip->nlookup || ip->nopen)
+			break;
+		/* Disk work needs a transaction: the caller's must end first. */
+		if (fs_txn_mine(fs)) {
+			ip->refs = 1;
+			if (txn_ref_add(fs, ip, false))
+				ip->refs = 0;	/* left cached until unmount */
+			break;
+		}
+		disk = ip->mode && !tried && !fs->read_only &&
+		       !fs_error(fs) && (!ip->links || ip->times_dirty);
+		if (!disk) {
+			icache_remove(fs, ip);
+			pthread_mutex_unlock(&fs->icache_lock);
+			inode_destroy(ip);
+			return;
+		}
+		ip->freeing = true;
+		ip->refs = 1;
+		pthread_mutex_unlock(&fs->icache_lock);
+		/* A failure leaves an orphan for the next mount, or loses
+		 * deferred times: either way the inode leaves memory. */
+		if (!ip->links)
+			inode_free_disk(ip);
+		else
+			inode_sync(ip);
+		tried = true;
+		pthread_mutex_lock(&fs->icache_lock);
+		if (!ip->freeing)
+			tried = false;	/* taken back meanwhile (rule 3) */
+		ip->freeing = false;
+	}
+	pthread_mutex_unlock(&fs->icache_lock);
+}
+
+/* ---- transactions -------------------------------------------------------------- */
+
+int inode_join(struct txn *t, struct inode *ip)
+{
+	struct fs *fs = ip->fs;
+	size_t i;
+	int err;
+
+	/* The list is the open transaction's: the caller must own it. */
+	assert(fs_txn_mine(fs));
+	for (i = 0; i < fs->txn_nrefs; i++)
+		if (fs->txn_refs[i].ip == ip)
+			return 0;
+	pthread_mutex_lock(&fs->icache_lock);
+	ip->refs++;
+	pthread_mutex_unlock(&fs->icache_lock);
+	err = txn_ref_add(fs, ip, false);
+	if (err) {
+		pthread_mutex_lock(&fs->icache_lock);
+		ip->refs--;
+		pthread_mutex_unlock(&fs->icache_lock);
+	}
+	return err;
+}
+
+int inode_write(struct txn *t, struct inode *ip)
+{
+	struct fs *fs = ip->fs;
+	struct diofs_inode *d;
+	struct mbuf *b;
+	int err;
+
+	err = inode_join(t, ip);
+	if (!err)
+		err = slot_read(fs, ip->ino, &b, &d);
+	if (err)
+		return err;
+	err = txn_add(t, b);
+	if (!err) {
+		inode_encode(ip, d);
+		ip->times_dirty = false;
+	}
+	cache_release(fs->cache, b);
+	return err;
+}
+
+void inode_txn_aborted(const struct fs_txn_ref *r)
+{
+	struct inode *ip = r->ip;
+	struct fs *fs = ip->fs;
+	struct diofs_inode *d;
+	struct inode tmp;
+	struct mbuf *b;
+	uint64_t size;
+	int err;
+
+	if (r->created) {
+		pthread_mutex_lock(&fs->icache_lock);
+		ip->mode = 0;	/* rule 2 */
+		ip->links = 0;
+		pthread_mutex_unlock(&fs->icache_lock);
+		return;
+	}
+	err = slot_read(fs, ip->ino, &b, &d);
+	if (err)
+		goto out_error;
+	tmp.ino = ip->ino;
+	err = inode_decode(fs, &tmp, d, &size);
+	cache_release(fs->cache, b);
+	if (err)
+		goto out_error;
+	/* Copy the on-disk fields; memory-only ones stay. */
+	pthread_mutex_lock(&fs->icache_lock);
+	ip->mode = tmp.mode;
+	ip->links = tmp.links;
+	pthread_mutex_unlock(&fs->icache_lock);
+	ip->flags = tmp.flags;
+	ip->uid = tmp.uid;
+	ip->gid = tmp.gid;
+	ip->generation = tmp.generation;
+	ip->blocks = tmp.blocks;
+	ip->atime = tmp.atime;
+	ip->mtime = tmp.mtime;
+	ip->ctime = tmp.ctime;
+	ip->crtime = tmp.crtime;
+	ip->parent = tmp.parent;
+	ip->rdev = tmp.rdev;
+	ip->ext_root = tmp.ext_root;
+	ip->xattr_root = tmp.xattr_root;
+	ip->orphan_next = tmp.orphan_next;
+	ip->nr_extents = tmp.nr_extents;
+	ip->xattr_len = tmp.xattr_len;
+	memcpy(ip->inline_data, tmp.inline_data, sizeof(ip->inline_data));
+	memcpy(ip->xattr, tmp.xattr, sizeof(ip->xattr));
+	ip->times_dirty = false;
+	/* A directory's size is metadata (dir.c); a file's is dfile.lock's. */
+	if (S_ISDIR(ip->mode))
+		ip->dfile.size = size;
+	return;
+
+out_error:
+	/* Memory and disk now disagree about ip: stop all changes. */
+	fs_set_error(fs, err);
+}
+
+/* ---- creation ------------------------------------------------------------------ */
+
+struct timespec inode_now(void)
+{
+	struct timespec ts;
+
+	/* The kernel's granularity for file times: a clock tick. */
+	clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+	return ts;
+}
+
+int inode_new(struct fs *fs, struct txn *t, uint64_t parent, mode_t mode,
+	      uid_t uid, gid_t gid, dev_t rdev, struct inode **out)
+{
+	struct diofs_inode *d;
+	struct inode *ip;
+	struct mbuf *b;
+	uint64_t ino;
+	uint32_t gen;
+	int err;
+
+	err = alloc_inode(fs->alloc, t, parent, S_ISDIR(mode), &ino);
+	if (err)
+		return err;
+	/* The slot is readable now (alloc.h rule 5). */
+	err = slot_read(fs, ino, &b, &d);
+	if (err)
+		return err;
+	gen = le32toh(d->generation) + 1;
+	err = le32toh(d->mode) ? -EUCLEAN : 0;	/* the bitmap called it free */
+	cache_release(fs->cache, b);
+	if (err)
+		return err;
+
+	ip = calloc(1, sizeof(*ip));
+	if (!ip)
+		return -ENOMEM;
+	ip->fs = fs;
+	ip->ino = ino;
+	ip->mode = mode;
+	ip->uid = uid;
+	ip->gid = gid;
+	ip->links = S_ISDIR(mode) ? 2 : 1;
+	ip->generation = gen;
+	ip->atime = ip->mtime = ip->ctime = ip->crtime = inode_now();
+	ip->parent = parent;
+	ip->rdev = rdev;
+	err = -dio_file_init(&ip->dfile, &extent_dio_ops, fs->sb.block_bits, 0,
+			     ip);
+	if (err) {
+		free(ip);
+		return err;
+	}
+
+	pthread_mutex_lock(&fs->icache_lock);
+	err = txn_ref_add(fs, ip, true);
+	if (!err) {
+		ip->refs = 2;	/* the caller's and the transaction's */
+		icache_insert(fs, ip);
+	}
+	pthread_mutex_unlock(&fs->icache_lock);
+	if (err) {
+		inode_destroy(ip);
+		return err;
+	}
+	err = inode_write(t, ip);
+	if (err) {
+		/* The transaction aborts and kills it (inode.h rule 7). */
+		pthread_mutex_lock(&fs->icache_lock);
+		ip->refs--;
+		pthread_mutex_unlock(&fs->icache_lock);
+		return err;
+	}
+	*out = ip;
+	return 0;
+}
+
+void inode_attr(struct inode *ip, struct fs_attr *a)
+{
+	uint32_t bits = ip->fs->sb.block_bits;
+
+	memset(a, 0, sizeof(*a));
+	a->ino = ip->ino;
+	a->generation = ip->generation;
+	a->mode = ip->mode;
+	a->nlink = ip->links;
+	a->uid = ip->uid;
+	a->gid = ip->gid;
+	a->rdev = (dev_t)ip->rdev;
+	a->size = __atomic_load_n(&ip->dfile.size, __ATOMIC_RELAXED);
+	a->blocks = ip->blocks << (bits - 9);
+	a->blksize = ip->fs->sb.block_size;
+	a->atime = ip->atime;
+	a->mtime = ip->mtime;
+	a->ctime = ip->ctime;
+}
+
+int inode_sync(struct inode *ip)
+{
+	struct fs *fs = ip->fs;
+	struct txn *t;
+	bool dirty, taken;
+	int err;
+
+	taken = fs_meta_rdlock(fs);
+	dirty = ip->times_dirty;
+	fs_meta_unlock(fs, taken);
+	if (!dirty)
+		return 0;
+	err = fs_txn_begin(fs, &t);
+	if (err)
+		return err;
+	return fs_txn_end(fs, t, ip->times_dirty ? inode_write(t, ip) : 0);
+}
+
+/* ---- the orphan list (rule 5) ------------------------------------------------ */
+
+/* The successor of ino on the list: from memory, or from its slot. */
+static int orphan_next_of(struct fs *fs, uint64_t ino, uint64_t *next)
+{
+	struct diofs_inode *d;
+	struct inode *ip;
+	struct mbuf *b;
+	int err;
+
+	pthread_mutex_lock(&fs->icache_lock);
+	ip = icache_find(fs, ino);
+	if (ip)
+		*next = ip->orphan_next;
+	pthread_mutex_unlock(&fs->icache_lock);
+	if (ip)
+		return 0;
+	err = slot_read(fs, ino, &b, &d);
+	if (err)
+		return err;
+	*next = le64toh(d->orphan_next);
+	cache_release(fs->cache, b);
+	return *next < fs->sb.inodes_count ? 0 : -EUCLEAN;
+}
+
+/* Point ino's orphan_next at next, in memory if it is there (rule 4). */
+static int orphan_set_next(struct txn *t, struct fs *fs, uint64_t ino,
+			   uint64_t next)
+{
+	struct diofs_inode *d;
+	struct inode *ip;
+	struct mbuf *b;
+	int err;
+
+	pthread_mutex_lock(&fs->icache_lock);
+	ip = icache_find(fs, ino);
+	if (ip)
+		ip->refs++;
+	pthread_mutex_unlock(&fs->icache_lock);
+	if (ip) {
+		err = inode_join(t, ip);
+		if (!err) {
+			ip->orphan_next = next;
+			err = inode_write(t, ip);
+		}
+		inode_put(ip);
+		return err;
+	}
+	err = slot_read(fs, ino, &b, &d);
+	if (err)
+		return err;
+	err = txn_add(t, b);
+	if (!err)
+		d->orphan_next = htole64(next);
+	cache_release(fs->cache, b);
+	return err;
+}
+
+/* Find ip on the list: *prev is its predecessor (0: it is the head).
+ * -ENOENT if it is not on the list. */
+static int orphan_find(struct fs *fs, uint64_t ino, uint64_t *prev)
+{
+	uint64_t cur = fs->sb.orphan_head, p = 0, steps = 0;
+	int err;
+
+	while (cur && cur != ino) {
+		if (++steps > fs->sb.inodes_count)
+			return -EUCLEAN;	/* a cycle */
+		p = cur;
+		err = orphan_next_of(fs, cur, &cur);
+		if (err)
+			return err;
+	}
+	if (!cur)
+		return -ENOENT;
+	*prev = p;
+	return 0;
+}
+
+int inode_orphan_add(struct txn *t, struct inode *ip)
+{
+	struct fs *fs = ip->fs;
+	uint64_t prev;
+	int err;
+
+	err = orphan_find(fs, ip->ino, &prev);
+	if (err != -ENOENT)
+		return err;	/* already there (0) or a broken list */
+	err = inode_join(t, ip);
+	if (err)
+		return err;
+	ip->orphan_next = fs->sb.orphan_head;
+	fs->sb.orphan_head = ip->ino;
+	err = inode_write(t, ip);
+	if (!err)
+		err = super_update(&fs->sb, fs->cache, t);
+	return err;
+}
+
+static int orphan_remove(struct txn *t, struct inode *ip)
+{
+	struct fs *fs = ip->fs;
+	uint64_t prev;
+	int err;
+
+	err = orphan_find(fs, ip->ino, &prev);
+	if (err == -ENOENT)
+		return 0;
+	if (err)
+		return err;
+	if (prev) {
+		err = orphan_set_next(t, fs, prev, ip->orphan_next);
+	} else {
+		fs->sb.orphan_head = ip->orphan_next;
+		err = super_update(&fs->sb, fs->cache, t);
+	}
+	if (err)
+		return err;
+	ip->orphan_next = 0;
+	return inode_write(t, ip);
+}
+
+int inode_orphan_replay(struct fs *fs)
+{
+	struct inode *ip;
+	struct txn *t;
+	uint64_t ino;
+	int err;
+
+	while ((ino = fs->sb.orphan_head) != 0) {
+		err = inode_get(fs, ino, &ip);
+		if (err == -ENOENT) {
+			/* A free inode on the list: the rest of the chain is
+			 * unknowable, so the list ends here (fsck finds any
+			 * unreachable inode after it). */
+			err = fs_txn_begin(fs, &t);
+			if (err)
+				return err;
+			fs->sb.orphan_head = 0;
+			err = fs_txn_end(fs, t, super_update(&fs->sb, fs->cache,
+							     t));
+			if (err)
+				return err;
+			continue;
+		}
+		if (err)
+			return err;
+		if (ip->links) {
+			/* Linked again before the crash: just off the list. */
+			err = fs_txn_begin(fs, &t);
+			if (!err)
+				err = fs_txn_end(fs, t, orphan_remove(t, ip));
+			inode_put(ip);
+		} else {
+			inode_put(ip);	/* frees it, head first */
+		}
+		if (!err && fs->sb.orphan_head == ino)
+			err = fs_error(fs) ? fs_error(fs) : -EIO;
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* ---- unmount -------------------------------------------------------------------- */
+
+/* Pin every live in-memory inode; *n of them in the array returned. */
+static struct inode **pin_all(struct fs *fs, size_t *n)
+{
+	struct inode **v, *ip;
+	size_t i, k = 0;
+
+	pthread_mutex_lock(&fs->icache_lock);
+	v = malloc((fs->ninodes + 1) * sizeof(*v));
+	if (v) {
+		for (i = 0; i < fs->nbuckets; i++) {
+			for (ip = fs->ibuckets[i]; ip; ip = ip->hash_next) {
+				if (!ip->mode || ip->freeing)
+					continue;
+				ip->refs++;
+				v[k++] = ip;
+			}
+		}
+	}
+	pthread_mutex_unlock(&fs->icache_lock);
+	*n = k;
+	return v;
+}
+
+int inode_sync_all(struct fs *fs)
+{
+	struct inode **v;
+	size_t n, i;
+	int err = 0, e;
+
+	v = pin_all(fs, &n);
+	if (!v)
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		e = inode_sync(v[i]);
+		if (e && !err)
+			err = e;
+		inode_put(v[i]);
+	}
+	free(v);
+	return err;
+}
+
+int inode_release_all(struct fs *fs)
+{
+	struct inode **v;
+	size_t n, i;
+	int err = 0, e;
+
+	v = pin_all(fs, &n);
+	if (!v)
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		struct inode *ip = v[i];
+
+		/* The kernel forgets nothing at unmount: its references end
+		 * here, and an unlinked inode is freed by the last put. */
+		pthread_mutex_lock(&fs->icache_lock);
+		ip->nlookup = 0;
+		ip->nopen = 0;
+		pthread_mutex_unlock(&fs->icache_lock);
+		if (ip->links) {
+			e = inode_sync(ip);
+			if (e && !err)
+				err = e;
+		}
+		inode_put(ip);
+	}
+	free(v);
+	return err;
+}

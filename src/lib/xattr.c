@@ -1,0 +1,615 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * xattr: extended attributes, inline in the inode and in a per-inode tree.
+ *
+ * An attribute name is a namespace prefix and a suffix.  The prefix is
+ * stored as a one-byte name_index (format.h: user., trusted., security.,
+ * system.) and only the suffix is kept.  Each attribute is one struct
+ * diofs_xattr_entry: first in the inode's 240-byte inline area, packed and
+ * padded to 4 bytes; what does not fit there goes to the inode's xattr
+ * tree (xattr_root), keyed like directory entries by the hash of the index
+ * byte and the suffix, plus a collision counter.
+ *
+ * POSIX ACLs are the attributes system.posix_acl_access and
+ * system.posix_acl_default, stored like any other: the kernel interprets
+ * and enforces them (FUSE_CAP_POSIX_ACL), diofs only keeps the bytes.
+ *
+ * Rules:
+ *  1. Names: the prefix must be one of user., trusted., security., or the
+ *     two ACL names of system. (-EOPNOTSUPP otherwise); the suffix is 1 to
+ *     255 bytes (-EINVAL if empty) and the whole name at most 255
+ *     (XATTR_NAME_MAX; -ERANGE beyond, as the kernel's own check says).
+ *  2. Values: at most btree_max_value(block_size) - 4 - suffix length
+ *     bytes, so that every attribute fits one tree entry wherever it ends
+ *     up (-E2BIG beyond).  That is 1 KiB and more for 4 KiB blocks, about
+ *     300 bytes for 1 KiB blocks, and 21 KiB for 64 KiB blocks.
+ *  3. Placement: a value that is set (new or again) goes inline if it
+ *     fits the inline area's free space at that moment, else to the tree.
+ *     Removing an inline entry closes its gap, but pulls nothing in from
+ *     the tree: only the names being set move, so the listing order
+ *     (inline first, then tree order) changes only for them.
+ *  4. xattr_get() and xattr_list() take meta_lock shared themselves
+ *     (fs_meta_rdlock(): inode.h rule 9).  The others run inside the
+ *     caller's transaction, after it has joined the inode (inode_join()),
+ *     and the caller writes the inode back (inode.h rules 3 and 7).  Tree
+ *     nodes are counted in the inode's blocks as they come and go.
+ *  5. Listing shows every namespace: the engine does not know the caller's
+ *     capabilities, and the kernel checks access to each name on get.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/xattr.h>
+
+#include "diofs/inode.h"
+
+#define XATTR_NAME_LIMIT	255	/* XATTR_NAME_MAX, whole name */
+#define XATTR_HDR		sizeof(struct diofs_xattr_entry)
+
+struct xattr_prefix {
+	const char *prefix;
+	size_t len;
+	uint8_t index;
+};
+
+static const struct xattr_prefix xattr_prefixes[] = {
+	{ "user.", 5, DIOFS_XATTR_USER },
+	{ "trusted.", 8, DIOFS_XATTR_TRUSTED },
+	{ "security.", 9, DIOFS_XATTR_SECURITY },
+	{ "system.", 7, DIOFS_XATTR_SYSTEM },
+};
+
+/* A parsed name (rule 1). */
+struct xattr_name {
+	uint8_t index;
+	uint8_t len;
+	const char *suffix;
+};
+
+static int xattr_parse(const char *name, struct xattr_name *xn)
+{
+	size_t full = strlen(name), i;
+
+	if (full > XATTR_NAME_LIMIT)
+		return -ERANGE;
+	for (i = 0; i < sizeof(xattr_prefixes) / sizeof(xattr_prefixes[0]);
+	     i++) {
+		const struct xattr_prefix *p = &xattr_prefixes[i];
+
+		if (strncmp(name, p->prefix, p->len))
+			continue;
+		xn->index = p->index;
+		xn->suffix = name + p->len;
+		xn->len = (uint8_t)(full - p->len);
+		if (xn->len == 0)
+			return -EINVAL;
+		if (p->index == DIOFS_XATTR_SYSTEM &&
+		    strcmp(xn->suffix, "posix_acl_access") &&
+		    strcmp(xn->suffix, "posix_acl_default"))
+			return -EOPNOTSUPP;
+		return 0;
+	}
+	return -EOPNOTSUPP;
+}
+
+static const char *xattr_prefix_of(uint8_t index)
+{
+	size_t i;
+
+	if (index == DIOFS_XATTR_OTHER)
+		return "";
+	for (i = 0; i < sizeof(xattr_prefixes) / sizeof(xattr_prefixes[0]);
+	     i++)
+		if (xattr_prefixes[i].index == index)
+			return xattr_prefixes[i].prefix;
+	return NULL;
+}
+
+static size_t xattr_pad(size_t n)
+{
+	return (n + 3) & ~(size_t)3;
+}
+
+static size_t xattr_value_max(const struct inode *ip, size_t name_len)
+{
+	return btree_max_value(ip->fs->sb.block_size) - XATTR_HDR - name_len;
+}
+
+/* ---- the inline area ------------------------------------------------------- */
+
+/*
+ * Entry at byte off of the inline area, checked to lie inside the used
+ * part; *size is its padded size.  NULL (corrupt) otherwise.
+ */
+static struct diofs_xattr_entry *inl_entry(struct inode *ip, size_t off,
+					   size_t *size)
+{
+	struct diofs_xattr_entry *x = (void *)(ip->xattr + off);
+	size_t n;
+
+	if (off + XATTR_HDR > ip->xattr_len)
+		return NULL;
+	n = xattr_pad(XATTR_HDR + x->name_len + le16toh(x->value_len));
+	if (x->name_len == 0 || off + n > ip->xattr_len)
+		return NULL;
+	*size = n;
+	return x;
+}
+
+/* Offset of name in the inline area: 0 and *off, -ENODATA, or -EUCLEAN. */
+static int inl_find(struct inode *ip, const struct xattr_name *xn,
+		    size_t *off)
+{
+	size_t pos = 0, n;
+
+	if (ip->xattr_len > DIOFS_INLINE_XATTR)
+		return -EUCLEAN;
+	while (pos < ip->xattr_len) {
+		struct diofs_xattr_entry *x = inl_entry(ip, pos, &n);
+
+		if (!x)
+			return -EUCLEAN;
+		if (x->name_index == xn->index && x->name_len == xn->len &&
+		    !memcmp(x->data, xn->suffix, xn->len)) {
+			*off = pos;
+			return 0;
+		}
+		pos += n;
+	}
+	return -ENODATA;
+}
+
+/* Remove the entry at off, which inl_find() has checked. */
+static void inl_remove(struct inode *ip, size_t off)
+{
+	const struct diofs_xattr_entry *x = (void *)(ip->xattr + off);
+	size_t n = xattr_pad(XATTR_HDR + x->name_len + le16toh(x->value_len));
+
+	memmove(ip->xattr + off, ip->xattr + off + n, ip->xattr_len - off - n);
+	ip->xattr_len -= n;
+	memset(ip->xattr + ip->xattr_len, 0, n);
+}
+
+static bool inl_fits(const struct inode *ip, const struct xattr_name *xn,
+		     size_t size)
+{
+	return ip->xattr_len + xattr_pad(XATTR_HDR + xn->len + size) <=
+	       DIOFS_INLINE_XATTR;
+}
+
+static size_t xattr_encode(void *buf, const struct xattr_name *xn,
+			   const void *value, size_t size)
+{
+	struct diofs_xattr_entry *x = buf;
+
+	x->name_index = xn->index;
+	x->name_len = xn->len;
+	x->value_len = htole16((uint16_t)size);
+	memcpy(x->data, xn->suffix, xn->len);
+	if (size)
+		memcpy(x->data + xn->len, value, size);
+	return XATTR_HDR + xn->len + size;
+}
+
+static void inl_append(struct inode *ip, const struct xattr_name *xn,
+		       const void *value, size_t size)
+{
+	size_t n = xattr_encode(ip->xattr + ip->xattr_len, xn, value, size);
+
+	/* the padding is already zero: the free part of the area is kept so */
+	ip->xattr_len += xattr_pad(n);
+}
+
+/* ---- the tree -------------------------------------------------------------- */
+
+/* The btree_ops argument: node blocks are charged to the inode. */
+struct xattr_tree {
+	struct btree bt;
+	struct btree_ops ops;
+	struct inode *ip;
+	uint8_t *val;		/* a buffer of btree_max_value() bytes */
+	size_t val_max;
+};
+
+static int xattr_node_alloc(void *arg, struct txn *t, uint64_t goal,
+			    uint64_t *blkno)
+{
+	struct xattr_tree *xt = arg;
+	struct fs *fs = xt->ip->fs;
+	int err;
+
+	if (!goal)
+		goal = super_inode_goal(&fs->sb, xt->ip->ino);
+	err = alloc_btree_alloc(fs->alloc, t, goal, blkno);
+	if (!err)
+		xt->ip->blocks++;
+	return err;
+}
+
+static void xattr_node_free(void *arg, struct txn *t, uint64_t blkno)
+{
+	struct xattr_tree *xt = arg;
+
+	alloc_btree_free(xt->ip->fs->alloc, t, blkno);
+	xt->ip->blocks--;
+}
+
+static int xattr_tree_init(struct xattr_tree *xt, struct inode *ip)
+{
+	xt->ip = ip;
+	xt->ops.alloc_block = xattr_node_alloc;
+	xt->ops.free_block = xattr_node_free;
+	xt->ops.arg = xt;
+	xt->bt.cache = ip->fs->cache;
+	xt->bt.ops = &xt->ops;
+	xt->bt.magic_leaf = DIOFS_MAGIC_XATTR_LEAF;
+	xt->bt.magic_node = DIOFS_MAGIC_XATTR_NODE;
+	xt->bt.root = ip->xattr_root;
+	xt->val_max = btree_max_value(ip->fs->sb.block_size);
+	xt->val = malloc(xt->val_max);
+	return xt->val ? 0 : -ENOMEM;
+}
+
+/* End a read-only use of the tree. */
+static void xattr_tree_free(struct xattr_tree *xt)
+{
+	free(xt->val);
+}
+
+/* End a change: the root may have moved. */
+static void xattr_tree_done(struct xattr_tree *xt)
+{
+	xt->ip->xattr_root = xt->bt.root;
+	xattr_tree_free(xt);
+}
+
+static uint64_t xattr_hash(const struct inode *ip, const struct xattr_name *xn)
+{
+	uint8_t buf[1 + 255];
+
+	buf[0] = xn->index;
+	memcpy(buf + 1, xn->suffix, xn->len);
+	return diofs_name_hash(ip->fs->sb.hash_seed, buf, 1 + (size_t)xn->len);
+}
+
+/* The entry with the least key >= key, into xt->val; checked. */
+static int tree_next(struct xattr_tree *xt, uint64_t key, uint64_t *found,
+		     struct diofs_xattr_entry **x)
+{
+	size_t vlen = xt->val_max;
+	int err;
+
+	err = btree_lookup(&xt->bt, key, BTREE_GE, found, xt->val, &vlen);
+	if (err)
+		return err;
+	*x = (struct diofs_xattr_entry *)xt->val;
+	if (vlen > xt->val_max || vlen < XATTR_HDR || (*x)->name_len == 0 ||
+	    vlen != XATTR_HDR + (*x)->name_len + le16toh((*x)->value_len))
+		return -EUCLEAN;
+	return 0;
+}
+
+/*
+ * Find xn in the tree (the collision walk of dir.c's rule 2): 0 with *key
+ * and xt->val holding the entry, or -ENODATA with *free_n the lowest
+ * unused counter.
+ */
+static int tree_find(struct xattr_tree *xt, const struct xattr_name *xn,
+		     uint64_t *key, unsigned *free_n)
+{
+	uint64_t h = xattr_hash(xt->ip, xn);
+	uint64_t k = diofs_dir_key(h, 0);
+	uint64_t last = diofs_dir_key(h, DIOFS_DIR_COLLISIONS - 1);
+	struct diofs_xattr_entry *x;
+	unsigned next_n = 0;
+	bool gap = false;
+	int err;
+
+	if (!xt->bt.root)
+		goto none;
+	for (;;) {
+		err = tree_next(xt, k, key, &x);
+		if (err == -ENOENT || (!err && *key > last))
+			break;
+		if (err)
+			return err;
+		if (!gap && (unsigned)(*key & 0xff) != next_n)
+			gap = true;
+		if (!gap)
+			next_n++;
+		if (x->name_index == xn->index && x->name_len == xn->len &&
+		    !memcmp(x->data, xn->suffix, xn->len))
+			return 0;
+		if (*key == last)
+			break;
+		k = *key + 1;
+	}
+none:
+	if (free_n)
+		*free_n = next_n;
+	return -ENODATA;
+}
+
+static int tree_insert(struct xattr_tree *xt, struct txn *t,
+		       const struct xattr_name *xn, unsigned n,
+		       const void *value, size_t size)
+{
+	uint8_t *buf = malloc(XATTR_HDR + xn->len + size);
+	size_t len;
+	int err;
+
+	if (!buf)
+		return -ENOMEM;
+	/* 256 names of one inode with one 54-bit hash: a broken seed only */
+	if (n >= DIOFS_DIR_COLLISIONS) {
+		err = -ENOSPC;
+		goto out;
+	}
+	len = xattr_encode(buf, xn, value, size);
+	err = btree_insert(&xt->bt, t, diofs_dir_key(xattr_hash(xt->ip, xn), n),
+			   buf, len);
+out:
+	free(buf);
+	return err;
+}
+
+static int tree_update(struct xattr_tree *xt, struct txn *t, uint64_t key,
+		       const struct xattr_name *xn, const void *value,
+		       size_t size)
+{
+	uint8_t *buf = malloc(XATTR_HDR + xn->len + size);
+	size_t len;
+	int err;
+
+	if (!buf)
+		return -ENOMEM;
+	len = xattr_encode(buf, xn, value, size);
+	err = btree_update(&xt->bt, t, key, buf, len);
+	free(buf);
+	return err;
+}
+
+/* ---- the interface ---------------------------------------------------------- */
+
+int xattr_set(struct txn *t, struct inode *ip, const char *name,
+	      const void *value, size_t size, int flags)
+{
+	struct xattr_name xn;
+	struct xattr_tree xt;
+	uint64_t key = 0;
+	unsigned free_n = 0;
+	size_t off = 0;
+	bool inl = false, intree = false;
+	int err;
+
+	err = xattr_parse(name, &xn);
+	if (err)
+		return err;
+	if (size > xattr_value_max(ip, xn.len))
+		return -E2BIG;
+	if ((flags & ~(XATTR_CREATE | XATTR_REPLACE)) ||
+	    (flags & XATTR_CREATE && flags & XATTR_REPLACE))
+		return -EINVAL;
+	err = xattr_tree_init(&xt, ip);
+	if (err)
+		return err;
+
+	err = inl_find(ip, &xn, &off);
+	if (!err)
+		inl = true;
+	else if (err == -ENODATA)
+		err = tree_find(&xt, &xn, &key, &free_n);
+	if (!err && !inl)
+		intree = true;
+	if (err && err != -ENODATA)
+		goto out;
+	err = 0;
+	if (flags & XATTR_CREATE && (inl || intree)) {
+		err = -EEXIST;
+		goto out;
+	}
+	if (flags & XATTR_REPLACE && !inl && !intree) {
+		err = -ENODATA;
+		goto out;
+	}
+
+	if (inl)
+		inl_remove(ip, off);
+	if (inl_fits(ip, &xn, size)) {
+		if (intree)
+			err = btree_delete(&xt.bt, t, key);
+		if (!err)
+			inl_append(ip, &xn, value, size);
+	} else if (intree) {
+		err = tree_update(&xt, t, key, &xn, value, size);
+	} else {
+		if (inl)	/* it left the inline area: find a counter */
+			err = tree_find(&xt, &xn, &key, &free_n);
+		if (err == -ENODATA)
+			err = 0;
+		if (!err)
+			err = tree_insert(&xt, t, &xn, free_n, value, size);
+	}
+out:
+	xattr_tree_done(&xt);
+	return err;
+}
+
+static ssize_t xattr_get_locked(struct inode *ip,
+				const struct xattr_name *xn, void *value,
+				size_t size)
+{
+	struct diofs_xattr_entry *x;
+	struct xattr_tree xt;
+	uint64_t key;
+	size_t off, len;
+	ssize_t ret;
+
+	ret = inl_find(ip, xn, &off);
+	if (!ret) {
+		x = (struct diofs_xattr_entry *)(ip->xattr + off);
+		len = le16toh(x->value_len);
+		if (size && size < len)
+			return -ERANGE;
+		if (size)
+			memcpy(value, x->data + x->name_len, len);
+		return (ssize_t)len;
+	}
+	if (ret != -ENODATA)
+		return ret;
+
+	ret = xattr_tree_init(&xt, ip);
+	if (ret)
+		return ret;
+	ret = tree_find(&xt, xn, &key, NULL);
+	if (ret)
+		goto out;
+	x = (struct diofs_xattr_entry *)xt.val;
+	len = le16toh(x->value_len);
+	if (size && size < len) {
+		ret = -ERANGE;
+		goto out;
+	}
+	if (size)
+		memcpy(value, x->data + x->name_len, len);
+	ret = (ssize_t)len;
+out:
+	xattr_tree_free(&xt);
+	return ret;
+}
+
+ssize_t xattr_get(struct inode *ip, const char *name, void *value,
+		  size_t size)
+{
+	struct xattr_name xn;
+	ssize_t ret;
+	bool taken;
+
+	ret = xattr_parse(name, &xn);
+	if (ret)
+		return ret;
+	taken = fs_meta_rdlock(ip->fs);
+	ret = xattr_get_locked(ip, &xn, value, size);
+	fs_meta_unlock(ip->fs, taken);
+	return ret;
+}
+
+/* Append one name to the list being built; the total size goes on. */
+static int list_add(const struct diofs_xattr_entry *x, char *list,
+		    size_t size, size_t *pos)
+{
+	const char *prefix = xattr_prefix_of(x->name_index);
+	size_t plen, n;
+
+	if (!prefix)
+		return -EUCLEAN;
+	plen = strlen(prefix);
+	n = plen + x->name_len + 1;
+	if (size) {
+		if (*pos + n > size)
+			return -ERANGE;
+		memcpy(list + *pos, prefix, plen);
+		memcpy(list + *pos + plen, x->data, x->name_len);
+		list[*pos + n - 1] = '\0';
+	}
+	*pos += n;
+	return 0;
+}
+
+static ssize_t xattr_list_locked(struct inode *ip, char *list, size_t size)
+{
+	struct diofs_xattr_entry *x;
+	struct xattr_tree xt;
+	size_t pos = 0, off = 0, n;
+	uint64_t key = 0;
+	int err;
+
+	if (ip->xattr_len > DIOFS_INLINE_XATTR)
+		return -EUCLEAN;
+	while (off < ip->xattr_len) {
+		x = inl_entry(ip, off, &n);
+		if (!x)
+			return -EUCLEAN;
+		err = list_add(x, list, size, &pos);
+		if (err)
+			return err;
+		off += n;
+	}
+	if (!ip->xattr_root)
+		return (ssize_t)pos;
+
+	err = xattr_tree_init(&xt, ip);
+	if (err)
+		return err;
+	for (;;) {
+		err = tree_next(&xt, key, &key, &x);
+		if (err == -ENOENT) {
+			err = 0;
+			break;
+		}
+		if (!err)
+			err = list_add(x, list, size, &pos);
+		if (err)
+			break;
+		key++;
+	}
+	xattr_tree_free(&xt);
+	return err ? err : (ssize_t)pos;
+}
+
+ssize_t xattr_list(struct inode *ip, char *list, size_t size)
+{
+	ssize_t ret;
+	bool taken;
+
+	taken = fs_meta_rdlock(ip->fs);
+	ret = xattr_list_locked(ip, list, size);
+	fs_meta_unlock(ip->fs, taken);
+	return ret;
+}
+
+int xattr_remove(struct txn *t, struct inode *ip, const char *name)
+{
+	struct xattr_name xn;
+	struct xattr_tree xt;
+	uint64_t key;
+	size_t off;
+	int err;
+
+	err = xattr_parse(name, &xn);
+	if (err)
+		return err;
+	err = inl_find(ip, &xn, &off);
+	if (!err) {
+		inl_remove(ip, off);
+		return 0;
+	}
+	if (err != -ENODATA)
+		return err;
+	err = xattr_tree_init(&xt, ip);
+	if (err)
+		return err;
+	err = tree_find(&xt, &xn, &key, NULL);
+	if (!err)
+		err = btree_delete(&xt.bt, t, key);
+	xattr_tree_done(&xt);
+	return err;
+}
+
+int xattr_destroy(struct txn *t, struct inode *ip)
+{
+	struct xattr_tree xt;
+	int err;
+
+	err = xattr_tree_init(&xt, ip);
+	if (err)
+		return err;
+	err = btree_destroy(&xt.bt, t);
+	xattr_tree_done(&xt);
+	if (!err) {
+		memset(ip->xattr, 0, sizeof(ip->xattr));
+		ip->xattr_len = 0;
+	}
+	return err;
+}

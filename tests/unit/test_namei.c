@@ -1,0 +1,1562 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * test_namei: Check suite for the namespace side of the engine: directory
+ * entries (dir.c), extended attributes (xattr.c) and the namespace
+ * operations of fs.h (namei.c).
+ *
+ * Each case formats an in-memory test device with super_format(), mounts
+ * it with fs_mount_bdev() and works through the fs_* calls as the FUSE
+ * daemon would, forgetting every reference it is handed as the kernel
+ * eventually does.
+ *
+ * Rules:
+ *  1. Most cases run over a table of geometries: fs blocks of 1 KiB,
+ *     4 KiB and 64 KiB on 512-byte and 4 KiB device sectors.  The large
+ *     directory case runs at 4 KiB only, to stay well under a minute.
+ *  2. Every case ends with an unmount and fsck (report only) of the
+ *     device, which must find nothing: link counts, directory sizes, block
+ *     counts and bitmaps must all be what the engine left.  The one case
+ *     that plants colliding entries by hand removes them before that.
+ *  3. The test device logs every write; cases that write a lot clear the
+ *     log as they go so memory stays bounded.
+ */
+#include <check.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+
+#include "checker.h"
+#include "diofs/bdev.h"
+#include "diofs/btree.h"
+#include "diofs/fs.h"
+#include "diofs/inode.h"
+#include "diofs/super.h"
+
+#define KiB 1024ull
+#define MiB (1024ull * KiB)
+#define CASE_TIMEOUT 60
+#define ROOT DIOFS_ROOT_INO
+
+struct geom {
+	unsigned fs_bs;
+	unsigned dev_bs;
+};
+
+static const struct geom geoms[] = {
+	{ 1024, 512 },
+	{ 4096, 512 },
+	{ 4096, 4096 },
+	{ 65536, 512 },
+	{ 65536, 4096 },
+};
+#define NGEOMS ((int)(sizeof(geoms) / sizeof(geoms[0])))
+
+static char where[96];
+
+static const struct fs_cred cred0 = { .uid = 0, .gid = 0, .umask = 0 };
+
+static uint64_t rng_state = 0x243F6A8885A308D3ull;
+
+static uint64_t rnd(void)
+{
+	uint64_t x = rng_state;
+
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	rng_state = x;
+	return x;
+}
+
+static void *xalloc(size_t n)
+{
+	void *p = calloc(1, n ? n : 1);
+
+	ck_assert_ptr_nonnull(p);
+	return p;
+}
+
+/* ---- the environment ------------------------------------------------------- */
+
+struct env {
+	struct bdev *bdev;
+	struct fs *fs;
+	uint32_t bs;
+	size_t cache_blocks;
+};
+
+static void env_mount(struct env *e)
+{
+	struct fs_mount_opts o = { .cache_blocks = e->cache_blocks };
+	const char *msg = NULL;
+	int err;
+
+	err = fs_mount_bdev(e->bdev, &o, &e->fs, &msg);
+	ck_assert_msg(err == 0, "%s: mount: %d (%s)", where, err,
+		      msg ? msg : "no message");
+}
+
+static void env_unmount(struct env *e)
+{
+	ck_assert_int_eq(fs_unmount(e->fs), 0);
+	e->fs = NULL;
+	bdev_test_log_clear(e->bdev);
+}
+
+static void env_remount(struct env *e)
+{
+	env_unmount(e);
+	env_mount(e);
+}
+
+/* inodes and blocks_per_group: 0 for mkfs's defaults */
+static void env_init_geom(struct env *e, const struct geom *g, uint64_t size,
+			  uint64_t inodes, uint32_t blocks_per_group)
+{
+	struct bdev_test_opts bo = { .size = size, .block_size = g->dev_bs };
+	struct format_opts opts = {
+		.block_size = g->fs_bs,
+		.inodes = inodes,
+		.blocks_per_group = blocks_per_group,
+	};
+	char msg[256] = "";
+	int err;
+
+	memset(e, 0, sizeof(*e));
+	snprintf(where, sizeof(where), "fs %u dev %u", g->fs_bs, g->dev_bs);
+	ck_assert_int_eq(bdev_test_create(&bo, &e->bdev), 0);
+	err = super_format(e->bdev, &opts, NULL, msg, sizeof(msg));
+	ck_assert_msg(err == 0, "%s: format: %d %s", where, err, msg);
+	bdev_test_log_clear(e->bdev);
+	e->bs = g->fs_bs;
+	env_mount(e);
+}
+
+static void env_init(struct env *e, const struct geom *g, uint64_t size)
+{
+	env_init_geom(e, g, size, 0, 0);
+}
+
+/* Rule 2: unmount, and fsck must find nothing. */
+static void env_done(struct env *e)
+{
+	struct fsck_opts fo = { .repair = 0, .out = stderr };
+	struct fsck_result res;
+
+	if (e->fs)
+		env_unmount(e);
+	memset(&res, 0, sizeof(res));
+	ck_assert_msg(fsck_run(e->bdev, &fo, &res) == 0, "%s: fsck: %s",
+		      where, res.msg);
+	ck_assert_msg(res.found == 0, "%s: fsck found %llu problems", where,
+		      (unsigned long long)res.found);
+	bdev_close(e->bdev);
+}
+
+/* ---- helpers: each drops the references it is handed -------------------------- */
+
+static int mk_mode(struct env *e, uint64_t dir, const char *name, mode_t mode,
+		   uint64_t *ino)
+{
+	struct fs_attr a;
+	int err;
+
+	if (S_ISDIR(mode))
+		err = fs_mkdir(e->fs, dir, name, mode & 07777, &cred0, &a);
+	else
+		err = fs_mknod(e->fs, dir, name, mode, 0, &cred0, &a);
+	if (!err) {
+		fs_forget(e->fs, a.ino, 1);
+		if (ino)
+			*ino = a.ino;
+	}
+	return err;
+}
+
+static uint64_t mkf(struct env *e, uint64_t dir, const char *name)
+{
+	uint64_t ino = 0;
+	int err = mk_mode(e, dir, name, S_IFREG | 0644, &ino);
+
+	ck_assert_msg(err == 0, "%s: create %s: %d", where, name, err);
+	return ino;
+}
+
+static uint64_t mkd(struct env *e, uint64_t dir, const char *name)
+{
+	uint64_t ino = 0;
+	int err = mk_mode(e, dir, name, S_IFDIR | 0755, &ino);
+
+	ck_assert_msg(err == 0, "%s: mkdir %s: %d", where, name, err);
+	return ino;
+}
+
+static int lk(struct env *e, uint64_t dir, const char *name, uint64_t *ino)
+{
+	struct fs_attr a;
+	int err = fs_lookup(e->fs, dir, name, &a);
+
+	if (!err) {
+		fs_forget(e->fs, a.ino, 1);
+		if (ino)
+			*ino = a.ino;
+	}
+	return err;
+}
+
+static struct fs_attr attr(struct env *e, uint64_t ino)
+{
+	struct fs_attr a;
+
+	ck_assert_int_eq(fs_getattr(e->fs, ino, &a), 0);
+	return a;
+}
+
+static uint64_t nlinks(struct env *e, uint64_t ino)
+{
+	return attr(e, ino).nlink;
+}
+
+static uint64_t free_blocks(struct env *e)
+{
+	struct statvfs st;
+
+	ck_assert_int_eq(fs_statfs(e->fs, &st), 0);
+	return st.f_bfree;
+}
+
+static uint64_t free_inodes(struct env *e)
+{
+	struct statvfs st;
+
+	ck_assert_int_eq(fs_statfs(e->fs, &st), 0);
+	return st.f_ffree;
+}
+
+/* ---- collecting readdir output ------------------------------------------------- */
+
+struct dent {
+	char name[DIOFS_NAME_MAX + 1];
+	uint64_t ino;
+	mode_t type;
+	uint64_t next;
+};
+
+struct listing {
+	struct dent *v;
+	size_t n, cap;
+	size_t limit;		/* stop after this many in one call; 0: none */
+	size_t this_call;
+};
+
+static int collect(void *arg, const char *name, uint64_t ino, mode_t type,
+		   uint64_t next_cookie)
+{
+	struct listing *l = arg;
+	struct dent *d;
+
+	if (l->limit && l->this_call == l->limit)
+		return 1;
+	if (l->n == l->cap) {
+		l->cap = l->cap ? 2 * l->cap : 64;
+		l->v = realloc(l->v, l->cap * sizeof(*l->v));
+		ck_assert_ptr_nonnull(l->v);
+	}
+	d = &l->v[l->n++];
+	ck_assert_uint_le(strlen(name), DIOFS_NAME_MAX);
+	strcpy(d->name, name);
+	d->ino = ino;
+	d->type = type;
+	d->next = next_cookie;
+	l->this_call++;
+	return 0;
+}
+
+/* The whole directory in one call. */
+static void list_all(struct env *e, uint64_t dir, struct listing *l)
+{
+	memset(l, 0, sizeof(*l));
+	ck_assert_int_eq(fs_readdir(e->fs, dir, 0, collect, l), 0);
+}
+
+static const struct dent *find_dent(const struct listing *l, const char *name)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (!strcmp(l->v[i].name, name))
+			return &l->v[i];
+	return NULL;
+}
+
+/* ---- small directories --------------------------------------------------------- */
+
+START_TEST(test_basic)
+{
+	const struct geom *g = &geoms[_i];
+	struct listing l;
+	struct fs_attr a;
+	uint64_t d, f, ino;
+	struct env e;
+
+	env_init(&e, g, 32 * MiB);
+	d = mkd(&e, ROOT, "dir");
+	f = mkf(&e, d, "file");
+	ck_assert_int_eq(lk(&e, ROOT, "dir", &ino), 0);
+	ck_assert_uint_eq(ino, d);
+	ck_assert_int_eq(lk(&e, d, "file", &ino), 0);
+	ck_assert_uint_eq(ino, f);
+	ck_assert_int_eq(lk(&e, d, "nothing", NULL), -ENOENT);
+	ck_assert_int_eq(lk(&e, f, "x", NULL), -ENOTDIR);
+	ck_assert_int_eq(lk(&e, d, ".", &ino), 0);
+	ck_assert_uint_eq(ino, d);
+	ck_assert_int_eq(lk(&e, d, "..", &ino), 0);
+	ck_assert_uint_eq(ino, ROOT);
+	ck_assert_int_eq(lk(&e, ROOT, "..", &ino), 0);
+	ck_assert_uint_eq(ino, ROOT);
+
+	/* the same name twice, and the Linux answers for . and .. */
+	ck_assert_int_eq(mk_mode(&e, d, "file", S_IFREG | 0644, NULL), -EEXIST);
+	ck_assert_int_eq(mk_mode(&e, d, "file", S_IFDIR | 0755, NULL), -EEXIST);
+	ck_assert_int_eq(mk_mode(&e, d, ".", S_IFDIR | 0755, NULL), -EEXIST);
+	ck_assert_int_eq(mk_mode(&e, d, "..", S_IFREG | 0644, NULL), -EEXIST);
+	ck_assert_int_eq(fs_unlink(e.fs, d, "."), -EISDIR);
+	ck_assert_int_eq(fs_rmdir(e.fs, d, "."), -EINVAL);
+	ck_assert_int_eq(fs_rmdir(e.fs, d, ".."), -ENOTEMPTY);
+	ck_assert_int_eq(fs_rename(e.fs, d, ".", ROOT, "x", 0), -EBUSY);
+	ck_assert_int_eq(fs_rename(e.fs, d, "file", ROOT, "..", 0), -EBUSY);
+	ck_assert_int_eq(fs_rename(e.fs, d, "file", ROOT, "..",
+				   RENAME_NOREPLACE), -EEXIST);
+	ck_assert_int_eq(fs_unlink(e.fs, d, "nothing"), -ENOENT);
+	ck_assert_int_eq(fs_unlink(e.fs, ROOT, "dir"), -EISDIR);
+	ck_assert_int_eq(fs_rmdir(e.fs, d, "file"), -ENOTDIR);
+	ck_assert_int_eq(fs_rmdir(e.fs, ROOT, "dir"), -ENOTEMPTY);
+	ck_assert_int_eq(mk_mode(&e, f, "x", S_IFREG | 0644, NULL), -ENOTDIR);
+	ck_assert_int_eq(fs_mknod(e.fs, d, "d2", S_IFDIR | 0755, 0, &cred0, &a),
+			 -EPERM);
+
+	/* sizes: entries; links: 2 + subdirectories */
+	ck_assert_uint_eq(attr(&e, d).size, 1);
+	ck_assert_uint_eq(nlinks(&e, d), 2);
+	ck_assert_uint_eq(nlinks(&e, ROOT), 3);
+	ck_assert_uint_eq(attr(&e, ROOT).size, 1);
+
+	/* readdir: . and .. first with cookies 1 and 2, then the entries */
+	mkd(&e, d, "sub");
+	ck_assert_uint_eq(nlinks(&e, d), 3);
+	list_all(&e, d, &l);
+	ck_assert_uint_eq(l.n, 4);
+	ck_assert_str_eq(l.v[0].name, ".");
+	ck_assert_uint_eq(l.v[0].ino, d);
+	ck_assert_uint_eq(l.v[0].next, 1);
+	ck_assert_uint_eq(l.v[0].type, S_IFDIR);
+	ck_assert_str_eq(l.v[1].name, "..");
+	ck_assert_uint_eq(l.v[1].ino, ROOT);
+	ck_assert_uint_eq(l.v[1].next, 2);
+	ck_assert_ptr_nonnull(find_dent(&l, "file"));
+	ck_assert_uint_eq(find_dent(&l, "file")->ino, f);
+	ck_assert_uint_eq(find_dent(&l, "file")->type, S_IFREG);
+	ck_assert_uint_eq(find_dent(&l, "sub")->type, S_IFDIR);
+	ck_assert_uint_ge(l.v[2].next, 256);
+	/* resuming at each cookie gives the rest */
+	for (size_t i = 0; i < l.n; i++) {
+		struct listing r = { 0 };
+
+		ck_assert_int_eq(fs_readdir(e.fs, d, l.v[i].next, collect, &r),
+				 0);
+		ck_assert_uint_eq(r.n, l.n - i - 1);
+		for (size_t j = 0; j < r.n; j++)
+			ck_assert_str_eq(r.v[j].name, l.v[i + 1 + j].name);
+		free(r.v);
+	}
+	free(l.v);
+	ck_assert_int_eq(fs_readdir(e.fs, f, 0, collect, &l), -ENOTDIR);
+
+	/* everything survives a remount */
+	env_remount(&e);
+	ck_assert_int_eq(lk(&e, d, "file", &ino), 0);
+	ck_assert_uint_eq(ino, f);
+	ck_assert_uint_eq(nlinks(&e, d), 3);
+	ck_assert_uint_eq(attr(&e, d).size, 2);
+
+	/* removal */
+	ck_assert_int_eq(fs_rmdir(e.fs, d, "sub"), 0);
+	ck_assert_uint_eq(nlinks(&e, d), 2);
+	ck_assert_int_eq(fs_unlink(e.fs, d, "file"), 0);
+	ck_assert_int_eq(lk(&e, d, "file", NULL), -ENOENT);
+	ck_assert_uint_eq(attr(&e, d).size, 0);
+	ck_assert_int_eq(fs_rmdir(e.fs, ROOT, "dir"), 0);
+	ck_assert_uint_eq(nlinks(&e, ROOT), 2);
+	ck_assert_uint_eq(attr(&e, ROOT).size, 0);
+	ck_assert_int_eq(fs_getattr(e.fs, d, &a), -ENOENT);
+	env_done(&e);
+}
+END_TEST
+
+START_TEST(test_nametoolong)
+{
+	const struct geom *g = &geoms[1];
+	char max[DIOFS_NAME_MAX + 1], over[DIOFS_NAME_MAX + 2];
+	struct fs_attr a;
+	uint64_t f, ino;
+	struct env e;
+
+	env_init(&e, g, 16 * MiB);
+	memset(max, 'm', DIOFS_NAME_MAX);
+	max[DIOFS_NAME_MAX] = '\0';
+	memset(over, 'o', DIOFS_NAME_MAX + 1);
+	over[DIOFS_NAME_MAX + 1] = '\0';
+	f = mkf(&e, ROOT, max);
+	ck_assert_int_eq(lk(&e, ROOT, max, &ino), 0);
+	ck_assert_uint_eq(ino, f);
+
+	ck_assert_int_eq(fs_lookup(e.fs, ROOT, over, &a), -ENAMETOOLONG);
+	ck_assert_int_eq(fs_mknod(e.fs, ROOT, over, S_IFREG | 0644, 0, &cred0,
+				  &a), -ENAMETOOLONG);
+	ck_assert_int_eq(fs_mkdir(e.fs, ROOT, over, 0755, &cred0, &a),
+			 -ENAMETOOLONG);
+	ck_assert_int_eq(fs_symlink(e.fs, ROOT, over, "t", &cred0, &a),
+			 -ENAMETOOLONG);
+	ck_assert_int_eq(fs_link(e.fs, f, ROOT, over, &a), -ENAMETOOLONG);
+	ck_assert_int_eq(fs_unlink(e.fs, ROOT, over), -ENAMETOOLONG);
+	ck_assert_int_eq(fs_rmdir(e.fs, ROOT, over), -ENAMETOOLONG);
+	ck_assert_int_eq(fs_rename(e.fs, ROOT, over, ROOT, "x", 0),
+			 -ENAMETOOLONG);
+	ck_assert_int_eq(fs_rename(e.fs, ROOT, max, ROOT, over, 0),
+			 -ENAMETOOLONG);
+	ck_assert_int_eq(fs_lookup(e.fs, ROOT, "", &a), -ENOENT);
+	ck_assert_int_eq(fs_lookup(e.fs, ROOT, "a/b", &a), -EINVAL);
+
+	ck_assert_int_eq(fs_rename(e.fs, ROOT, max, ROOT, "short", 0), 0);
+	ck_assert_int_eq(lk(&e, ROOT, "short", &ino), 0);
+	ck_assert_uint_eq(ino, f);
+	ck_assert_int_eq(fs_unlink(e.fs, ROOT, "short"), 0);
+	env_done(&e);
+}
+END_TEST
+
+/* ---- ownership, modes, times ------------------------------------------------------ */
+
+START_TEST(test_owner_mode)
+{
+	const struct fs_cred user = { .uid = 1000, .gid = 100, .umask = 022 };
+	const struct fs_cred other = { .uid = 1001, .gid = 101, .umask = 0 };
+	struct fs_setattr sa = { .mask = FS_SET_MODE | FS_SET_GID };
+	struct fs_attr a, b;
+	uint64_t d, sg;
+	struct env e;
+
+	env_init(&e, &geoms[1], 16 * MiB);
+	ck_assert_int_eq(fs_mkdir(e.fs, ROOT, "d", 0777, &user, &a), 0);
+	fs_forget(e.fs, a.ino, 1);
+	d = a.ino;
+	ck_assert_uint_eq(a.uid, 1000);
+	ck_assert_uint_eq(a.gid, 100);
+	ck_assert_uint_eq(a.mode, S_IFDIR | 0755);	/* umask applied */
+	ck_assert_uint_eq(a.nlink, 2);
+	ck_assert_int_eq(fs_mknod(e.fs, d, "f", S_IFREG | 0666, 0, &user, &a),
+			 0);
+	fs_forget(e.fs, a.ino, 1);
+	ck_assert_uint_eq(a.mode, S_IFREG | 0644);
+	ck_assert_int_eq(fs_mknod(e.fs, d, "c", S_IFCHR | 0600,
+				  makedev(4, 64), &user, &a), 0);
+	fs_forget(e.fs, a.ino, 1);
+	ck_assert_uint_eq(a.mode, S_IFCHR | 0600);
+	ck_assert_uint_eq(a.rdev, makedev(4, 64));
+	ck_assert_int_eq(fs_mknod(e.fs, d, "p", S_IFIFO | 0644, 0, &user, &a),
+			 0);
+	fs_forget(e.fs, a.ino, 1);
+	ck_assert_uint_eq(a.mode, S_IFIFO | 0644);
+	ck_assert_int_eq(fs_mknod(e.fs, d, "s", S_IFSOCK | 0644, 0, &user, &a),
+			 0);
+	fs_forget(e.fs, a.ino, 1);
+	ck_assert_int_eq(fs_mknod(e.fs, d, "b", S_IFBLK | 0644, makedev(8, 1),
+				  &user, &a), 0);
+	fs_forget(e.fs, a.ino, 1);
+	ck_assert_uint_eq(a.rdev, makedev(8, 1));
+
+	/* a setgid directory hands its group and its bit down */
+	ck_assert_int_eq(fs_mkdir(e.fs, ROOT, "sg", 0775, &user, &a), 0);
+	fs_forget(e.fs, a.ino, 1);
+	sg = a.ino;
+	sa.mode = S_ISGID | 0775;
+	sa.gid = 555;
+	ck_assert_int_eq(fs_setattr(e.fs, NULL, sg, &sa, &a), 0);
+	ck_assert_int_eq(fs_mkdir(e.fs, sg, "sub", 0755, &other, &a), 0);
+	fs_forget(e.fs, a.ino, 1);
+	ck_assert_uint_eq(a.uid, 1001);
+	ck_assert_uint_eq(a.gid, 555);
+	ck_assert_uint_eq(a.mode, S_IFDIR | S_ISGID | 0755);
+	ck_assert_int_eq(fs_mknod(e.fs, sg, "f", S_IFREG | 0644, 0, &other,
+				  &a), 0);
+	fs_forget(e.fs, a.ino, 1);
+	ck_assert_uint_eq(a.gid, 555);
+	ck_assert_uint_eq(a.mode, S_IFREG | 0644);
+
+	/* times: the directory's mtime and ctime follow its entries */
+	b = attr(&e, d);
+	ck_assert_int_eq(fs_unlink(e.fs, d, "p"), 0);
+	a = attr(&e, d);
+	ck_assert(a.mtime.tv_sec > b.mtime.tv_sec ||
+		  (a.mtime.tv_sec == b.mtime.tv_sec &&
+		   a.mtime.tv_nsec >= b.mtime.tv_nsec));
+	ck_assert_int_eq(a.ctime.tv_sec, a.mtime.tv_sec);
+	ck_assert_int_eq(a.ctime.tv_nsec, a.mtime.tv_nsec);
+
+	ck_assert_int_eq(fs_unlink(e.fs, d, "f"), 0);
+	ck_assert_int_eq(fs_unlink(e.fs, d, "c"), 0);
+	ck_assert_int_eq(fs_unlink(e.fs, d, "s"), 0);
+	ck_assert_int_eq(fs_unlink(e.fs, d, "b"), 0);
+	ck_assert_int_eq(fs_rmdir(e.fs, ROOT, "d"), 0);
+	ck_assert_int_eq(fs_rmdir(e.fs, sg, "sub"), 0);
+	ck_assert_int_eq(fs_unlink(e.fs, sg, "f"), 0);
+	ck_assert_int_eq(fs_rmdir(e.fs, ROOT, "sg"), 0);
+	env_done(&e);
+}
+END_TEST
+
+/* ---- hard links ------------------------------------------------------------------------ */
+
+START_TEST(test_links)
+{
+	const struct geom *g = &geoms[_i];
+	struct fs_attr a;
+	uint64_t d, f, ino;
+	struct env e;
+
+	env_init(&e, g, 32 * MiB);
+	d = mkd(&e, ROOT, "d");
+	f = mkf(&e, ROOT, "f");
+	ck_assert_int_eq(fs_link(e.fs, f, d, "g", &a), 0);
+	fs_forget(e.fs, a.ino, 1);
+	ck_assert_uint_eq(a.ino, f);
+	ck_assert_uint_eq(a.nlink, 2);
+	ck_assert_int_eq(fs_link(e.fs, f, d, "h", &a), 0);
+	fs_forget(e.fs, a.ino, 1);
+	ck_assert_uint_eq(nlinks(&e, f), 3);
+	ck_assert_int_eq(fs_link(e.fs, f, d, "h", &a), -EEXIST);
+	ck_assert_int_eq(fs_link(e.fs, d, ROOT, "dl", &a), -EPERM);
+	ck_assert_int_eq(fs_link(e.fs, f, f, "x", &a), -ENOTDIR);
+	ck_assert_int_eq(lk(&e, d, "g", &ino), 0);
+	ck_assert_uint_eq(ino, f);
+	/* directories do not count file links */
+	ck_assert_uint_eq(nlinks(&e, d), 2);
+	ck_assert_uint_eq(attr(&e, d).size, 2);
+
+	ck_assert_int_eq(fs_unlink(e.fs, ROOT, "f"), 0);
+	ck_assert_uint_eq(nlinks(&e, f), 2);
+	ck_assert_int_eq(fs_unlink(e.fs, d, "g"), 0);
+	ck_assert_uint_eq(nlinks(&e, f), 1);
+	env_remount(&e);
+	ck_assert_uint_eq(nlinks(&e, f), 1);
+	ck_assert_int_eq(fs_unlink(e.fs, d, "h"), 0);
+	ck_assert_int_eq(fs_getattr(e.fs, f, &a), -ENOENT);
+	ck_assert_int_eq(fs_rmdir(e.fs, ROOT, "d"), 0);
+	env_done(&e);
+}
+END_TEST
+
+/* ---- unlinking what is still in use --------------------------------------------------- */
+
+START_TEST(test_unlink_open)
+{
+	const struct geom *g = &geoms[_i];
+	uint64_t free0, ifree0, free1, f;
+	struct dio_ctx *ctx;
+	struct fs_attr a;
+	struct iovec iov;
+	struct env e;
+	char *buf, *back;
+	size_t len = 3 * g->fs_bs + 100;
+
+	env_init(&e, g, 32 * MiB);
+	ck_assert_int_eq(dio_ctx_create(e.bdev, NULL, &ctx), 0);
+	free0 = free_blocks(&e);
+	ifree0 = free_inodes(&e);
+	buf = xalloc(len);
+	back = xalloc(len);
+	for (size_t i = 0; i < len; i++)
+		buf[i] = (char)(i * 7 + 1);
+
+	/* the kernel holds a lookup and an open handle */
+	ck_assert_int_eq(fs_mknod(e.fs, ROOT, "f", S_IFREG | 0644, 0, &cred0,
+				  &a), 0);
+	f = a.ino;
+	ck_assert_int_eq(fs_open(e.fs, f), 0);
+	iov.iov_base = buf;
+	iov.iov_len = len;
+	ck_assert_int_eq(fs_write(e.fs, ctx, f, 0, &iov, 1), (ssize_t)len);
+	free1 = free_blocks(&e);
+	ck_assert_uint_lt(free1, free0);
+
+	ck_assert_int_eq(fs_unlink(e.fs, ROOT, "f"), 0);
+	/* the directory's one tree block went with its last entry */
+	ck_assert_uint_eq(free_blocks(&e), free1 + 1);
+	free1++;
+	ck_assert_int_eq(lk(&e, ROOT, "f", NULL), -ENOENT);
+	/* still there for the handle, with no links, on the orphan list */
+	ck_assert_int_eq(fs_getattr(e.fs, f, &a), 0);
+	ck_assert_uint_eq(a.nlink, 0);
+	ck_assert_uint_eq(e.fs->sb.orphan_head, f);
+	iov.iov_base = back;
+	ck_assert_int_eq(fs_read(e.fs, ctx, f, 0, &iov, 1), (ssize_t)len);
+	ck_assert_int_eq(memcmp(buf, back, len), 0);
+	ck_assert_uint_eq(free_blocks(&e), free1);
+	/* a new link to an unlinked file is refused */
+	ck_assert_int_eq(fs_link(e.fs, f, ROOT, "again", &a), -ENOENT);
+
+	fs_release(e.fs, f);
+	ck_assert_int_eq(fs_getattr(e.fs, f, &a), 0);	/* still looked up */
+	ck_assert_uint_eq(free_blocks(&e), free1);
+	fs_forget(e.fs, f, 1);
+	ck_assert_int_eq(fs_getattr(e.fs, f, &a), -ENOENT);
+	ck_assert_uint_eq(free_blocks(&e), free0);
+	ck_assert_uint_eq(free_inodes(&e), ifree0);
+	ck_assert_uint_eq(e.fs->sb.orphan_head, 0);
+
+	/* an empty directory removed while looked up */
+	ck_assert_int_eq(fs_mkdir(e.fs, ROOT, "d", 0755, &cred0, &a), 0);
+	ck_assert_int_eq(fs_rmdir(e.fs, ROOT, "d"), 0);
+	ck_assert_int_eq(fs_getattr(e.fs, a.ino, &a), 0);
+	ck_assert_uint_eq(a.nlink, 0);
+	ck_assert_int_eq(mk_mode(&e, a.ino, "x", S_IFREG | 0644, NULL),
+			 -ENOENT);
+	{
+		struct listing l = { 0 };
+
+		ck_assert_int_eq(fs_readdir(e.fs, a.ino, 0, collect, &l),
+				 -ENOENT);
+		ck_assert_uint_eq(l.n, 0);
+	}
+	fs_forget(e.fs, a.ino, 1);
+	ck_assert_int_eq(fs_getattr(e.fs, a.ino, &a), -ENOENT);
+	ck_assert_uint_eq(free_inodes(&e), ifree0);
+
+	free(buf);
+	free(back);
+	dio_ctx_destroy(ctx);
+	env_done(&e);
+}
+END_TEST
+
+/* ---- rename ---------------------------------------------------------------------------------- */
+
+START_TEST(test_rename)
+{
+	const struct geom *g = &geoms[_i];
+	uint64_t a, b, da, db, f, f2, sub, ino, ifree;
+	struct listing l;
+	struct env e;
+
+	env_init(&e, g, 32 * MiB);
+	da = mkd(&e, ROOT, "da");
+	db = mkd(&e, ROOT, "db");
+	a = mkf(&e, da, "a");
+	b = mkf(&e, da, "b");
+
+	/* file -> new name in the same directory, then across */
+	ck_assert_int_eq(fs_rename(e.fs, da, "a", da, "a2", 0), 0);
+	ck_assert_int_eq(lk(&e, da, "a", NULL), -ENOENT);
+	ck_assert_int_eq(lk(&e, da, "a2", &ino), 0);
+	ck_assert_uint_eq(ino, a);
+	ck_assert_int_eq(fs_rename(e.fs, da, "a2", db, "a", 0), 0);
+	ck_assert_int_eq(lk(&e, db, "a", &ino), 0);
+	ck_assert_uint_eq(ino, a);
+	ck_assert_uint_eq(attr(&e, da).size, 1);
+	ck_assert_uint_eq(attr(&e, db).size, 1);
+	ck_assert_int_eq(fs_rename(e.fs, da, "missing", db, "x", 0), -ENOENT);
+
+	/* file over file: the target's inode goes */
+	ifree = free_inodes(&e);
+	ck_assert_int_eq(fs_rename(e.fs, da, "b", db, "a", 0), 0);
+	ck_assert_int_eq(lk(&e, db, "a", &ino), 0);
+	ck_assert_uint_eq(ino, b);
+	ck_assert_uint_eq(free_inodes(&e), ifree + 1);
+	ck_assert_uint_eq(attr(&e, da).size, 0);
+	ck_assert_uint_eq(attr(&e, db).size, 1);
+
+	/* NOREPLACE */
+	f = mkf(&e, da, "f");
+	ck_assert_int_eq(fs_rename(e.fs, da, "f", db, "a", RENAME_NOREPLACE),
+			 -EEXIST);
+	ck_assert_int_eq(fs_rename(e.fs, da, "f", db, "f", RENAME_NOREPLACE),
+			 0);
+	ck_assert_int_eq(fs_rename(e.fs, db, "f", da, "f", 0), 0);
+	ck_assert_int_eq(fs_rename(e.fs, da, "f", da, "f", RENAME_NOREPLACE |
+				   RENAME_EXCHANGE), -EINVAL);
+	ck_assert_int_eq(fs_rename(e.fs, da, "f", da, "f", 0x80), -EINVAL);
+
+	/* same entry, and two links of one inode: nothing happens */
+	ck_assert_int_eq(fs_rename(e.fs, da, "f", da, "f", 0), 0);
+	{
+		struct fs_attr at;
+
+		ck_assert_int_eq(fs_link(e.fs, f, db, "f-link", &at), 0);
+		fs_forget(e.fs, at.ino, 1);
+	}
+	ck_assert_int_eq(fs_rename(e.fs, da, "f", db, "f-link", 0), 0);
+	ck_assert_int_eq(lk(&e, da, "f", NULL), 0);
+	ck_assert_int_eq(lk(&e, db, "f-link", NULL), 0);
+	ck_assert_uint_eq(nlinks(&e, f), 2);
+	ck_assert_int_eq(fs_unlink(e.fs, db, "f-link"), 0);
+
+	/* type mismatches */
+	sub = mkd(&e, da, "sub");
+	ck_assert_int_eq(fs_rename(e.fs, da, "f", da, "sub", 0), -EISDIR);
+	ck_assert_int_eq(fs_rename(e.fs, da, "sub", db, "a", 0), -ENOTDIR);
+
+	/* dir over an empty dir, across parents: link counts follow */
+	mkd(&e, db, "empty");
+	ck_assert_uint_eq(nlinks(&e, da), 3);
+	ck_assert_uint_eq(nlinks(&e, db), 3);
+	ifree = free_inodes(&e);
+	ck_assert_int_eq(fs_rename(e.fs, da, "sub", db, "empty", 0), 0);
+	ck_assert_uint_eq(free_inodes(&e), ifree + 1);
+	ck_assert_uint_eq(nlinks(&e, da), 2);
+	ck_assert_uint_eq(nlinks(&e, db), 3);
+	ck_assert_int_eq(lk(&e, db, "empty", &ino), 0);
+	ck_assert_uint_eq(ino, sub);
+	ck_assert_int_eq(lk(&e, sub, "..", &ino), 0);
+	ck_assert_uint_eq(ino, db);
+	list_all(&e, sub, &l);
+	ck_assert_uint_eq(l.v[1].ino, db);
+	free(l.v);
+
+	/* dir over a non-empty dir */
+	mkd(&e, da, "sub2");
+	mkf(&e, sub, "content");
+	ck_assert_int_eq(fs_rename(e.fs, da, "sub2", db, "empty", 0),
+			 -ENOTEMPTY);
+	/* a dir into its own subtree, and onto its own ancestor */
+	mkd(&e, sub, "deep");
+	ck_assert_int_eq(lk(&e, sub, "deep", &ino), 0);
+	ck_assert_int_eq(fs_rename(e.fs, db, "empty", ino, "x", 0), -EINVAL);
+	ck_assert_int_eq(fs_rename(e.fs, db, "empty", sub, "x", 0), -EINVAL);
+	ck_assert_int_eq(fs_rename(e.fs, sub, "deep", ROOT, "db", 0),
+			 -ENOTEMPTY);
+	ck_assert_int_eq(fs_rename(e.fs, sub, "deep", ROOT, "db",
+				   RENAME_EXCHANGE), -EINVAL);
+	ck_assert_int_eq(fs_rename(e.fs, ROOT, "db", ino, "x",
+				   RENAME_EXCHANGE), -ENOENT);
+	/* moving up is fine */
+	ck_assert_int_eq(fs_rename(e.fs, sub, "deep", ROOT, "deep", 0), 0);
+	ck_assert_uint_eq(nlinks(&e, sub), 2);
+	ck_assert_uint_eq(nlinks(&e, ROOT), 5);
+	ck_assert_int_eq(lk(&e, ino, "..", &ino), 0);
+	ck_assert_uint_eq(ino, ROOT);
+
+	/* exchange file and dir across parents */
+	f2 = mkf(&e, ROOT, "f2");
+	ck_assert_int_eq(fs_rename(e.fs, ROOT, "f2", db, "empty",
+				   RENAME_EXCHANGE), 0);
+	ck_assert_int_eq(lk(&e, ROOT, "f2", &ino), 0);
+	ck_assert_uint_eq(ino, sub);
+	ck_assert_int_eq(lk(&e, db, "empty", &ino), 0);
+	ck_assert_uint_eq(ino, f2);
+	ck_assert_int_eq(lk(&e, sub, "..", &ino), 0);
+	ck_assert_uint_eq(ino, ROOT);
+	ck_assert_uint_eq(nlinks(&e, db), 2);
+	ck_assert_uint_eq(nlinks(&e, ROOT), 6);
+	list_all(&e, ROOT, &l);
+	ck_assert_uint_eq(find_dent(&l, "f2")->type, S_IFDIR);
+	free(l.v);
+	/* exchange two directories in different parents */
+	ck_assert_int_eq(fs_rename(e.fs, ROOT, "f2", da, "sub2",
+				   RENAME_EXCHANGE), 0);
+	ck_assert_int_eq(lk(&e, da, "sub2", &ino), 0);
+	ck_assert_uint_eq(ino, sub);
+	ck_assert_int_eq(lk(&e, sub, "..", &ino), 0);
+	ck_assert_uint_eq(ino, da);
+	ck_assert_uint_eq(nlinks(&e, da), 3);
+	ck_assert_uint_eq(nlinks(&e, ROOT), 6);
+
+	env_remount(&e);
+	ck_assert_int_eq(lk(&e, da, "sub2", &ino), 0);
+	ck_assert_uint_eq(ino, sub);
+	ck_assert_uint_eq(nlinks(&e, da), 3);
+
+	/* clean up everything: fsck checks the counts at the end */
+	ck_assert_int_eq(fs_unlink(e.fs, sub, "content"), 0);
+	ck_assert_int_eq(fs_rmdir(e.fs, da, "sub2"), 0);
+	ck_assert_int_eq(fs_rmdir(e.fs, ROOT, "f2"), 0);
+	ck_assert_int_eq(fs_rmdir(e.fs, ROOT, "deep"), 0);
+	ck_assert_int_eq(fs_unlink(e.fs, da, "f"), 0);
+	ck_assert_int_eq(fs_unlink(e.fs, db, "a"), 0);
+	ck_assert_int_eq(fs_unlink(e.fs, db, "empty"), 0);
+	ck_assert_int_eq(fs_rmdir(e.fs, ROOT, "da"), 0);
+	ck_assert_int_eq(fs_rmdir(e.fs, ROOT, "db"), 0);
+	ck_assert_uint_eq(nlinks(&e, ROOT), 2);
+	env_done(&e);
+}
+END_TEST
+
+/* Replacing a file that is still open keeps it until it is closed. */
+START_TEST(test_rename_over_open)
+{
+	uint64_t victim, ifree;
+	struct fs_attr a;
+	struct env e;
+
+	env_init(&e, &geoms[1], 16 * MiB);
+	ifree = free_inodes(&e);
+	mkf(&e, ROOT, "new");
+	victim = mkf(&e, ROOT, "old");
+	ck_assert_int_eq(fs_open(e.fs, victim), 0);
+	ck_assert_int_eq(fs_rename(e.fs, ROOT, "new", ROOT, "old", 0), 0);
+	ck_assert_int_eq(fs_getattr(e.fs, victim, &a), 0);
+	ck_assert_uint_eq(a.nlink, 0);
+	ck_assert_uint_eq(e.fs->sb.orphan_head, victim);
+	ck_assert_uint_eq(free_inodes(&e), ifree - 2);
+	fs_release(e.fs, victim);
+	ck_assert_int_eq(fs_getattr(e.fs, victim, &a), -ENOENT);
+	ck_assert_uint_eq(free_inodes(&e), ifree - 1);
+	ck_assert_int_eq(fs_unlink(e.fs, ROOT, "old"), 0);
+	env_done(&e);
+}
+END_TEST
+
+/* ---- symlinks --------------------------------------------------------------------------------- */
+
+START_TEST(test_symlink)
+{
+	const struct geom *g = &geoms[_i];
+	static const size_t lens[] = { 1, 60, DIOFS_INLINE_DATA,
+				       DIOFS_INLINE_DATA + 1, 1000, 1024, 1025,
+				       4095 };
+	const size_t nlens = sizeof(lens) / sizeof(lens[0]);
+	char *target, *back, name[32];
+	uint64_t free0, ino[8];
+	struct fs_attr a;
+	struct env e;
+
+	env_init(&e, g, 32 * MiB);
+	free0 = free_blocks(&e);
+	target = xalloc(4097);
+	back = xalloc(4097);
+	for (size_t k = 0; k < nlens; k++) {
+		for (size_t i = 0; i < lens[k]; i++)
+			target[i] = (char)('a' + (i * 13 + k) % 26);
+		target[lens[k]] = '\0';
+		snprintf(name, sizeof(name), "l%zu", lens[k]);
+		ck_assert_int_eq(fs_symlink(e.fs, ROOT, name, target, &cred0,
+					    &a), 0);
+		fs_forget(e.fs, a.ino, 1);
+		ino[k] = a.ino;
+		ck_assert_uint_eq(a.mode, S_IFLNK | 0777);
+		ck_assert_uint_eq(a.size, lens[k]);
+		ck_assert_int_eq(fs_readlink(e.fs, a.ino, back, 4097),
+				 (ssize_t)lens[k]);
+		ck_assert_int_eq(memcmp(back, target, lens[k]), 0);
+	}
+	ck_assert_uint_lt(free_blocks(&e), free0);
+	memset(target, 'x', 4096);
+	target[4096] = '\0';
+	ck_assert_int_eq(fs_symlink(e.fs, ROOT, "toolong", target, &cred0, &a),
+			 -ENAMETOOLONG);
+	ck_assert_int_eq(fs_symlink(e.fs, ROOT, "empty", "", &cred0, &a),
+			 -ENOENT);
+	ck_assert_int_eq(fs_symlink(e.fs, ROOT, "l1", "x", &cred0, &a),
+			 -EEXIST);
+	ck_assert_int_eq(fs_readlink(e.fs, ROOT, back, 4097), -EINVAL);
+
+	env_remount(&e);
+	for (size_t k = 0; k < nlens; k++) {
+		for (size_t i = 0; i < lens[k]; i++)
+			target[i] = (char)('a' + (i * 13 + k) % 26);
+		ck_assert_int_eq(fs_readlink(e.fs, ino[k], back, 4097),
+				 (ssize_t)lens[k]);
+		ck_assert_int_eq(memcmp(back, target, lens[k]), 0);
+		/* a short buffer gets a prefix and the full length */
+		memset(back, 0, 10);
+		ck_assert_int_eq(fs_readlink(e.fs, ino[k], back, 1),
+				 (ssize_t)lens[k]);
+		ck_assert_int_eq(back[0], target[0]);
+		ck_assert_int_eq(back[1], 0);
+	}
+	for (size_t k = 0; k < nlens; k++) {
+		snprintf(name, sizeof(name), "l%zu", lens[k]);
+		ck_assert_int_eq(fs_unlink(e.fs, ROOT, name), 0);
+	}
+	ck_assert_uint_eq(free_blocks(&e), free0);
+	free(target);
+	free(back);
+	env_done(&e);
+}
+END_TEST
+
+/* ---- extended attributes ------------------------------------------------------------------- */
+
+START_TEST(test_xattr)
+{
+	const struct geom *g = &geoms[_i];
+	char name[64], val[512], back[512], list[8192];
+	uint64_t f, free0, free1;
+	size_t vmax, listed;
+	ssize_t n;
+	struct env e;
+	int k;
+
+	env_init(&e, g, 32 * MiB);
+	f = mkf(&e, ROOT, "f");
+	free0 = free_blocks(&e);
+
+	/* nothing yet */
+	ck_assert_int_eq(fs_listxattr(e.fs, f, list, sizeof(list)), 0);
+	ck_assert_int_eq(fs_getxattr(e.fs, f, "user.a", back, sizeof(back)),
+			 -ENODATA);
+	ck_assert_int_eq(fs_removexattr(e.fs, f, "user.a"), -ENODATA);
+
+	/* set, get, the size query, CREATE and REPLACE */
+	ck_assert_int_eq(fs_setxattr(e.fs, f, "user.a", "hello", 5, 0), 0);
+	ck_assert_int_eq(fs_getxattr(e.fs, f, "user.a", NULL, 0), 5);
+	ck_assert_int_eq(fs_getxattr(e.fs, f, "user.a", back, sizeof(back)),
+			 5);
+	ck_assert_int_eq(memcmp(back, "hello", 5), 0);
+	ck_assert_int_eq(fs_getxattr(e.fs, f, "user.a", back, 4), -ERANGE);
+	ck_assert_int_eq(fs_setxattr(e.fs, f, "user.a", "x", 1, XATTR_CREATE),
+			 -EEXIST);
+	ck_assert_int_eq(fs_setxattr(e.fs, f, "user.b", "x", 1, XATTR_REPLACE),
+			 -ENODATA);
+	ck_assert_int_eq(fs_setxattr(e.fs, f, "user.a", "bye", 3,
+				     XATTR_REPLACE), 0);
+	ck_assert_int_eq(fs_getxattr(e.fs, f, "user.a", back, sizeof(back)),
+			 3);
+	ck_assert_int_eq(memcmp(back, "bye", 3), 0);
+	ck_assert_int_eq(fs_setxattr(e.fs, f, "user.empty", "", 0,
+				     XATTR_CREATE), 0);
+	ck_assert_int_eq(fs_getxattr(e.fs, f, "user.empty", back, 1), 0);
+
+	/* namespaces */
+	ck_assert_int_eq(fs_setxattr(e.fs, f, "trusted.t", "1", 1, 0), 0);
+	ck_assert_int_eq(fs_setxattr(e.fs, f, "security.selinux", "ctx", 3, 0),
+			 0);
+	ck_assert_int_eq(fs_setxattr(e.fs, f, "system.posix_acl_access",
+				     "\x02\0\0\0", 4, 0), 0);
+	ck_assert_int_eq(fs_getxattr(e.fs, f, "system.posix_acl_access", back,
+				     sizeof(back)), 4);
+	ck_assert_int_eq(fs_setxattr(e.fs, f, "system.other", "1", 1, 0),
+			 -EOPNOTSUPP);
+	ck_assert_int_eq(fs_setxattr(e.fs, f, "foo.bar", "1", 1, 0),
+			 -EOPNOTSUPP);
+	ck_assert_int_eq(fs_getxattr(e.fs, f, "foo.bar", back, 1),
+			 -EOPNOTSUPP);
+	ck_assert_int_eq(fs_setxattr(e.fs, f, "user.", "1", 1, 0), -EINVAL);
+	memset(list, 'n', 300);
+	memcpy(list, "user.", 5);
+	list[256] = '\0';
+	ck_assert_int_eq(fs_setxattr(e.fs, f, list, "1", 1, 0), -ERANGE);
+	list[255] = '\0';
+	ck_assert_int_eq(fs_setxattr(e.fs, f, list, "1", 1, 0), 0);
+	ck_assert_int_eq(fs_removexattr(e.fs, f, list), 0);
+
+	/* listing: every name once, the size query, ERANGE */
+	n = fs_listxattr(e.fs, f, NULL, 0);
+	ck_assert_int_eq(n, (ssize_t)(sizeof("user.a") + sizeof("user.empty") +
+				      sizeof("trusted.t") +
+				      sizeof("security.selinux") +
+				      sizeof("system.posix_acl_access")));
+	ck_assert_int_eq(fs_listxattr(e.fs, f, list, sizeof(list)), n);
+	ck_assert_int_eq(fs_listxattr(e.fs, f, list, (size_t)n - 1), -ERANGE);
+
+	/* many: the inline area overflows into the tree */
+	for (k = 0; k < 200; k++) {
+		snprintf(name, sizeof(name), "user.attr%03d", k);
+		memset(val, 'A' + k % 26, sizeof(val));
+		ck_assert_int_eq(fs_setxattr(e.fs, f, name, val, 20 + k % 40,
+					     XATTR_CREATE), 0);
+	}
+	free1 = free_blocks(&e);
+	ck_assert_uint_lt(free1, free0);
+	env_remount(&e);
+	for (k = 0; k < 200; k++) {
+		snprintf(name, sizeof(name), "user.attr%03d", k);
+		ck_assert_int_eq(fs_getxattr(e.fs, f, name, back,
+					     sizeof(back)), 20 + k % 40);
+		ck_assert_int_eq(back[0], 'A' + k % 26);
+		ck_assert_int_eq(back[19 + k % 40], 'A' + k % 26);
+	}
+	n = fs_listxattr(e.fs, f, list, sizeof(list));
+	ck_assert_int_gt(n, 0);
+	listed = 0;
+	for (ssize_t off = 0; off < n; off += (ssize_t)strlen(list + off) + 1)
+		if (!strncmp(list + off, "user.attr", 9))
+			listed++;
+	ck_assert_uint_eq(listed, 200);
+
+	/* values grow from inline into the tree and back */
+	memset(val, 'z', sizeof(val));
+	ck_assert_int_eq(fs_setxattr(e.fs, f, "user.a", val, 200, 0), 0);
+	ck_assert_int_eq(fs_getxattr(e.fs, f, "user.a", back, sizeof(back)),
+			 200);
+	ck_assert_int_eq(memcmp(back, val, 200), 0);
+	ck_assert_int_eq(fs_setxattr(e.fs, f, "user.a", "s", 1, 0), 0);
+	ck_assert_int_eq(fs_getxattr(e.fs, f, "user.a", back, sizeof(back)),
+			 1);
+
+	/* the largest value: btree_max_value(bs) - header - suffix */
+	vmax = btree_max_value(g->fs_bs) - 4 - strlen("big");
+	{
+		char *big = xalloc(vmax + 1), *bigback = xalloc(vmax + 1);
+
+		memset(big, 'q', vmax + 1);
+		ck_assert_int_eq(fs_setxattr(e.fs, f, "user.big", big, vmax + 1,
+					     0), -E2BIG);
+		ck_assert_int_eq(fs_setxattr(e.fs, f, "user.big", big, vmax, 0),
+				 0);
+		ck_assert_int_eq(fs_getxattr(e.fs, f, "user.big", bigback,
+					     vmax), (ssize_t)vmax);
+		ck_assert_int_eq(memcmp(big, bigback, vmax), 0);
+		free(big);
+		free(bigback);
+	}
+
+	/* removing them all empties the tree */
+	for (k = 0; k < 200; k++) {
+		snprintf(name, sizeof(name), "user.attr%03d", k);
+		ck_assert_int_eq(fs_removexattr(e.fs, f, name), 0);
+		ck_assert_int_eq(fs_getxattr(e.fs, f, name, back,
+					     sizeof(back)), -ENODATA);
+	}
+	ck_assert_int_eq(fs_removexattr(e.fs, f, "user.big"), 0);
+	ck_assert_uint_eq(free_blocks(&e), free0);
+	ck_assert_int_eq(fs_getxattr(e.fs, f, "user.a", back, sizeof(back)),
+			 1);
+
+	/* an inode's attributes go with it */
+	for (k = 0; k < 100; k++) {
+		snprintf(name, sizeof(name), "trusted.x%03d", k);
+		ck_assert_int_eq(fs_setxattr(e.fs, f, name, val, 60, 0), 0);
+	}
+	ck_assert_int_eq(fs_setxattr(e.fs, ROOT, "user.root", "r", 1, 0), 0);
+	ck_assert_int_eq(fs_unlink(e.fs, ROOT, "f"), 0);
+	ck_assert_int_eq(fs_removexattr(e.fs, ROOT, "user.root"), 0);
+	env_done(&e);
+}
+END_TEST
+
+/* ---- collisions: entries planted in one name's collision group ------------------------- */
+
+/* The planted entries' nodes are charged to the directory as dir.c does,
+ * so that fsck finds the block counts right at the end. */
+static struct inode *plant_dp;
+
+static int plant_alloc(void *arg, struct txn *t, uint64_t goal,
+		       uint64_t *blkno)
+{
+	int err = alloc_btree_alloc(arg, t, goal, blkno);
+
+	if (!err)
+		plant_dp->blocks++;
+	return err;
+}
+
+static void plant_free(void *arg, struct txn *t, uint64_t blkno)
+{
+	alloc_btree_free(arg, t, blkno);
+	plant_dp->blocks--;
+}
+
+/* Put a fake entry (name, ino 12345) at key in dir's tree, or take it out:
+ * an entry filed in another name's collision group is what a collision
+ * looks like on disk. */
+static void plant(struct env *e, uint64_t dir, uint64_t key, const char *name,
+		  bool add)
+{
+	uint8_t val[sizeof(struct diofs_dirent) + DIOFS_NAME_MAX];
+	struct diofs_dirent *d = (struct diofs_dirent *)val;
+	size_t len = strlen(name);
+	struct btree_ops ops = { plant_alloc, plant_free, e->fs->alloc };
+	struct inode *dp;
+	struct btree bt;
+	struct txn *t;
+	int err;
+
+	ck_assert_int_eq(inode_get(e->fs, dir, &dp), 0);
+	plant_dp = dp;
+	ck_assert_int_eq(fs_txn_begin(e->fs, &t), 0);
+	bt.cache = e->fs->cache;
+	bt.ops = &ops;
+	bt.magic_leaf = DIOFS_MAGIC_DIR_LEAF;
+	bt.magic_node = DIOFS_MAGIC_DIR_NODE;
+	bt.root = dp->ext_root;
+	d->ino = htole64(12345);
+	d->ftype = DIOFS_FT_REG;
+	d->name_len = (uint8_t)len;
+	memcpy(d->name, name, len);
+	err = inode_join(t, dp);
+	if (!err)
+		err = add ? btree_insert(&bt, t, key, val, sizeof(*d) + len) :
+			    btree_delete(&bt, t, key);
+	if (!err) {
+		dp->ext_root = bt.root;
+		__atomic_store_n(&dp->dfile.size,
+				 dp->dfile.size + (add ? 1 : -1),
+				 __ATOMIC_RELAXED);
+		err = inode_write(t, dp);
+	}
+	ck_assert_int_eq(fs_txn_end(e->fs, t, err), 0);
+	inode_put(dp);
+}
+
+START_TEST(test_collisions)
+{
+	uint64_t d, h, ino, alpha;
+	char fake[16];
+	struct listing l;
+	struct env e;
+	unsigned n;
+
+	/* a 1 KiB tree, so the 256-name group spans several leaves */
+	env_init(&e, &geoms[0], 16 * MiB);
+	d = mkd(&e, ROOT, "d");
+	mkf(&e, d, "other");
+	h = diofs_name_hash(e.fs->sb.hash_seed, "alpha", 5);
+
+	/* three names already hold counters 0..2 of alpha's group */
+	for (n = 0; n < 3; n++) {
+		snprintf(fake, sizeof(fake), "fake%u", n);
+		plant(&e, d, diofs_dir_key(h, n), fake, true);
+	}
+	alpha = mkf(&e, d, "alpha");
+	ck_assert_int_eq(lk(&e, d, "alpha", &ino), 0);
+	ck_assert_uint_eq(ino, alpha);
+	ck_assert_int_eq(lk(&e, d, "fake1", NULL), -ENOENT); /* filed wrong */
+	list_all(&e, d, &l);
+	ck_assert_uint_eq(l.n, 2 + 5);
+	ck_assert_uint_eq(find_dent(&l, "alpha")->next,
+			  diofs_dir_key(h, 3) + 1);
+	free(l.v);
+
+	/* a gap before alpha does not stop the walk; a new name of the group
+	 * takes the gap */
+	plant(&e, d, diofs_dir_key(h, 1), "fake1", false);
+	ck_assert_int_eq(lk(&e, d, "alpha", &ino), 0);
+	ck_assert_uint_eq(ino, alpha);
+	ck_assert_int_eq(fs_unlink(e.fs, d, "alpha"), 0);
+	ck_assert_int_eq(lk(&e, d, "alpha", NULL), -ENOENT);
+	plant(&e, d, diofs_dir_key(h, 0), "fake0", false);
+	alpha = mkf(&e, d, "alpha");
+	ck_assert_int_eq(lk(&e, d, "alpha", &ino), 0);
+	ck_assert_uint_eq(ino, alpha);
+	list_all(&e, d, &l);
+	ck_assert_uint_eq(find_dent(&l, "alpha")->next,
+			  diofs_dir_key(h, 0) + 1);
+	free(l.v);
+	ck_assert_int_eq(fs_rename(e.fs, d, "alpha", d, "beta", 0), 0);
+
+	/* a full group refuses the name */
+	plant(&e, d, diofs_dir_key(h, 2), "fake2", false);
+	for (n = 0; n < DIOFS_DIR_COLLISIONS; n++) {
+		snprintf(fake, sizeof(fake), "fake%u", n);
+		plant(&e, d, diofs_dir_key(h, n), fake, true);
+	}
+	ck_assert_int_eq(mk_mode(&e, d, "alpha", S_IFREG | 0644, NULL),
+			 -ENOSPC);
+	ck_assert_int_eq(lk(&e, d, "alpha", NULL), -ENOENT);
+	/* readdir one entry per call through the group */
+	{
+		struct listing r = { .limit = 1 };
+		uint64_t cookie = 0;
+		size_t calls = 0;
+
+		for (;;) {
+			size_t before = r.n;
+
+			r.this_call = 0;
+			ck_assert_int_eq(fs_readdir(e.fs, d, cookie, collect,
+						    &r), 0);
+			if (r.n == before)
+				break;
+			cookie = r.v[r.n - 1].next;
+			calls++;
+		}
+		ck_assert_uint_eq(r.n, 2 + 2 + DIOFS_DIR_COLLISIONS);
+		ck_assert_uint_eq(calls, r.n);
+		free(r.v);
+	}
+	for (n = 0; n < DIOFS_DIR_COLLISIONS; n++) {
+		snprintf(fake, sizeof(fake), "fake%u", n);
+		plant(&e, d, diofs_dir_key(h, n), fake, false);
+	}
+	ck_assert_int_eq(fs_unlink(e.fs, d, "beta"), 0);
+	ck_assert_int_eq(fs_unlink(e.fs, d, "other"), 0);
+	{
+		struct inode *dp;
+
+		ck_assert_int_eq(inode_get(e.fs, d, &dp), 0);
+		ck_assert_uint_eq(dp->ext_root, 0);
+		ck_assert_uint_eq(dp->blocks, 0);
+		inode_put(dp);
+	}
+	ck_assert_int_eq(fs_rmdir(e.fs, ROOT, "d"), 0);
+	env_done(&e);
+}
+END_TEST
+
+/* ---- a large directory --------------------------------------------------------------------- */
+
+#define BIG_N		100000u
+#define BIG_CHUNK	1000u
+
+struct big_state {
+	uint64_t *ino;		/* of f<i>, 0 once removed */
+	uint8_t *seen;		/* times f<i> was listed */
+	uint8_t *nseen;		/* times n<i> was listed */
+	uint8_t *removed_unseen;
+	unsigned added;
+};
+
+START_TEST(test_big_dir)
+{
+	struct big_state s = { 0 };
+	uint64_t d, free0, ifree0, ino, lookups_reads = 0, max_reads = 0;
+	struct bdev_stats st0, st1;
+	char name[32];
+	struct env e;
+	unsigned i;
+
+	/* small groups: enough of them for the inodes (a group's inode bitmap
+	 * is one block) */
+	env_init_geom(&e, &geoms[1], 128 * MiB, BIG_N + 4096, 4096);
+	free0 = free_blocks(&e);
+	ifree0 = free_inodes(&e);
+	s.ino = xalloc(BIG_N * sizeof(*s.ino));
+	s.seen = xalloc(BIG_N);
+	s.nseen = xalloc(BIG_N);
+	s.removed_unseen = xalloc(BIG_N);
+
+	d = mkd(&e, ROOT, "big");
+	for (i = 0; i < BIG_N; i++) {
+		snprintf(name, sizeof(name), "f%06u", i);
+		s.ino[i] = mkf(&e, d, name);
+		if (i % 256 == 0)
+			bdev_test_log_clear(e.bdev);
+	}
+	ck_assert_uint_eq(attr(&e, d).size, BIG_N);
+
+	/* cold cache: every lookup reads a root-to-leaf path and one inode
+	 * block, never a run of leaves */
+	env_unmount(&e);
+	e.cache_blocks = 64;
+	env_mount(&e);
+	for (i = 0; i < BIG_N; i++) {
+		uint64_t r;
+
+		snprintf(name, sizeof(name), "f%06u", i);
+		bdev_get_stats(e.bdev, &st0);
+		ck_assert_int_eq(lk(&e, d, name, &ino), 0);
+		bdev_get_stats(e.bdev, &st1);
+		ck_assert_uint_eq(ino, s.ino[i]);
+		r = st1.reads - st0.reads;
+		lookups_reads += r;
+		if (r > max_reads)
+			max_reads = r;
+	}
+	/* the cache really was too small for the leaves: they were read */
+	ck_assert_uint_ge(lookups_reads, BIG_N / 2);
+	ck_assert_msg(max_reads <= 6, "a lookup read %llu blocks",
+		      (unsigned long long)max_reads);
+	ck_assert_msg(lookups_reads <= 4ull * BIG_N,
+		      "lookups read %llu blocks", (unsigned long long)lookups_reads);
+	snprintf(name, sizeof(name), "f%06u", BIG_N);
+	bdev_get_stats(e.bdev, &st0);
+	ck_assert_int_eq(lk(&e, d, name, NULL), -ENOENT);
+	bdev_get_stats(e.bdev, &st1);
+	ck_assert_uint_le(st1.reads - st0.reads, 6);
+	env_unmount(&e);
+	e.cache_blocks = 0;
+	env_mount(&e);
+
+	/* readdir in chunks while names come and go between calls */
+	{
+		struct listing l = { .limit = BIG_CHUNK };
+		uint64_t cookie = 0;
+		size_t pos = 0;
+
+		for (;;) {
+			size_t before = l.n;
+
+			l.this_call = 0;
+			ck_assert_int_eq(fs_readdir(e.fs, d, cookie,
+						    collect, &l), 0);
+			if (l.n == before)
+				break;
+			for (; pos < l.n; pos++) {
+				const struct dent *de = &l.v[pos];
+
+				if (de->name[0] == 'f') {
+					i = (unsigned)atoi(de->name + 1);
+					ck_assert_uint_lt(i, BIG_N);
+					ck_assert_uint_eq(de->ino, s.ino[i]);
+					s.seen[i]++;
+				} else if (de->name[0] == 'n') {
+					i = (unsigned)atoi(de->name + 1);
+					s.nseen[i]++;
+				}
+			}
+			cookie = l.v[l.n - 1].next;
+			/* remove 20 names not listed yet and 20 listed ones,
+			 * and add 20 new ones */
+			for (unsigned k = 0; k < 40; k++) {
+				i = (unsigned)(rnd() % BIG_N);
+				if (!s.ino[i] || (k < 20) != !s.seen[i])
+					continue;
+				snprintf(name, sizeof(name), "f%06u", i);
+				ck_assert_int_eq(fs_unlink(e.fs, d, name), 0);
+				s.ino[i] = 0;
+				if (!s.seen[i])
+					s.removed_unseen[i] = 1;
+			}
+			for (unsigned k = 0; k < 20; k++) {
+				snprintf(name, sizeof(name), "n%06u",
+					 s.added++);
+				mkf(&e, d, name);
+			}
+			bdev_test_log_clear(e.bdev);
+		}
+		ck_assert_str_eq(l.v[0].name, ".");
+		ck_assert_str_eq(l.v[1].name, "..");
+		for (i = 0; i < BIG_N; i++) {
+			if (s.removed_unseen[i])
+				ck_assert_msg(s.seen[i] == 0,
+					      "f%06u listed after removal", i);
+			else
+				ck_assert_msg(s.seen[i] == 1,
+					      "f%06u listed %u times", i,
+					      s.seen[i]);
+		}
+		for (i = 0; i < s.added; i++)
+			ck_assert_uint_le(s.nseen[i], 1);
+		free(l.v);
+	}
+
+	/* remove everything: the tree goes with the last entry */
+	for (i = 0; i < BIG_N; i++) {
+		if (!s.ino[i])
+			continue;
+		snprintf(name, sizeof(name), "f%06u", i);
+		ck_assert_int_eq(fs_unlink(e.fs, d, name), 0);
+		if (i % 256 == 0)
+			bdev_test_log_clear(e.bdev);
+	}
+	for (i = 0; i < s.added; i++) {
+		snprintf(name, sizeof(name), "n%06u", i);
+		ck_assert_int_eq(fs_unlink(e.fs, d, name), 0);
+	}
+	ck_assert_uint_eq(attr(&e, d).size, 0);
+	ck_assert_uint_eq(attr(&e, d).blocks, 0);
+	{
+		struct listing l;
+
+		list_all(&e, d, &l);
+		ck_assert_uint_eq(l.n, 2);
+		free(l.v);
+	}
+	ck_assert_int_eq(fs_rmdir(e.fs, ROOT, "big"), 0);
+	ck_assert_uint_eq(free_blocks(&e), free0);
+	ck_assert_uint_eq(free_inodes(&e), ifree0);
+	free(s.ino);
+	free(s.seen);
+	free(s.nseen);
+	free(s.removed_unseen);
+	env_done(&e);
+}
+END_TEST
+
+/* ---- threads ------------------------------------------------------------------------- */
+
+#define THR_WRITERS	3
+#define THR_OPS		400
+
+struct thr {
+	struct env *e;
+	uint64_t dir;
+	int id;
+	int errors;		/* Check's asserts are for the main thread */
+	int *stop;
+};
+
+static void *thr_writer(void *arg)
+{
+	struct thr *w = arg;
+	struct fs *fs = w->e->fs;
+	char a[32], b[32];
+	struct fs_attr at;
+	int k;
+
+	for (k = 0; k < THR_OPS; k++) {
+		snprintf(a, sizeof(a), "w%d-%d", w->id, k);
+		snprintf(b, sizeof(b), "r%d-%d", w->id, k);
+		if (k % 5 == 0) {
+			if (fs_mkdir(fs, w->dir, a, 0755, &cred0, &at))
+				w->errors++;
+			else
+				fs_forget(fs, at.ino, 1);
+		} else if (fs_mknod(fs, w->dir, a, S_IFREG | 0644, 0, &cred0,
+				    &at)) {
+			w->errors++;
+		} else {
+			fs_forget(fs, at.ino, 1);
+		}
+		if (fs_lookup(fs, w->dir, a, &at)) {
+			w->errors++;
+		} else {
+			fs_forget(fs, at.ino, 1);
+			if (fs_setxattr(fs, at.ino, "user.k", &k, sizeof(k), 0))
+				w->errors++;
+		}
+		if (fs_rename(fs, w->dir, a, w->dir, b, 0))
+			w->errors++;
+		/* every other one goes again */
+		if (k % 2 && (k % 5 == 0 ? fs_rmdir(fs, w->dir, b) :
+			      fs_unlink(fs, w->dir, b)))
+			w->errors++;
+	}
+	return NULL;
+}
+
+static void *thr_reader(void *arg)
+{
+	struct thr *r = arg;
+	struct fs *fs = r->e->fs;
+	struct fs_attr at;
+	char name[32];
+
+	while (!__atomic_load_n(r->stop, __ATOMIC_ACQUIRE)) {
+		struct listing l = { .limit = 50 };
+		uint64_t cookie = 0;
+
+		for (;;) {
+			size_t before = l.n;
+
+			l.this_call = 0;
+			if (fs_readdir(fs, r->dir, cookie, collect, &l)) {
+				r->errors++;
+				break;
+			}
+			if (l.n == before)
+				break;
+			cookie = l.v[l.n - 1].next;
+		}
+		/* names seen: each one still there or gone, never broken */
+		for (size_t i = 2; i < l.n; i++) {
+			int err = fs_lookup(fs, r->dir, l.v[i].name, &at);
+
+			if (!err)
+				fs_forget(fs, at.ino, 1);
+			else if (err != -ENOENT)
+				r->errors++;
+		}
+		free(l.v);
+		snprintf(name, sizeof(name), "w%d-%d", (int)(rnd() % THR_WRITERS),
+			 (int)(rnd() % THR_OPS));
+		if (!fs_lookup(fs, r->dir, name, &at))
+			fs_forget(fs, at.ino, 1);
+	}
+	return NULL;
+}
+
+START_TEST(test_threads)
+{
+	struct thr w[THR_WRITERS], r;
+	pthread_t tw[THR_WRITERS], tr;
+	int stop = 0;
+	char name[32];
+	uint64_t d;
+	struct env e;
+	int i, k;
+
+	env_init(&e, &geoms[1], 32 * MiB);
+	d = mkd(&e, ROOT, "shared");
+	for (i = 0; i < THR_WRITERS; i++) {
+		w[i] = (struct thr){ &e, d, i, 0, &stop };
+		ck_assert_int_eq(pthread_create(&tw[i], NULL, thr_writer, &w[i]),
+				 0);
+	}
+	r = (struct thr){ &e, d, 0, 0, &stop };
+	ck_assert_int_eq(pthread_create(&tr, NULL, thr_reader, &r), 0);
+	for (i = 0; i < THR_WRITERS; i++)
+		pthread_join(tw[i], NULL);
+	__atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
+	pthread_join(tr, NULL);
+	for (i = 0; i < THR_WRITERS; i++)
+		ck_assert_int_eq(w[i].errors, 0);
+	ck_assert_int_eq(r.errors, 0);
+
+	/* what is left is exactly the even-numbered names */
+	ck_assert_uint_eq(attr(&e, d).size, THR_WRITERS * THR_OPS / 2);
+	ck_assert_uint_eq(nlinks(&e, d), 2 + THR_WRITERS * (THR_OPS / 10));
+	for (i = 0; i < THR_WRITERS; i++) {
+		for (k = 0; k < THR_OPS; k += 2) {
+			snprintf(name, sizeof(name), "r%d-%d", i, k);
+			ck_assert_int_eq(k % 5 == 0 ? fs_rmdir(e.fs, d, name) :
+					 fs_unlink(e.fs, d, name), 0);
+		}
+	}
+	ck_assert_int_eq(fs_rmdir(e.fs, ROOT, "shared"), 0);
+	env_done(&e);
+}
+END_TEST
+
+static Suite *namei_suite(void)
+{
+	Suite *s = suite_create("namei");
+	TCase *tc;
+
+	tc = tcase_create("dirs");
+	tcase_set_timeout(tc, CASE_TIMEOUT);
+	tcase_add_loop_test(tc, test_basic, 0, NGEOMS);
+	tcase_add_test(tc, test_nametoolong);
+	tcase_add_test(tc, test_owner_mode);
+	tcase_add_loop_test(tc, test_links, 0, NGEOMS);
+	tcase_add_loop_test(tc, test_unlink_open, 0, NGEOMS);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("rename");
+	tcase_set_timeout(tc, CASE_TIMEOUT);
+	tcase_add_loop_test(tc, test_rename, 0, NGEOMS);
+	tcase_add_test(tc, test_rename_over_open);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("symlink");
+	tcase_set_timeout(tc, CASE_TIMEOUT);
+	tcase_add_loop_test(tc, test_symlink, 0, NGEOMS);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("xattr");
+	tcase_set_timeout(tc, CASE_TIMEOUT);
+	tcase_add_loop_test(tc, test_xattr, 0, NGEOMS);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("collisions");
+	tcase_set_timeout(tc, CASE_TIMEOUT);
+	tcase_add_test(tc, test_collisions);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("threads");
+	tcase_set_timeout(tc, CASE_TIMEOUT);
+	tcase_add_test(tc, test_threads);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("big");
+	tcase_set_timeout(tc, CASE_TIMEOUT);
+	tcase_add_test(tc, test_big_dir);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(namei_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,514 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * main.c: the diofs daemon, diofs DEVICE MOUNTPOINT [-f] [-d] [-o opts].
+ *
+ * Parses the command line with fuse_opt, mounts the engine on DEVICE,
+ * mounts a FUSE session on MOUNTPOINT and serves it with libfuse's worker
+ * pool until the filesystem is unmounted (fusermount3 -u, umount) or the
+ * daemon gets SIGINT, SIGTERM or SIGHUP; then it unmounts the engine, so
+ * everything written is durable when the process exits.  Invoked as
+ * mount.diofs it also takes mount(8)'s helper form, mount.diofs DEVICE DIR
+ * [-sfnv] [-o opts], so an fstab line "DEVICE DIR diofs defaults 0 0" works.
+ *
+ * Rules:
+ *  1. Nothing is mounted unless the engine mounted: a bad device is
+ *     reported as "diofs: DEVICE: reason" with exit status 1.
+ *  2. The daemon forks before it mounts the engine, not after: the engine
+ *     owns threads and libaio contexts, which a fork would not carry into
+ *     the child.  The parent waits on a pipe and exits with the child's
+ *     verdict, so the caller sees the engine's error and a finished mount.
+ *  3. SIGINT, SIGTERM and SIGHUP stay blocked while the engine mounts, so
+ *     threads it starts never take them; libfuse's handlers, installed
+ *     before they are unblocked in the main thread, end the session loop.
+ *  4. Teardown runs in reverse: FUSE session, then engine, after the loop
+ *     has joined every worker (their direct-I/O contexts go with them).
+ */
+#include <config.h>
+
+#include "ops.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <fuse_opt.h>
+
+#define DEFAULT_MAX_THREADS	32
+#define DEFAULT_IDLE_THREADS	16
+#define DEFAULT_TIMEOUT		1.0
+
+struct main_opts {
+	const char *prog;
+	char *device;
+	char *mountpoint;
+	int nonopts;
+	int helper;		/* invoked as mount.diofs */
+	int foreground;
+	int fake;		/* mount.diofs -f: do everything but mount */
+	int show_help;
+	int show_version;
+	int read_only;
+	int direct_io;
+	int noacl;
+	unsigned max_threads;
+	unsigned max_idle_threads;
+	unsigned long cache_blocks;
+};
+
+enum {
+	KEY_HELP,
+	KEY_VERSION,
+	KEY_FOREGROUND,
+	KEY_DEBUG,
+	KEY_RO,
+	KEY_RW,
+	KEY_DISCARD,
+	KEY_TYPE,
+};
+
+#define MAIN_OPT(t, field, v) { t, offsetof(struct main_opts, field), v }
+
+static const struct fuse_opt main_opt_spec[] = {
+	MAIN_OPT("direct_io", direct_io, 1),
+	MAIN_OPT("acl", noacl, 0),
+	MAIN_OPT("noacl", noacl, 1),
+	MAIN_OPT("max_threads=%u", max_threads, 0),
+	MAIN_OPT("max_idle_threads=%u", max_idle_threads, 0),
+	MAIN_OPT("cache_blocks=%lu", cache_blocks, 0),
+	FUSE_OPT_KEY("-h", KEY_HELP),
+	FUSE_OPT_KEY("--help", KEY_HELP),
+	FUSE_OPT_KEY("-V", KEY_VERSION),
+	FUSE_OPT_KEY("--version", KEY_VERSION),
+	FUSE_OPT_KEY("-f", KEY_FOREGROUND),
+	FUSE_OPT_KEY("-d", KEY_DEBUG),
+	FUSE_OPT_KEY("debug", KEY_DEBUG),
+	FUSE_OPT_KEY("ro", KEY_RO),
+	FUSE_OPT_KEY("rw", KEY_RW),
+	/* always on: default_permissions, clone_fd */
+	FUSE_OPT_KEY("default_permissions", KEY_DISCARD),
+	FUSE_OPT_KEY("clone_fd", KEY_DISCARD),
+	/* fstab options meant for mount(8), not for the filesystem */
+	FUSE_OPT_KEY("defaults", KEY_DISCARD),
+	FUSE_OPT_KEY("auto", KEY_DISCARD),
+	FUSE_OPT_KEY("noauto", KEY_DISCARD),
+	FUSE_OPT_KEY("user", KEY_DISCARD),
+	FUSE_OPT_KEY("users", KEY_DISCARD),
+	FUSE_OPT_KEY("nouser", KEY_DISCARD),
+	FUSE_OPT_KEY("owner", KEY_DISCARD),
+	FUSE_OPT_KEY("group", KEY_DISCARD),
+	FUSE_OPT_KEY("_netdev", KEY_DISCARD),
+	FUSE_OPT_KEY("nofail", KEY_DISCARD),
+	/* mount(8) passes -t TYPE.SUBTYPE to a helper for subtyped types */
+	FUSE_OPT_KEY("-t ", KEY_TYPE),
+	FUSE_OPT_END
+};
+
+static bool log_to_syslog;
+
+static void log_err(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (log_to_syslog) {
+		vsyslog(LOG_ERR, fmt, ap);
+	} else {
+		fputs("diofs: ", stderr);
+		vfprintf(stderr, fmt, ap);
+		fputc('\n', stderr);
+	}
+	va_end(ap);
+}
+
+static void usage(FILE *f, const char *prog)
+{
+	fprintf(f,
+		"usage: %s DEVICE MOUNTPOINT [-f] [-d] [-o option[,option...]]\n"
+		"       %s -h | -V\n", prog, prog);
+}
+
+static void help(const char *prog)
+{
+	usage(stdout, prog);
+	printf("\n"
+	       "Mount the diofs filesystem on DEVICE (a block device or an image\n"
+	       "file made by mkfs.diofs) at MOUNTPOINT.\n"
+	       "\n"
+	       "    -f                     stay in the foreground\n"
+	       "    -d, -o debug           print every FUSE request (implies -f)\n"
+	       "    -h, --help             print this help and exit\n"
+	       "    -V, --version          print the version and exit\n"
+	       "    -o ro                  mount read-only\n"
+	       "    -o rw                  mount read-write (the default)\n"
+	       "    -o direct_io           bypass the page cache on every open\n"
+	       "    -o noacl               no POSIX ACLs (they are on by default)\n"
+	       "    -o allow_other         let other users use the filesystem\n"
+	       "    -o max_threads=N       at most N worker threads (default %d)\n"
+	       "    -o max_idle_threads=N  keep at most N idle workers (default %d)\n"
+	       "    -o cache_blocks=N      metadata cache size in blocks\n"
+	       "\n"
+	       "Permissions are always checked by the kernel (default_permissions).\n"
+	       "Standard FUSE and mount options are passed on to libfuse:\n",
+	       DEFAULT_MAX_THREADS, DEFAULT_IDLE_THREADS);
+	fuse_lowlevel_help();
+}
+
+static int opt_proc(void *data, const char *arg, int key,
+		    struct fuse_args *outargs)
+{
+	struct main_opts *o = data;
+
+	switch (key) {
+	case FUSE_OPT_KEY_NONOPT:
+		o->nonopts++;
+		if (!o->device) {
+			o->device = strdup(arg);
+			return o->device ? 0 : -1;
+		}
+		if (!o->mountpoint) {
+			o->mountpoint = strdup(arg);
+			return o->mountpoint ? 0 : -1;
+		}
+		return 0;
+	case KEY_HELP:
+		o->show_help = 1;
+		return 0;
+	case KEY_VERSION:
+		o->show_version = 1;
+		return 0;
+	case KEY_FOREGROUND:
+		/* mount(8) passes -f to a helper to mean "fake" */
+		if (o->helper)
+			o->fake = 1;
+		else
+			o->foreground = 1;
+		return 0;
+	case KEY_DEBUG:
+		o->foreground = 1;
+		return 1;	/* libfuse turns on its request log */
+	case KEY_RO:
+		o->read_only = 1;
+		return 1;	/* also the kernel's read-only flag */
+	case KEY_RW:
+		o->read_only = 0;
+		return 1;
+	case KEY_DISCARD:
+		return 0;
+	case KEY_TYPE:
+		if (o->helper)
+			return 0;
+		fprintf(stderr, "%s: unknown option '-t'\n", o->prog);
+		return -1;
+	case FUSE_OPT_KEY_OPT:
+		if (arg[0] == '-') {
+			/* mount(8)'s helper flags: sloppy, no mtab, verbose */
+			if (o->helper && (!strcmp(arg, "-s") ||
+					  !strcmp(arg, "-n") ||
+					  !strcmp(arg, "-v")))
+				return 0;
+			fprintf(stderr, "%s: unknown option '%s'\n", o->prog,
+				arg);
+			return -1;
+		}
+		/* userspace fstab options such as x-systemd.* and comment= */
+		if (!strncmp(arg, "x-", 2) || !strncmp(arg, "comment=", 8))
+			return 0;
+		return 1;
+	}
+	return 1;
+}
+
+/*
+ * Fork; the parent waits until the child reports a finished mount (a byte
+ * on the pipe) or fails (the pipe closes) and exits accordingly (rule 2).
+ * The child gets the pipe's write end in *ready_fd.
+ */
+static int daemon_fork(int *ready_fd)
+{
+	int pfd[2];
+	ssize_t n;
+	char ok;
+	pid_t pid;
+
+	if (pipe2(pfd, O_CLOEXEC)) {
+		log_err("pipe: %s", strerror(errno));
+		return -1;
+	}
+	pid = fork();
+	if (pid < 0) {
+		log_err("fork: %s", strerror(errno));
+		close(pfd[0]);
+		close(pfd[1]);
+		return -1;
+	}
+	if (pid > 0) {
+		close(pfd[1]);
+		do {
+			n = read(pfd[0], &ok, 1);
+		} while (n < 0 && errno == EINTR);
+		_exit(n == 1 ? 0 : 1);
+	}
+	close(pfd[0]);
+	if (setsid() < 0) {
+		log_err("setsid: %s", strerror(errno));
+		close(pfd[1]);
+		return -1;
+	}
+	*ready_fd = pfd[1];
+	return 0;
+}
+
+/* Detach from the terminal and let the waiting parent exit with 0. */
+static void daemon_ready(int ready_fd)
+{
+	char ok = 0;
+	int fd;
+
+	fd = open("/dev/null", O_RDWR);
+	if (fd >= 0) {
+		dup2(fd, STDIN_FILENO);
+		dup2(fd, STDOUT_FILENO);
+		dup2(fd, STDERR_FILENO);
+		if (fd > STDERR_FILENO)
+			close(fd);
+	}
+	openlog("diofs", LOG_PID, LOG_DAEMON);
+	log_to_syslog = true;
+	if (write(ready_fd, &ok, 1) != 1)
+		log_err("cannot report the mount to the parent: %s",
+			strerror(errno));
+	close(ready_fd);
+}
+
+/* libfuse's own options that diofs always sets; the user's come later. */
+static int add_fixed_opts(struct fuse_args *args, const char *device)
+{
+	char *opts = NULL;
+	char *arg;
+	int rc = -1;
+
+	if (fuse_opt_add_opt(&opts, "subtype=diofs") ||
+	    fuse_opt_add_opt(&opts, "default_permissions"))
+		goto out;
+	arg = malloc(strlen("fsname=") + strlen(device) + 1);
+	if (!arg)
+		goto out;
+	strcpy(arg, "fsname=");
+	strcat(arg, device);
+	rc = fuse_opt_add_opt_escaped(&opts, arg);
+	free(arg);
+	if (rc)
+		goto out;
+	arg = malloc(strlen(opts) + 3);
+	if (!arg) {
+		rc = -1;
+		goto out;
+	}
+	strcpy(arg, "-o");
+	strcat(arg, opts);
+	rc = fuse_opt_insert_arg(args, 1, arg);
+	free(arg);
+out:
+	free(opts);
+	return rc;
+}
+
+static int check_mountpoint(const char *path, char **out)
+{
+	struct stat s;
+	char *real;
+
+	real = realpath(path, NULL);
+	if (!real || stat(real, &s)) {
+		log_err("%s: %s", path, strerror(errno));
+		free(real);
+		return -1;
+	}
+	if (!S_ISDIR(s.st_mode)) {
+		log_err("%s: %s", path, strerror(ENOTDIR));
+		free(real);
+		return -1;
+	}
+	*out = real;
+	return 0;
+}
+
+static int serve(struct fuse_session *se, const struct main_opts *o)
+{
+	struct fuse_loop_config *cfg;
+	int rc;
+
+	cfg = fuse_loop_cfg_create();
+	if (!cfg) {
+		log_err("out of memory");
+		return -1;
+	}
+	fuse_loop_cfg_set_clone_fd(cfg, 1);
+	fuse_loop_cfg_set_max_threads(cfg, o->max_threads);
+	fuse_loop_cfg_set_idle_threads(cfg, o->max_idle_threads);
+	rc = fuse_session_loop_mt(se, cfg);
+	fuse_loop_cfg_destroy(cfg);
+	/* a positive result is the signal that ended the loop: a clean stop */
+	if (rc < 0) {
+		log_err("%s: session ended: %s", o->mountpoint, strerror(-rc));
+		return -1;
+	}
+	return 0;
+}
+
+int main(int argc, char *argv[])
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct main_opts o = {
+		.max_threads = DEFAULT_MAX_THREADS,
+		.max_idle_threads = DEFAULT_IDLE_THREADS,
+	};
+	struct fuse_conn_info_opts *conn_opts;
+	struct fs_mount_opts mopts = { 0 };
+	struct ops_config ocfg = { 0 };
+	struct fuse_session *se;
+	struct ops_state *st;
+	const char *err_msg = NULL;
+	char *device = NULL;
+	char *mnt = NULL;
+	sigset_t sigs, oldsigs;
+	struct fs *fs;
+	int ready_fd = -1;
+	int status = 1;
+	int rc;
+
+	o.prog = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
+	o.helper = !strcmp(o.prog, "mount.diofs");
+	if (fuse_opt_parse(&args, &o, main_opt_spec, opt_proc) == -1) {
+		usage(stderr, o.prog);
+		goto out_args;
+	}
+	if (o.show_help) {
+		help(o.prog);
+		status = 0;
+		goto out_args;
+	}
+	if (o.show_version) {
+		printf("diofs %s (libfuse %s)\n", PACKAGE_VERSION,
+		       fuse_pkgversion());
+		status = 0;
+		goto out_args;
+	}
+	if (o.nonopts != 2) {
+		fprintf(stderr, "%s: %s\n", o.prog,
+			o.nonopts < 1 ? "missing DEVICE and MOUNTPOINT" :
+			o.nonopts < 2 ? "missing MOUNTPOINT" :
+					"too many arguments");
+		usage(stderr, o.prog);
+		goto out_args;
+	}
+	if (o.max_threads == 0 || o.max_idle_threads > o.max_threads) {
+		fprintf(stderr, "%s: need 0 < max_idle_threads <= max_threads\n",
+			o.prog);
+		goto out_args;
+	}
+	if (check_mountpoint(o.mountpoint, &mnt))
+		goto out_args;
+	/* An absolute source survives the daemon's chdir("/") and lets
+	 * umount(8) match it in /proc/mounts. */
+	device = realpath(o.device, NULL);
+	if (!device && !(device = strdup(o.device)))
+		goto out_mnt;
+	if (add_fixed_opts(&args, device))
+		goto out_mnt;
+	conn_opts = fuse_parse_conn_info_opts(&args);
+	if (!conn_opts)
+		goto out_mnt;
+	if (o.fake) {
+		status = 0;
+		goto out_conn;
+	}
+
+	ocfg.direct_io = o.direct_io;
+	ocfg.acl = !o.noacl;
+	ocfg.max_background = o.max_threads;
+	ocfg.timeout = DEFAULT_TIMEOUT;
+	ocfg.conn_opts = conn_opts;
+	rc = ops_state_create(&ocfg, &st);
+	if (rc < 0) {
+		log_err("%s", strerror(-rc));
+		goto out_conn;
+	}
+	se = fuse_session_new(&args, &ops_table, sizeof(ops_table), st);
+	if (!se)
+		goto out_state;	/* libfuse has said why */
+
+	if (!o.foreground && daemon_fork(&ready_fd))
+		goto out_session;
+
+	/* rule 3 */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, &oldsigs);
+
+	mopts.read_only = o.read_only;
+	mopts.cache_blocks = o.cache_blocks;
+	rc = fs_mount(device, &mopts, &fs, &err_msg);
+	if (rc < 0) {
+		log_err("%s: %s", o.device, err_msg ? err_msg : strerror(-rc));
+		goto out_sigs;
+	}
+	ops_state_attach(st, fs);
+	if (fuse_set_signal_handlers(se))
+		goto out_fs;
+	if (fuse_session_mount(se, mnt))
+		goto out_handlers;
+
+	if (ready_fd >= 0) {
+		daemon_ready(ready_fd);
+		ready_fd = -1;
+	}
+	if (chdir("/"))
+		log_err("chdir /: %s", strerror(errno));
+	pthread_sigmask(SIG_SETMASK, &oldsigs, NULL);
+	status = serve(se, &o) ? 1 : 0;
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+
+	fuse_session_unmount(se);
+out_handlers:
+	fuse_remove_signal_handlers(se);
+out_fs:
+	/* the destroy request makes the engine durable before it unmounts */
+	fuse_session_destroy(se);
+	se = NULL;
+	rc = fs_unmount(fs);
+	if (rc < 0) {
+		log_err("%s: unmount: %s", o.device, strerror(-rc));
+		status = 1;
+	}
+out_sigs:
+	pthread_sigmask(SIG_SETMASK, &oldsigs, NULL);
+	if (ready_fd >= 0)
+		close(ready_fd);	/* the parent sees EOF: failure */
+out_session:
+	if (se)
+		fuse_session_destroy(se);
+out_state:
+	ops_state_destroy(st);
+out_conn:
+	free(conn_opts);
+out_mnt:
+	free(device);
+	free(mnt);
+out_args:
+	free(o.device);
+	free(o.mountpoint);
+	fuse_opt_free_args(&args);
+	return status;
+}

@@ -1,0 +1,1110 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * ops.c: FUSE low-level requests to diofs engine calls.
+ *
+ * Each handler checks what only the daemon can check (name lengths, flags
+ * the engine does not take), makes one fs_* call with the inode numbers the
+ * kernel gave, and replies.  The engine does all the filesystem work; this
+ * file holds no state about files.
+ *
+ * Rules:
+ *  1. Per-thread state (struct ops_thread: the direct-I/O context and a
+ *     4096-aligned read buffer) is made on a thread's first use and freed by
+ *     the pthread key destructor when libfuse ends the thread.  Data handed
+ *     to fs_read() lands in that aligned buffer, so the engine can read into
+ *     it directly; the reply copies it to the kernel before the handler
+ *     returns, so the buffer is free again for the thread's next request.
+ *  2. A reply that hands the kernel a new reference (fuse_reply_entry,
+ *     fuse_reply_create, readdirplus entries) gives the engine's lookup
+ *     count back if the reply cannot be delivered (the request was
+ *     interrupted): the kernel never saw the reference, so it will never
+ *     forget it.
+ *  3. "." and ".." in readdirplus carry no node id, so the kernel takes no
+ *     reference for them and the engine is not asked for one.
+ *  4. readdirplus collects a reply's worth of entries from fs_readdir()
+ *     first and looks them up afterwards, so no engine call is made from
+ *     inside the engine's directory walk.
+ *  5. The page cache is used except on O_DIRECT opens and with -o
+ *     direct_io.  Writeback caching stays off: every write(2) reaches the
+ *     engine before it returns, so the engine decides when data is durable
+ *     (fsync) and sees every size change in order.  O_TRUNC arrives as a
+ *     setattr (atomic_o_trunc off) and set-id bits are cleared by the
+ *     kernel (handle_killpriv off), so the engine has one truncate path and
+ *     needs no write-time privilege logic.
+ *  6. POSIX ACLs (acl.h) are negotiated in init.  With them the kernel sends
+ *     creation modes unmasked (DONT_MASK), and create_node() applies either
+ *     the umask or the parent's default ACL, never both.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>		/* RENAME_NOREPLACE, RENAME_EXCHANGE */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "acl.h"
+#include "ops.h"
+
+#define OPS_BUF_ALIGN	4096
+#define OPS_MAX_WRITE	(1024 * 1024)
+
+struct ops_state {
+	struct fs *fs;
+	struct ops_config cfg;
+	bool acl;		/* negotiated in init, read-only afterwards */
+	pthread_key_t thread_key;
+};
+
+struct ops_thread {
+	struct dio_ctx *ctx;
+	void *buf;		/* OPS_BUF_ALIGN-aligned read buffer */
+	size_t buf_size;
+};
+
+static void thread_free(void *p)
+{
+	struct ops_thread *t = p;
+
+	if (t->ctx)
+		dio_ctx_destroy(t->ctx);
+	free(t->buf);
+	free(t);
+}
+
+int ops_state_create(const struct ops_config *cfg, struct ops_state **out)
+{
+	struct ops_state *st;
+	int rc;
+
+	st = calloc(1, sizeof(*st));
+	if (!st)
+		return -ENOMEM;
+	st->cfg = *cfg;
+	rc = pthread_key_create(&st->thread_key, thread_free);
+	if (rc) {
+		free(st);
+		return -rc;
+	}
+	*out = st;
+	return 0;
+}
+
+void ops_state_attach(struct ops_state *st, struct fs *fs)
+{
+	st->fs = fs;
+}
+
+void ops_state_destroy(struct ops_state *st)
+{
+	pthread_key_delete(st->thread_key);
+	free(st);
+}
+
+static struct ops_state *req_state(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+/* The calling thread's state, with its direct-I/O context (rule 1). */
+static int thread_get(struct ops_state *st, struct ops_thread **out)
+{
+	struct ops_thread *t = pthread_getspecific(st->thread_key);
+	int rc;
+
+	if (t) {
+		*out = t;
+		return 0;
+	}
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	rc = dio_ctx_create(fs_bdev(st->fs), NULL, &t->ctx);
+	if (rc)
+		goto out_free;
+	rc = -pthread_setspecific(st->thread_key, t);
+	if (rc)
+		goto out_ctx;
+	*out = t;
+	return 0;
+
+out_ctx:
+	dio_ctx_destroy(t->ctx);
+out_free:
+	free(t);
+	return rc;
+}
+
+static int thread_buf(struct ops_thread *t, size_t size, void **out)
+{
+	size_t want = (size + OPS_BUF_ALIGN - 1) & ~(size_t)(OPS_BUF_ALIGN - 1);
+	void *p;
+
+	if (want == 0)
+		want = OPS_BUF_ALIGN;
+	if (t->buf_size < want) {
+		if (posix_memalign(&p, OPS_BUF_ALIGN, want))
+			return -ENOMEM;
+		free(t->buf);
+		t->buf = p;
+		t->buf_size = want;
+	}
+	*out = t->buf;
+	return 0;
+}
+
+static bool name_too_long(const char *name)
+{
+	return strnlen(name, DIOFS_NAME_MAX + 1) > DIOFS_NAME_MAX;
+}
+
+static void attr_to_stat(const struct fs_attr *a, struct stat *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->st_ino = a->ino;
+	s->st_mode = a->mode;
+	s->st_nlink = a->nlink;
+	s->st_uid = a->uid;
+	s->st_gid = a->gid;
+	s->st_rdev = a->rdev;
+	s->st_size = a->size;
+	s->st_blocks = a->blocks;
+	s->st_blksize = a->blksize;
+	s->st_atim = a->atime;
+	s->st_mtim = a->mtime;
+	s->st_ctim = a->ctime;
+}
+
+static void attr_to_entry(const struct ops_state *st, const struct fs_attr *a,
+			  struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->ino = a->ino;
+	e->generation = a->generation;
+	attr_to_stat(a, &e->attr);
+	e->attr_timeout = st->cfg.timeout;
+	e->entry_timeout = st->cfg.timeout;
+}
+
+static void req_cred(fuse_req_t req, struct fs_cred *cred)
+{
+	const struct fuse_ctx *c = fuse_req_ctx(req);
+
+	cred->uid = c->uid;
+	cred->gid = c->gid;
+	cred->umask = c->umask;
+}
+
+/* Reply with a new reference, or give it back (rule 2). */
+static void reply_entry(fuse_req_t req, int rc, const struct fs_attr *a)
+{
+	struct ops_state *st = req_state(req);
+	struct fuse_entry_param e;
+
+	if (rc < 0) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	attr_to_entry(st, a, &e);
+	if (fuse_reply_entry(req, &e))
+		fs_forget(st->fs, a->ino, 1);
+}
+
+static void reply_status(fuse_req_t req, int rc)
+{
+	fuse_reply_err(req, rc < 0 ? -rc : 0);
+}
+
+/*
+ * Session setup.  Capabilities are chosen here and the command line's
+ * standard FUSE options (-o max_write=..., -o writeback_cache, ...) are
+ * applied last, so a user can still override them.
+ */
+static void ops_init(void *userdata, struct fuse_conn_info *conn)
+{
+	struct ops_state *st = userdata;
+	unsigned want_on = FUSE_CAP_ASYNC_DIO | FUSE_CAP_PARALLEL_DIROPS |
+			   FUSE_CAP_ASYNC_READ | FUSE_CAP_CACHE_SYMLINKS;
+	unsigned want_off = FUSE_CAP_WRITEBACK_CACHE | FUSE_CAP_SPLICE_READ |
+			    FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE |
+			    FUSE_CAP_ATOMIC_O_TRUNC |
+			    FUSE_CAP_HANDLE_KILLPRIV | FUSE_CAP_POSIX_ACL |
+			    FUSE_CAP_DONT_MASK;
+	unsigned acl_caps = FUSE_CAP_POSIX_ACL | FUSE_CAP_DONT_MASK;
+
+	conn->want |= want_on & conn->capable;
+	conn->want &= ~want_off;
+	/* With ACLs the daemon applies the umask itself: a default ACL
+	 * replaces it (acl.h rule 3). */
+	st->acl = st->cfg.acl && (conn->capable & acl_caps) == acl_caps;
+	if (st->acl)
+		conn->want |= acl_caps;
+	conn->max_write = OPS_MAX_WRITE;
+	if (st->cfg.max_background) {
+		conn->max_background = st->cfg.max_background;
+		conn->congestion_threshold = st->cfg.max_background * 3 / 4;
+	}
+	if (st->cfg.conn_opts)
+		fuse_apply_conn_info_opts(st->cfg.conn_opts, conn);
+}
+
+/* The kernel is gone: make everything durable before the daemon exits. */
+static void ops_destroy(void *userdata)
+{
+	struct ops_state *st = userdata;
+
+	fs_sync(st->fs);
+}
+
+static void ops_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct ops_state *st = req_state(req);
+	struct fuse_entry_param e;
+	struct fs_attr a;
+	int rc;
+
+	if (name_too_long(name)) {
+		fuse_reply_err(req, ENAMETOOLONG);
+		return;
+	}
+	rc = fs_lookup(st->fs, parent, name, &a);
+	if (rc == -ENOENT) {
+		/* A negative entry: the kernel caches the miss, and every
+		 * creation goes through the kernel, so it cannot go stale. */
+		memset(&e, 0, sizeof(e));
+		e.entry_timeout = st->cfg.timeout;
+		fuse_reply_entry(req, &e);
+		return;
+	}
+	reply_entry(req, rc, &a);
+}
+
+static void ops_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	fs_forget(req_state(req)->fs, ino, nlookup);
+	fuse_reply_none(req);
+}
+
+static void ops_forget_multi(fuse_req_t req, size_t count,
+			     struct fuse_forget_data *forgets)
+{
+	struct ops_state *st = req_state(req);
+	size_t i;
+
+	for (i = 0; i < count; i++)
+		fs_forget(st->fs, forgets[i].ino, forgets[i].nlookup);
+	fuse_reply_none(req);
+}
+
+static void ops_getattr(fuse_req_t req, fuse_ino_t ino,
+			struct fuse_file_info *fi)
+{
+	struct ops_state *st = req_state(req);
+	struct fs_attr a;
+	struct stat s;
+	int rc;
+
+	rc = fs_getattr(st->fs, ino, &a);
+	if (rc < 0) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	attr_to_stat(&a, &s);
+	fuse_reply_attr(req, &s, st->cfg.timeout);
+}
+
+static void ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+			int to_set, struct fuse_file_info *fi)
+{
+	struct ops_state *st = req_state(req);
+	struct ops_thread *t;
+	struct fs_setattr sa = { 0 };
+	struct fs_attr a;
+	struct stat s;
+	int rc;
+
+	if (to_set & FUSE_SET_ATTR_MODE) {
+		sa.mask |= FS_SET_MODE;
+		sa.mode = attr->st_mode;
+	}
+	if (to_set & FUSE_SET_ATTR_UID) {
+		sa.mask |= FS_SET_UID;
+		sa.uid = attr->st_uid;
+	}
+	if (to_set & FUSE_SET_ATTR_GID) {
+		sa.mask |= FS_SET_GID;
+		sa.gid = attr->st_gid;
+	}
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		sa.mask |= FS_SET_SIZE;
+		sa.size = attr->st_size;
+	}
+	/* The kernel sends ATIME together with ATIME_NOW; "now" wins. */
+	if (to_set & FUSE_SET_ATTR_ATIME_NOW) {
+		sa.mask |= FS_SET_ATIME_NOW;
+	} else if (to_set & FUSE_SET_ATTR_ATIME) {
+		sa.mask |= FS_SET_ATIME;
+		sa.atime = attr->st_atim;
+	}
+	if (to_set & FUSE_SET_ATTR_MTIME_NOW) {
+		sa.mask |= FS_SET_MTIME_NOW;
+	} else if (to_set & FUSE_SET_ATTR_MTIME) {
+		sa.mask |= FS_SET_MTIME;
+		sa.mtime = attr->st_mtim;
+	}
+	if (to_set & FUSE_SET_ATTR_CTIME) {
+		sa.mask |= FS_SET_CTIME;
+		sa.ctime = attr->st_ctim;
+	}
+
+	/* Truncation may zero a partial block through the worker. */
+	rc = thread_get(st, &t);
+	if (rc < 0) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	rc = fs_setattr(st->fs, t->ctx, ino, &sa, &a);
+	if (rc == 0 && st->acl && (sa.mask & FS_SET_MODE))
+		rc = acl_update_mode(st->fs, ino, a.mode);
+	if (rc < 0) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	attr_to_stat(&a, &s);
+	fuse_reply_attr(req, &s, st->cfg.timeout);
+}
+
+static void ops_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct ops_state *st = req_state(req);
+	char buf[PATH_MAX + 1];
+	ssize_t n;
+
+	n = fs_readlink(st->fs, ino, buf, sizeof(buf));
+	if (n < 0) {
+		fuse_reply_err(req, (int)-n);
+		return;
+	}
+	if ((size_t)n >= sizeof(buf)) {
+		fuse_reply_err(req, ENAMETOOLONG);
+		return;
+	}
+	buf[n] = '\0';
+	fuse_reply_readlink(req, buf);
+}
+
+/*
+ * Make a node with what it inherits from parent's default ACL: the mode is
+ * narrowed before the node exists and the ACLs are attached right after.
+ * A node that cannot get its ACLs is removed again rather than left with
+ * permissions the directory's default ACL did not give.
+ */
+static int create_node(fuse_req_t req, fuse_ino_t parent, const char *name,
+		       mode_t mode, dev_t rdev, struct fs_attr *a)
+{
+	struct ops_state *st = req_state(req);
+	struct acl_inherit inh = { 0 };
+	struct fs_cred cred;
+	int rc;
+
+	req_cred(req, &cred);
+	if (st->acl) {
+		rc = acl_inherit_prepare(st->fs, parent, &mode, cred.umask,
+					 &inh);
+		if (rc < 0)
+			return rc;
+		cred.umask = 0;
+	}
+	if (S_ISDIR(mode))
+		rc = fs_mkdir(st->fs, parent, name, mode, &cred, a);
+	else
+		rc = fs_mknod(st->fs, parent, name, mode, rdev, &cred, a);
+	if (rc == 0 && st->acl) {
+		rc = acl_inherit_apply(st->fs, a->ino, &inh);
+		if (rc < 0) {
+			if (S_ISDIR(mode))
+				fs_rmdir(st->fs, parent, name);
+			else
+				fs_unlink(st->fs, parent, name);
+			fs_forget(st->fs, a->ino, 1);
+		}
+	}
+	acl_inherit_free(&inh);
+	return rc;
+}
+
+static void ops_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      mode_t mode, dev_t rdev)
+{
+	struct fs_attr a;
+	int rc;
+
+	if (name_too_long(name)) {
+		fuse_reply_err(req, ENAMETOOLONG);
+		return;
+	}
+	rc = create_node(req, parent, name, mode, rdev, &a);
+	reply_entry(req, rc, &a);
+}
+
+static void ops_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      mode_t mode)
+{
+	struct fs_attr a;
+	int rc;
+
+	if (name_too_long(name)) {
+		fuse_reply_err(req, ENAMETOOLONG);
+		return;
+	}
+	rc = create_node(req, parent, name, S_IFDIR | (mode & 07777), 0, &a);
+	reply_entry(req, rc, &a);
+}
+
+static void ops_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	if (name_too_long(name)) {
+		fuse_reply_err(req, ENAMETOOLONG);
+		return;
+	}
+	reply_status(req, fs_unlink(req_state(req)->fs, parent, name));
+}
+
+static void ops_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	if (name_too_long(name)) {
+		fuse_reply_err(req, ENAMETOOLONG);
+		return;
+	}
+	reply_status(req, fs_rmdir(req_state(req)->fs, parent, name));
+}
+
+static void ops_symlink(fuse_req_t req, const char *target,
+			fuse_ino_t parent, const char *name)
+{
+	struct ops_state *st = req_state(req);
+	struct fs_cred cred;
+	struct fs_attr a;
+	int rc;
+
+	if (name_too_long(name)) {
+		fuse_reply_err(req, ENAMETOOLONG);
+		return;
+	}
+	req_cred(req, &cred);
+	rc = fs_symlink(st->fs, parent, name, target, &cred, &a);
+	reply_entry(req, rc, &a);
+}
+
+static void ops_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+		       fuse_ino_t newparent, const char *newname,
+		       unsigned int flags)
+{
+	if (name_too_long(name) || name_too_long(newname)) {
+		fuse_reply_err(req, ENAMETOOLONG);
+		return;
+	}
+	/* RENAME_WHITEOUT is for overlay filesystems; diofs has no whiteouts. */
+	if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	reply_status(req, fs_rename(req_state(req)->fs, parent, name,
+				    newparent, newname, flags));
+}
+
+static void ops_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+		     const char *newname)
+{
+	struct ops_state *st = req_state(req);
+	struct fs_attr a;
+	int rc;
+
+	if (name_too_long(newname)) {
+		fuse_reply_err(req, ENAMETOOLONG);
+		return;
+	}
+	rc = fs_link(st->fs, ino, newparent, newname, &a);
+	reply_entry(req, rc, &a);
+}
+
+static void set_open_flags(const struct ops_state *st,
+			   struct fuse_file_info *fi)
+{
+	fi->direct_io = st->cfg.direct_io || (fi->flags & O_DIRECT);
+	fi->keep_cache = 0;
+}
+
+static void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct ops_state *st = req_state(req);
+	int rc;
+
+	rc = fs_open(st->fs, ino);
+	if (rc < 0) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	set_open_flags(st, fi);
+	if (fuse_reply_open(req, fi))
+		fs_release(st->fs, ino);
+}
+
+static void ops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		     struct fuse_file_info *fi)
+{
+	struct ops_state *st = req_state(req);
+	struct ops_thread *t;
+	struct iovec iov;
+	void *buf = NULL;
+	ssize_t n;
+	int rc;
+
+	rc = thread_get(st, &t);
+	if (rc == 0)
+		rc = thread_buf(t, size, &buf);
+	if (rc < 0) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	iov.iov_base = buf;
+	iov.iov_len = size;
+	n = fs_read(st->fs, t->ctx, ino, off, &iov, 1);
+	if (n < 0) {
+		fuse_reply_err(req, (int)-n);
+		return;
+	}
+	fuse_reply_buf(req, buf, n);
+}
+
+/*
+ * With splice off the data arrives in memory and goes to the engine as it
+ * is.  Should a user turn splicing on (-o splice_read), a pipe-backed
+ * buffer is first copied into the thread's buffer.
+ */
+static void ops_write_buf(fuse_req_t req, fuse_ino_t ino,
+			  struct fuse_bufvec *in, off_t off,
+			  struct fuse_file_info *fi)
+{
+	struct ops_state *st = req_state(req);
+	size_t size = fuse_buf_size(in);
+	struct iovec iov[16];
+	struct ops_thread *t;
+	int iovcnt = 0;
+	ssize_t n;
+	size_t i;
+	int rc;
+
+	rc = thread_get(st, &t);
+	if (rc < 0) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	for (i = in->idx; i < in->count; i++) {
+		const struct fuse_buf *b = &in->buf[i];
+		size_t skip = i == in->idx ? in->off : 0;
+
+		if ((b->flags & FUSE_BUF_IS_FD) ||
+		    iovcnt == (int)(sizeof(iov) / sizeof(iov[0])))
+			break;
+		iov[iovcnt].iov_base = (char *)b->mem + skip;
+		iov[iovcnt].iov_len = b->size - skip;
+		iovcnt++;
+	}
+	if (i < in->count) {
+		struct fuse_bufvec dst = FUSE_BUFVEC_INIT(size);
+		ssize_t got;
+
+		rc = thread_buf(t, size, &dst.buf[0].mem);
+		if (rc < 0) {
+			fuse_reply_err(req, -rc);
+			return;
+		}
+		got = fuse_buf_copy(&dst, in, 0);
+		if (got < 0) {
+			fuse_reply_err(req, (int)-got);
+			return;
+		}
+		iov[0].iov_base = dst.buf[0].mem;
+		iov[0].iov_len = got;
+		iovcnt = 1;
+	}
+	n = fs_write(st->fs, t->ctx, ino, off, iov, iovcnt);
+	if (n < 0) {
+		fuse_reply_err(req, (int)-n);
+		return;
+	}
+	fuse_reply_write(req, n);
+}
+
+/* Data reaches the device in write(); close has nothing left to send. */
+static void ops_flush(fuse_req_t req, fuse_ino_t ino,
+		      struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, 0);
+}
+
+static void ops_release(fuse_req_t req, fuse_ino_t ino,
+			struct fuse_file_info *fi)
+{
+	fs_release(req_state(req)->fs, ino);
+	fuse_reply_err(req, 0);
+}
+
+static void ops_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+		      struct fuse_file_info *fi)
+{
+	reply_status(req, fs_fsync(req_state(req)->fs, ino, datasync != 0));
+}
+
+/* Directories need no per-open state: cookies are stable (fs.h). */
+static void ops_opendir(fuse_req_t req, fuse_ino_t ino,
+			struct fuse_file_info *fi)
+{
+	fuse_reply_open(req, fi);
+}
+
+struct dir_fill {
+	fuse_req_t req;
+	char *buf;
+	size_t size;
+	size_t pos;
+};
+
+static int fill_plain(void *arg, const char *name, uint64_t ino, mode_t type,
+		      uint64_t next_cookie)
+{
+	struct dir_fill *df = arg;
+	struct stat s = { .st_ino = ino, .st_mode = type & S_IFMT };
+	size_t len;
+
+	len = fuse_add_direntry(df->req, df->buf + df->pos, df->size - df->pos,
+				name, &s, (off_t)next_cookie);
+	if (len > df->size - df->pos)
+		return 1;
+	df->pos += len;
+	return 0;
+}
+
+static void ops_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
+			off_t off, struct fuse_file_info *fi)
+{
+	struct ops_state *st = req_state(req);
+	struct dir_fill df = { .req = req, .size = size };
+	int rc;
+
+	df.buf = malloc(size);
+	if (!df.buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	rc = fs_readdir(st->fs, ino, (uint64_t)off, fill_plain, &df);
+	if (rc < 0 && df.pos == 0)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_buf(req, df.buf, df.pos);
+	free(df.buf);
+}
+
+/* One entry collected for readdirplus (rule 4). */
+struct plus_entry {
+	uint64_t ino;
+	mode_t type;
+	uint64_t next_cookie;
+	size_t name_off;	/* into plus_fill.names */
+};
+
+struct plus_fill {
+	fuse_req_t req;
+	size_t size;		/* reply buffer size */
+	size_t used;		/* reply bytes the collected entries need */
+	struct plus_entry *ent;
+	size_t n, cap;
+	char *names;
+	size_t names_used;
+};
+
+static int fill_plus(void *arg, const char *name, uint64_t ino, mode_t type,
+		     uint64_t next_cookie)
+{
+	struct plus_fill *pf = arg;
+	size_t len = fuse_add_direntry_plus(pf->req, NULL, 0, name, NULL, 0);
+	size_t namelen = strlen(name) + 1;
+	struct plus_entry *e;
+
+	/* names and ent were sized so that a full reply always fits both */
+	if (pf->used + len > pf->size || pf->n == pf->cap)
+		return 1;
+	e = &pf->ent[pf->n++];
+	e->ino = ino;
+	e->type = type & S_IFMT;
+	e->next_cookie = next_cookie;
+	e->name_off = pf->names_used;
+	memcpy(pf->names + pf->names_used, name, namelen);
+	pf->names_used += namelen;
+	pf->used += len;
+	return 0;
+}
+
+static bool is_dot_or_dotdot(const char *name)
+{
+	return name[0] == '.' &&
+	       (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'));
+}
+
+static void ops_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
+			    off_t off, struct fuse_file_info *fi)
+{
+	struct ops_state *st = req_state(req);
+	struct plus_fill pf = { .req = req, .size = size };
+	size_t min_len = fuse_add_direntry_plus(req, NULL, 0, "", NULL, 0);
+	uint64_t cookie = (uint64_t)off;
+	uint64_t *looked_up = NULL;
+	size_t nlooked = 0, pos = 0, i;
+	char *buf = NULL;
+	int rc;
+
+	pf.cap = size / min_len + 1;
+	pf.ent = calloc(pf.cap, sizeof(*pf.ent));
+	pf.names = malloc(size);
+	looked_up = calloc(pf.cap, sizeof(*looked_up));
+	buf = malloc(size);
+	if (!pf.ent || !pf.names || !looked_up || !buf) {
+		fuse_reply_err(req, ENOMEM);
+		goto out_free;
+	}
+
+	/*
+	 * An entry removed between the walk and its lookup is left out.  If
+	 * that leaves the reply empty, walk on: an empty reply ends the
+	 * listing.
+	 */
+	do {
+		pf.n = pf.used = pf.names_used = 0;
+		rc = fs_readdir(st->fs, ino, cookie, fill_plus, &pf);
+		if (pf.n == 0)
+			break;
+		rc = 0;
+		for (i = 0; i < pf.n; i++) {
+			const struct plus_entry *pe = &pf.ent[i];
+			const char *name = pf.names + pe->name_off;
+			struct fuse_entry_param e;
+			struct fs_attr a;
+
+			if (is_dot_or_dotdot(name)) {
+				/* rule 3: no node id, so no reference */
+				memset(&e, 0, sizeof(e));
+				e.attr.st_ino = pe->ino;
+				e.attr.st_mode = pe->type;
+			} else {
+				rc = fs_lookup(st->fs, ino, name, &a);
+				if (rc == -ENOENT) {
+					rc = 0;
+					continue;
+				}
+				/* the kernel asks again from the last entry sent */
+				if (rc < 0)
+					break;
+				looked_up[nlooked++] = a.ino;
+				attr_to_entry(st, &a, &e);
+			}
+			pos += fuse_add_direntry_plus(req, buf + pos, size - pos,
+						      name, &e,
+						      (off_t)pe->next_cookie);
+		}
+		cookie = pf.ent[pf.n - 1].next_cookie;
+	} while (pos == 0 && rc == 0);
+
+	if (pos == 0 && rc < 0) {
+		fuse_reply_err(req, -rc);
+		goto out_free;
+	}
+	if (fuse_reply_buf(req, buf, pos)) {
+		for (i = 0; i < nlooked; i++)
+			fs_forget(st->fs, looked_up[i], 1);
+	}
+
+out_free:
+	free(buf);
+	free(looked_up);
+	free(pf.names);
+	free(pf.ent);
+}
+
+static void ops_releasedir(fuse_req_t req, fuse_ino_t ino,
+			   struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, 0);
+}
+
+static void ops_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
+			 struct fuse_file_info *fi)
+{
+	reply_status(req, fs_sync(req_state(req)->fs));
+}
+
+static void ops_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct statvfs sv;
+	int rc;
+
+	rc = fs_statfs(req_state(req)->fs, &sv);
+	if (rc < 0) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	fuse_reply_statfs(req, &sv);
+}
+
+static void ops_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+		       mode_t mode, struct fuse_file_info *fi)
+{
+	struct ops_state *st = req_state(req);
+	struct fuse_entry_param e;
+	struct fs_attr a;
+	int rc;
+
+	if (name_too_long(name)) {
+		fuse_reply_err(req, ENAMETOOLONG);
+		return;
+	}
+	rc = create_node(req, parent, name, S_IFREG | (mode & 07777), 0, &a);
+	/*
+	 * The kernel sends create only for a name it believes absent and
+	 * checks O_EXCL itself; if the name appeared meanwhile, a plain
+	 * O_CREAT open takes the file that is there, as open(2) would.
+	 */
+	if (rc == -EEXIST && !(fi->flags & O_EXCL)) {
+		rc = fs_lookup(st->fs, parent, name, &a);
+		if (rc == 0 && S_ISDIR(a.mode)) {
+			fs_forget(st->fs, a.ino, 1);
+			rc = -EISDIR;
+		}
+		if (rc == 0 && (fi->flags & O_TRUNC)) {
+			struct fs_setattr sa = { .mask = FS_SET_SIZE };
+			struct ops_thread *t;
+
+			rc = thread_get(st, &t);
+			if (rc == 0)
+				rc = fs_setattr(st->fs, t->ctx, a.ino, &sa, &a);
+			if (rc < 0)
+				fs_forget(st->fs, a.ino, 1);
+		}
+	}
+	if (rc < 0) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	rc = fs_open(st->fs, a.ino);
+	if (rc < 0) {
+		fs_forget(st->fs, a.ino, 1);
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	set_open_flags(st, fi);
+	attr_to_entry(st, &a, &e);
+	if (fuse_reply_create(req, &e, fi)) {
+		fs_release(st->fs, a.ino);
+		fs_forget(st->fs, a.ino, 1);
+	}
+}
+
+/*
+ * An access ACL also sets the mode (acl.h rule 1).  Without negotiated ACL
+ * support they are refused rather than stored: the kernel would keep them
+ * as plain attributes and never enforce them.
+ */
+static void ops_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			 const char *value, size_t size, int flags)
+{
+	struct ops_state *st = req_state(req);
+	struct ops_thread *t;
+	int rc;
+
+	if (strncmp(name, "system.posix_acl_", strlen("system.posix_acl_"))) {
+		reply_status(req, fs_setxattr(st->fs, ino, name, value, size,
+					      flags));
+		return;
+	}
+	if (!st->acl) {
+		fuse_reply_err(req, EOPNOTSUPP);
+		return;
+	}
+	if (strcmp(name, ACL_XATTR_ACCESS)) {
+		reply_status(req, fs_setxattr(st->fs, ino, name, value, size,
+					      flags));
+		return;
+	}
+	rc = thread_get(st, &t);
+	if (rc == 0)
+		rc = acl_set_access(st->fs, t->ctx, ino, value, size, flags);
+	reply_status(req, rc);
+}
+
+static void ops_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			 size_t size)
+{
+	struct ops_state *st = req_state(req);
+	char *buf = NULL;
+	ssize_t n;
+
+	if (size) {
+		buf = malloc(size);
+		if (!buf) {
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
+	}
+	n = fs_getxattr(st->fs, ino, name, buf, size);
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else if (size == 0)
+		fuse_reply_xattr(req, n);
+	else
+		fuse_reply_buf(req, buf, n);
+	free(buf);
+}
+
+static void ops_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	struct ops_state *st = req_state(req);
+	char *buf = NULL;
+	ssize_t n;
+
+	if (size) {
+		buf = malloc(size);
+		if (!buf) {
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
+	}
+	n = fs_listxattr(st->fs, ino, buf, size);
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else if (size == 0)
+		fuse_reply_xattr(req, n);
+	else
+		fuse_reply_buf(req, buf, n);
+	free(buf);
+}
+
+static void ops_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	reply_status(req, fs_removexattr(req_state(req)->fs, ino, name));
+}
+
+static void ops_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
+			  off_t offset, off_t length,
+			  struct fuse_file_info *fi)
+{
+	struct ops_state *st = req_state(req);
+	struct ops_thread *t;
+	int rc;
+
+	rc = thread_get(st, &t);
+	if (rc == 0)
+		rc = fs_fallocate(st->fs, t->ctx, ino, mode, offset, length);
+	reply_status(req, rc);
+}
+
+/* The kernel answers SEEK_SET, SEEK_CUR and SEEK_END itself. */
+static void ops_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+		      struct fuse_file_info *fi)
+{
+	uint64_t result;
+	int rc;
+
+	if ((whence != SEEK_DATA && whence != SEEK_HOLE) || off < 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	rc = fs_lseek(req_state(req)->fs, ino, off, whence, &result);
+	if (rc < 0) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	fuse_reply_lseek(req, (off_t)result);
+}
+
+static void ops_copy_file_range(fuse_req_t req, fuse_ino_t ino_in,
+				off_t off_in, struct fuse_file_info *fi_in,
+				fuse_ino_t ino_out, off_t off_out,
+				struct fuse_file_info *fi_out, size_t len,
+				int flags)
+{
+	struct ops_state *st = req_state(req);
+	struct ops_thread *t;
+	ssize_t n;
+	int rc;
+
+	if (flags) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	rc = thread_get(st, &t);
+	if (rc < 0) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	n = fs_copy_file_range(st->fs, t->ctx, ino_in, off_in, ino_out,
+			       off_out, len);
+	if (n < 0) {
+		fuse_reply_err(req, (int)-n);
+		return;
+	}
+	fuse_reply_write(req, n);
+}
+
+/* diofs defines no ioctls; answering keeps the kernel from retrying. */
+static void ops_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd,
+		      void *arg, struct fuse_file_info *fi, unsigned flags,
+		      const void *in_buf, size_t in_bufsz, size_t out_bufsz)
+{
+	fuse_reply_err(req, ENOTTY);
+}
+
+/*
+ * access is left out on purpose: default_permissions makes the kernel
+ * check permissions itself and never send it.
+ */
+const struct fuse_lowlevel_ops ops_table = {
+	.init = ops_init,
+	.destroy = ops_destroy,
+	.lookup = ops_lookup,
+	.forget = ops_forget,
+	.forget_multi = ops_forget_multi,
+	.getattr = ops_getattr,
+	.setattr = ops_setattr,
+	.readlink = ops_readlink,
+	.mknod = ops_mknod,
+	.mkdir = ops_mkdir,
+	.unlink = ops_unlink,
+	.rmdir = ops_rmdir,
+	.symlink = ops_symlink,
+	.rename = ops_rename,
+	.link = ops_link,
+	.open = ops_open,
+	.read = ops_read,
+	.write_buf = ops_write_buf,
+	.flush = ops_flush,
+	.release = ops_release,
+	.fsync = ops_fsync,
+	.opendir = ops_opendir,
+	.readdir = ops_readdir,
+	.readdirplus = ops_readdirplus,
+	.releasedir = ops_releasedir,
+	.fsyncdir = ops_fsyncdir,
+	.statfs = ops_statfs,
+	.create = ops_create,
+	.setxattr = ops_setxattr,
+	.getxattr = ops_getxattr,
+	.listxattr = ops_listxattr,
+	.removexattr = ops_removexattr,
+	.fallocate = ops_fallocate,
+	.lseek = ops_lseek,
+	.copy_file_range = ops_copy_file_range,
+	.ioctl = ops_ioctl,
+};

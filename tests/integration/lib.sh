@@ -1,0 +1,308 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# lib.sh: shared set-up and tear-down for the diofs integration tests.
+#
+# Sourced by every test that mounts.  It works only inside one fresh
+# directory of its own (mktemp -d) and remembers every image, loop device,
+# mount and daemon it makes; the EXIT trap unmounts, waits for each daemon,
+# runs fsck.diofs -n (when it is built), detaches the loop devices it
+# attached, by name and only while they still point at its own images, and
+# removes the directory.  It never touches anything it did not create.
+#
+# A machine without a usable /dev/fuse or loop device skips the test (exit
+# 77), except under CI=true, where that is a failure.
+#
+# Functions: lib_init, step, fail, new_image, attach_loop, make_fs,
+# mount_fs, mount_daemon, unmount_fs, run_fsck, expect_errno, pyrun.
+
+set -euo pipefail
+export LC_ALL=C TZ=UTC
+
+: "${abs_top_builddir:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+DIOFS_BIN=$abs_top_builddir/src/fuse/diofs
+MKFS_BIN=$abs_top_builddir/src/mkfs/mkfs.diofs
+FSCK_BIN=$abs_top_builddir/src/fsck/fsck.diofs
+TEST_NAME=$(basename "$0" .sh)
+
+T_DIR=
+T_LOOPS=()			# "device image" pairs this test attached
+declare -A T_MNT_PID=()		# mountpoint -> daemon pid
+declare -A T_MNT_DEV=()		# mountpoint -> device or image
+declare -A T_MNT_CHILD=()	# mountpoint -> 1 when the daemon is our child
+declare -A T_MNT_LOG=()		# mountpoint -> daemon log (foreground mounts)
+
+step() { printf '%s: %s\n' "$TEST_NAME" "$*"; }
+
+fail() {
+	printf '%s: FAIL: %s\n' "$TEST_NAME" "$*" >&2
+	exit 1
+}
+
+# A missing prerequisite of the machine, not of diofs: skip, but never in CI.
+skip_or_fail() {
+	if [ "${CI:-}" = true ]; then
+		printf '%s: FAIL: %s (CI=true: a skipped mount test is a failure)\n' \
+			"$TEST_NAME" "$*" >&2
+		exit 1
+	fi
+	printf '%s: SKIP: %s\n' "$TEST_NAME" "$*"
+	exit 77
+}
+
+lib_init() {
+	local tool fd
+
+	for tool in "$DIOFS_BIN" "$MKFS_BIN"; do
+		[ -x "$tool" ] || fail "$tool is not built (run make first)"
+	done
+	for tool in python3 fusermount3; do
+		command -v "$tool" >/dev/null || skip_or_fail "$tool is not installed"
+	done
+	[ -c /dev/fuse ] || skip_or_fail "/dev/fuse does not exist"
+	if ! { exec {fd}<>/dev/fuse; } 2>/dev/null; then
+		skip_or_fail "/dev/fuse cannot be opened"
+	fi
+	exec {fd}>&-
+	T_DIR=$(mktemp -d "${TMPDIR:-/tmp}/diofs-$TEST_NAME.XXXXXX")
+	trap lib_cleanup EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+}
+
+# new_image PATH SIZE: a sparse image file inside the test directory.
+new_image() {
+	truncate -s "$2" "$1"
+}
+
+# attach_loop IMAGE: attach a loop device with direct I/O; sets LOOP_DEV.
+attach_loop() {
+	local out
+
+	command -v losetup >/dev/null || skip_or_fail "losetup is not installed"
+	if ! out=$(losetup --find --show --direct-io=on "$1" 2>&1); then
+		skip_or_fail "cannot attach a loop device: $out"
+	fi
+	LOOP_DEV=$out
+	T_LOOPS+=("$LOOP_DEV $1")
+}
+
+# make_fs DEVICE [mkfs.diofs options...]
+make_fs() {
+	local dev=$1 out
+	shift
+	if ! out=$("$MKFS_BIN" "$@" "$dev" 2>&1); then
+		printf '%s\n' "$out" >&2
+		fail "mkfs.diofs $* $dev failed"
+	fi
+}
+
+is_mounted() {
+	local dev mnt type rest
+	while read -r dev mnt type rest; do
+		[ "$mnt" = "$1" ] && [ "${type%%.*}" = fuse ] && return 0
+	done </proc/mounts
+	return 1
+}
+
+# The state of process $1 ("Z" for a zombie), empty when it is gone.
+proc_state() {
+	local stat
+	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
+	stat=${stat##*) }
+	printf '%s' "${stat%% *}"
+}
+
+proc_alive() {
+	local s
+	s=$(proc_state "$1")
+	[ -n "$s" ] && [ "$s" != Z ]
+}
+
+wait_mounted() {
+	local mnt=$1 pid=$2 i
+
+	for ((i = 0; i < 200; i++)); do
+		is_mounted "$mnt" && return 0
+		proc_alive "$pid" || break
+		sleep 0.1
+	done
+	[ -n "${T_MNT_LOG[$mnt]:-}" ] && cat "${T_MNT_LOG[$mnt]}" >&2
+	fail "$mnt did not become a FUSE mount"
+}
+
+# mount_fs DEVICE MOUNTPOINT [diofs options...]: a foreground daemon, our
+# child, logging to a file in the test directory.
+mount_fs() {
+	local dev=$1 mnt=$2 log pid
+	shift 2
+	log=$T_DIR/diofs.$(basename "$mnt").log
+	"$DIOFS_BIN" -f "$dev" "$mnt" "$@" >"$log" 2>&1 &
+	pid=$!
+	T_MNT_PID[$mnt]=$pid
+	T_MNT_DEV[$mnt]=$dev
+	T_MNT_CHILD[$mnt]=1
+	T_MNT_LOG[$mnt]=$log
+	wait_mounted "$mnt" "$pid"
+}
+
+# The daemon serving MOUNTPOINT $2 for DEVICE $1, found by its arguments.
+find_daemon() {
+	local p argv
+	for p in /proc/[0-9]*; do
+		argv=$(tr '\0' '\n' 2>/dev/null <"$p/cmdline") || continue
+		case $(head -n1 <<<"$argv") in
+		*diofs) ;;
+		*) continue ;;
+		esac
+		grep -qxF -- "$1" <<<"$argv" && grep -qxF -- "$2" <<<"$argv" &&
+			{ echo "${p#/proc/}"; return 0; }
+	done
+	return 1
+}
+
+# mount_daemon PROGRAM DEVICE MOUNTPOINT [options...]: run PROGRAM (diofs
+# or a mount.diofs link to it) the way mount(8) does, without -f; it must
+# return only once the filesystem is mounted.
+mount_daemon() {
+	local prog=$1 dev=$2 mnt=$3 pid
+	shift 3
+	"$prog" "$dev" "$mnt" "$@" || fail "$prog $dev $mnt $* failed"
+	is_mounted "$mnt" || fail "$prog returned before $mnt was mounted"
+	pid=$(find_daemon "$dev" "$mnt") || fail "no daemon serves $mnt"
+	T_MNT_PID[$mnt]=$pid
+	T_MNT_DEV[$mnt]=$dev
+	T_MNT_CHILD[$mnt]=
+	T_MNT_LOG[$mnt]=
+}
+
+# run_fsck DEVICE: fsck.diofs -n must find nothing wrong (when it exists).
+run_fsck() {
+	local out
+	[ -x "$FSCK_BIN" ] || return 0
+	if ! out=$("$FSCK_BIN" -n "$1" 2>&1); then
+		printf '%s\n' "$out" >&2
+		fail "fsck.diofs -n $1 reports errors"
+	fi
+}
+
+# unmount_fs MOUNTPOINT [umount-command...]: unmount (fusermount3 -u by
+# default), wait for the daemon to exit cleanly, then fsck the device.
+unmount_fs() {
+	local mnt=$1 pid dev status=0 i
+	shift
+	pid=${T_MNT_PID[$mnt]:?"$mnt is not mounted by this test"}
+	dev=${T_MNT_DEV[$mnt]}
+	if [ $# -gt 0 ]; then
+		"$@" "$mnt" || fail "$* $mnt failed"
+	else
+		fusermount3 -u "$mnt" || fail "fusermount3 -u $mnt failed"
+	fi
+	for ((i = 0; i < 600; i++)); do
+		proc_alive "$pid" || break
+		sleep 0.1
+	done
+	proc_alive "$pid" && fail "the daemon for $mnt did not exit after unmount"
+	if [ -n "${T_MNT_CHILD[$mnt]}" ]; then
+		wait "$pid" || status=$?
+	fi
+	unset "T_MNT_PID[$mnt]"
+	if [ "$status" -ne 0 ]; then
+		[ -n "${T_MNT_LOG[$mnt]}" ] && cat "${T_MNT_LOG[$mnt]}" >&2
+		fail "the daemon for $mnt exited with status $status"
+	fi
+	! is_mounted "$mnt" || fail "$mnt is still mounted"
+	run_fsck "$dev"
+}
+
+# Tear down whatever is still up, whatever the test's outcome.
+lib_cleanup() {
+	local rc=$? mnt pid pair dev img back i fd busy=
+
+	set +e
+	trap - EXIT
+	# The test's own working directory and open files would keep a
+	# mount busy and its daemon alive.
+	cd /
+	for fd in /proc/$$/fd/*; do
+		fd=${fd##*/}
+		[ "$fd" -gt 2 ] || continue
+		case $(readlink "/proc/$$/fd/$fd") in
+		"$T_DIR"/*) eval "exec $fd>&-" ;;
+		esac
+	done
+	for mnt in "${!T_MNT_PID[@]}"; do
+		pid=${T_MNT_PID[$mnt]}
+		if is_mounted "$mnt"; then
+			fusermount3 -u "$mnt" 2>/dev/null || umount -l "$mnt"
+		fi
+		for ((i = 0; i < 300; i++)); do
+			proc_alive "$pid" || break
+			sleep 0.1
+		done
+		if proc_alive "$pid"; then
+			printf '%s: daemon %s for %s still running\n' \
+				"$TEST_NAME" "$pid" "$mnt" >&2
+			busy=1
+			rc=1
+			continue
+		fi
+		[ -n "${T_MNT_CHILD[$mnt]}" ] && wait "$pid" 2>/dev/null
+		if [ "$rc" -eq 0 ] && [ -x "$FSCK_BIN" ] &&
+		   ! "$FSCK_BIN" -n "${T_MNT_DEV[$mnt]}" >&2; then
+			printf '%s: FAIL: fsck.diofs -n %s reports errors\n' \
+				"$TEST_NAME" "${T_MNT_DEV[$mnt]}" >&2
+			rc=1
+		fi
+	done
+	for pair in "${T_LOOPS[@]}"; do
+		dev=${pair%% *}
+		img=${pair#* }
+		back=$(losetup -n -O BACK-FILE "$dev" 2>/dev/null)
+		[ "$back" = "$(realpath "$img")" ] && losetup -d "$dev"
+	done
+	if [ -n "$T_DIR" ]; then
+		if [ -z "$busy" ] && ! grep -qF " $T_DIR/" /proc/mounts; then
+			rm -rf "$T_DIR"
+		else
+			printf '%s: left %s in place: still mounted\n' \
+				"$TEST_NAME" "$T_DIR" >&2
+		fi
+	fi
+	exit "$rc"
+}
+
+# pyrun CODE [args...]: run python3 with CODE and the helpers below; the
+# test fails if it raises.
+pyrun() {
+	local code=$1
+	shift
+	python3 -c "
+import ctypes, errno, os, stat, sys
+libc = ctypes.CDLL(None, use_errno=True)
+RENAME_NOREPLACE, RENAME_EXCHANGE = 1, 2
+def renameat2(a, b, flags):
+    if libc.renameat2(-100, os.fsencode(a), -100, os.fsencode(b), flags):
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e), a)
+# POSIX ACLs in their extended-attribute encoding
+ACL_UO, ACL_U, ACL_GO, ACL_G, ACL_M, ACL_O, ACL_X = 1, 2, 4, 8, 16, 32, 0xffffffff
+def acl(*entries):
+    import struct
+    return struct.pack('<I', 2) + b''.join(struct.pack('<HHI', t, p, i) for t, p, i in entries)
+$code
+" "$@"
+}
+
+# expect_errno NAME CODE: CODE (python, with pyrun's helpers) must raise
+# OSError with errno NAME.
+expect_errno() {
+	local name=$1 code=$2 out
+	out=$(pyrun "
+try:
+    $code
+except OSError as e:
+    if e.errno != errno.$name:
+        sys.exit('got %s, not $name' % errno.errorcode.get(e.errno, e.errno))
+    sys.exit(0)
+sys.exit('succeeded instead of failing with $name')
+" 2>&1) || fail "$code: $out"
+}

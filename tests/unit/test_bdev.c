@@ -1088,6 +1088,76 @@ START_TEST(tdev_sync_request_never_reaped)
 }
 END_TEST
 
+/*
+ * A short completion whose resend the device refuses for good (EAGAIN past
+ * the retries, with nothing at the device to wait for) completes with that
+ * error through bdev_reap(), like any failed request, instead of staying in
+ * flight where no reap could ever finish it.
+ */
+START_TEST(tdev_refused_resend_completes)
+{
+	struct bdev_req reqs[2], *ptrs[2] = { &reqs[0], &reqs[1] }, *done[4];
+	struct bdev_stats s0, s1;
+	struct bdev_queue *q;
+	struct iovec iov[2];
+	struct bdev *bdev;
+	unsigned char *buf, *dev;
+	uint64_t off;
+	int n;
+
+	tdev_setup(_i);
+	off = 40 * (uint64_t)tdev_bs;
+	bdev = tdev_open(4, &q);
+	dev = bdev_test_data(bdev);
+	buf = abuf(3 * tdev_bs, tdev_bs);
+	fill(buf, 3 * tdev_bs, off, 8);
+	iov[0] = (struct iovec){ buf, 2 * tdev_bs };
+	req_init(&reqs[0], BDEV_WRITE, off, &iov[0], 1);
+	iov[1] = (struct iovec){ buf + 2 * tdev_bs, tdev_bs };
+	req_init(&reqs[1], BDEV_WRITE, off + 2 * tdev_bs, &iov[1], 1);
+	submit_all(q, ptrs, 2);
+
+	/* both at the device: the first comes back one block short */
+	bdev_test_short_completions(bdev, 1, tdev_bs);
+	bdev_test_eagain(bdev, 1000);
+	bdev_get_stats(bdev, &s0);
+	n = bdev_reap(q, 2, 4, done);
+	bdev_get_stats(bdev, &s1);
+	ck_assert_int_eq(n, 2);
+	ck_assert(done[0] != done[1]);
+	ck_assert(done[0] == &reqs[0] || done[0] == &reqs[1]);
+	ck_assert(done[1] == &reqs[0] || done[1] == &reqs[1]);
+	ck_assert_int_eq(reqs[0].result, -EAGAIN);
+	ck_assert_int_eq(reqs[1].result, (ssize_t)tdev_bs);
+	ck_assert_uint_eq(bdev_queue_inflight(q), 0);
+	/* one io_submit and BDEV_EAGAIN_TRIES (8) retries, then it gave up */
+	ck_assert_uint_eq(s1.eagain - s0.eagain, 9);
+	ck_assert_uint_eq(s1.short_completions - s0.short_completions, 1);
+	ck_assert_uint_eq(s1.writes - s0.writes, 1);
+	ck_assert(matches(dev + off, tdev_bs, off, 8));
+	ck_assert(all_zero(dev + off + tdev_bs, tdev_bs));
+	ck_assert(matches(dev + off + 2 * tdev_bs, tdev_bs, off + 2 * tdev_bs, 8));
+
+	/* nothing is left to come back, even once the device accepts again */
+	bdev_test_clear_faults(bdev);
+	ck_assert_int_eq(bdev_reap(q, 0, 4, done), 0);
+	ck_assert_int_eq(bdev_reap(q, 1, 4, done), 0);
+	ck_assert_uint_eq(bdev_test_log_count(bdev), 2);
+
+	/* and the queue works as before (iov[0] was advanced in place) */
+	iov[0] = (struct iovec){ buf, 2 * tdev_bs };
+	req_init(&reqs[0], BDEV_WRITE, off, &iov[0], 1);
+	submit_all(q, ptrs, 1);
+	reap_n(q, 1, done);
+	ck_assert_ptr_eq(done[0], &reqs[0]);
+	ck_assert_int_eq(reqs[0].result, 2 * (ssize_t)tdev_bs);
+	ck_assert(matches(dev + off, 3 * tdev_bs, off, 8));
+	ck_assert_uint_eq(bdev_queue_inflight(q), 0);
+	tdev_close(bdev, q);
+	free(buf);
+}
+END_TEST
+
 #define THREADS 4
 #define PER_THREAD 64
 
@@ -1194,6 +1264,7 @@ static Suite *bdev_suite(void)
 	tcase_add_loop_test(tc, tdev_log_records_writes_and_flushes, 0, nbs);
 	tcase_add_loop_test(tc, tdev_alignment_and_options, 0, nbs);
 	tcase_add_loop_test(tc, tdev_sync_request_never_reaped, 0, nbs);
+	tcase_add_loop_test(tc, tdev_refused_resend_completes, 0, nbs);
 	tcase_add_test(tc, tdev_threads_share_a_device);
 	suite_add_tcase(s, tc);
 	return s;

@@ -8,7 +8,11 @@
  * of space.  Its get_block returns the longest run of same-state,
  * device-contiguous blocks, so the worker's coalescing is observable in the
  * device's request counters.  Every hook counts its calls and checks the
- * worker's side of the contract where it can see it.
+ * worker's side of the contract where it can see it.  On demand the model
+ * also misbehaves the way the regression cases need: DIO_MAP_BOUNDARY on
+ * every mapping, holes described to the end of the file space, a
+ * get_block(create) that answers with a hole, and device faults armed at
+ * the moment a given block is mapped (when earlier blocks are in flight).
  *
  * Rules:
  *  1. Every case runs over a table of geometries (fs block 1 KiB to 64 KiB,
@@ -265,6 +269,18 @@ struct model {
 	uint64_t expect_len, wr_off, wr_end;
 	unsigned early;
 	char early_what[160];
+
+	/* misbehaviour on demand (all off after model_reset) */
+	int boundary;		/* every mapping carries DIO_MAP_BOUNDARY */
+	int hole_to_end;	/* holes reach the end of the file space */
+	uint64_t create_hole_from; /* get_block(create) answers HOLE from here */
+	uint64_t min_create_lblk;  /* lowest block asked for with create */
+	int fault_armed;	/* when fault_lblk is asked for, the device */
+	uint64_t fault_lblk;	/* gets one short completion of fault_short */
+	size_t fault_short;	/* bytes and fault_eagain EAGAINs */
+	unsigned fault_eagain;
+	int conv_uniform;	/* convert(): the block is all conv_vals[0] or */
+	unsigned char conv_vals[2]; /* all conv_vals[1] on the device */
 };
 
 static void note(char *dst, const char *fmt, ...)
@@ -345,10 +361,25 @@ static int m_get_block(struct dio_file *f, uint64_t lblk, uint64_t max,
 
 	pthread_mutex_lock(&m->mu);
 	m->gb_calls++;
-	if (create)
+	if (create) {
 		m->gb_create_calls++;
+		if (lblk < m->min_create_lblk)
+			m->min_create_lblk = lblk;
+	}
+	if (m->fault_armed && lblk == m->fault_lblk) {
+		/* what the worker sent before asking is at the device now */
+		m->fault_armed = 0;
+		bdev_test_short_completions(m->env->bdev, 1, m->fault_short);
+		bdev_test_eagain(m->env->bdev, m->fault_eagain);
+	}
 	memset(map, 0, sizeof(*map));
 	map->lblk = lblk;
+	if (create && lblk >= m->create_hole_from) {
+		/* a broken callback: create must allocate */
+		map->type = DIO_MAP_HOLE;
+		map->len = 1;
+		goto out;
+	}
 	if (max == 0) {
 		m->bad++;
 		note(m->bad_what, "get_block(%" PRIu64 ", max 0)", lblk);
@@ -405,8 +436,50 @@ static int m_get_block(struct dio_file *f, uint64_t lblk, uint64_t max,
 	}
 	map->len = n;
 out:
+	if (!rc && m->hole_to_end && map->type == DIO_MAP_HOLE && !create)
+		/* far more than max: up to 2^64 bytes, past any file offset */
+		map->len = (UINT64_MAX >> __builtin_ctz(m->bs)) - lblk + 1;
+	if (!rc && m->boundary)
+		map->flags |= DIO_MAP_BOUNDARY;
 	pthread_mutex_unlock(&m->mu);
 	return rc;
+}
+
+/*
+ * convert() with two writers of uniform blocks in flight: the block must be
+ * all one writer's byte.  Read on a queue of its own, so that the test
+ * device copies it out whole, never half-way through another write.
+ */
+static void model_check_uniform(struct model *m, uint64_t lblk)
+{
+	struct bdev_queue *q = NULL;
+	unsigned char *got = NULL;
+	ssize_t r = -ENOMEM;
+
+	if (!posix_memalign((void **)&got, 4096, m->bs) &&
+	    !bdev_queue_open(m->env->bdev, 1, &q))
+		r = bdev_pread(q, got, m->bs, m->map[lblk].pblk * m->bs);
+	if (r != (ssize_t)m->bs) {
+		m->bad++;
+		note(m->bad_what, "convert: reading block %" PRIu64 ": %zd", lblk, r);
+	} else if (got[0] != m->conv_vals[0] && got[0] != m->conv_vals[1]) {
+		m->early++;
+		note(m->early_what, "convert: block %" PRIu64 " starts with 0x%02x",
+		     lblk, got[0]);
+	} else {
+		for (unsigned i = 1; i < m->bs; i++) {
+			if (got[i] != got[0]) {
+				m->early++;
+				note(m->early_what,
+				     "convert: block %" PRIu64 " byte %u is 0x%02x, byte 0 0x%02x",
+				     lblk, i, got[i], got[0]);
+				break;
+			}
+		}
+	}
+	if (q)
+		bdev_queue_close(q);
+	free(got);
 }
 
 static int m_convert(struct dio_file *f, uint64_t lblk, uint64_t len)
@@ -427,6 +500,8 @@ static int m_convert(struct dio_file *f, uint64_t lblk, uint64_t len)
 			note(m->bad_what, "convert of block %" PRIu64 " outside the write", b);
 		}
 		model_check_order(m, b, "convert");
+		if (m->conv_uniform)
+			model_check_uniform(m, b);
 		m->map[b].state = B_MAPPED;
 		m->converted++;
 	}
@@ -502,6 +577,9 @@ static void model_reset(struct model *m, uint64_t size)
 	m->bad_what[0] = m->early_what[0] = 0;
 	m->expect = NULL;
 	m->last_size = size;
+	m->boundary = m->hole_to_end = m->fault_armed = m->conv_uniform = 0;
+	m->create_hole_from = UINT64_MAX;
+	m->min_create_lblk = UINT64_MAX;
 	dio_file_destroy(&m->f);
 	ck_assert_int_eq(dio_file_init(&m->f, &model_ops,
 				       (unsigned)__builtin_ctz(m->bs), size, m), 0);
@@ -2117,6 +2195,704 @@ START_TEST(t_concurrent_rmw)
 }
 END_TEST
 
+/* ---- failures in the zeros around the data ------------------------------ */
+
+/* Geometries where an fs block spans several device blocks. */
+static const struct geom split_geoms[] = {
+	{ 1024, 512 }, { 4096, 512 }, { 16384, 512 },
+	{ 16384, 4096 }, { 65536, 512 }, { 65536, 4096 },
+};
+#define NSPLIT ((int)(sizeof(split_geoms) / sizeof(split_geoms[0])))
+
+/*
+ * An extending write whose last request holds nothing but the zeros after
+ * the data, up to the end of the last fs block, and fails.  At fs 4 KiB,
+ * device 512: size 1000, write(1000, 1047676) with 1 MiB requests starting
+ * at 512, so the second request is file [1049088, 1052672): zeros only.
+ * That fs block lacks its zeros: it must stay unwritten, uncounted.
+ */
+START_TEST(t_fail_in_tail_zeros)
+{
+	const struct dio_params p = { 0 };	/* the defaults: 1 MiB requests */
+	struct fx x;
+	unsigned bs, db;
+	uint64_t s0, end, fail_at, good;
+	unsigned char *img;
+	ssize_t r;
+
+	fx_init(&x, 0, split_geoms[_i].fs_bs, split_geoms[_i].dev_bs, 8 * MiB,
+		2 * MiB, &p);
+	bs = x.m.bs;
+	db = x.e.dev_bs;
+	s0 = db + 488;		/* requests start at db, db + 1 MiB, ... */
+	end = MiB + 100;	/* inside the last device block of the first */
+	fail_at = db + MiB;	/* the second request: zeros only */
+	good = MiB;		/* the fs block holding it is not counted */
+	img = xzalloc(end);
+	model_reset(&x.m, s0);
+	model_map(&x.m, 0, 1, B_MAPPED);
+	model_fill(&x.m, 0, 1, 110, img);
+	fill_pat(img + s0, end - s0, s0, 111);
+	bdev_test_fail_range(x.e.bdev, BDEV_WRITE,
+			     (uint64_t)ALLOC_BASE * bs + fail_at, db, -EIO);
+	model_expect(&x.m, img, good, s0, good - s0);
+	r = wr(&x, s0, img + s0, end - s0, 0, 1);
+	x.m.expect = NULL;
+	ck_assert_msg(r == (ssize_t)(good - s0),
+		      "%s: write(%" PRIu64 ", %" PRIu64 ") whose zeros-only request at %" PRIu64
+		      " failed returned %zd, want %" PRIu64,
+		      where, s0, end - s0, fail_at, r, good - s0);
+	check_drained(&x, "failed zeros-only request");
+	ck_assert_uint_eq(x.m.f.size, good);
+	ck_assert_uint_eq(x.m.size_calls, 1);
+	ck_assert_uint_eq(x.m.last_size, good);
+	ck_assert_uint_eq(x.m.converted, good / bs - 1);
+	ck_assert_msg(x.m.map[good / bs].state == B_HOLE,
+		      "%s: file block %" PRIu64 ", whose zeros failed, is in state %d",
+		      where, good / bs, x.m.map[good / bs].state);
+	ck_assert_uint_eq(x.m.release_calls, 1);
+	ck_assert_uint_eq(x.m.released, 1);
+	ck_assert_uint_eq(x.m.min_released, good / bs);
+	ck_assert_uint_eq(model_allocated(&x.m), good / bs);
+	model_assert_clean(&x.m);
+	check_read(&x, img, good, 0, end + bs, 0, 1, "after the failed zeros");
+	check_dev(&x.m, img, good, "after the failed zeros");
+	check_no_stale(&x, img, good, MiB + bs - 672,
+		       "extended into the block whose zeros failed");
+	free(img);
+	fx_fini(&x);
+}
+END_TEST
+
+/*
+ * write(0, 100) into an unwritten fs block inside the file, in requests
+ * smaller than the block; the one at bs / 2 (zeros only) fails.  Nothing
+ * of the block may be counted or converted: it must still read as zeros.
+ */
+START_TEST(t_fail_in_block_zeros)
+{
+	struct dio_params p = { .queue_depth = 8, .staging_bufs = 4 };
+	struct fx x;
+	unsigned bs, db;
+	unsigned char data[100], *img;
+	ssize_t r;
+
+	p.max_io = split_geoms[_i].fs_bs / 2 < 1024 ?
+		   split_geoms[_i].fs_bs / 2 : 1024;
+	if (p.max_io < split_geoms[_i].dev_bs)
+		p.max_io = split_geoms[_i].dev_bs;
+	fx_init(&x, 0, split_geoms[_i].fs_bs, split_geoms[_i].dev_bs, 4 * MiB,
+		16 * 65536, &p);
+	bs = x.m.bs;
+	db = x.e.dev_bs;
+	img = xzalloc(2ull * bs);
+
+	/* preallocated, then a hole the write allocates itself */
+	for (int hole = 0; hole <= 1; hole++) {
+		char what[64];
+
+		snprintf(what, sizeof(what), "%s block, zeros at %u failed",
+			 hole ? "new" : "unwritten", bs / 2);
+		model_reset(&x.m, 2ull * bs);
+		if (!hole)
+			model_map(&x.m, 0, 1, B_UNWRITTEN);
+		bdev_test_clear_faults(x.e.bdev);
+		bdev_test_fail_range(x.e.bdev, BDEV_WRITE,
+				     (uint64_t)ALLOC_BASE * bs + bs / 2, db, -EIO);
+		fill_pat(data, sizeof(data), 0, 112 + (unsigned)hole);
+		r = wr(&x, 0, data, sizeof(data), 1, 1);
+		ck_assert_msg(r == -EIO, "%s: %s: write(0, 100) returned %zd, want -EIO",
+			      where, what, r);
+		check_drained(&x, what);
+		ck_assert_uint_eq(x.m.f.size, 2ull * bs);
+		ck_assert_uint_eq(x.m.size_calls, 0);
+		ck_assert_uint_eq(x.m.convert_calls, 0);
+		ck_assert_uint_eq(x.m.release_calls, 0);
+		ck_assert_int_eq(x.m.map[0].state, B_UNWRITTEN);
+		ck_assert_uint_eq(x.m.map[0].pblk, ALLOC_BASE);
+		check_read(&x, NULL, 2ull * bs, 0, bs, 0, 1, what);
+		check_read(&x, NULL, 2ull * bs, 0, 2ull * bs, 3, 2, what);
+		model_assert_clean(&x.m);
+
+		/* the same write without the fault fills the block */
+		bdev_test_clear_faults(x.e.bdev);
+		memcpy(img, data, sizeof(data));
+		model_expect(&x.m, img, 2ull * bs, 0, sizeof(data));
+		ck_assert_int_eq(wr(&x, 0, data, sizeof(data), 1, 1),
+				 (ssize_t)sizeof(data));
+		x.m.expect = NULL;
+		ck_assert_int_eq(x.m.map[0].state, B_MAPPED);
+		ck_assert_uint_eq(x.m.converted, 1);
+		check_read(&x, img, 2ull * bs, 0, 2ull * bs, 0, 1, what);
+		check_dev(&x.m, img, 2ull * bs, what);
+		model_assert_clean(&x.m);
+	}
+	free(img);
+	fx_fini(&x);
+}
+END_TEST
+
+/* ---- a resend the device refuses, while the worker waits for a slot ----- */
+
+/*
+ * io_submit calls that fail with EAGAIN until the bdev layer gives up: one
+ * call and BDEV_EAGAIN_TRIES (8) retries.  Exactly that many leaves the
+ * device willing again right after, as a passing overload would.
+ */
+#define EAGAIN_GIVE_UP 9
+
+/*
+ * A short completion of block 0: one device block, so that the rest could
+ * be resent, or 512 bytes where the fs block is one device block.
+ */
+static size_t short_bytes(const struct fx *x)
+{
+	return x->m.bs > x->e.dev_bs ? x->e.dev_bs : 512;
+}
+
+static const struct dio_params depth1_params = {
+	.queue_depth = 1, .max_io = 128 * KiB, .staging_bufs = 4,
+};
+
+/*
+ * Two fs blocks, one mapping each, the first sent before the second is
+ * mapped (DIO_MAP_BOUNDARY).  With one request slot the worker must reap
+ * block 0 to go on; it comes back short and its resend is refused.  Block
+ * 0 failed, so nothing is good, and block 1 was never written.
+ */
+START_TEST(t_eagain_while_waiting)
+{
+	struct fx x;
+	unsigned bs;
+	unsigned char *data, *zero;
+	struct bdev_stats s0, s1;
+	ssize_t r;
+
+	fx_init(&x, 0, geoms[_i].fs_bs, geoms[_i].dev_bs, 4 * MiB, 16 * 65536,
+		&depth1_params);
+	bs = x.m.bs;
+	data = xalloc(2ull * bs);
+	zero = xzalloc(8ull * bs);
+	fill_pat(data, 2ull * bs, 0, 115);
+	model_reset(&x.m, 0);
+	x.m.max_run = 1;
+	x.m.boundary = 1;
+	x.m.fault_armed = 1;
+	x.m.fault_lblk = 1;
+	x.m.fault_short = short_bytes(&x);
+	x.m.fault_eagain = EAGAIN_GIVE_UP;
+	s0 = bst(&x);
+	r = wr(&x, 0, data, 2ull * bs, 0, 1);
+	s1 = bst(&x);
+	ck_assert_int_eq(x.m.fault_armed, 0);
+	ck_assert_uint_eq(s1.short_completions - s0.short_completions, 1);
+	ck_assert_uint_eq(s1.eagain - s0.eagain, EAGAIN_GIVE_UP);
+	ck_assert_msg(r == -EAGAIN,
+		      "%s: write(0, %u) whose block 0 could not be resent returned %zd, want -EAGAIN",
+		      where, 2 * bs, r);
+	check_drained(&x, "refused resend");
+	ck_assert_uint_eq(x.m.f.size, 0);
+	ck_assert_uint_eq(x.m.size_calls, 0);
+	ck_assert_uint_eq(x.m.convert_calls, 0);
+	ck_assert_uint_eq(x.m.released, 2);
+	ck_assert_uint_eq(model_allocated(&x.m), 0);
+	model_assert_clean(&x.m);
+	check_no_stale(&x, zero, 0, 4ull * bs, "extended after the refused resend");
+	free(data);
+	free(zero);
+	fx_fini(&x);
+}
+END_TEST
+
+/*
+ * The same fault under a read into an unaligned buffer (block 0 staged),
+ * with the device refusing until the test says otherwise.  The worker must
+ * not leave block 0 in flight: a later call on the same context, reading a
+ * hole of another file, would reap it and be handed its staged bytes.
+ */
+START_TEST(t_eagain_read_then_hole)
+{
+	struct fx x;
+	struct model m2;
+	unsigned bs;
+	unsigned char *img, *got, *buf;
+	struct iovec iov;
+	ssize_t r;
+
+	fx_init(&x, 0, geoms[_i].fs_bs, geoms[_i].dev_bs, 4 * MiB, 16 * 65536,
+		&depth1_params);
+	bs = x.m.bs;
+	img = xalloc(2ull * bs);
+	got = xalloc(2ull * bs);
+	model_reset(&x.m, 2ull * bs);
+	model_map(&x.m, 0, 2, B_MAPPED);
+	memset(img, 0x11, 2ull * bs);
+	for (int b = 0; b < 2; b++)
+		memset(bdev_test_data(x.e.bdev) + x.m.map[b].pblk * bs, 0x11, bs);
+	x.m.max_run = 1;
+	x.m.boundary = 1;
+	x.m.fault_armed = 1;
+	x.m.fault_lblk = 1;
+	x.m.fault_short = short_bytes(&x);
+	x.m.fault_eagain = 1000;
+	r = rd(&x, 0, got, 2ull * bs, 1, 1);
+	ck_assert_int_eq(x.m.fault_armed, 0);
+	ck_assert_msg(r == -EAGAIN,
+		      "%s: read whose block 0 could not be resent returned %zd, want -EAGAIN",
+		      where, r);
+	bdev_test_clear_faults(x.e.bdev);
+
+	/* file 2: all holes, read on the same context */
+	model_init(&m2, &x.e, bs, 4);
+	model_reset(&m2, 4ull * bs);
+	buf = xalloc(bs + 3);
+	memset(buf, 0xEE, bs + 3);
+	iov = (struct iovec){ buf + 3, bs };
+	r = dio_rw(x.ctx, &m2.f, DIO_READ, 0, &iov, 1);
+	ck_assert_msg(r == (ssize_t)bs, "%s: read of a hole of file 2 = %zd", where, r);
+	expect_mem(buf + 3, NULL, bs, "hole of file 2 after the refused resend");
+	ck_assert_uint_eq(m2.gb_create_calls, 0);
+	model_assert_clean(&m2);
+	model_fini(&m2);
+	free(buf);
+
+	/* and file 1 reads whole again */
+	check_read(&x, img, 2ull * bs, 0, 2ull * bs, 1, 1, "file 1 after the fault");
+	check_drained(&x, "after the refused resend");
+	model_assert_clean(&x.m);
+	free(img);
+	free(got);
+	fx_fini(&x);
+}
+END_TEST
+
+/* ---- the fs block holding end of file (dio.c rule 7) --------------------- */
+
+/* The mapped fs block 0 holds pattern seed up to size; the device past it 0xA5. */
+static void eof_block(struct fx *x, unsigned char *img, uint64_t size,
+		      unsigned seed)
+{
+	unsigned bs = x->m.bs;
+
+	memset(img, 0, 4ull * bs);
+	model_reset(&x->m, size);
+	model_map(&x->m, 0, 1, B_MAPPED);
+	model_fill(&x->m, 0, 1, seed, img);
+	memset(img + size, 0, bs - size);
+	memset(bdev_test_data(x->e.bdev) + x->m.map[0].pblk * bs + size,
+	       GARBAGE, bs - size);
+}
+
+START_TEST(t_gap_past_eof)
+{
+	struct dio_params p = { .queue_depth = 8, .staging_bufs = 4 };
+	struct fx x;
+	unsigned bs, db;
+	uint64_t fail_at, size, far;
+	unsigned char *img, *data, one = 0x5A;
+	ssize_t r;
+
+	p.max_io = geoms[_i].fs_bs / 4 > geoms[_i].dev_bs ?
+		   geoms[_i].fs_bs / 4 : geoms[_i].dev_bs;
+	fx_init(&x, 0, geoms[_i].fs_bs, geoms[_i].dev_bs, 4 * MiB, 16 * 65536, &p);
+	bs = x.m.bs;
+	db = x.e.dev_bs;
+	img = xzalloc(4ull * bs);
+	data = xalloc(bs);
+
+	/*
+	 * A: write(100, bs - 100) over mapped block 0 fails in its second
+	 * request (the only one at bs == db); the requests after it land but
+	 * are not counted.  Extending later must not show them.
+	 */
+	fail_at = bs >= 2 * p.max_io ? p.max_io : 0;
+	eof_block(&x, img, 100, 120);
+	fill_pat(data, bs - 100, 100, 121);
+	bdev_test_fail_range(x.e.bdev, BDEV_WRITE,
+			     x.m.map[0].pblk * bs + fail_at, db, -EIO);
+	r = wr(&x, 100, data, bs - 100, 1, 2);
+	size = fail_at > 100 ? fail_at : 100;
+	ck_assert_msg(r == (fail_at > 100 ? (ssize_t)(fail_at - 100) : -EIO),
+		      "%s: write(100, %u) failing at %" PRIu64 " returned %zd",
+		      where, bs - 100, fail_at, r);
+	check_drained(&x, "failed write over the EOF block");
+	ck_assert_uint_eq(x.m.f.size, size);
+	ck_assert_uint_eq(x.m.size_calls, fail_at > 100 ? 1 : 0);
+	ck_assert_uint_eq(x.m.last_size, size);
+	memcpy(img + 100, data, size - 100);
+	check_read(&x, img, size, 0, bs, 0, 1, "after the failed write");
+	bdev_test_clear_faults(x.e.bdev);
+	far = bs - 96;
+	ck_assert_int_eq(wr(&x, far, &one, 1, 0, 1), 1);
+	img[far] = one;
+	ck_assert_uint_eq(x.m.f.size, far + 1);
+	ck_assert_uint_eq(x.m.last_size, far + 1);
+	ck_assert_uint_eq(model_allocated(&x.m), 1);
+	check_read(&x, img, far + 1, 0, far + 1 + bs, 0, 1,
+		   "extended over the failed write's tail");
+	model_assert_clean(&x.m);
+	check_no_stale(&x, img, far + 1, 3ull * bs, "extended again, past the block");
+
+	/* B: 0xA5 past EOF in the same fs block, write further into it */
+	eof_block(&x, img, 100, 122);
+	far = bs - bs / 4 - 72;
+	ck_assert_int_eq(wr(&x, far, &one, 1, 1, 1), 1);
+	img[far] = one;
+	ck_assert_uint_eq(x.m.f.size, far + 1);
+	ck_assert_uint_eq(x.m.size_calls, 1);
+	ck_assert_uint_eq(x.m.converted, 0);
+	ck_assert_uint_eq(model_allocated(&x.m), 1);
+	check_read(&x, img, far + 1, 0, far + 1, 0, 1, "write past EOF in the EOF block");
+	model_assert_clean(&x.m);
+	check_no_stale(&x, img, far + 1, 3ull * bs, "and then past the block");
+
+	/* C: the same, writing in a later fs block */
+	eof_block(&x, img, 100, 123);
+	far = 2ull * bs + bs / 2 - 240;
+	ck_assert_int_eq(wr(&x, far, &one, 1, 1, 1), 1);
+	img[far] = one;
+	ck_assert_uint_eq(x.m.f.size, far + 1);
+	ck_assert_uint_eq(x.m.size_calls, 1);
+	ck_assert_uint_eq(x.m.converted, 1);
+	ck_assert_uint_eq(model_allocated(&x.m), 2);
+	ck_assert_int_eq(x.m.map[0].state, B_MAPPED);
+	ck_assert_int_eq(x.m.map[1].state, B_HOLE);
+	ck_assert_int_eq(x.m.map[2].state, B_MAPPED);
+	check_read(&x, img, far + 1, 0, far + 1 + bs, 0, 1,
+		   "write past EOF in a later block");
+	check_dev(&x.m, img, far + 1, "write past EOF in a later block");
+	model_assert_clean(&x.m);
+
+	/* D: the EOF block is a hole or unwritten: nothing to zero or allocate */
+	for (int st = B_HOLE; st <= B_UNWRITTEN; st++) {
+		memset(img, 0, 4ull * bs);
+		model_reset(&x.m, 100);
+		if (st == B_UNWRITTEN)
+			model_map(&x.m, 0, 1, B_UNWRITTEN);
+		ck_assert_int_eq(wr(&x, far, &one, 1, 0, 1), 1);
+		img[far] = one;
+		ck_assert_uint_eq(x.m.f.size, far + 1);
+		ck_assert_msg(x.m.min_create_lblk == far / bs,
+			      "%s: EOF block %s: get_block(create) asked for block %" PRIu64,
+			      where, st == B_HOLE ? "hole" : "unwritten",
+			      x.m.min_create_lblk);
+		ck_assert_uint_eq(model_allocated(&x.m), st == B_HOLE ? 1 : 2);
+		ck_assert_int_eq(x.m.map[0].state, st);
+		ck_assert_uint_eq(x.m.converted, 1);
+		check_read(&x, img, far + 1, 0, far + 1, 1, 2,
+			   "write past EOF, EOF block not mapped");
+		model_assert_clean(&x.m);
+	}
+	free(img);
+	free(data);
+	fx_fini(&x);
+}
+END_TEST
+
+/* ---- writes past EOF that fail before any good byte --------------------- */
+
+START_TEST(t_failed_extend_keeps_size)
+{
+	struct fx x;
+	unsigned bs;
+	uint64_t off, size;
+	unsigned char *img, *data;
+	ssize_t r;
+
+	fx_init(&x, 0, geoms[_i].fs_bs, geoms[_i].dev_bs, 4 * MiB, 16 * 65536, NULL);
+	bs = x.m.bs;
+	img = xzalloc(4ull * bs);
+	data = xalloc(bs);
+	off = 3ull * bs + 7;
+	fill_pat(data, bs, off, 130);
+
+	/* an empty file, or 100 bytes in a mapped block; ENOSPC, or EIO */
+	for (int pre = 0; pre <= 1; pre++) {
+		for (int eio = 0; eio <= 1; eio++) {
+			char what[64];
+
+			snprintf(what, sizeof(what), "size %d, %s at the first block",
+				 pre ? 100 : 0, eio ? "EIO" : "ENOSPC");
+			bdev_test_clear_faults(x.e.bdev);
+			size = pre ? 100 : 0;
+			if (pre) {
+				eof_block(&x, img, size, 131);
+			} else {
+				memset(img, 0, 4ull * bs);
+				model_reset(&x.m, 0);
+			}
+			if (eio)
+				bdev_test_fail_range(x.e.bdev, BDEV_WRITE,
+						     (uint64_t)(ALLOC_BASE + pre) * bs,
+						     2ull * bs, -EIO);
+			else
+				x.m.budget = 0;
+			r = wr(&x, off, data, bs, 0, 1);
+			ck_assert_msg(r == (eio ? -EIO : -ENOSPC),
+				      "%s: %s: write(%" PRIu64 ", %u) returned %zd",
+				      where, what, off, bs, r);
+			check_drained(&x, what);
+			ck_assert_msg(x.m.f.size == size && x.m.size_calls == 0,
+				      "%s: %s: size %" PRIu64 " after %u set_size calls, want %" PRIu64,
+				      where, what, x.m.f.size, x.m.size_calls, size);
+			ck_assert_uint_eq(x.m.convert_calls, 0);
+			ck_assert_uint_eq(x.m.released, eio ? 2 : 0);
+			ck_assert_uint_eq(model_allocated(&x.m), (uint64_t)pre);
+			model_assert_clean(&x.m);
+			x.m.budget = -1;
+			check_no_stale(&x, img, size, 6ull * bs, what);
+		}
+	}
+	free(img);
+	free(data);
+	fx_fini(&x);
+}
+END_TEST
+
+/* ---- a get_block(create) that does not allocate ------------------------- */
+
+START_TEST(t_create_hole)
+{
+	struct fx x;
+	unsigned bs;
+	unsigned char *data;
+	ssize_t r;
+
+	fx_init(&x, 0, geoms[_i].fs_bs, geoms[_i].dev_bs, 4 * MiB, 16 * 65536, NULL);
+	bs = x.m.bs;
+	data = xalloc(2ull * bs);
+	fill_pat(data, 2ull * bs, 0, 135);
+
+	/* at the first block, aligned or not: nothing landed */
+	for (int mis = 0; mis <= 1; mis++) {
+		model_reset(&x.m, 0);
+		x.m.create_hole_from = 0;
+		r = wr(&x, mis ? 5 : 0, data, 2ull * bs, (unsigned)mis, 1);
+		ck_assert_msg(r == -EIO,
+			      "%s: write(%d, %u) answered by a hole returned %zd, want -EIO",
+			      where, mis ? 5 : 0, 2 * bs, r);
+		check_drained(&x, "hole from get_block(create)");
+		ck_assert_uint_eq(x.m.f.size, 0);
+		ck_assert_uint_eq(x.m.size_calls, 0);
+		ck_assert_uint_eq(x.m.convert_calls, 0);
+		ck_assert_uint_eq(model_allocated(&x.m), 0);
+		model_assert_clean(&x.m);
+	}
+
+	/* at the second block, the first already sent: only it counts */
+	model_reset(&x.m, 0);
+	x.m.max_run = 1;
+	x.m.boundary = 1;
+	x.m.create_hole_from = 1;
+	model_expect(&x.m, data, bs, 0, bs);
+	r = wr(&x, 0, data, 2ull * bs, 0, 1);
+	x.m.expect = NULL;
+	ck_assert_msg(r == (ssize_t)bs,
+		      "%s: write(0, %u) whose block 1 is a hole returned %zd, want %u",
+		      where, 2 * bs, r, bs);
+	check_drained(&x, "hole at the second block");
+	ck_assert_uint_eq(x.m.f.size, bs);
+	ck_assert_uint_eq(x.m.size_calls, 1);
+	ck_assert_uint_eq(x.m.last_size, bs);
+	ck_assert_uint_eq(x.m.converted, 1);
+	ck_assert_int_eq(x.m.map[0].state, B_MAPPED);
+	ck_assert_int_eq(x.m.map[1].state, B_HOLE);
+	check_read(&x, data, bs, 0, 2ull * bs, 0, 1, "hole at the second block");
+	check_dev(&x.m, data, bs, "hole at the second block");
+	model_assert_clean(&x.m);
+	x.m.create_hole_from = UINT64_MAX;
+	check_no_stale(&x, data, bs, 4ull * bs, "extended after the hole");
+	free(data);
+	fx_fini(&x);
+}
+END_TEST
+
+/* ---- a failed read-modify-write read ends a large overwrite ------------- */
+
+/*
+ * Overwrite [0, 3 MiB + 100) of one mapped extent, one request in flight:
+ * the three full requests have landed when the read of the partial tail
+ * block fails, so 3 MiB are good.
+ */
+START_TEST(t_rmw_read_fails_at_tail)
+{
+	const struct dio_params p = { .queue_depth = 1 };
+	const uint64_t size = 4 * MiB, len = 3 * MiB + 100;
+	struct fx x;
+	unsigned bs, db;
+	unsigned char *img, *data;
+	ssize_t r;
+
+	fx_init(&x, 0, geoms[_i].fs_bs, geoms[_i].dev_bs, 8 * MiB, size, &p);
+	bs = x.m.bs;
+	db = x.e.dev_bs;
+	img = xalloc(size);
+	data = xalloc(len);
+	model_reset(&x.m, size);
+	model_map(&x.m, 0, size / bs, B_MAPPED);
+	model_fill(&x.m, 0, size / bs, 140, img);
+	for (unsigned mis = 0; mis <= 1; mis++) {
+		fill_pat(data, len, 0, 141 + mis);
+		bdev_test_fail_range(x.e.bdev, BDEV_READ,
+				     (uint64_t)ALLOC_BASE * bs + 3 * MiB, db, -EIO);
+		r = wr(&x, 0, data, len, mis, 1);
+		ck_assert_msg(r == (ssize_t)(3 * MiB),
+			      "%s: overwrite(0, %" PRIu64 ", mis %u) whose tail read failed returned %zd, want %" PRIu64,
+			      where, len, mis, r, (uint64_t)(3 * MiB));
+		check_drained(&x, "failed read-modify-write read");
+		bdev_test_clear_faults(x.e.bdev);
+		memcpy(img, data, 3 * MiB);
+		check_read(&x, img, size, 0, size, 0, 1, "after the failed tail read");
+		ck_assert_uint_eq(x.m.f.size, size);
+		ck_assert_uint_eq(x.m.size_calls, 0);
+		ck_assert_uint_eq(x.m.convert_calls, 0);
+	}
+	model_assert_clean(&x.m);
+	free(img);
+	free(data);
+	fx_fini(&x);
+}
+END_TEST
+
+/* ---- get_block describing more than it was asked for -------------------- */
+
+START_TEST(t_hole_to_end)
+{
+	struct fx x;
+	unsigned bs;
+	uint64_t size;
+	unsigned char *img;
+
+	fx_init(&x, 0, geoms[_i].fs_bs, geoms[_i].dev_bs, 4 * MiB, 16 * 65536, NULL);
+	bs = x.m.bs;
+	size = 3ull * bs + 5;
+	img = xzalloc(4ull * bs);
+	alarm(10);	/* a walk that never ends is killed, and fails the case */
+	model_reset(&x.m, size);
+	x.m.hole_to_end = 1;
+	check_read(&x, NULL, size, bs + 3, 2ull * bs, 1, 1, "hole to the end");
+	check_read(&x, NULL, size, 0, 10ull * bs, 0, 1, "hole to the end, past EOF");
+	model_map(&x.m, 0, 1, B_MAPPED);
+	model_fill(&x.m, 0, 1, 150, img);
+	check_read(&x, img, size, 0, size + bs, 0, 1, "mapped, then a hole to the end");
+	check_read(&x, img, size, 7, 2ull * bs, 3, 2, "mapped, then a hole to the end");
+	alarm(0);
+	ck_assert_uint_eq(x.m.gb_create_calls, 0);
+	model_assert_clean(&x.m);
+	free(img);
+	fx_fini(&x);
+}
+END_TEST
+
+/* ---- two writers converting one block (dio.h rule 2) -------------------- */
+
+struct cwriter {
+	struct fx *x;
+	struct dio_ctx *ctx;
+	pthread_barrier_t *bar;
+	int iters;
+	unsigned char val;	/* set by the main thread before each round */
+	ssize_t r;
+};
+
+static void *convert_writer(void *arg)
+{
+	struct cwriter *w = arg;
+	unsigned bs = w->x->m.bs;
+	unsigned char *buf = NULL;
+	struct iovec iov;
+
+	if (posix_memalign((void **)&buf, 4096, bs))
+		buf = NULL;
+	iov = (struct iovec){ buf, bs };
+	for (int it = 0; it < w->iters; it++) {
+		pthread_barrier_wait(w->bar);
+		if (buf) {
+			memset(buf, w->val, bs);
+			w->r = dio_rw(w->ctx, &w->x->m.f, DIO_WRITE, bs, &iov, 1);
+		} else {
+			w->r = -ENOMEM;
+		}
+		pthread_barrier_wait(w->bar);
+	}
+	free(buf);
+	return NULL;
+}
+
+/*
+ * Whole-block writes inside the file share the lock, so both may find the
+ * block unwritten and both convert it.  Each round: both succeed, the block
+ * is converted once or twice, and it holds one write entirely.
+ */
+START_TEST(t_concurrent_convert)
+{
+	const int iters = 1000;
+	struct fx x;
+	unsigned bs;
+	unsigned char *got, *want;
+	struct cwriter w[2];
+	pthread_t th[2];
+	pthread_barrier_t bar;
+	unsigned once = 0, twice = 0;
+
+	fx_init(&x, 0, conc_geoms[_i].fs_bs, conc_geoms[_i].dev_bs, 4 * MiB,
+		16 * 65536, NULL);
+	bs = x.m.bs;
+	got = xalloc(bs);
+	want = xalloc(bs);
+	model_reset(&x.m, 4ull * bs);
+	model_map(&x.m, 1, 1, B_UNWRITTEN);
+	ck_assert_int_eq(pthread_barrier_init(&bar, NULL, 3), 0);
+	for (int i = 0; i < 2; i++) {
+		w[i] = (struct cwriter){ .x = &x, .bar = &bar, .iters = iters };
+		ck_assert_int_eq(dio_ctx_create(x.e.bdev, &x.p, &w[i].ctx), 0);
+		ck_assert_int_eq(pthread_create(&th[i], NULL, convert_writer, &w[i]), 0);
+	}
+	for (int it = 0; it < iters; it++) {
+		uint64_t c0 = x.m.converted, dc;
+		ssize_t r;
+
+		x.m.map[1].state = B_UNWRITTEN;
+		memset(bdev_test_data(x.e.bdev) + x.m.map[1].pblk * bs, GARBAGE, bs);
+		w[0].val = (unsigned char)(1 + it % 0x50);
+		w[1].val = (unsigned char)(0x51 + it % 0x50);
+		x.m.conv_vals[0] = w[0].val;
+		x.m.conv_vals[1] = w[1].val;
+		x.m.conv_uniform = 1;
+		pthread_barrier_wait(&bar);	/* go */
+		pthread_barrier_wait(&bar);	/* both done */
+		ck_assert_msg(w[0].r == (ssize_t)bs && w[1].r == (ssize_t)bs,
+			      "%s: round %d: writes returned %zd and %zd", where, it,
+			      w[0].r, w[1].r);
+		dc = x.m.converted - c0;
+		ck_assert_msg(dc == 1 || dc == 2, "%s: round %d: block converted %" PRIu64 " times",
+			      where, it, dc);
+		once += dc == 1;
+		twice += dc == 2;
+		ck_assert_int_eq(x.m.map[1].state, B_MAPPED);
+		r = rd(&x, bs, got, bs, 0, 1);
+		ck_assert_int_eq(r, (ssize_t)bs);
+		ck_assert_msg(got[0] == w[0].val || got[0] == w[1].val,
+			      "%s: round %d: block starts with 0x%02x, want 0x%02x or 0x%02x",
+			      where, it, got[0], w[0].val, w[1].val);
+		memset(want, got[0], bs);
+		expect_mem(got, want, bs, "round %d: a mix of two writes", it);
+		model_assert_clean(&x.m);
+	}
+	for (int i = 0; i < 2; i++) {
+		pthread_join(th[i], NULL);
+		dio_ctx_destroy(w[i].ctx);
+	}
+	pthread_barrier_destroy(&bar);
+	ck_assert_uint_eq(once + twice, (unsigned)iters);
+	ck_assert_uint_eq(x.m.f.size, 4ull * bs);
+	ck_assert_uint_eq(x.m.size_calls, 0);
+	free(got);
+	free(want);
+	fx_fini(&x);
+}
+END_TEST
+
 static Suite *dio_suite(void)
 {
 	Suite *s = suite_create("dio");
@@ -2145,6 +2921,16 @@ static Suite *dio_suite(void)
 		{ "file_coalesce", t_file_coalesce, NFILEGEOMS },
 		{ "random", t_random, NRCFGS },
 		{ "concurrent_rmw", t_concurrent_rmw, 4 },
+		{ "fail_in_tail_zeros", t_fail_in_tail_zeros, NSPLIT },
+		{ "fail_in_block_zeros", t_fail_in_block_zeros, NSPLIT },
+		{ "eagain_while_waiting", t_eagain_while_waiting, NGEOMS },
+		{ "eagain_read_then_hole", t_eagain_read_then_hole, NGEOMS },
+		{ "gap_past_eof", t_gap_past_eof, NGEOMS },
+		{ "failed_extend_keeps_size", t_failed_extend_keeps_size, NGEOMS },
+		{ "create_hole", t_create_hole, NGEOMS },
+		{ "rmw_read_fails_at_tail", t_rmw_read_fails_at_tail, NGEOMS },
+		{ "hole_to_end", t_hole_to_end, NGEOMS },
+		{ "concurrent_convert", t_concurrent_convert, 4 },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

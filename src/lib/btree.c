@@ -9,7 +9,7 @@
  * kept on a stack (struct bt_path) so that splits and merges can climb back
  * up without parent pointers on disk.
  *
- * Node layout (doc/FORMAT-btree.md; all little-endian):
+ * Node layout (doc/FORMAT.md, "B+tree nodes"; all little-endian):
  *
  *   0   struct diofs_blkhdr   32 bytes: magic (the tree's leaf or node
  *                                       magic), crc32c, blkno, fs UUID

@@ -11,9 +11,11 @@
  *     dfile.lock exclusive for their whole length, so no worker I/O on the
  *     file overlaps them; the worker takes dfile.lock itself (dio.h rule 5).
  *  2. The bytes of a file's last block past end of file read as zeros from
- *     the device: the worker zero-fills new blocks, and truncating down
- *     zeroes the tail of the new last block (when it holds data) before the
- *     size changes, so growing the file later never shows old bytes.  Hole
+ *     the device: the worker zero-fills new blocks, and every size change
+ *     (truncate either way, fallocate past end of file) first zeroes the
+ *     tail of the last block (when it holds data) from the lower of the
+ *     two sizes, so neither a truncated tail nor the bytes of a write that
+ *     failed past end of file ever become visible.  Hole
  *     punching and zeroing a range likewise zero the partial blocks at
  *     their edges on the device; whole blocks are freed or made unwritten.
  *  3. Unwritten (preallocated) blocks count as holes for SEEK_DATA and
@@ -138,6 +140,20 @@ static int zero_in_block(struct inode *ip, uint64_t from, uint64_t to)
 	return n < 0 ? (int)n : 0;
 }
 
+/*
+ * Zero the rest of the block holding byte `size` (a new or old end of
+ * file), so that moving end of file past it never shows old bytes: those
+ * of a truncated tail, or of a write that failed past end of file.
+ */
+static int zero_eof_tail(struct inode *ip, uint64_t size)
+{
+	uint64_t bs = ip->fs->sb.block_size;
+
+	if (!(size & (bs - 1)))
+		return 0;
+	return zero_in_block(ip, size, align_up(size, bs));
+}
+
 /* Zero the partial blocks at the edges of [off, end); returns the whole
  * blocks inside it as [*first, *last). */
 static int zero_edges(struct inode *ip, uint64_t off, uint64_t end,
@@ -260,11 +276,9 @@ int fs_setattr(struct fs *fs, struct dio_ctx *ctx, uint64_t ino,
 	if (sizing) {
 		pthread_rwlock_wrlock(&ip->dfile.lock);
 		old = ip->dfile.size;
-		/* Rule 2: the tail of the new last block. */
-		if (sa->size < old && (sa->size & (fs->sb.block_size - 1)))
-			err = zero_in_block(ip, sa->size,
-					    align_up(sa->size,
-						     fs->sb.block_size));
+		/* Rule 2: the tail of the last block, old or new. */
+		if (sa->size != old)
+			err = zero_eof_tail(ip, sa->size < old ? sa->size : old);
 		if (err)
 			goto out_unlock;
 	}
@@ -419,6 +433,8 @@ int fs_fallocate(struct fs *fs, struct dio_ctx *ctx, uint64_t ino, int mode,
 	old = ip->dfile.size;
 	if (punch || zero)
 		err = zero_edges(ip, off, end, &first, &last);
+	if (!err && !keep && end > old)
+		err = zero_eof_tail(ip, old);
 	if (err)
 		goto out_unlock;
 	err = fs_txn_begin(fs, &t);

@@ -28,7 +28,7 @@
  *     An inode whose count reaches 0 goes on the orphan list in the same
  *     transaction, and is freed by its last inode_put() once the kernel
  *     has forgotten it and closed it (inode.h rule 4).  A removed directory
- *     (links 0) takes no new names (-ENOENT) and lists nothing.
+ *     (links 0) takes no new names and cannot be listed (-ENOENT).
  *     links changes under icache_lock as well, since inode_get() and
  *     inode_put() read it under that lock alone.
  *  3. Times: a change sets mtime and ctime of every directory whose

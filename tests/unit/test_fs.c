@@ -646,6 +646,54 @@ START_TEST(t_punch_truncate)
 }
 END_TEST
 
+/*
+ * Bytes past end of file on the device (left by a write that failed
+ * there) never become visible when end of file moves over them: truncate
+ * up and fallocate past end of file zero the old last block's tail first.
+ */
+START_TEST(t_grow_over_garbage)
+{
+	const struct geom *g = &geoms[_i];
+	uint64_t bs = g->fs_bs, eof = bs + 100;
+	unsigned char *sh = xalloc(4 * bs);
+	struct env e;
+	uint64_t ino;
+	int grow;
+
+	env_init(&e, g, 32 * MiB, NULL);
+	for (grow = 0; grow < 2; grow++) {
+		struct inode *ip;
+		struct dio_map m;
+
+		ino = mkfile(&e);
+		fill_pat(sh, 2 * bs, 5, 9);
+		wr_ok(&e, ino, 0, sh, 2 * bs);
+		ck_assert_int_eq(set_size(&e, ino, eof), 0);
+
+		/* What a failed write past end of file can leave behind. */
+		ck_assert_int_eq(inode_get(e.fs, ino, &ip), 0);
+		ck_assert_int_eq(extent_map(ip, 1, 1, &m), 0);
+		inode_put(ip);
+		ck_assert_int_eq(m.type, DIO_MAP_MAPPED);
+		memset(bdev_test_data(e.bdev) + m.pblk * bs + 100, GARBAGE,
+		       bs - 100);
+
+		if (grow == 0)
+			ck_assert_int_eq(set_size(&e, ino, 3 * bs), 0);
+		else
+			ck_assert_int_eq(fs_fallocate(e.fs, e.ctx, ino, 0,
+						      2 * bs, bs), 0);
+		memset(sh + eof, 0, 3 * bs - eof);
+		expect_file(&e, ino, sh, 3 * bs,
+			    grow ? "fallocate over garbage" :
+				   "truncate up over garbage");
+		check_consistent(&e, ino);
+	}
+	env_done(&e);
+	free(sh);
+}
+END_TEST
+
 /* ---- unwritten extents ------------------------------------------------------------- */
 
 START_TEST(t_unwritten)
@@ -1352,6 +1400,7 @@ static Suite *fs_suite(void)
 		{ "tree", t_tree, NGEOMS },
 		{ "many_extents", t_many_extents, 1 },
 		{ "punch_truncate", t_punch_truncate, NGEOMS },
+		{ "grow_over_garbage", t_grow_over_garbage, NGEOMS },
 		{ "unwritten", t_unwritten, NGEOMS },
 		{ "shadow", t_shadow, NGEOMS },
 		{ "enospc", t_enospc, NGEOMS },

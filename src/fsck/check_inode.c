@@ -1,0 +1,1354 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * check_inode: the inode tables, every inode's trees and extents, the
+ * orphan list, and the blocks files claim.
+ *
+ * fsck_scan_inodes() reads every initialized inode-table block in large
+ * raw reads and makes one record (struct finode) per inode in use.  For
+ * each inode it checks the fields that stand alone (number, type, inline
+ * data and attributes), checks its trees with btree_check() and marks
+ * their nodes in use, and collects its data extents as claims.  The claims
+ * are applied to the used map only after the directory pass has decided
+ * which inodes live (fsck_claim_data), so that an orphan that is freed
+ * never makes a block look shared.
+ *
+ * Rules:
+ *  1. Blocks are claimed in a fixed order: static metadata, then tree
+ *     nodes, then data extents in inode order.  Checksummed blocks are the
+ *     better evidence, so a data extent that runs into a tree node or into
+ *     another file's extent is the one that moves: it is copied to free
+ *     blocks (ACT_CLONE), or dropped when there is no room.
+ *  2. A tree that fails btree_check(), or whose nodes lie outside the data
+ *     area or are used twice, is dropped whole: its root is cleared and
+ *     none of its blocks are claimed, so the bitmap rebuild frees them.
+ *     A directory's entries then go to lost+found through the
+ *     reachability pass; a file keeps its size and reads as zeros.
+ *  3. An inode-table block with a bad checksum is salvaged: each inode in
+ *     it that passes the checks above is kept, the others are zeroed, and
+ *     (when repairing) the block is rewritten at once with a new header,
+ *     so that later changes to its inodes can go through the cache.
+ *  4. A regular file or symlink has no written extent past the block that
+ *     holds its last byte; unwritten (preallocated) extents may lie there.
+ *  5. Only orphans (on the superblock's list, no links, no names) are ever
+ *     freed; every other inode that no directory names is kept and moved
+ *     to lost+found (check_dir.c).  Orphans are what a crash leaves while
+ *     files are open: without repair they are noted, not counted as
+ *     errors, since the next mount deals with them (inode.c).
+ *  6. A file whose extents change gets them written anew: inline in one
+ *     write of its inode, or as a new tree after btree_destroy() of the
+ *     old one, so that a leaf that passed its checks but is wrong inside
+ *     is never rearranged in place.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "diofs/crc.h"
+#include "check_impl.h"
+
+#define SCAN_CHUNK_BYTES	(1u << 20)
+#define SYMLINK_MAX		4095u	/* PATH_MAX without the NUL */
+
+enum { TREE_EXT, TREE_DIR, TREE_XATTR };
+
+static const struct {
+	uint32_t leaf, node;
+	const char *what;
+	const char *fix;
+} tree_kinds[] = {
+	[TREE_EXT] = { DIOFS_MAGIC_EXT_LEAF, DIOFS_MAGIC_EXT_NODE,
+		       "extent tree",
+		       "dropped; the file reads as zeros where it mapped data" },
+	[TREE_DIR] = { DIOFS_MAGIC_DIR_LEAF, DIOFS_MAGIC_DIR_NODE,
+		       "directory tree",
+		       "dropped; what it named goes to lost+found" },
+	[TREE_XATTR] = { DIOFS_MAGIC_XATTR_LEAF, DIOFS_MAGIC_XATTR_NODE,
+			 "extended attribute tree", "dropped" },
+};
+
+/* ---- records -------------------------------------------------------------- */
+
+static size_t inode_pos(const struct fsck *f, uint64_t ino)
+{
+	size_t lo = 0, hi = f->nino;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (f->ino[mid].ino < ino)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+struct finode *fsck_inode(struct fsck *f, uint64_t ino)
+{
+	size_t i = inode_pos(f, ino);
+
+	return i < f->nino && f->ino[i].ino == ino ? &f->ino[i] : NULL;
+}
+
+struct finode *fsck_inode_add(struct fsck *f, uint64_t ino)
+{
+	size_t i;
+
+	if (f->nino == f->cap_ino) {
+		size_t cap = f->cap_ino ? f->cap_ino * 2 : 256;
+		struct finode *p = realloc(f->ino, cap * sizeof(*p));
+
+		if (!p)
+			return NULL;
+		f->ino = p;
+		f->cap_ino = cap;
+	}
+	i = inode_pos(f, ino);
+	if (i < f->nino && f->ino[i].ino == ino)
+		return &f->ino[i];
+	memmove(&f->ino[i + 1], &f->ino[i], (f->nino - i) * sizeof(*f->ino));
+	memset(&f->ino[i], 0, sizeof(*f->ino));
+	f->ino[i].ino = ino;
+	f->nino++;
+	return &f->ino[i];
+}
+
+int fsck_awaiting(const struct fsck *f, const struct finode *fi)
+{
+	return !f->repair && (fi->state & FI_ORPHAN) && fi->links == 0 &&
+	       fi->nrefs == 0;
+}
+
+/* ---- trees ------------------------------------------------------------------ */
+
+static int tree_alloc(void *arg, struct txn *t, uint64_t goal,
+		      uint64_t *blkno)
+{
+	struct ftree *tr = arg;
+	struct finode *fi;
+	int err;
+
+	if (!goal)
+		goal = super_inode_goal(&tr->f->sb, tr->ino);
+	err = fsck_alloc_run(tr->f, goal, 1, blkno);
+	if (err)
+		return err;
+	/* Charged to the inode as the engine's allocators charge it. */
+	fi = fsck_inode(tr->f, tr->ino);
+	if (fi) {
+		fi->nblocks++;
+		fi->blocks++;
+	}
+	return 0;
+}
+
+static void tree_free(void *arg, struct txn *t, uint64_t blkno)
+{
+	struct ftree *tr = arg;
+	struct finode *fi = fsck_inode(tr->f, tr->ino);
+
+	fsck_mark(tr->f, blkno, 1, 0);
+	fsck_own(tr->f, blkno, 1);
+	if (fi && fi->nblocks)
+		fi->nblocks--;
+	if (fi && fi->blocks)
+		fi->blocks--;
+}
+
+void fsck_tree_init(struct ftree *t, struct fsck *f, uint64_t ino,
+		    uint32_t magic_leaf, uint32_t magic_node, uint64_t root)
+{
+	t->f = f;
+	t->ino = ino;
+	t->ops.alloc_block = tree_alloc;
+	t->ops.free_block = tree_free;
+	t->ops.arg = t;
+	t->bt.cache = f->c;
+	t->bt.ops = &t->ops;
+	t->bt.magic_leaf = magic_leaf;
+	t->bt.magic_node = magic_node;
+	t->bt.root = root;
+}
+
+struct nodes {
+	uint64_t *v;
+	size_t n, cap;
+	int nomem;
+};
+
+static void collect_node(void *arg, uint64_t blkno)
+{
+	struct nodes *nl = arg;
+
+	if (nl->n == nl->cap) {
+		size_t cap = nl->cap ? nl->cap * 2 : 16;
+		uint64_t *p = realloc(nl->v, cap * sizeof(*p));
+
+		if (!p) {
+			nl->nomem = 1;
+			return;
+		}
+		nl->v = p;
+		nl->cap = cap;
+	}
+	nl->v[nl->n++] = blkno;
+}
+
+/* Every attribute in an xattr tree must parse (format.h). */
+static int xattr_tree_sane(struct fsck *f, struct btree *bt, int *sane)
+{
+	size_t max = btree_max_value(f->bs), vlen;
+	const struct diofs_xattr_entry *x;
+	uint64_t key = 0, found;
+	uint8_t *val;
+	int err;
+
+	val = malloc(max);
+	if (!val)
+		return fsck_fail(f, -ENOMEM, "out of memory");
+	*sane = 1;
+	for (;;) {
+		vlen = max;
+		err = btree_lookup(bt, key, BTREE_GE, &found, val, &vlen);
+		if (err == -ENOENT) {
+			err = 0;
+			break;
+		}
+		if (err)
+			break;
+		x = (const struct diofs_xattr_entry *)val;
+		if (vlen < sizeof(*x) || vlen > max || !x->name_len ||
+		    x->name_index > DIOFS_XATTR_SYSTEM ||
+		    vlen != sizeof(*x) + x->name_len + le16toh(x->value_len) ||
+		    found < 256) {
+			*sane = 0;
+			break;
+		}
+		if (found == UINT64_MAX)
+			break;
+		key = found + 1;
+	}
+	free(val);
+	if (err == -EUCLEAN) {
+		*sane = 0;
+		err = 0;
+	}
+	return err ? fsck_fail(f, err, "cannot read a tree: %s", strerror(-err))
+		   : 0;
+}
+
+/*
+ * Check one tree of fi (rule 2).  On success its nodes are marked in use
+ * and counted; otherwise *root is cleared.
+ */
+static int check_tree(struct fsck *f, struct finode *fi, int kind,
+		      uint64_t *root)
+{
+	struct nodes nl = { 0 };
+	struct ftree t;
+	const char *why = NULL;
+	char buf[96];
+	uint64_t entries;
+	size_t i, marked = 0;
+	int err = 0, sane;
+
+	if (!fsck_in_data(f, *root, 1)) {
+		why = "its root lies outside the data area";
+		goto bad;
+	}
+	fsck_tree_init(&t, f, fi->ino, tree_kinds[kind].leaf,
+		       tree_kinds[kind].node, *root);
+	err = btree_check(&t.bt, &entries, collect_node, &nl);
+	if (!err && nl.nomem)
+		err = -ENOMEM;
+	if (err == -EUCLEAN) {
+		why = "it is damaged (a node is corrupt or out of order)";
+		err = 0;
+		goto bad;
+	}
+	if (err) {
+		fsck_fail(f, err, "cannot read the %s of inode %" PRIu64 ": %s",
+			  tree_kinds[kind].what, fi->ino, strerror(-err));
+		goto out;
+	}
+	if (kind == TREE_XATTR) {
+		err = xattr_tree_sane(f, &t.bt, &sane);
+		if (err)
+			goto out;
+		if (!sane) {
+			why = "it holds a malformed attribute";
+			goto bad;
+		}
+	}
+	for (i = 0; i < nl.n; i++) {
+		if (!fsck_in_data(f, nl.v[i], 1)) {
+			why = "a node lies outside the data area";
+			break;
+		}
+		if (fsck_test(f->used, nl.v[i])) {
+			snprintf(buf, sizeof(buf),
+				 "its node at block %" PRIu64 " is also used elsewhere",
+				 nl.v[i]);
+			why = buf;
+			break;
+		}
+		fsck_set(f->used, nl.v[i], 1);
+		marked++;
+	}
+	if (!why) {
+		fi->nblocks += nl.n;
+		goto out;
+	}
+	for (i = 0; i < marked; i++)
+		fsck_set(f->used, nl.v[i], 0);
+bad:
+	fsck_problem(f, tree_kinds[kind].fix, "inode %" PRIu64 ": %s: %s",
+		     fi->ino, tree_kinds[kind].what, why);
+	/* The nodes it could read are freed by the drop, which is said. */
+	for (i = 0; i < nl.n && !err; i++)
+		if (fsck_in_data(f, nl.v[i], 1))
+			err = fsck_own(f, nl.v[i], 1);
+	*root = 0;
+	fi->state |= FI_DIRTY | FI_RECOUNT;
+out:
+	free(nl.v);
+	return err;
+}
+
+/* Clear the used bits of a tree that passed check_tree() (its inode is
+ * being freed). */
+static void unmark_node(void *arg, uint64_t blkno)
+{
+	struct fsck *f = arg;
+
+	fsck_set(f->used, blkno, 0);
+	fsck_own(f, blkno, 1);
+}
+
+static int unmark_tree(struct fsck *f, uint64_t ino, int kind, uint64_t root)
+{
+	struct ftree t;
+	int err;
+
+	if (!root)
+		return 0;
+	fsck_tree_init(&t, f, ino, tree_kinds[kind].leaf,
+		       tree_kinds[kind].node, root);
+	err = btree_check(&t.bt, NULL, unmark_node, f);
+	if (err)
+		return fsck_fail(f, err, "cannot read the %s of inode %" PRIu64 ": %s",
+				 tree_kinds[kind].what, ino, strerror(-err));
+	return 0;
+}
+
+/* ---- extents -------------------------------------------------------------------- */
+
+struct ext_walk {
+	uint64_t prev_end;	/* end of the last kept extent */
+	uint64_t eof;		/* blocks below the end of file */
+};
+
+static struct fclaim *claim_new(struct fsck *f)
+{
+	if (f->ncl == f->cap_cl) {
+		size_t cap = f->cap_cl ? f->cap_cl * 2 : 1024;
+		struct fclaim *p = realloc(f->cl, cap * sizeof(*p));
+
+		if (!p)
+			return NULL;
+		f->cl = p;
+		f->cap_cl = cap;
+	}
+	memset(&f->cl[f->ncl], 0, sizeof(f->cl[0]));
+	return &f->cl[f->ncl++];
+}
+
+static int add_extent(struct fsck *f, struct finode *fi, struct ext_walk *w,
+		      uint64_t lblk, uint64_t pblk, uint32_t len,
+		      uint32_t eflags, int malformed)
+{
+	uint64_t max_blocks = (1ull << 63) / f->bs;
+	const char *why = NULL;
+	struct fclaim *c;
+
+	c = claim_new(f);
+	if (!c)
+		return fsck_fail(f, -ENOMEM, "out of memory");
+	c->ino = fi->ino;
+	c->lblk = lblk;
+	c->pblk = pblk;
+	c->len = len;
+	c->eflags = eflags;
+	c->action = ACT_KEEP;
+
+	if (malformed)
+		why = "is malformed";
+	else if (len == 0)
+		why = "is empty";
+	else if (eflags & ~DIOFS_EXT_UNWRITTEN)
+		why = "has unknown flags";
+	else if (lblk >= max_blocks || len > max_blocks - lblk)
+		why = "lies past the largest possible file";
+	else if (!fsck_in_data(f, pblk, len))
+		why = "lies outside the data area";
+	else if (lblk < w->prev_end)
+		why = "overlaps the extent before it";
+	if (why) {
+		fsck_problem(f, "removed",
+			     "inode %" PRIu64 ": extent at file block %" PRIu64 " (%u blocks at block %" PRIu64 ") %s",
+			     fi->ino, lblk, len, pblk, why);
+		c->action = ACT_DROP;
+		fi->state |= FI_RECOUNT;
+		return fsck_in_data(f, pblk, len) ? fsck_own(f, pblk, len) : 0;
+	}
+	w->prev_end = lblk + len;
+	/* Rule 4. */
+	if (!(eflags & DIOFS_EXT_UNWRITTEN) && lblk + len > w->eof) {
+		fsck_problem(f, "released",
+			     "inode %" PRIu64 ": file blocks %" PRIu64 "-%" PRIu64 " lie past the end of the file (%" PRIu64 " bytes) and are not preallocated",
+			     fi->ino, lblk > w->eof ? lblk : w->eof,
+			     lblk + len - 1, fi->size);
+		fi->state |= FI_RECOUNT;
+		if (lblk >= w->eof) {
+			c->action = ACT_DROP;
+			return fsck_own(f, pblk, len);
+		}
+		c->action = ACT_TRUNC;
+		c->newlen = (uint32_t)(w->eof - lblk);
+		fi->nblocks += c->newlen;
+		return fsck_own(f, pblk + c->newlen, len - c->newlen);
+	}
+	fi->nblocks += len;
+	return 0;
+}
+
+static int collect_extents(struct fsck *f, struct finode *fi,
+			   const struct diofs_inode *di)
+{
+	struct ext_walk w = { 0, fi->size / f->bs + (fi->size % f->bs != 0) };
+	struct diofs_extent_val v;
+	uint64_t key = 0, found;
+	struct ftree t;
+	unsigned i, n;
+	size_t vlen;
+	int err;
+
+	if (!fi->ext_root) {
+		n = fi->nr_extents;
+		if (n > DIOFS_INLINE_EXTENTS) {
+			fsck_problem(f, "cut to 4",
+				     "inode %" PRIu64 ": %u inline extents, at most %d fit",
+				     fi->ino, n, DIOFS_INLINE_EXTENTS);
+			n = DIOFS_INLINE_EXTENTS;
+			fi->nr_extents = (uint16_t)n;
+			fi->state |= FI_DIRTY;
+		}
+		for (i = 0; i < n; i++) {
+			err = add_extent(f, fi, &w, le64toh(di->ext[i].lblk),
+					 le64toh(di->ext[i].pblk),
+					 le32toh(di->ext[i].len),
+					 le32toh(di->ext[i].flags), 0);
+			if (err)
+				return err;
+		}
+		return 0;
+	}
+	if (fi->nr_extents) {
+		fsck_problem(f, "cleared",
+			     "inode %" PRIu64 ": has %u inline extents besides its extent tree",
+			     fi->ino, fi->nr_extents);
+		fi->nr_extents = 0;
+		fi->state |= FI_DIRTY;
+	}
+	err = check_tree(f, fi, TREE_EXT, &fi->ext_root);
+	if (err || !fi->ext_root)
+		return err;
+	fsck_tree_init(&t, f, fi->ino, DIOFS_MAGIC_EXT_LEAF,
+		       DIOFS_MAGIC_EXT_NODE, fi->ext_root);
+	for (;;) {
+		vlen = sizeof(v);
+		err = btree_lookup(&t.bt, key, BTREE_GE, &found, &v, &vlen);
+		if (err == -ENOENT)
+			return 0;
+		if (err)
+			return fsck_fail(f, err, "cannot read the extent tree of inode %" PRIu64 ": %s",
+					 fi->ino, strerror(-err));
+		err = add_extent(f, fi, &w, found, le64toh(v.pblk),
+				 le32toh(v.len), le32toh(v.flags),
+				 vlen != sizeof(v));
+		if (err || found == UINT64_MAX)
+			return err;
+		key = found + 1;
+	}
+}
+
+/* ---- one inode ------------------------------------------------------------------ */
+
+static int valid_type(uint32_t type)
+{
+	switch (type) {
+	case S_IFREG: case S_IFDIR: case S_IFLNK: case S_IFCHR:
+	case S_IFBLK: case S_IFIFO: case S_IFSOCK:
+		return 1;
+	}
+	return 0;
+}
+
+/* The inline attribute area: entries packed from byte 0 for xattr_len. */
+static void check_xattr_area(struct fsck *f, struct finode *fi,
+			     const struct diofs_inode *di)
+{
+	uint32_t len = fi->xattr_len, off = 0, n;
+
+	if (len > DIOFS_INLINE_XATTR)
+		len = DIOFS_INLINE_XATTR;
+	while (off + sizeof(struct diofs_xattr_entry) <= len) {
+		const struct diofs_xattr_entry *x =
+			(const struct diofs_xattr_entry *)(di->xattr + off);
+
+		n = (uint32_t)(sizeof(*x) + x->name_len + le16toh(x->value_len));
+		n = (n + 3) & ~3u;
+		if (!x->name_len || x->name_index > DIOFS_XATTR_SYSTEM ||
+		    off + n > len)
+			break;
+		off += n;
+	}
+	if (off != fi->xattr_len) {
+		fsck_problem(f, "cut there",
+			     "inode %" PRIu64 ": inline extended attributes are malformed from byte %u on",
+			     fi->ino, off);
+		fi->xattr_len = (uint16_t)off;
+		fi->state |= FI_DIRTY;
+	}
+}
+
+static void decode_inode(struct finode *fi, const struct diofs_inode *di)
+{
+	fi->mode = le32toh(di->mode);
+	fi->flags = le32toh(di->flags);
+	fi->links = le32toh(di->links);
+	fi->nr_extents = le16toh(di->nr_extents);
+	fi->xattr_len = le16toh(di->xattr_len);
+	fi->size = le64toh(di->size);
+	fi->blocks = le64toh(di->blocks);
+	fi->parent = le64toh(di->parent);
+	fi->ext_root = le64toh(di->ext_root);
+	fi->xattr_root = le64toh(di->xattr_root);
+	fi->orphan_next = le64toh(di->orphan_next);
+}
+
+/* Why the inode in slot ino cannot be kept at all, or NULL. */
+static const char *inode_garbage(const struct fsck *f, uint64_t ino,
+				 const struct diofs_inode *di)
+{
+	uint32_t type = le32toh(di->mode) & S_IFMT;
+	uint64_t size = le64toh(di->size);
+
+	if (le64toh(di->ino) != ino)
+		return "its number field names another inode";
+	if (!valid_type(type))
+		return "its file type is invalid";
+	if (ino == f->sb.root_ino && type != S_IFDIR)
+		return "the root is not a directory";
+	if (ino != f->sb.root_ino && ino < f->sb.first_ino)
+		return "it is a reserved inode";
+	if (type == S_IFLNK && (size == 0 || size > SYMLINK_MAX))
+		return "a symbolic link with a target of impossible length";
+	return NULL;
+}
+
+static int scan_inode(struct fsck *f, uint64_t ino, struct diofs_inode *di,
+		      int salvage)
+{
+	uint32_t type;
+	struct finode *fi;
+	const char *why;
+	int err = 0;
+
+	if (!di->mode)
+		return 0;
+	why = inode_garbage(f, ino, di);
+	if (why) {
+		fsck_problem(f, "cleared", "inode %" PRIu64 ": %s", ino, why);
+		err = fsck_own_ino(f, ino, S_ISDIR(le32toh(di->mode)) ? -1 : 0);
+		if (err)
+			return err;
+		if (salvage) {
+			memset(di, 0, sizeof(*di));
+			return 0;
+		}
+		fi = fsck_inode_add(f, ino);
+		if (!fi)
+			return fsck_fail(f, -ENOMEM, "out of memory");
+		fi->state = FI_FREE | FI_DIRTY;
+		return 0;
+	}
+	fi = fsck_inode_add(f, ino);
+	if (!fi)
+		return fsck_fail(f, -ENOMEM, "out of memory");
+	decode_inode(fi, di);
+	type = fi->mode & S_IFMT;
+
+	check_xattr_area(f, fi, di);
+	/* A salvaged block is rewritten as it stands: what a torn write
+	 * left in the free part of the attribute area goes. */
+	if (salvage)
+		memset(di->xattr + fi->xattr_len, 0,
+		       DIOFS_INLINE_XATTR - fi->xattr_len);
+	if (fi->xattr_root) {
+		err = check_tree(f, fi, TREE_XATTR, &fi->xattr_root);
+		if (err)
+			return err;
+	}
+	if (type == S_IFDIR) {
+		if (fi->flags & DIOFS_IFL_INLINE) {
+			fsck_problem(f, "flag cleared",
+				     "directory %" PRIu64 ": has the inline-data flag", ino);
+			fi->flags &= ~DIOFS_IFL_INLINE;
+			fi->state |= FI_DIRTY;
+		}
+		if (fi->nr_extents) {
+			fsck_problem(f, "cleared",
+				     "directory %" PRIu64 ": has %u inline extents",
+				     ino, fi->nr_extents);
+			fi->nr_extents = 0;
+			fi->state |= FI_DIRTY;
+		}
+		if (fi->ext_root)
+			err = check_tree(f, fi, TREE_DIR, &fi->ext_root);
+		return err;
+	}
+	if (type == S_IFREG || type == S_IFLNK) {
+		if (!(fi->flags & DIOFS_IFL_INLINE))
+			return collect_extents(f, fi, di);
+		if (fi->ext_root || fi->nr_extents) {
+			fsck_problem(f, "extents dropped",
+				     "inode %" PRIu64 ": has inline data and extents", ino);
+			fi->ext_root = 0;
+			fi->nr_extents = 0;
+			fi->state |= FI_DIRTY;
+		}
+		if (fi->size > DIOFS_INLINE_DATA) {
+			fsck_problem(f, "cut to the inline area",
+				     "inode %" PRIu64 ": %" PRIu64 " bytes of inline data, at most %d fit",
+				     ino, fi->size, DIOFS_INLINE_DATA);
+			fi->size = DIOFS_INLINE_DATA;
+			fi->state |= FI_DIRTY;
+		}
+		return 0;
+	}
+	/* Device nodes, fifos and sockets hold no data. */
+	if (fi->ext_root || fi->nr_extents || (fi->flags & DIOFS_IFL_INLINE) ||
+	    fi->size) {
+		fsck_problem(f, "dropped",
+			     "inode %" PRIu64 ": a special file with data or a size", ino);
+		fi->ext_root = 0;
+		fi->nr_extents = 0;
+		fi->flags &= ~DIOFS_IFL_INLINE;
+		fi->size = 0;
+		fi->state |= FI_DIRTY;
+	}
+	return 0;
+}
+
+/* Rule 3: the block's intact inodes, under a new header. */
+static int rewrite_itable(struct fsck *f, uint64_t blkno, const uint8_t *data)
+{
+	size_t hdr = sizeof(struct diofs_blkhdr);
+	struct mbuf *b;
+	struct txn *t;
+	int err;
+
+	err = cache_new(f->c, blkno, DIOFS_MAGIC_ITABLE, &b);
+	if (err)
+		return fsck_fail(f, err, "cannot set up block %" PRIu64 ": %s",
+				 blkno, strerror(-err));
+	err = txn_begin(f->c, &t);
+	if (!err) {
+		err = txn_add(t, b);
+		if (err)
+			txn_abort(t);
+	}
+	if (!err)
+		memcpy((uint8_t *)b->data + hdr, data + hdr, f->bs - hdr);
+	cache_release(f->c, b);
+	if (err)
+		return fsck_fail(f, err, "out of memory");
+	return fsck_commit(f, t);
+}
+
+static int scan_block(struct fsck *f, uint64_t g, uint32_t idx, uint8_t *data)
+{
+	const struct super *sb = &f->sb;
+	uint64_t blkno = super_group_first(sb, g) + 2 + idx;
+	uint64_t ino = g * sb->inodes_per_group + (uint64_t)idx * sb->inodes_per_block;
+	int salvage, err = 0;
+	uint32_t s;
+
+	salvage = blkhdr_verify(data, f->bs, DIOFS_MAGIC_ITABLE, blkno,
+				sb->uuid) != 0;
+	if (salvage)
+		fsck_problem(f, "rewritten with the inodes that pass the checks",
+			     "inode-table block %" PRIu64 " (group %" PRIu64 ") is corrupt",
+			     blkno, g);
+	for (s = 0; s < sb->inodes_per_block && !err; s++)
+		err = scan_inode(f, ino + s, (struct diofs_inode *)
+				 (data + sizeof(struct diofs_blkhdr) +
+				  (size_t)s * DIOFS_INODE_SIZE), salvage);
+	if (!err && salvage && f->repair)
+		err = rewrite_itable(f, blkno, data);
+	return err;
+}
+
+int fsck_itable_grow(struct fsck *f, uint64_t g)
+{
+	struct fgroup *fg = &f->g[g];
+	uint64_t blkno = super_group_first(&f->sb, g) + 2 + fg->itable_init;
+	struct mbuf *b;
+	struct txn *t;
+	int err;
+
+	if (fg->itable_init >= f->sb.itable_blocks)
+		return -ENOSPC;
+	if (f->repair) {
+		err = cache_new(f->c, blkno, DIOFS_MAGIC_ITABLE, &b);
+		if (err)
+			return fsck_fail(f, err, "cannot set up block %" PRIu64 ": %s",
+					 blkno, strerror(-err));
+		err = txn_begin(f->c, &t);
+		if (!err) {
+			err = txn_add(t, b);
+			if (err)
+				txn_abort(t);
+		}
+		cache_release(f->c, b);
+		if (err)
+			return fsck_fail(f, err, "out of memory");
+		err = fsck_commit(f, t);
+		if (err)
+			return err;
+	}
+	fg->itable_init++;
+	fg->desc_bad = 1;
+	return 0;
+}
+
+/* The root must be a directory: a missing one is made anew, empty. */
+static int check_root(struct fsck *f)
+{
+	const struct super *sb = &f->sb;
+	uint64_t root = sb->root_ino;
+	struct finode *fi = fsck_inode(f, root);
+	int err;
+
+	if (fi && !(fi->state & FI_FREE))
+		return 0;
+	fsck_problem(f, "made a new, empty root directory",
+		     "the root directory (inode %" PRIu64 ") is missing", root);
+	while (f->g[0].itable_init * (uint64_t)sb->inodes_per_block <= root) {
+		err = fsck_itable_grow(f, 0);
+		if (err)
+			return err == -ENOSPC ? fsck_fail(f, -EUCLEAN, "no room for the root inode") : err;
+	}
+	fi = fsck_inode_add(f, root);
+	if (!fi)
+		return fsck_fail(f, -ENOMEM, "out of memory");
+	memset(fi, 0, sizeof(*fi));
+	fi->ino = root;
+	fi->mode = S_IFDIR | 0755;
+	fi->links = 2;
+	fi->parent = root;
+	fi->state = FI_NEW | FI_DIRTY;
+	return 0;
+}
+
+int fsck_scan_inodes(struct fsck *f)
+{
+	const struct super *sb = &f->sb;
+	uint32_t chunk = SCAN_CHUNK_BYTES / f->bs, k, i, cnt, n;
+	uint8_t *buf;
+	uint64_t g;
+	int err = 0;
+
+	if (!chunk)
+		chunk = 1;
+	buf = fsck_buf(f, (size_t)chunk * f->bs);
+	if (!buf)
+		return fsck_fail(f, -ENOMEM, "out of memory");
+	for (g = 0; g < sb->group_count && !err; g++) {
+		/* format.h rule 3: nothing lives past itable_init. */
+		if (f->g[g].flags & DIOFS_BG_INODE_UNINIT)
+			continue;
+		n = f->g[g].itable_init;
+		for (k = 0; k < n && !err; k += chunk) {
+			cnt = n - k < chunk ? n - k : chunk;
+			err = fsck_pread(f, buf, super_group_first(sb, g) + 2 + k,
+					 cnt);
+			for (i = 0; i < cnt && !err; i++)
+				err = scan_block(f, g, k + i,
+						 buf + (size_t)i * f->bs);
+		}
+	}
+	free(buf);
+	return err ? err : check_root(f);
+}
+
+/* ---- orphans ------------------------------------------------------------------- */
+
+static void set_orphan_link(struct fsck *f, uint64_t prev, uint64_t next)
+{
+	struct finode *fi;
+
+	if (!prev) {
+		f->sb.orphan_head = next;
+		f->sb_rewrite = 1;
+		return;
+	}
+	fi = fsck_inode(f, prev);
+	fi->orphan_next = next;
+	fi->state |= FI_DIRTY;
+}
+
+int fsck_orphans(struct fsck *f)
+{
+	uint64_t prev = 0, ino = f->sb.orphan_head;
+	struct finode *fi;
+	size_t i;
+
+	while (ino) {
+		fi = fsck_inode(f, ino);
+		if (!fi || (fi->state & FI_FREE)) {
+			if (prev)
+				fsck_problem(f, "list cut there",
+					     "orphan list: inode %" PRIu64 " links to inode %" PRIu64 ", which is not in use",
+					     prev, ino);
+			else
+				fsck_problem(f, "list cut there",
+					     "orphan list: the superblock names inode %" PRIu64 ", which is not in use",
+					     ino);
+			set_orphan_link(f, prev, 0);
+			break;
+		}
+		if (fi->state & FI_ORPHAN) {
+			fsck_problem(f, "list cut there",
+				     "orphan list: loops back to inode %" PRIu64, ino);
+			set_orphan_link(f, prev, 0);
+			break;
+		}
+		fi->state |= FI_ORPHAN;
+		prev = ino;
+		ino = fi->orphan_next;
+	}
+	for (i = 0; i < f->nino; i++) {
+		fi = &f->ino[i];
+		if ((fi->state & (FI_ORPHAN | FI_FREE)) || !fi->orphan_next)
+			continue;
+		fsck_problem(f, "link cleared",
+			     "inode %" PRIu64 ": not on the orphan list, but links to inode %" PRIu64 " as if it were",
+			     fi->ino, fi->orphan_next);
+		fi->orphan_next = 0;
+		fi->state |= FI_DIRTY;
+	}
+	return 0;
+}
+
+/* Free fi's trees in the map; its data claims are skipped (FI_FREE). */
+static int release_inode(struct fsck *f, struct finode *fi)
+{
+	int err;
+
+	err = unmark_tree(f, fi->ino, S_ISDIR(fi->mode) ? TREE_DIR : TREE_EXT,
+			  fi->ext_root);
+	if (!err)
+		err = unmark_tree(f, fi->ino, TREE_XATTR, fi->xattr_root);
+	if (!err)
+		err = fsck_own_ino(f, fi->ino, S_ISDIR(fi->mode) ? -1 : 0);
+	fi->state |= FI_FREE | FI_DIRTY;
+	return err;
+}
+
+int fsck_orphans_decide(struct fsck *f)
+{
+	struct finode *fi;
+	size_t i;
+	int err = 0;
+
+	for (i = 0; i < f->nino && !err; i++) {
+		fi = &f->ino[i];
+		if (!(fi->state & FI_ORPHAN) || (fi->state & FI_FREE))
+			continue;
+		if (fi->links == 0 && fi->nrefs == 0) {
+			if (!f->repair) {
+				fsck_note(f, "inode %" PRIu64 ": unlinked, on the orphan list: will be freed at next mount",
+					  fi->ino);
+				continue;
+			}
+			fsck_problem(f, "freed",
+				     "inode %" PRIu64 ": unlinked, on the orphan list",
+				     fi->ino);
+			err = release_inode(f, fi);
+			continue;
+		}
+		/* Linked again before a crash: the mount takes it off the
+		 * list, so only a repair counts it (its link count, if
+		 * wrong, is a problem of its own). */
+		if (f->repair)
+			fsck_problem(f, "taken off the list",
+				     "inode %" PRIu64 ": on the orphan list, but has %u links and %u names",
+				     fi->ino, fi->links, fi->nrefs);
+		else
+			fsck_note(f, "inode %" PRIu64 ": on the orphan list with %u links: will be taken off it at next mount",
+				  fi->ino, fi->links);
+		/* The directory pass left out unlinked orphan directories. */
+		if (S_ISDIR(fi->mode) && fi->links == 0)
+			err = fsck_scan_dir(f, fi);
+	}
+	if (err || !f->repair || !f->sb.orphan_head)
+		return err;
+	/* Every orphan is either freed or off the list now. */
+	f->sb.orphan_head = 0;
+	f->sb_rewrite = 1;
+	for (i = 0; i < f->nino; i++) {
+		fi = &f->ino[i];
+		if ((fi->state & FI_ORPHAN) && !(fi->state & FI_FREE) &&
+		    fi->orphan_next) {
+			fi->orphan_next = 0;
+			fi->state |= FI_DIRTY;
+		}
+	}
+	return 0;
+}
+
+/* ---- data claims ------------------------------------------------------------------ */
+
+static uint32_t claim_len(const struct fclaim *c)
+{
+	return c->action == ACT_TRUNC || c->action == ACT_CLONE ? c->newlen
+								 : c->len;
+}
+
+int fsck_claim_data(struct fsck *f)
+{
+	struct finode *fi = NULL;
+	struct fclaim *c;
+	uint32_t len;
+	size_t i;
+
+	for (i = 0; i < f->ncl; i++) {
+		c = &f->cl[i];
+		if (c->action == ACT_DROP)
+			continue;
+		if (!fi || fi->ino != c->ino)
+			fi = fsck_inode(f, c->ino);
+		if (!fi)
+			continue;
+		len = claim_len(c);
+		if (fi->state & FI_FREE) {
+			/* A freed orphan's blocks: said with the inode. */
+			if (fsck_own(f, c->pblk, len))
+				return f->err;
+			continue;
+		}
+		if (!fsck_any_used(f, c->pblk, len)) {
+			fsck_mark(f, c->pblk, len, 1);
+			c->marked = 1;
+			continue;
+		}
+		/* Rule 1: the later claimant moves, and its old blocks
+		 * that nobody else holds become free. */
+		c->newlen = len;
+		c->action = ACT_CLONE;
+		if (!f->repair)
+			fsck_mark(f, c->pblk, len, 1);
+		else if (fsck_own(f, c->pblk, len))
+			return f->err;
+	}
+	return 0;
+}
+
+/* Where inode ino lives; unlike super_inode_loc() this takes inode 0 as
+ * well, whose slot may need clearing. */
+static void itable_loc(const struct fsck *f, uint64_t ino, uint64_t *blkno,
+		       uint32_t *off)
+{
+	const struct super *sb = &f->sb;
+	uint64_t g = ino / sb->inodes_per_group;
+	uint64_t idx = ino % sb->inodes_per_group;
+
+	*blkno = super_group_first(sb, g) + 2 + idx / sb->inodes_per_block;
+	*off = (uint32_t)(sizeof(struct diofs_blkhdr) +
+			  idx % sb->inodes_per_block * DIOFS_INODE_SIZE);
+}
+
+/* Read-modify-write of inode ino's inode-table block through the cache:
+ * *block is the block's contents, *off where the inode sits in it. */
+static int itable_open(struct fsck *f, uint64_t ino, struct txn **t,
+		       uint8_t **block, uint32_t *off)
+{
+	uint64_t blkno;
+	struct mbuf *b;
+	int err;
+
+	itable_loc(f, ino, &blkno, off);
+	err = cache_read(f->c, blkno, DIOFS_MAGIC_ITABLE, &b);
+	if (err)
+		return fsck_fail(f, err, "cannot read inode %" PRIu64 ": %s", ino,
+				 strerror(-err));
+	err = txn_begin(f->c, t);
+	if (!err) {
+		err = txn_add(*t, b);
+		if (err)
+			txn_abort(*t);
+	}
+	cache_release(f->c, b);
+	if (err)
+		return fsck_fail(f, err, "out of memory");
+	*block = b->data;
+	return 0;
+}
+
+static int copy_blocks(struct fsck *f, uint64_t from, uint64_t to,
+		       uint64_t len)
+{
+	uint64_t chunk = SCAN_CHUNK_BYTES / f->bs, n;
+	uint8_t *buf;
+	int err = 0;
+
+	if (!chunk)
+		chunk = 1;
+	buf = fsck_buf(f, (size_t)chunk * f->bs);
+	if (!buf)
+		return fsck_fail(f, -ENOMEM, "out of memory");
+	for (; len && !err; from += n, to += n, len -= n) {
+		n = len < chunk ? len : chunk;
+		err = fsck_pread(f, buf, from, (size_t)n);
+		if (!err)
+			err = fsck_pwrite(f, buf, to, (size_t)n);
+	}
+	free(buf);
+	return err;
+}
+
+/* Who holds a block of c's range first: a file's inode, or 0 (metadata or
+ * a tree node). */
+static uint64_t first_owner(const struct fsck *f, const struct fclaim *c)
+{
+	uint64_t end = c->pblk + c->newlen;
+	size_t i;
+
+	for (i = 0; i < f->ncl; i++) {
+		const struct fclaim *o = &f->cl[i];
+
+		if (o->marked && o->pblk < end && c->pblk < o->pblk + claim_len(o))
+			return o->ino;
+	}
+	return 0;
+}
+
+/*
+ * Rule 1 for claim c: report it and, when repairing, copy its blocks to a
+ * free run.  0 with *to set, or -ENOSPC when there is no room (the extent
+ * is then dropped), or another error.
+ */
+static int clone_extent(struct fsck *f, struct finode *fi,
+			const struct fclaim *c, uint64_t *to)
+{
+	uint64_t owner = first_owner(f, c), last = c->pblk + c->newlen - 1;
+	char who[48], fix[80];
+	int err;
+
+	if (owner)
+		snprintf(who, sizeof(who), "inode %" PRIu64, owner);
+	else
+		snprintf(who, sizeof(who), "filesystem metadata");
+	if (!f->repair) {
+		fsck_problem(f, "copied to free blocks",
+			     "inode %" PRIu64 ": blocks %" PRIu64 "-%" PRIu64 " (from file block %" PRIu64 ") are also used by %s",
+			     fi->ino, c->pblk, last, c->lblk, who);
+		return 0;
+	}
+	err = fsck_alloc_run(f, super_inode_goal(&f->sb, fi->ino), c->newlen,
+			     to);
+	if (err == -ENOSPC) {
+		fsck_problem(f, "removed (no free run to copy it to)",
+			     "inode %" PRIu64 ": blocks %" PRIu64 "-%" PRIu64 " (from file block %" PRIu64 ") are also used by %s",
+			     fi->ino, c->pblk, last, c->lblk, who);
+		fi->nblocks -= c->newlen;
+		return err;
+	}
+	if (err)
+		return err;
+	snprintf(fix, sizeof(fix), "copied to blocks %" PRIu64 "-%" PRIu64,
+		 *to, *to + c->newlen - 1);
+	fsck_problem(f, fix,
+		     "inode %" PRIu64 ": blocks %" PRIu64 "-%" PRIu64 " (from file block %" PRIu64 ") are also used by %s",
+		     fi->ino, c->pblk, last, c->lblk, who);
+	/* Unwritten blocks read as zeros whatever they hold. */
+	if (c->eflags & DIOFS_EXT_UNWRITTEN)
+		return 0;
+	return copy_blocks(f, c->pblk, *to, c->newlen);
+}
+
+/* An extent in host byte order, as it is to be written. */
+struct hext {
+	uint64_t lblk, pblk;
+	uint32_t len, flags;
+};
+
+/* Write fi's extents as v[0..n): inline, or into a new tree (rule 6). */
+static int write_extents(struct fsck *f, struct finode *fi,
+			 const struct hext *v, size_t n)
+{
+	struct diofs_extent_val val;
+	struct diofs_inode *di;
+	struct ftree tr;
+	struct txn *t;
+	uint8_t *block;
+	uint32_t off;
+	size_t i;
+	int err;
+
+	if (!fi->ext_root) {
+		/* Inline: at most DIOFS_INLINE_EXTENTS were read, fewer
+		 * or as many stay. */
+		err = itable_open(f, fi->ino, &t, &block, &off);
+		if (err)
+			return err;
+		di = (struct diofs_inode *)(block + off);
+		memset(di->ext, 0, sizeof(di->ext));
+		for (i = 0; i < n; i++) {
+			di->ext[i].lblk = htole64(v[i].lblk);
+			di->ext[i].pblk = htole64(v[i].pblk);
+			di->ext[i].len = htole32(v[i].len);
+			di->ext[i].flags = htole32(v[i].flags);
+		}
+		di->nr_extents = htole16((uint16_t)n);
+		fi->nr_extents = (uint16_t)n;
+		return fsck_commit(f, t);
+	}
+	fsck_tree_init(&tr, f, fi->ino, DIOFS_MAGIC_EXT_LEAF,
+		       DIOFS_MAGIC_EXT_NODE, fi->ext_root);
+	err = txn_begin(f->c, &t);
+	if (err)
+		return fsck_fail(f, err, "out of memory");
+	err = btree_destroy(&tr.bt, t);
+	for (i = 0; i < n && !err; i++) {
+		val.pblk = htole64(v[i].pblk);
+		val.len = htole32(v[i].len);
+		val.flags = htole32(v[i].flags);
+		err = btree_insert(&tr.bt, t, v[i].lblk, &val, sizeof(val));
+	}
+	if (err) {
+		txn_abort(t);
+		return fsck_fail(f, err, "cannot rebuild the extent tree of inode %" PRIu64 ": %s",
+				 fi->ino, strerror(-err));
+	}
+	err = fsck_commit(f, t);
+	if (!err && tr.bt.root != fi->ext_root) {
+		fi->ext_root = tr.bt.root;
+		fi->state |= FI_DIRTY;
+	}
+	return err;
+}
+
+/* The claims c[0..n) of one inode, at least one of them to change. */
+static int fix_inode_extents(struct fsck *f, struct finode *fi,
+			     const struct fclaim *c, size_t n)
+{
+	struct hext *v;
+	size_t i, m = 0;
+	uint64_t to;
+	int err = 0;
+
+	v = malloc(n * sizeof(*v));
+	if (!v)
+		return fsck_fail(f, -ENOMEM, "out of memory");
+	for (i = 0; i < n && !err; i++) {
+		v[m].lblk = c[i].lblk;
+		v[m].pblk = c[i].pblk;
+		v[m].len = c[i].len;
+		v[m].flags = c[i].eflags;
+		switch (c[i].action) {
+		case ACT_KEEP:
+			m++;
+			break;
+		case ACT_TRUNC:
+			v[m++].len = c[i].newlen;
+			break;
+		case ACT_CLONE:
+			err = clone_extent(f, fi, &c[i], &to);
+			if (err == -ENOSPC) {
+				err = 0;
+				break;
+			}
+			v[m].pblk = to;
+			v[m++].len = c[i].newlen;
+			break;
+		}
+	}
+	if (!err && f->repair)
+		err = write_extents(f, fi, v, m);
+	free(v);
+	return err;
+}
+
+int fsck_fix_extents(struct fsck *f)
+{
+	struct finode *fi;
+	size_t i, j, k;
+	int err = 0;
+
+	for (i = 0; i < f->ncl && !err; i = j) {
+		for (j = i; j < f->ncl && f->cl[j].ino == f->cl[i].ino; j++)
+			;
+		for (k = i; k < j && f->cl[k].action == ACT_KEEP; k++)
+			;
+		fi = fsck_inode(f, f->cl[i].ino);
+		if (k == j || !fi || (fi->state & FI_FREE))
+			continue;
+		err = fix_inode_extents(f, fi, &f->cl[i], j - i);
+	}
+	return err;
+}
+
+/* ---- counts and write-back ---------------------------------------------------------- */
+
+int fsck_inode_counts(struct fsck *f)
+{
+	uint64_t root = f->sb.root_ino, want_parent;
+	struct finode *fi;
+	uint32_t want;
+	size_t i;
+
+	for (i = 0; i < f->nino; i++) {
+		fi = &f->ino[i];
+		if ((fi->state & FI_FREE) || fsck_awaiting(f, fi))
+			continue;
+		/* Reported as unreachable already; without repair the
+		 * counts that the move would set are not known. */
+		if (!f->repair && (fi->state & FI_RELINKED))
+			continue;
+		/* A dropped tree was reported; what it held goes with it. */
+		if (fi->state & FI_RECOUNT) {
+			fi->blocks = fi->nblocks;
+			if (S_ISDIR(fi->mode)) {
+				fi->size = fi->nentries;
+				fi->links = 2 + fi->nsubdirs;
+			}
+			fi->state |= FI_DIRTY;
+		}
+		if (S_ISDIR(fi->mode)) {
+			want = 2 + fi->nsubdirs;
+			if (fi->size != fi->nentries) {
+				fsck_problem(f, "fixed",
+					     "directory %" PRIu64 ": size %" PRIu64 ", but it holds %" PRIu64 " entries",
+					     fi->ino, fi->size, fi->nentries);
+				fi->size = fi->nentries;
+				fi->state |= FI_DIRTY;
+			}
+			want_parent = fi->ino == root ? root : fi->dotdot;
+			if (want_parent && fi->parent != want_parent) {
+				fsck_problem(f, "fixed",
+					     "directory %" PRIu64 ": parent field names inode %" PRIu64 ", but its entry is in directory %" PRIu64,
+					     fi->ino, fi->parent, want_parent);
+				fi->parent = want_parent;
+				fi->state |= FI_DIRTY;
+			}
+		} else {
+			want = fi->nrefs;
+		}
+		if (fi->links != want) {
+			fsck_problem(f, "fixed",
+				     "inode %" PRIu64 ": link count %u, but %u found",
+				     fi->ino, fi->links, want);
+			fi->links = want;
+			fi->state |= FI_DIRTY;
+		}
+		if (fi->blocks != fi->nblocks) {
+			fsck_problem(f, "fixed",
+				     "inode %" PRIu64 ": says it holds %" PRIu64 " blocks, it holds %" PRIu64,
+				     fi->ino, fi->blocks, fi->nblocks);
+			fi->blocks = fi->nblocks;
+			fi->state |= FI_DIRTY;
+		}
+	}
+	return 0;
+}
+
+static void encode_inode(const struct finode *fi, struct diofs_inode *di)
+{
+	struct timespec ts;
+
+	if (fi->state & FI_FREE) {
+		/* As the engine frees: the generation stays for the slot's
+		 * next inode, so old handles never match the new one. */
+		le32 gen = di->generation;
+
+		memset(di, 0, sizeof(*di));
+		di->ino = htole64(fi->ino);
+		di->generation = gen;
+		return;
+	}
+	if (fi->state & FI_NEW) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		memset(di, 0, sizeof(*di));
+		di->ino = htole64(fi->ino);
+		di->generation = htole32((uint32_t)ts.tv_nsec);
+		di->atime = di->mtime = di->ctime = di->crtime =
+			htole64((uint64_t)ts.tv_sec);
+		di->atime_nsec = di->mtime_nsec = di->ctime_nsec =
+			di->crtime_nsec = htole32((uint32_t)ts.tv_nsec);
+	}
+	di->mode = htole32(fi->mode);
+	di->flags = htole32(fi->flags);
+	di->links = htole32(fi->links);
+	di->size = htole64(fi->size);
+	di->blocks = htole64(fi->blocks);
+	di->parent = htole64(fi->parent);
+	di->ext_root = htole64(fi->ext_root);
+	di->xattr_root = htole64(fi->xattr_root);
+	di->orphan_next = htole64(fi->orphan_next);
+	di->nr_extents = htole16(fi->nr_extents);
+	di->xattr_len = htole16(fi->xattr_len);
+	/* The engine keeps the free part of the attribute area zero. */
+	memset(di->xattr + fi->xattr_len, 0,
+	       DIOFS_INLINE_XATTR - fi->xattr_len);
+}
+
+int fsck_write_inodes(struct fsck *f)
+{
+	uint64_t blkno, other;
+	uint32_t off;
+	uint8_t *block;
+	struct txn *t;
+	size_t i = 0, j;
+	int err = 0;
+
+	if (!f->repair)
+		return 0;
+	while (i < f->nino && !err) {
+		if (!(f->ino[i].state & FI_DIRTY)) {
+			i++;
+			continue;
+		}
+		/* One transaction per inode-table block. */
+		err = itable_open(f, f->ino[i].ino, &t, &block, &off);
+		if (err)
+			break;
+		itable_loc(f, f->ino[i].ino, &blkno, &off);
+		for (j = i; j < f->nino; j++) {
+			itable_loc(f, f->ino[j].ino, &other, &off);
+			if (other != blkno)
+				break;
+			if (f->ino[j].state & FI_DIRTY)
+				encode_inode(&f->ino[j], (struct diofs_inode *)
+					     (block + off));
+		}
+		err = fsck_commit(f, t);
+		i = j;
+	}
+	return err;
+}

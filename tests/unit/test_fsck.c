@@ -1,0 +1,784 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * test_fsck: Check suite for the filesystem checker (src/fsck/checker.h).
+ *
+ * Each case formats an in-memory test device, mounts it with
+ * fs_mount_bdev() and builds a small tree through fs.h (mkdir, mknod,
+ * link, symlink, write, fallocate, setxattr), unmounts, and runs
+ * fsck_run() on the device: it must find nothing.  Then one kind of damage is injected directly into the
+ * device's bytes, with the block's checksum restamped where the damage is
+ * meant to be logical rather than a torn block; damage that fs.h cannot
+ * make (a second entry for a directory, a dangling entry) is made with
+ * the engine's lower layers (dir_add, dir_remove).  A report-only run must
+ * find it and change nothing; a repairing run must repair it, leave
+ * nothing behind, and a fresh report-only run must find nothing.
+ *
+ * Rules:
+ *  1. Cases run over a table of geometries: fs blocks of 1 KiB, 4 KiB and
+ *     64 KiB on 512-byte and 4 KiB device sectors.
+ *  2. A report-only run leaves every byte of the device as it was.
+ *  3. After a repair the filesystem mounts and the files that were not
+ *     damaged read back as written.
+ */
+#include <check.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <linux/falloc.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "diofs/bdev.h"
+#include "diofs/crc.h"
+#include "diofs/dio.h"
+#include "diofs/fs.h"
+#include "diofs/inode.h"
+#include "diofs/super.h"
+#include "checker.h"
+
+#define KiB 1024ull
+#define MiB (1024ull * KiB)
+#define DEV_SIZE (48 * MiB)
+
+struct geom {
+	unsigned fs_bs;
+	unsigned dev_bs;
+};
+
+static const struct geom geoms[] = {
+	{ 1024, 512 },
+	{ 4096, 4096 },
+	{ 65536, 512 },
+};
+#define NGEOMS (int)(sizeof(geoms) / sizeof(geoms[0]))
+
+static char where[64];
+
+struct env {
+	struct bdev *bdev;
+	struct fs *fs;
+	struct dio_ctx *ctx;
+	struct super sb;
+	uint32_t bs;
+	/* the tree every case starts from */
+	uint64_t dir, sub, a, b, big, pre;
+};
+
+/* ---- the engine side -------------------------------------------------------- */
+
+static void env_mount(struct env *e)
+{
+	struct fs_mount_opts o = { 0 };
+	const char *msg = NULL;
+	int err;
+
+	err = fs_mount_bdev(e->bdev, &o, &e->fs, &msg);
+	ck_assert_msg(err == 0, "%s: mount: %d (%s)", where, err,
+		      msg ? msg : "no message");
+	ck_assert_int_eq(dio_ctx_create(e->bdev, NULL, &e->ctx), 0);
+}
+
+static void env_unmount(struct env *e)
+{
+	dio_ctx_destroy(e->ctx);
+	e->ctx = NULL;
+	ck_assert_int_eq(fs_unmount(e->fs), 0);
+	e->fs = NULL;
+}
+
+static const struct fs_cred cred = { 0, 0, 022 };
+
+/* A new file or directory named name in directory parent. */
+static uint64_t mknode(struct env *e, uint64_t parent, const char *name,
+		       mode_t mode)
+{
+	struct fs_attr a;
+	int err;
+
+	if (S_ISDIR(mode))
+		err = fs_mkdir(e->fs, parent, name, mode, &cred, &a);
+	else
+		err = fs_mknod(e->fs, parent, name, mode, 0, &cred, &a);
+	ck_assert_msg(err == 0, "%s: create %s: %d", where, name, err);
+	fs_forget(e->fs, a.ino, 1);
+	return a.ino;
+}
+
+static void mklink(struct env *e, uint64_t ino, uint64_t parent,
+		   const char *name)
+{
+	struct fs_attr a;
+
+	ck_assert_int_eq(fs_link(e->fs, ino, parent, name, &a), 0);
+	fs_forget(e->fs, a.ino, 1);
+}
+
+static void mksymlink(struct env *e, uint64_t parent, const char *name,
+		      const char *target)
+{
+	struct fs_attr a;
+
+	ck_assert_int_eq(fs_symlink(e->fs, parent, name, target, &cred, &a), 0);
+	fs_forget(e->fs, a.ino, 1);
+}
+
+static unsigned char pat(uint64_t ino, uint64_t off)
+{
+	return (unsigned char)(ino * 31 + off * 7 + 1);
+}
+
+static void write_pat(struct env *e, uint64_t ino, uint64_t off, size_t len)
+{
+	unsigned char *buf = malloc(len);
+	struct iovec iov = { buf, len };
+	size_t i;
+
+	ck_assert_ptr_nonnull(buf);
+	for (i = 0; i < len; i++)
+		buf[i] = pat(ino, off + i);
+	ck_assert_int_eq(fs_write(e->fs, e->ctx, ino, off, &iov, 1),
+			 (ssize_t)len);
+	bdev_test_log_clear(e->bdev);
+	free(buf);
+}
+
+static void expect_pat(struct env *e, uint64_t ino, uint64_t off, size_t len)
+{
+	unsigned char *buf = malloc(len);
+	struct iovec iov = { buf, len };
+	size_t i;
+
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_int_eq(fs_read(e->fs, e->ctx, ino, off, &iov, 1),
+			 (ssize_t)len);
+	for (i = 0; i < len; i++)
+		ck_assert_msg(buf[i] == pat(ino, off + i),
+			      "%s: inode %" PRIu64 " byte %" PRIu64 " differs",
+			      where, ino, off + i);
+	free(buf);
+}
+
+/*
+ * Format, mount, and build through fs.h:
+ *   /d/           a directory
+ *   /d/s/         a subdirectory
+ *   /d/s/x        an empty file with more attributes than fit inline
+ *   /a            3 blocks of data, also named /d/a2
+ *   /d/b          2 blocks of data
+ *   /big          every other block of 40: more extents than fit inline
+ *   /pre          1 block, and 4 preallocated past its end (KEEP_SIZE)
+ *   /short, /long symbolic links: inline, and in a data block
+ * then unmount.
+ */
+static void env_init(struct env *e, const struct geom *g)
+{
+	struct bdev_test_opts bo = { .size = DEV_SIZE, .block_size = g->dev_bs };
+	struct format_opts opts = { .block_size = g->fs_bs };
+	char msg[256] = "", target[301], attr[32], val[150];
+	uint64_t i, x;
+	int err;
+
+	memset(e, 0, sizeof(*e));
+	snprintf(where, sizeof(where), "fs %u dev %u", g->fs_bs, g->dev_bs);
+	ck_assert_int_eq(bdev_test_create(&bo, &e->bdev), 0);
+	err = super_format(e->bdev, &opts, &e->sb, msg, sizeof(msg));
+	ck_assert_msg(err == 0, "%s: format: %s", where, msg);
+	e->bs = g->fs_bs;
+	env_mount(e);
+	e->dir = mknode(e, DIOFS_ROOT_INO, "d", S_IFDIR | 0755);
+	e->sub = mknode(e, e->dir, "s", S_IFDIR | 0755);
+	e->a = mknode(e, DIOFS_ROOT_INO, "a", S_IFREG | 0644);
+	mklink(e, e->a, e->dir, "a2");
+	e->b = mknode(e, e->dir, "b", S_IFREG | 0644);
+	e->big = mknode(e, DIOFS_ROOT_INO, "big", S_IFREG | 0644);
+	e->pre = mknode(e, DIOFS_ROOT_INO, "pre", S_IFREG | 0644);
+	write_pat(e, e->a, 0, 3 * e->bs);
+	write_pat(e, e->b, 0, 2 * e->bs);
+	for (i = 0; i < 40; i += 2)
+		write_pat(e, e->big, i * e->bs, e->bs);
+	write_pat(e, e->pre, 0, e->bs);
+	ck_assert_int_eq(fs_fallocate(e->fs, e->ctx, e->pre,
+				      FALLOC_FL_KEEP_SIZE, e->bs, 4 * e->bs), 0);
+	mksymlink(e, DIOFS_ROOT_INO, "short", "d/b");
+	memset(target, 'x', sizeof(target) - 1);
+	target[sizeof(target) - 1] = '\0';
+	mksymlink(e, DIOFS_ROOT_INO, "long", target);
+	x = mknode(e, e->sub, "x", S_IFREG | 0644);
+	memset(val, 'v', sizeof(val));
+	for (i = 0; i < 12; i++) {
+		snprintf(attr, sizeof(attr), "user.attr%" PRIu64, i);
+		ck_assert_int_eq(fs_setxattr(e->fs, x, attr, val, sizeof(val),
+					     0), 0);
+	}
+	env_unmount(e);
+	ck_assert_int_eq(super_read(e->bdev, &e->sb, msg, sizeof(msg)), 0);
+}
+
+static void env_done(struct env *e)
+{
+	if (e->fs)
+		env_unmount(e);
+	bdev_close(e->bdev);
+}
+
+/* ---- running the checker --------------------------------------------------------- */
+
+struct run {
+	struct fsck_result res;
+	char *out;		/* what it printed */
+	size_t outlen;
+};
+
+static void run_free(struct run *r)
+{
+	free(r->out);
+	r->out = NULL;
+}
+
+static void run_fsck(struct env *e, int repair, struct run *r)
+{
+	struct fsck_opts o = { .repair = repair };
+	unsigned char *before = NULL;
+	int err;
+
+	o.out = open_memstream(&r->out, &r->outlen);
+	ck_assert_ptr_nonnull(o.out);
+	if (!repair) {
+		before = malloc(DEV_SIZE);
+		ck_assert_ptr_nonnull(before);
+		memcpy(before, bdev_test_data(e->bdev), DEV_SIZE);
+	}
+	err = fsck_run(e->bdev, &o, &r->res);
+	fclose(o.out);
+	ck_assert_msg(err == 0, "%s: fsck_run: %d %s", where, err, r->res.msg);
+	if (before) {
+		/* Rule 2. */
+		ck_assert_msg(!memcmp(before, bdev_test_data(e->bdev), DEV_SIZE),
+			      "%s: a report-only run changed the device", where);
+		free(before);
+	}
+}
+
+static void expect_clean(struct env *e)
+{
+	struct run r = { 0 };
+
+	run_fsck(e, 0, &r);
+	ck_assert_msg(r.res.found == 0, "%s: fsck finds problems:\n%s", where,
+		      r.out);
+	run_free(&r);
+}
+
+/*
+ * The damage must be found without repair (each of the patterns in want,
+ * NULL-terminated, printed), then repaired with nothing left, then a
+ * fresh check must be clean.
+ */
+static void expect_repair(struct env *e, const char *const *want)
+{
+	struct run r = { 0 };
+	size_t i;
+
+	run_fsck(e, 0, &r);
+	ck_assert_msg(r.res.found > 0 && r.res.left == r.res.found &&
+		      r.res.fixed == 0,
+		      "%s: report-only run: found %" PRIu64 " left %" PRIu64 ":\n%s",
+		      where, r.res.found, r.res.left, r.out);
+	for (i = 0; want[i]; i++)
+		ck_assert_msg(strstr(r.out, want[i]), "%s: no \"%s\" in:\n%s",
+			      where, want[i], r.out);
+	run_free(&r);
+
+	run_fsck(e, 1, &r);
+	ck_assert_msg(r.res.fixed > 0 && r.res.left == 0,
+		      "%s: repair: found %" PRIu64 " fixed %" PRIu64 " left %" PRIu64 ":\n%s",
+		      where, r.res.found, r.res.fixed, r.res.left, r.out);
+	run_free(&r);
+	expect_clean(e);
+}
+
+/* ---- injecting damage --------------------------------------------------------------- */
+
+static uint8_t *block_of(struct env *e, uint64_t blkno)
+{
+	return bdev_test_data(e->bdev) + blkno * e->bs;
+}
+
+/* Restamp a metadata block after a change, so only the change is wrong. */
+static void restamp(struct env *e, uint64_t blkno)
+{
+	const struct diofs_blkhdr *h = (const void *)block_of(e, blkno);
+
+	blkhdr_stamp(block_of(e, blkno), e->bs, le32toh(h->magic), blkno,
+		     e->sb.uuid);
+}
+
+static struct diofs_inode *slot_of(struct env *e, uint64_t ino,
+				   uint64_t *blkno)
+{
+	uint32_t off;
+
+	ck_assert_int_eq(super_inode_loc(&e->sb, ino, blkno, &off), 0);
+	return (struct diofs_inode *)(block_of(e, *blkno) + off);
+}
+
+static void set_bit(uint8_t *map, uint64_t bit, int one)
+{
+	if (one)
+		map[bit / 8] |= (uint8_t)(1u << (bit % 8));
+	else
+		map[bit / 8] &= (uint8_t)~(1u << (bit % 8));
+}
+
+/* ---- cases ---------------------------------------------------------------------------- */
+
+START_TEST(t_clean)
+{
+	struct env e;
+	struct run r = { 0 };
+
+	env_init(&e, &geoms[_i]);
+	expect_clean(&e);
+	/* A repairing run of a clean filesystem changes nothing. */
+	run_fsck(&e, 1, &r);
+	ck_assert_msg(r.res.found == 0 && r.res.fixed == 0, "%s:\n%s", where,
+		      r.out);
+	run_free(&r);
+	env_done(&e);
+}
+END_TEST
+
+START_TEST(t_double_owner)
+{
+	const char *const want[] = { "also used by inode", NULL };
+	struct env e;
+	struct diofs_inode *da, *db;
+	uint64_t blk, blk2, a_pblk, b_pblk;
+
+	env_init(&e, &geoms[_i]);
+	/* b's first extent now points at a's blocks. */
+	da = slot_of(&e, e.a, &blk);
+	db = slot_of(&e, e.b, &blk2);
+	ck_assert_int_eq(le16toh(da->nr_extents), 1);
+	ck_assert_int_eq(le16toh(db->nr_extents), 1);
+	a_pblk = le64toh(da->ext[0].pblk);
+	b_pblk = le64toh(db->ext[0].pblk);
+	db->ext[0].pblk = htole64(a_pblk);
+	restamp(&e, blk2);
+	expect_repair(&e, want);
+
+	/* b holds a copy of what it pointed at, in blocks of its own. */
+	db = slot_of(&e, e.b, &blk2);
+	ck_assert_uint_ne(le64toh(db->ext[0].pblk), a_pblk);
+	ck_assert_uint_ne(le64toh(db->ext[0].pblk), 0);
+	ck_assert(!memcmp(block_of(&e, le64toh(db->ext[0].pblk)),
+			  block_of(&e, a_pblk), 2 * e.bs));
+	(void)b_pblk;
+	env_mount(&e);
+	expect_pat(&e, e.a, 0, 3 * e.bs);
+	env_done(&e);
+}
+END_TEST
+
+START_TEST(t_link_count)
+{
+	const char *const want[] = { "link count 7, but 2 found", NULL };
+	struct env e;
+	struct diofs_inode *d;
+	struct fs_attr a;
+	uint64_t blk;
+
+	env_init(&e, &geoms[_i]);
+	d = slot_of(&e, e.a, &blk);
+	ck_assert_int_eq(le32toh(d->links), 2);
+	d->links = htole32(7);
+	restamp(&e, blk);
+	expect_repair(&e, want);
+	env_mount(&e);
+	ck_assert_int_eq(fs_getattr(e.fs, e.a, &a), 0);
+	ck_assert_int_eq(a.nlink, 2);
+	expect_pat(&e, e.a, 0, 3 * e.bs);
+	env_done(&e);
+}
+END_TEST
+
+START_TEST(t_dangling_entry)
+{
+	const char *const want[] = { "entry \"ghost\" names inode", NULL };
+	struct env e;
+	struct inode *dp;
+	struct txn *t;
+	uint64_t ino;
+	int err;
+
+	env_init(&e, &geoms[_i]);
+	env_mount(&e);
+	ck_assert_int_eq(inode_get(e.fs, e.dir, &dp), 0);
+	ck_assert_int_eq(fs_txn_begin(e.fs, &t), 0);
+	err = inode_join(t, dp);
+	if (!err)
+		err = dir_add(t, dp, "ghost", 5, e.sb.first_ino + 100,
+			      DIOFS_FT_REG);
+	if (!err)
+		err = inode_write(t, dp);
+	ck_assert_int_eq(fs_txn_end(e.fs, t, err), 0);
+	ck_assert_int_eq(err, 0);
+	inode_put(dp);
+	env_unmount(&e);
+
+	expect_repair(&e, want);
+	env_mount(&e);
+	ck_assert_int_eq(inode_get(e.fs, e.dir, &dp), 0);
+	ck_assert_int_eq(dir_lookup(dp, "ghost", 5, &ino, NULL), -ENOENT);
+	ck_assert_int_eq(dir_lookup(dp, "b", 1, &ino, NULL), 0);
+	ck_assert_uint_eq(ino, e.b);
+	inode_put(dp);
+	expect_pat(&e, e.b, 0, 2 * e.bs);
+	env_done(&e);
+}
+END_TEST
+
+START_TEST(t_bitmap_bit)
+{
+	const char *const want[] = { "block bitmap marks 1 blocks in use as free",
+				     NULL };
+	struct env e;
+	struct diofs_inode *d;
+	uint64_t blk, pblk, g, first;
+
+	env_init(&e, &geoms[_i]);
+	d = slot_of(&e, e.b, &blk);
+	pblk = le64toh(d->ext[0].pblk);
+	g = super_group_of(&e.sb, pblk);
+	first = super_group_first(&e.sb, g);
+	set_bit(block_of(&e, first) + sizeof(struct diofs_blkhdr),
+		pblk - first, 0);
+	restamp(&e, first);
+	expect_repair(&e, want);
+	ck_assert(block_of(&e, first)[sizeof(struct diofs_blkhdr) +
+				      (pblk - first) / 8] &
+		  (1u << ((pblk - first) % 8)));
+	env_done(&e);
+}
+END_TEST
+
+START_TEST(t_torn_blocks)
+{
+	const char *const want_it[] = { "inode-table block", "is corrupt", NULL };
+	const char *const want_bb[] = { "block bitmap", "is corrupt", NULL };
+	const char *const want_sb[] = { "primary superblock", NULL };
+	const char *const want_gd[] = { "group descriptor block", NULL };
+	struct env e;
+	uint64_t blk, first;
+
+	env_init(&e, &geoms[_i]);
+	/* A flipped byte in a's inode-table block, outside any inode. */
+	slot_of(&e, e.a, &blk);
+	block_of(&e, blk)[e.bs - 1] ^= 0x40;
+	expect_repair(&e, want_it);
+
+	first = super_group_first(&e.sb, 0);
+	block_of(&e, first)[e.bs - 3] ^= 0x01;
+	expect_repair(&e, want_bb);
+
+	block_of(&e, 0)[300] ^= 0x10;
+	expect_repair(&e, want_sb);
+
+	block_of(&e, e.sb.gdt_start)[e.bs - 1] ^= 0x08;
+	expect_repair(&e, want_gd);
+
+	env_mount(&e);
+	expect_pat(&e, e.a, 0, 3 * e.bs);
+	expect_pat(&e, e.b, 0, 2 * e.bs);
+	env_done(&e);
+}
+END_TEST
+
+START_TEST(t_unreachable)
+{
+	const char *const want[] = { "cannot be reached from the root", NULL };
+	struct env e;
+	struct inode *dp, *ip;
+	struct txn *t;
+	uint64_t lf, ino;
+	char name[32];
+	int err;
+
+	env_init(&e, &geoms[_i]);
+	/* Drop /d's entry (and the link it gave the root), as a lost
+	 * rename would. */
+	env_mount(&e);
+	ck_assert_int_eq(inode_get(e.fs, DIOFS_ROOT_INO, &dp), 0);
+	ck_assert_int_eq(fs_txn_begin(e.fs, &t), 0);
+	err = inode_join(t, dp);
+	if (!err)
+		err = dir_remove(t, dp, "d", 1);
+	if (!err) {
+		dp->links--;
+		err = inode_write(t, dp);
+	}
+	ck_assert_int_eq(fs_txn_end(e.fs, t, err), 0);
+	ck_assert_int_eq(err, 0);
+	inode_put(dp);
+	env_unmount(&e);
+
+	expect_repair(&e, want);
+	env_mount(&e);
+	ck_assert_int_eq(inode_get(e.fs, DIOFS_ROOT_INO, &dp), 0);
+	ck_assert_int_eq(dir_lookup(dp, "lost+found", 10, &lf, NULL), 0);
+	inode_put(dp);
+	ck_assert_int_eq(inode_get(e.fs, lf, &dp), 0);
+	snprintf(name, sizeof(name), "#%" PRIu64, e.dir);
+	ck_assert_int_eq(dir_lookup(dp, name, strlen(name), &ino, NULL), 0);
+	ck_assert_uint_eq(ino, e.dir);
+	inode_put(dp);
+	ck_assert_int_eq(inode_get(e.fs, e.dir, &ip), 0);
+	ck_assert_uint_eq(ip->parent, lf);
+	ck_assert_int_eq(dir_lookup(ip, "b", 1, &ino, NULL), 0);
+	inode_put(ip);
+	expect_pat(&e, e.b, 0, 2 * e.bs);
+	env_done(&e);
+}
+END_TEST
+
+/* Add an entry name -> ino (a directory) to directory dir, nothing else. */
+static void add_dir_entry(struct env *e, uint64_t dir, const char *name,
+			  uint64_t ino)
+{
+	struct inode *dp;
+	struct txn *t;
+	int err;
+
+	ck_assert_int_eq(inode_get(e->fs, dir, &dp), 0);
+	ck_assert_int_eq(fs_txn_begin(e->fs, &t), 0);
+	err = inode_join(t, dp);
+	if (!err)
+		err = dir_add(t, dp, name, strlen(name), ino, DIOFS_FT_DIR);
+	if (!err)
+		err = inode_write(t, dp);
+	ck_assert_int_eq(fs_txn_end(e->fs, t, err), 0);
+	ck_assert_int_eq(err, 0);
+	inode_put(dp);
+}
+
+START_TEST(t_dir_twice)
+{
+	const char *const want[] = { "names directory", NULL };
+	struct env e;
+	struct inode *dp;
+	uint64_t ino;
+
+	env_init(&e, &geoms[_i]);
+	env_mount(&e);
+	add_dir_entry(&e, DIOFS_ROOT_INO, "again", e.sub);
+	env_unmount(&e);
+	expect_repair(&e, want);
+	env_mount(&e);
+	ck_assert_int_eq(inode_get(e.fs, DIOFS_ROOT_INO, &dp), 0);
+	ck_assert_int_eq(dir_lookup(dp, "again", 5, &ino, NULL), -ENOENT);
+	inode_put(dp);
+	ck_assert_int_eq(inode_get(e.fs, e.dir, &dp), 0);
+	ck_assert_int_eq(dir_lookup(dp, "s", 1, &ino, NULL), 0);
+	ck_assert_uint_eq(ino, e.sub);
+	inode_put(dp);
+	env_done(&e);
+}
+END_TEST
+
+START_TEST(t_dir_cycle)
+{
+	const char *const want[] = { "cannot be reached from the root", NULL };
+	struct env e;
+	struct inode *dp;
+	struct txn *t;
+	uint64_t lf, ino;
+	char name[32];
+	int err;
+
+	env_init(&e, &geoms[_i]);
+	/* /d/s names d, and the root no longer does: d and s hold each
+	 * other and hang off nothing. */
+	env_mount(&e);
+	add_dir_entry(&e, e.sub, "loop", e.dir);
+	ck_assert_int_eq(inode_get(e.fs, DIOFS_ROOT_INO, &dp), 0);
+	ck_assert_int_eq(fs_txn_begin(e.fs, &t), 0);
+	err = inode_join(t, dp);
+	if (!err)
+		err = dir_remove(t, dp, "d", 1);
+	if (!err)
+		err = inode_write(t, dp);
+	ck_assert_int_eq(fs_txn_end(e.fs, t, err), 0);
+	ck_assert_int_eq(err, 0);
+	inode_put(dp);
+	env_unmount(&e);
+
+	expect_repair(&e, want);
+	env_mount(&e);
+	ck_assert_int_eq(inode_get(e.fs, DIOFS_ROOT_INO, &dp), 0);
+	ck_assert_int_eq(dir_lookup(dp, "lost+found", 10, &lf, NULL), 0);
+	inode_put(dp);
+	/* d leaves the loop for lost+found; s stays in d. */
+	ck_assert_int_eq(inode_get(e.fs, lf, &dp), 0);
+	ck_assert_uint_eq(dp->dfile.size, 1);
+	snprintf(name, sizeof(name), "#%" PRIu64, e.dir);
+	ck_assert_int_eq(dir_lookup(dp, name, strlen(name), &ino, NULL), 0);
+	ck_assert_uint_eq(ino, e.dir);
+	inode_put(dp);
+	ck_assert_int_eq(inode_get(e.fs, e.sub, &dp), 0);
+	ck_assert_int_eq(dir_lookup(dp, "loop", 4, &ino, NULL), -ENOENT);
+	ck_assert_uint_eq(dp->parent, e.dir);
+	inode_put(dp);
+	ck_assert_int_eq(inode_get(e.fs, e.dir, &dp), 0);
+	ck_assert_uint_eq(dp->parent, lf);
+	inode_put(dp);
+	expect_pat(&e, e.b, 0, 2 * e.bs);
+	env_done(&e);
+}
+END_TEST
+
+START_TEST(t_orphan)
+{
+	struct env e;
+	struct run r = { 0 };
+	uint64_t blk, pblk;
+
+	env_init(&e, &geoms[_i]);
+	/* Unlink /d/b while it is open, then "crash": the device keeps
+	 * b on the orphan list. */
+	env_mount(&e);
+	ck_assert_int_eq(fs_open(e.fs, e.b), 0);
+	ck_assert_int_eq(fs_unlink(e.fs, e.dir, "b"), 0);
+	{
+		/* The crash: a copy of the device as it is now. */
+		struct bdev_test_opts bo = { .size = DEV_SIZE,
+					     .block_size = geoms[_i].dev_bs };
+		struct bdev *copy;
+
+		ck_assert_int_eq(bdev_test_create(&bo, &copy), 0);
+		memcpy(bdev_test_data(copy), bdev_test_data(e.bdev), DEV_SIZE);
+		fs_release(e.fs, e.b);
+		env_unmount(&e);
+		bdev_close(e.bdev);
+		e.bdev = copy;
+	}
+	pblk = le64toh(slot_of(&e, e.b, &blk)->ext[0].pblk);
+
+	/* Without repair: a note, not an error. */
+	run_fsck(&e, 0, &r);
+	ck_assert_msg(r.res.found == 0 && r.res.notes == 1 &&
+		      strstr(r.out, "will be freed at next mount"),
+		      "%s:\n%s", where, r.out);
+	run_free(&r);
+	run_fsck(&e, 1, &r);
+	ck_assert_msg(r.res.fixed >= 1 && r.res.left == 0, "%s:\n%s", where,
+		      r.out);
+	run_free(&r);
+	expect_clean(&e);
+	ck_assert_int_eq(slot_of(&e, e.b, &blk)->mode, 0);
+	{
+		uint64_t g = super_group_of(&e.sb, pblk);
+		uint64_t first = super_group_first(&e.sb, g);
+		const uint8_t *bm = block_of(&e, first) +
+				    sizeof(struct diofs_blkhdr);
+
+		ck_assert(!(bm[(pblk - first) / 8] & (1u << ((pblk - first) % 8))));
+	}
+	env_mount(&e);
+	expect_pat(&e, e.a, 0, 3 * e.bs);
+	env_done(&e);
+}
+END_TEST
+
+START_TEST(t_damaged_tree)
+{
+	const char *const want[] = { "extent tree", "damaged", NULL };
+	struct env e;
+	struct diofs_inode *d;
+	uint64_t blk, root;
+
+	env_init(&e, &geoms[_i]);
+	d = slot_of(&e, e.big, &blk);
+	root = le64toh(d->ext_root);
+	ck_assert_uint_ne(root, 0);
+	/* A torn node: its checksum no longer matches. */
+	block_of(&e, root)[e.bs / 2] ^= 0x20;
+	expect_repair(&e, want);
+	d = slot_of(&e, e.big, &blk);
+	ck_assert_uint_eq(le64toh(d->ext_root), 0);
+	ck_assert_uint_eq(le64toh(d->blocks), 0);
+	env_mount(&e);
+	expect_pat(&e, e.b, 0, 2 * e.bs);
+	env_done(&e);
+}
+END_TEST
+
+START_TEST(t_past_eof)
+{
+	const char *const want[] = { "past the end of the file", NULL };
+	struct env e;
+	struct diofs_inode *d;
+	uint64_t blk;
+
+	env_init(&e, &geoms[_i]);
+	/* a keeps 3 written blocks but claims one byte. */
+	d = slot_of(&e, e.a, &blk);
+	d->size = htole64(1);
+	restamp(&e, blk);
+	expect_repair(&e, want);
+	d = slot_of(&e, e.a, &blk);
+	ck_assert_uint_eq(le32toh(d->ext[0].len), 1);
+	ck_assert_uint_eq(le64toh(d->blocks), 1);
+	env_done(&e);
+}
+END_TEST
+
+START_TEST(t_not_diofs)
+{
+	struct bdev_test_opts bo = { .size = 4 * MiB, .block_size = 512 };
+	struct fsck_opts o = { .repair = 0 };
+	struct fsck_result res;
+	struct bdev *bdev;
+
+	ck_assert_int_eq(bdev_test_create(&bo, &bdev), 0);
+	memset(bdev_test_data(bdev), 0x5a, 4 * MiB);
+	ck_assert_int_eq(fsck_run(bdev, &o, &res), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(res.msg, "not a diofs filesystem"));
+	bdev_close(bdev);
+}
+END_TEST
+
+static Suite *fsck_suite(void)
+{
+	Suite *s = suite_create("fsck");
+	TCase *tc = tcase_create("fsck");
+
+	tcase_set_timeout(tc, 60);
+	tcase_add_loop_test(tc, t_clean, 0, NGEOMS);
+	tcase_add_loop_test(tc, t_double_owner, 0, NGEOMS);
+	tcase_add_loop_test(tc, t_link_count, 0, NGEOMS);
+	tcase_add_loop_test(tc, t_dangling_entry, 0, NGEOMS);
+	tcase_add_loop_test(tc, t_bitmap_bit, 0, NGEOMS);
+	tcase_add_loop_test(tc, t_torn_blocks, 0, NGEOMS);
+	tcase_add_loop_test(tc, t_unreachable, 0, NGEOMS);
+	tcase_add_loop_test(tc, t_dir_twice, 0, NGEOMS);
+	tcase_add_loop_test(tc, t_dir_cycle, 0, NGEOMS);
+	tcase_add_loop_test(tc, t_orphan, 0, NGEOMS);
+	tcase_add_loop_test(tc, t_damaged_tree, 0, NGEOMS);
+	tcase_add_loop_test(tc, t_past_eof, 0, NGEOMS);
+	tcase_add_test(tc, t_not_diofs);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(fsck_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

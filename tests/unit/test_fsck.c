@@ -638,6 +638,73 @@ START_TEST(t_dir_cycle)
 }
 END_TEST
 
+/*
+ * A directory leaf whose slot for "b" points at the value of "s": the
+ * block passes its checksum and the B+tree's own checks, but b's entry
+ * now reads as a second "s" under b's key.  Deleting that entry in place
+ * would move value bytes that two slots share.
+ */
+START_TEST(t_leaf_overlap)
+{
+	const char *const want[] = { "not named in any directory", NULL };
+	struct env e;
+	struct diofs_inode *d;
+	struct inode *dp;
+	uint8_t *leaf, *body;
+	uint64_t blk, root, ino, lf;
+	unsigned nr, i, off_b = 0, off_s = 0, slot_b = 0;
+	char name[32];
+
+	env_init(&e, &geoms[_i]);
+	d = slot_of(&e, e.dir, &blk);
+	root = le64toh(d->ext_root);
+	leaf = block_of(&e, root);
+	ck_assert_uint_eq(le32toh(((struct diofs_blkhdr *)leaf)->magic),
+			  DIOFS_MAGIC_DIR_LEAF);
+	/* btree.c's layout: a 16-byte node header after the block header,
+	 * then 12-byte slots (key, value offset, length); offsets count
+	 * from the node header. */
+	body = leaf + sizeof(struct diofs_blkhdr);
+	nr = le16toh(*(le16 *)(body + 2));
+	for (i = 0; i < nr; i++) {
+		uint8_t *slot = body + 16 + 12 * i;
+		unsigned off = le16toh(*(le16 *)(slot + 8));
+		const struct diofs_dirent *de = (const void *)(body + off);
+
+		if (de->name_len == 1 && de->name[0] == 'b') {
+			off_b = off;
+			slot_b = i;
+		}
+		if (de->name_len == 1 && de->name[0] == 's')
+			off_s = off;
+	}
+	ck_assert(off_b && off_s);
+	*(le16 *)(body + 16 + 12 * slot_b + 8) = htole16(off_s);
+	(void)off_b;
+	restamp(&e, root);
+	expect_repair(&e, want);
+
+	env_mount(&e);
+	ck_assert_int_eq(inode_get(e.fs, e.dir, &dp), 0);
+	ck_assert_int_eq(dir_lookup(dp, "s", 1, &ino, NULL), 0);
+	ck_assert_uint_eq(ino, e.sub);
+	ck_assert_int_eq(dir_lookup(dp, "a2", 2, &ino, NULL), 0);
+	ck_assert_uint_eq(ino, e.a);
+	inode_put(dp);
+	/* b lost its only name and was kept, in lost+found. */
+	ck_assert_int_eq(inode_get(e.fs, DIOFS_ROOT_INO, &dp), 0);
+	ck_assert_int_eq(dir_lookup(dp, "lost+found", 10, &lf, NULL), 0);
+	inode_put(dp);
+	ck_assert_int_eq(inode_get(e.fs, lf, &dp), 0);
+	snprintf(name, sizeof(name), "#%" PRIu64, e.b);
+	ck_assert_int_eq(dir_lookup(dp, name, strlen(name), &ino, NULL), 0);
+	inode_put(dp);
+	expect_pat(&e, e.b, 0, 2 * e.bs);
+	expect_pat(&e, e.a, 0, 3 * e.bs);
+	env_done(&e);
+}
+END_TEST
+
 START_TEST(t_orphan)
 {
 	struct env e;
@@ -764,6 +831,7 @@ static Suite *fsck_suite(void)
 	tcase_add_loop_test(tc, t_unreachable, 0, NGEOMS);
 	tcase_add_loop_test(tc, t_dir_twice, 0, NGEOMS);
 	tcase_add_loop_test(tc, t_dir_cycle, 0, NGEOMS);
+	tcase_add_loop_test(tc, t_leaf_overlap, 0, NGEOMS);
 	tcase_add_loop_test(tc, t_orphan, 0, NGEOMS);
 	tcase_add_loop_test(tc, t_damaged_tree, 0, NGEOMS);
 	tcase_add_loop_test(tc, t_past_eof, 0, NGEOMS);

@@ -49,6 +49,7 @@ struct bdev_counters {
 struct bdev {
 	const struct bdev_ops *ops;
 	int fd;			/* every iocb's aio_fildes; -1: test device */
+	int backing_fd;		/* a loop device's image, flocked; -1: none */
 	uint32_t block_size;
 	uint32_t mem_align;
 	uint64_t size;

@@ -123,6 +123,7 @@ void bdev_init(struct bdev *bdev, const struct bdev_ops *ops)
 
 	bdev->ops = ops;
 	bdev->fd = -1;
+	bdev->backing_fd = -1;
 	atomic_init(&st->reads, 0);
 	atomic_init(&st->writes, 0);
 	atomic_init(&st->read_bytes, 0);

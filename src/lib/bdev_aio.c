@@ -9,6 +9,9 @@
  *     another program; an image file takes an exclusive, non-blocking flock.
  *     Either way a second user gets -EBUSY.  Both hold for read-only opens
  *     too: a reader must not see a filesystem that a writer is changing.
+ *     A loop device also flocks its backing image: the device and the
+ *     image are one filesystem under two names, and neither claim alone
+ *     would see the other.
  *  2. block_size is the device's logical block size (BLKSSZGET) or, for an
  *     image file, the direct-I/O offset alignment statx reports
  *     (STATX_DIOALIGN), else 4096, which every filesystem accepts.
@@ -20,12 +23,15 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/fs.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "diofs/bdev_impl.h"
@@ -109,8 +115,47 @@ static int aio_flush(struct bdev *bdev)
 static void aio_destroy(struct bdev *bdev)
 {
 	/* closing the descriptor drops the flock or the exclusive claim */
+	if (bdev->backing_fd >= 0)
+		close(bdev->backing_fd);
 	close(bdev->fd);
 	free(bdev);
+}
+
+/*
+ * Rule 1: if the block device st names is a loop device, flock its backing
+ * image and return that descriptor in *out (else -1).  -EBUSY when the
+ * image is in use; a backing file that cannot be opened (deleted, or not
+ * reachable from here) has nobody else to lock it either.
+ */
+static int lock_loop_backing(const struct stat *st, int *out)
+{
+	char sys[96], file[PATH_MAX];
+	ssize_t n;
+	int fd;
+
+	*out = -1;
+	snprintf(sys, sizeof(sys), "/sys/dev/block/%u:%u/loop/backing_file",
+		 major(st->st_rdev), minor(st->st_rdev));
+	fd = open(sys, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;	/* not a loop device */
+	n = read(fd, file, sizeof(file) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	file[n] = '\0';
+	file[strcspn(file, "\n")] = '\0';
+	fd = open(file, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int err = errno;
+
+		close(fd);
+		return err == EWOULDBLOCK ? -EBUSY : 0;
+	}
+	*out = fd;
+	return 0;
 }
 
 static const struct bdev_ops aio_ops = {
@@ -213,7 +258,7 @@ int bdev_aio_open(const char *path, int flags, struct bdev **out,
 	const char *msg = NULL;
 	struct bdev *bdev;
 	struct stat st;
-	int fd, ret;
+	int fd, ret, backing_fd = -1;
 
 	if (flags & ~BDEV_RDWR) {
 		msg = "invalid open flags";
@@ -256,6 +301,14 @@ int bdev_aio_open(const char *path, int flags, struct bdev **out,
 				       "cannot lock the image file";
 		goto out_close;
 	}
+	if (S_ISBLK(st.st_mode)) {
+		ret = lock_loop_backing(&st, &backing_fd);
+		if (ret) {
+			msg = "the image behind this loop device is in use "
+			      "(mounted or opened by another program)";
+			goto out_close;
+		}
+	}
 	bdev = calloc(1, sizeof(*bdev));
 	if (!bdev) {
 		ret = -ENOMEM;
@@ -264,6 +317,7 @@ int bdev_aio_open(const char *path, int flags, struct bdev **out,
 	}
 	bdev_init(bdev, &aio_ops);
 	bdev->fd = fd;
+	bdev->backing_fd = backing_fd;
 	bdev->read_only = !(flags & BDEV_RDWR);
 	if (S_ISBLK(st.st_mode))
 		ret = probe_blockdev(bdev, &msg);
@@ -283,6 +337,8 @@ int bdev_aio_open(const char *path, int flags, struct bdev **out,
 out_free:
 	free(bdev);
 out_close:
+	if (backing_fd >= 0)
+		close(backing_fd);
 	close(fd);
 out_err:
 	if (err_msg)

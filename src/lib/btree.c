@@ -989,44 +989,6 @@ struct bt_check_frame {
 	bool hi_inf;		/* no upper bound */
 };
 
-static int cmp_slot_off(const void *a, const void *b)
-{
-	unsigned x = le16toh(((const struct bt_slot *)a)->off);
-	unsigned y = le16toh(((const struct bt_slot *)b)->off);
-
-	return (x > y) - (x < y);
-}
-
-/*
- * The values of a leaf tile its value area exactly, none overlapping
- * another.  node_sane() checks only that their lengths add up, as it runs
- * on every access; a leaf with overlapping values would let an update of
- * one corrupt its neighbour, so btree_check() (fsck, tests) looks closer.
- */
-static bool leaf_values_tile(const void *data, uint32_t bs)
-{
-	unsigned nr = nd_nr(data), end = body_size(bs);
-	struct bt_slot *slots;
-	bool ok = true;
-
-	if (!nr)
-		return true;
-	slots = malloc(nr * sizeof(*slots));
-	if (!slots)
-		return true;	/* cannot tell: not evidence of corruption */
-	memcpy(slots, nd_slot(data, 0), nr * sizeof(*slots));
-	qsort(slots, nr, sizeof(*slots), cmp_slot_off);
-	if (le16toh(slots[0].off) != nd_val_start(data))
-		ok = false;
-	for (unsigned i = 0; ok && i < nr; i++) {
-		unsigned next = i + 1 < nr ? le16toh(slots[i + 1].off) : end;
-
-		ok = le16toh(slots[i].off) + le16toh(slots[i].len) == next;
-	}
-	free(slots);
-	return ok;
-}
-
 int btree_check(struct btree *bt, uint64_t *entries,
 		void (*visit)(void *arg, uint64_t blkno), void *arg)
 {
@@ -1060,8 +1022,6 @@ int btree_check(struct btree *bt, uint64_t *entries,
 			/* first time here: the node on its own */
 			if (d == 0 ? nr < (level ? 2u : 1u) :
 			    node_underfull(data, bs))
-				goto corrupt;
-			if (!level && !leaf_values_tile(data, bs))
 				goto corrupt;
 			for (i = 0; i < nr; i++) {
 				uint64_t k = level ? child_key(data, i) :

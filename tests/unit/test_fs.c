@@ -43,6 +43,8 @@
 #include "diofs/inode.h"
 #include "diofs/super.h"
 
+#include "pattern.h"
+
 #define KiB 1024ull
 #define MiB (1024ull * KiB)
 #define GARBAGE 0xA5
@@ -65,23 +67,6 @@ static const struct geom geoms[] = {
 static char where[96];
 
 /* ---- data patterns ------------------------------------------------------- */
-
-static unsigned char pat(uint64_t x, unsigned seed)
-{
-	uint64_t v = (x + 1) * 0x9E3779B97F4A7C15ull;
-
-	v ^= (uint64_t)(seed + 1) * 0xC2B2AE3D27D4EB4Full;
-	v ^= v >> 31;
-	v *= 0xBF58476D1CE4E5B9ull;
-	v ^= v >> 29;
-	return (unsigned char)(1 + (v >> 32) % 0xA4);	/* 1..0xA4 */
-}
-
-static void fill_pat(unsigned char *p, size_t len, uint64_t x0, unsigned seed)
-{
-	for (size_t i = 0; i < len; i++)
-		p[i] = pat(x0 + i, seed);
-}
 
 static void expect_mem(const unsigned char *got, const unsigned char *want,
 		       size_t n, const char *fmt, ...)

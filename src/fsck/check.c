@@ -675,6 +675,35 @@ struct bm_bufs {
 };
 
 /*
+ * Rule 1: fill bb->have with the bitmap on disk, or with the one implied
+ * by an uninitialized group (bits [0, head) and [tail, end) in use, the
+ * rest free), then compare it with bb->want into *r.
+ */
+static int load_bitmap(struct fsck *f, uint64_t g, int implied,
+		       uint32_t head, uint32_t tail, uint64_t blkno,
+		       uint32_t magic, const char *what, struct bm_bufs *bb,
+		       struct bm_cmp *r)
+{
+	uint32_t bits = DIOFS_BITMAP_BITS(f->bs), n = f->bs - 32;
+	int err;
+
+	if (implied) {
+		memset(bb->have, 0, n);
+		map_range(bb->have, 0, head, 1);
+		map_range(bb->have, tail, bits, 1);
+	} else if (f->g[g].lost) {
+		r->unreadable = 1;
+	} else {
+		err = read_bitmap(f, g, blkno, magic, what, bb->have, r);
+		if (err)
+			return err;
+	}
+	if (!r->unreadable)
+		cmp_bits(bb->have, bb->want, bb->own, n, r);
+	return 0;
+}
+
+/*
  * Group g's block bitmap against the model.  *nfree gets the group's free
  * blocks, *r the comparison.
  */
@@ -701,20 +730,10 @@ static int check_block_bitmap(struct fsck *f, uint64_t g, struct bm_bufs *bb,
 	/* Rule 1: an uninitialized group's bitmap is implied, not read;
 	 * so is one that only the checker's own allocation initialized. */
 	implied = (fg->flags & DIOFS_BG_BLOCK_UNINIT) || fg->bbm_new;
-	if (implied) {
-		memset(bb->have, 0, n);
-		map_range(bb->have, 0, meta, 1);
-		map_range(bb->have, len, bits, 1);
-	} else if (fg->lost) {
-		r->unreadable = 1;
-	} else {
-		err = read_bitmap(f, g, first, DIOFS_MAGIC_BBITMAP, "block",
-				  bb->have, r);
-		if (err)
-			return err;
-	}
-	if (!r->unreadable)
-		cmp_bits(bb->have, bb->want, bb->own, n, r);
+	err = load_bitmap(f, g, implied, meta, len, first, DIOFS_MAGIC_BBITMAP,
+			  "block", bb, r);
+	if (err)
+		return err;
 	if (r->lost || r->stale) {
 		if (implied)
 			fsck_problem(f, "bitmap written",
@@ -778,20 +797,10 @@ static int check_inode_bitmap(struct fsck *f, uint64_t g, size_t *idx,
 		fsck_set(bb->own, f->own_ino[*oidx] - base, 1);
 
 	implied = (fg->flags & DIOFS_BG_INODE_UNINIT) || fg->ibm_new;
-	if (implied) {
-		memset(bb->have, 0, n);
-		map_range(bb->have, 0, reserved, 1);
-		map_range(bb->have, ipg, bits, 1);
-	} else if (fg->lost) {
-		r->unreadable = 1;
-	} else {
-		err = read_bitmap(f, g, blkno, DIOFS_MAGIC_IBITMAP, "inode",
-				  bb->have, r);
-		if (err)
-			return err;
-	}
-	if (!r->unreadable)
-		cmp_bits(bb->have, bb->want, bb->own, n, r);
+	err = load_bitmap(f, g, implied, reserved, ipg, blkno,
+			  DIOFS_MAGIC_IBITMAP, "inode", bb, r);
+	if (err)
+		return err;
 	if (r->lost || r->stale)
 		fsck_problem(f, "rebuilt",
 			     "group %" PRIu64 ": inode bitmap marks %" PRIu64 " inodes in use as free and %" PRIu64 " free inodes as in use",

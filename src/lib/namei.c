@@ -929,8 +929,10 @@ int fs_readdir(struct fs *fs, uint64_t ino, uint64_t cookie,
 
 /* ---- extended attributes ------------------------------------------------------- */
 
-int fs_setxattr(struct fs *fs, uint64_t ino, const char *name,
-		const void *value, size_t size, int flags)
+/* One xattr change in its own transaction: set value, or remove when
+ * value is NULL. */
+static int xattr_change(struct fs *fs, uint64_t ino, const char *name,
+			const void *value, size_t size, int flags)
 {
 	struct inode *ip;
 	struct txn *t;
@@ -944,7 +946,8 @@ int fs_setxattr(struct fs *fs, uint64_t ino, const char *name,
 		goto out_put;
 	err = inode_join(t, ip);
 	if (!err)
-		err = xattr_set(t, ip, name, value, size, flags);
+		err = value ? xattr_set(t, ip, name, value, size, flags) :
+			      xattr_remove(t, ip, name);
 	if (!err) {
 		ip->ctime = inode_now();
 		err = inode_write(t, ip);
@@ -953,6 +956,13 @@ int fs_setxattr(struct fs *fs, uint64_t ino, const char *name,
 out_put:
 	inode_put(ip);
 	return err;
+}
+
+int fs_setxattr(struct fs *fs, uint64_t ino, const char *name,
+		const void *value, size_t size, int flags)
+{
+	/* An empty value may come with a NULL pointer; it is still a set. */
+	return xattr_change(fs, ino, name, value ? value : "", size, flags);
 }
 
 ssize_t fs_getxattr(struct fs *fs, uint64_t ino, const char *name,
@@ -986,25 +996,5 @@ ssize_t fs_listxattr(struct fs *fs, uint64_t ino, char *list, size_t size)
 
 int fs_removexattr(struct fs *fs, uint64_t ino, const char *name)
 {
-	struct inode *ip;
-	struct txn *t;
-	int err;
-
-	err = inode_get(fs, ino, &ip);
-	if (err)
-		return err;
-	err = fs_txn_begin(fs, &t);
-	if (err)
-		goto out_put;
-	err = inode_join(t, ip);
-	if (!err)
-		err = xattr_remove(t, ip, name);
-	if (!err) {
-		ip->ctime = inode_now();
-		err = inode_write(t, ip);
-	}
-	err = fs_txn_end(fs, t, err);
-out_put:
-	inode_put(ip);
-	return err;
+	return xattr_change(fs, ino, name, NULL, 0, 0);
 }

@@ -109,7 +109,7 @@ struct dio_ctx;
 
 int dio_ctx_create(struct bdev *bdev, const struct dio_params *params,
 		   struct dio_ctx **out);
-void dio_ctx_destroy(struct dio_ctx *ctx);
+void dio_ctx_destroy(struct dio_ctx *ctx);	/* completes what is in flight */
 void dio_ctx_get_stats(const struct dio_ctx *ctx, struct dio_ctx_stats *st);
 
 /*
@@ -120,5 +120,51 @@ void dio_ctx_get_stats(const struct dio_ctx *ctx, struct dio_ctx_stats *st);
  */
 ssize_t dio_rw(struct dio_ctx *ctx, struct dio_file *f, enum dio_dir dir,
 	       uint64_t off, const struct iovec *iov, int iovcnt);
+
+/*
+ * Asynchronous use: one thread keeps many transfers in flight on one ctx
+ * and collects their completions together.
+ *
+ * dio_submit() starts the transfer dio_rw() would do and returns once its
+ * device requests are submitted; done(priv, result) is later called exactly
+ * once with what dio_rw() would have returned.  dio_rw() is dio_submit()
+ * followed by waiting for that one transfer.
+ *
+ *  1. done runs inside dio_submit(), dio_reap(), dio_rw() or
+ *     dio_ctx_destroy() on the same ctx (inside dio_submit() itself when
+ *     nothing needed the device, e.g. a read of a hole).  It must not call
+ *     into the ctx.
+ *  2. The iovec array and the memory it points at belong to the transfer
+ *     until done runs.
+ *  3. Transfers in flight together are unordered, like the device's own
+ *     requests: two overlapping writes in flight at once land in either
+ *     order.  The file's metadata (convert, set_size) follows each one's
+ *     own data (rules 2 and 3).
+ *  4. A transfer holds f->lock (rule 5) from submission to completion.  A
+ *     submission that would have to wait for a lock first completes every
+ *     transfer the ctx has in flight, so a thread never waits for a lock
+ *     while holding one; a caller that takes f->lock itself must first do
+ *     the same: dio_reap(ctx, dio_ctx_pending(ctx)).  Locks are released
+ *     by the thread that took them, so a ctx stays with one thread while
+ *     it has transfers in flight.
+ *  5. At most queue_depth transfers are in flight per ctx, each holding at
+ *     least one device request: dio_submit() waits for completions (and
+ *     runs their done) when the ctx has no request slot free.
+ */
+typedef void (*dio_done_fn)(void *priv, ssize_t result);
+
+void dio_submit(struct dio_ctx *ctx, struct dio_file *f, enum dio_dir dir,
+		uint64_t off, const struct iovec *iov, int iovcnt,
+		dio_done_fn done, void *priv);
+
+/*
+ * Wait until at least min transfers have completed (all of those in
+ * flight, if fewer) and run their done callbacks; 0 polls.  Returns the
+ * number completed, or -errno if waiting for the device failed.
+ */
+int dio_reap(struct dio_ctx *ctx, unsigned min);
+
+/* Transfers submitted whose done has not run yet. */
+unsigned dio_ctx_pending(const struct dio_ctx *ctx);
 
 #endif

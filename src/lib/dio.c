@@ -2,8 +2,9 @@
 /*
  * dio.c: the direct-I/O worker.
  *
- * One call of dio_rw() turns a byte range of a file into device requests.
- * It walks the range from front to back, one mapping at a time:
+ * One transfer (dio_submit(), or dio_rw() which waits for it) turns a byte
+ * range of a file into device requests.  It walks the range from front to
+ * back, one mapping at a time:
  *
  *     get_block(cursor) ──▶ hole / unwritten ──read──▶ zero the caller's bytes
  *            │                     └────────write─▶ data + zeros out to whole fs blocks
@@ -33,10 +34,11 @@
  *  4. Pieces merge only when contiguous both on the device and in the file,
  *     and a request never exceeds max_io bytes or DIO_MAX_IOVS iovecs.
  *  5. After the first error nothing new is submitted; everything in flight
- *     is drained before dio_rw() returns.  The result counts the bytes below
- *     the lowest file offset that failed or was never sent, cut back to the
- *     start of the fs block if that block was to be converted: its zeros or
- *     data may be missing, so it stays unwritten and reads as zeros.
+ *     is drained before the transfer completes.  The result counts the
+ *     bytes below the lowest file offset that failed or was never sent, cut
+ *     back to the start of the fs block if that block was to be converted:
+ *     its zeros or data may be missing, so it stays unwritten and reads as
+ *     zeros.
  *  6. Metadata follows data: convert(), then set_size(), run after the data
  *     is on the device; release() returns new blocks left past end of file.
  *  7. Bytes past end of file read as zeros.  A write that starts beyond
@@ -44,6 +46,11 @@
  *     file, in the same call and without allocating (walk_write()): a
  *     failed write may have left bytes there that were never counted as
  *     written, and extending over them must not make them visible.
+ *  8. Transfers share the ctx's request slots, staging buffers and queue;
+ *     one transfer walks at a time (inside dio_submit()), the others only
+ *     wait for completions.  Whoever reaps finishes each request for the
+ *     transfer it belongs to; a transfer completes (rule 6, then unlock,
+ *     then done) when its walk is over and its last request has finished.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -77,9 +84,12 @@ struct staged_run {
 	size_t len;
 };
 
+struct dio;
+
 /* One device request and the worker's record of it. */
 struct dio_req {
 	struct bdev_req breq;
+	struct dio *d;		/* the transfer it belongs to */
 	struct iovec iov[DIO_MAX_IOVS];
 	uint64_t dev;		/* device byte offset */
 	uint64_t file;		/* file byte offset of the first byte */
@@ -103,7 +113,11 @@ struct dio_ctx {
 	void *zero;		/* max_io bytes of zeros */
 	struct dio_req *reqs;
 	struct dio_req *free_reqs;
-	struct bdev_req **batch;
+	struct dio *dios;	/* queue_depth + 1: one per transfer */
+	struct dio *free_dios;
+	unsigned pending;	/* transfers submitted, done not yet run */
+	uint64_t completed;	/* transfers whose done has run */
+	struct bdev_req **batch;	/* the walking transfer's requests */
 	unsigned nbatch;
 	struct bdev_req **done;
 	struct dio_ctx_stats stats;
@@ -119,7 +133,7 @@ struct user_cursor {
 	uint64_t base;		/* file offset of the first byte */
 };
 
-/* The state of one dio_rw() call. */
+/* The state of one transfer, from dio_submit() until its done runs. */
 struct dio {
 	struct dio_ctx *ctx;
 	struct dio_file *f;
@@ -139,6 +153,11 @@ struct dio {
 	uint64_t fail_file;	/* lowest file offset that failed or was not sent */
 	struct range_list convert;
 	struct range_list allocated;
+	unsigned nreq;		/* requests assembled or in flight */
+	bool walking;		/* dio_submit() is still adding requests */
+	dio_done_fn done;
+	void *priv;
+	struct dio *next_free;
 };
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -279,10 +298,11 @@ int dio_ctx_create(struct bdev *bdev, const struct dio_params *params,
 	ctx->bufs = calloc(ctx->nbufs, sizeof(*ctx->bufs));
 	ctx->free_bufs = calloc(ctx->nbufs, sizeof(*ctx->free_bufs));
 	ctx->reqs = calloc(ctx->depth, sizeof(*ctx->reqs));
+	ctx->dios = calloc(ctx->depth + 1, sizeof(*ctx->dios));
 	ctx->batch = calloc(ctx->depth, sizeof(*ctx->batch));
 	ctx->done = calloc(ctx->depth, sizeof(*ctx->done));
-	if (!ctx->bufs || !ctx->free_bufs || !ctx->reqs || !ctx->batch ||
-	    !ctx->done)
+	if (!ctx->bufs || !ctx->free_bufs || !ctx->reqs || !ctx->dios ||
+	    !ctx->batch || !ctx->done)
 		goto out_free;
 	if (posix_memalign(&ctx->zero, 4096, ctx->max_io))
 		goto out_free;
@@ -293,6 +313,12 @@ int dio_ctx_create(struct bdev *bdev, const struct dio_params *params,
 	for (unsigned i = 0; i < ctx->depth; i++) {
 		ctx->reqs[i].next_free = ctx->free_reqs;
 		ctx->free_reqs = &ctx->reqs[i];
+	}
+	/* Every transfer in flight holds a request slot, and one more may
+	 * be walking: depth + 1 transfer records are always enough. */
+	for (unsigned i = 0; i <= ctx->depth; i++) {
+		ctx->dios[i].next_free = ctx->free_dios;
+		ctx->free_dios = &ctx->dios[i];
 	}
 
 	/* One slot more than requests: room for a read-modify-write read. */
@@ -307,18 +333,28 @@ out_free:
 	return ret;
 }
 
+static void complete_all(struct dio_ctx *ctx);
+
 void dio_ctx_destroy(struct dio_ctx *ctx)
 {
 	if (!ctx)
 		return;
-	if (ctx->q)
+	if (ctx->q) {
+		complete_all(ctx);
 		bdev_queue_close(ctx->q);
+	}
 	if (ctx->bufs)
 		for (unsigned i = 0; i < ctx->nbufs; i++)
 			free(ctx->bufs[i]);
+	if (ctx->dios)
+		for (unsigned i = 0; i <= ctx->depth; i++) {
+			free(ctx->dios[i].convert.v);
+			free(ctx->dios[i].allocated.v);
+		}
 	free(ctx->bufs);
 	free(ctx->free_bufs);
 	free(ctx->reqs);
+	free(ctx->dios);
 	free(ctx->batch);
 	free(ctx->done);
 	free(ctx->zero);
@@ -363,6 +399,7 @@ static void release_req(struct dio *d, struct dio_req *r)
 		ctx->free_bufs[ctx->nfree_bufs++] = r->buf;
 	r->next_free = ctx->free_reqs;
 	ctx->free_reqs = r;
+	d->nreq--;
 }
 
 /* A request that is never sent: nothing from its first byte on is good. */
@@ -372,8 +409,11 @@ static void drop_req(struct dio *d, struct dio_req *r, int err)
 	release_req(d, r);
 }
 
-static void finish_req(struct dio *d, struct dio_req *r)
+static void complete_dio(struct dio *d);
+
+static void finish_req(struct dio_req *r)
 {
+	struct dio *d = r->d;
 	struct dio_ctx *ctx = d->ctx;
 
 	if (r->breq.result < 0) {
@@ -392,18 +432,19 @@ static void finish_req(struct dio *d, struct dio_req *r)
 		}
 	}
 	release_req(d, r);
+	if (!d->nreq && !d->walking)
+		complete_dio(d);
 }
 
-/* Reap at least min completions. */
-static int reap(struct dio *d, unsigned min)
+/* Reap at least min device completions, of any transfer (rule 8). */
+static int reap(struct dio_ctx *ctx, unsigned min)
 {
-	struct dio_ctx *ctx = d->ctx;
 	int n = bdev_reap(ctx->q, min, ctx->depth, ctx->done);
 
 	if (n < 0)
 		return n;
 	for (int i = 0; i < n; i++)
-		finish_req(d, ctx->done[i]->priv);
+		finish_req(ctx->done[i]->priv);
 	return 0;
 }
 
@@ -460,7 +501,7 @@ static int wait_for_room(struct dio *d, bool want_buf)
 			return ret;
 		if (!bdev_queue_inflight(ctx->q))
 			return -EIO;	/* nothing will ever free a slot */
-		ret = reap(d, 1);
+		ret = reap(ctx, 1);
 		if (ret) {
 			note_failure(d, d->assembled, ret);
 			return ret;
@@ -526,7 +567,7 @@ static int start_req(struct dio *d, uint64_t dev, uint64_t file,
 		ret = submit_batch(d);
 		if (ret)
 			return ret;
-		ret = reap(d, 0);	/* keep completions moving */
+		ret = reap(ctx, 0);	/* keep completions moving */
 		if (ret)
 			return ret;
 	}
@@ -535,6 +576,8 @@ static int start_req(struct dio *d, uint64_t dev, uint64_t file,
 		return ret;
 	r = ctx->free_reqs;
 	ctx->free_reqs = r->next_free;
+	d->nreq++;
+	r->d = d;
 	r->dev = dev;
 	r->file = file;
 	r->len = 0;
@@ -824,26 +867,6 @@ static void walk(struct dio *d, uint64_t start, uint64_t stop)
 	}
 }
 
-/*
- * Wait for everything in flight.  Never return while the device may still
- * use a buffer: the caller's memory or a staging buffer the next call
- * hands out.  The bdev layer completes what it cannot send with an error,
- * so only a failing io_getevents gets here more than once.
- */
-static void drain(struct dio *d)
-{
-	while (bdev_queue_inflight(d->ctx->q)) {
-		int ret = reap(d, 1);
-
-		if (ret) {
-			struct timespec ts = { 0, 1000000 };
-
-			note_failure(d, d->uoff, ret);
-			nanosleep(&ts, NULL);
-		}
-	}
-}
-
 /* Rules 5 and 6: how many bytes are good, and the metadata that follows. */
 static ssize_t finish_write(struct dio *d)
 {
@@ -940,75 +963,184 @@ static void walk_write(struct dio *d)
 	}
 }
 
-ssize_t dio_rw(struct dio_ctx *ctx, struct dio_file *f, enum dio_dir dir,
-	       uint64_t off, const struct iovec *iov, int iovcnt)
+/* The end of a transfer (rule 8): metadata, unlock, then the caller's done. */
+static void complete_dio(struct dio *d)
+{
+	struct dio_ctx *ctx = d->ctx;
+	ssize_t ret;
+
+	if (!d->error)
+		d->error = d->map_error;
+	if (d->dir == DIO_WRITE) {
+		ret = finish_write(d);
+	} else {
+		uint64_t good = min_u64(d->fail_file, d->end);
+
+		ret = good > d->uoff ? (ssize_t)(good - d->uoff) : d->error;
+	}
+	pthread_rwlock_unlock(&d->f->lock);
+	d->next_free = ctx->free_dios;
+	ctx->free_dios = d;
+	ctx->pending--;
+	ctx->completed++;
+	d->done(d->priv, ret);
+}
+
+/*
+ * Wait for one device completion at least.  The bdev layer completes what
+ * it cannot send with an error, so only a failing io_getevents comes back
+ * without progress; waiting goes on, since the device may still be using
+ * the caller's memory or a staging buffer.
+ */
+static void reap_progress(struct dio_ctx *ctx)
+{
+	if (reap(ctx, 1)) {
+		struct timespec ts = { 0, 1000000 };
+
+		nanosleep(&ts, NULL);
+	}
+}
+
+static void complete_all(struct dio_ctx *ctx)
+{
+	while (ctx->pending)
+		reap_progress(ctx);
+}
+
+/*
+ * Take f->lock, shared or exclusive.  Rule 4 of the asynchronous use in
+ * dio.h: if it is not free at once, complete every transfer in flight
+ * before waiting, since those hold locks (maybe this one) that another
+ * thread, or this one, may be waiting for.
+ */
+static void lock_file(struct dio_ctx *ctx, struct dio_file *f, bool excl)
+{
+	if (!(excl ? pthread_rwlock_trywrlock(&f->lock) :
+		     pthread_rwlock_tryrdlock(&f->lock)))
+		return;
+	complete_all(ctx);
+	if (excl)
+		pthread_rwlock_wrlock(&f->lock);
+	else
+		pthread_rwlock_rdlock(&f->lock);
+}
+
+void dio_submit(struct dio_ctx *ctx, struct dio_file *f, enum dio_dir dir,
+		uint64_t off, const struct iovec *iov, int iovcnt,
+		dio_done_fn done, void *priv)
 {
 	uint64_t bs = 1ULL << f->blkbits;
-	struct dio d = {
-		.ctx = ctx, .f = f, .dir = dir, .off = off, .uoff = off,
-		.fail_file = UINT64_MAX,
-		.uc = { .iov = iov, .iovcnt = iovcnt, .pos = off, .base = off },
-	};
 	uint64_t len = 0;
-	ssize_t ret;
+	struct dio *d;
 
 	for (int i = 0; i < iovcnt; i++)
 		len += iov[i].iov_len;
-	if (!len)
-		return 0;
-	if (bs < ctx->dbs)
-		return -EINVAL;
+	if (!len) {
+		done(priv, 0);
+		return;
+	}
+	if (bs < ctx->dbs) {
+		done(priv, -EINVAL);
+		return;
+	}
 	if (off > DIO_MAX_FILE_SIZE || len > DIO_MAX_FILE_SIZE - off) {
-		if (dir == DIO_WRITE)
-			return -EFBIG;
+		if (dir == DIO_WRITE) {
+			done(priv, -EFBIG);
+			return;
+		}
 		len = off > DIO_MAX_FILE_SIZE ? 0 : DIO_MAX_FILE_SIZE - off;
 	}
 
-	pthread_rwlock_rdlock(&f->lock);
+	lock_file(ctx, f, false);
 	if (dir == DIO_WRITE &&
 	    ((off | len) & (bs - 1) || off + len > f->size)) {
 		/* Extending, partial-block or read-modify-write: rule 5 of dio.h. */
 		pthread_rwlock_unlock(&f->lock);
-		pthread_rwlock_wrlock(&f->lock);
+		lock_file(ctx, f, true);
 	}
 	if (dir == DIO_READ) {
 		if (off >= f->size) {
-			ret = 0;
-			goto out_unlock;
+			pthread_rwlock_unlock(&f->lock);
+			done(priv, 0);
+			return;
 		}
 		len = min_u64(len, f->size - off);
 	}
-	d.end = off + len;
-	d.user_direct = !(off & (ctx->dbs - 1)) &&
-			user_iov_aligned(iov, iovcnt, ctx->dbs);
 
-	d.uc_done = d.uc;
+	d = ctx->free_dios;
+	ctx->free_dios = d->next_free;
+	ctx->pending++;
+	*d = (struct dio){
+		.ctx = ctx, .f = f, .dir = dir, .off = off, .uoff = off,
+		.end = off + len, .fail_file = UINT64_MAX,
+		.uc = { .iov = iov, .iovcnt = iovcnt, .pos = off, .base = off },
+		.user_direct = !(off & (ctx->dbs - 1)) &&
+			       user_iov_aligned(iov, iovcnt, ctx->dbs),
+		/* the lists keep their memory from one transfer to the next */
+		.convert = { .v = d->convert.v, .cap = d->convert.cap },
+		.allocated = { .v = d->allocated.v, .cap = d->allocated.cap },
+		.walking = true, .done = done, .priv = priv,
+	};
+	d->uc_done = d->uc;
+
 	if (dir == DIO_WRITE) {
-		walk_write(&d);
+		walk_write(d);
 	} else {
-		d.assembled = align_down(off, ctx->dbs);
-		walk(&d, d.assembled, align_up(d.end, ctx->dbs));
+		d->assembled = align_down(off, ctx->dbs);
+		walk(d, d->assembled, align_up(d->end, ctx->dbs));
 	}
-	if (d.error && d.cur) {
-		drop_req(&d, d.cur, d.error);
-		d.cur = NULL;
+	if (d->error && d->cur) {
+		drop_req(d, d->cur, d->error);
+		d->cur = NULL;
 	}
-	close_req(&d);
-	submit_batch(&d);
-	drain(&d);
+	close_req(d);
+	submit_batch(d);
+	d->walking = false;
+	if (!d->nreq)
+		complete_dio(d);
+}
 
-	if (!d.error)
-		d.error = d.map_error;
-	if (dir == DIO_WRITE) {
-		ret = finish_write(&d);
-	} else {
-		uint64_t good = min_u64(d.fail_file, d.end);
+int dio_reap(struct dio_ctx *ctx, unsigned min)
+{
+	uint64_t start = ctx->completed;
 
-		ret = good > off ? (ssize_t)(good - off) : d.error;
-	}
-out_unlock:
-	pthread_rwlock_unlock(&f->lock);
-	free(d.convert.v);
-	free(d.allocated.v);
-	return ret;
+	if (min > ctx->pending)
+		min = ctx->pending;
+	do {
+		int ret = reap(ctx, ctx->completed - start < min);
+
+		if (ret)
+			return ctx->completed > start ?
+			       (int)(ctx->completed - start) : ret;
+	} while (ctx->completed - start < min);
+	return (int)(ctx->completed - start);
+}
+
+unsigned dio_ctx_pending(const struct dio_ctx *ctx)
+{
+	return ctx->pending;
+}
+
+struct rw_result {
+	bool done;
+	ssize_t ret;
+};
+
+static void rw_done(void *priv, ssize_t ret)
+{
+	struct rw_result *res = priv;
+
+	res->done = true;
+	res->ret = ret;
+}
+
+ssize_t dio_rw(struct dio_ctx *ctx, struct dio_file *f, enum dio_dir dir,
+	       uint64_t off, const struct iovec *iov, int iovcnt)
+{
+	struct rw_result res = { 0 };
+
+	dio_submit(ctx, f, dir, off, iov, iovcnt, rw_done, &res);
+	while (!res.done)
+		reap_progress(ctx);
+	return res.ret;
 }

@@ -2,7 +2,7 @@
 /*
  * dio-bench: the direct-I/O worker alone against a block device, next to fio.
  *
- * It drives dio_rw() on a file that is the device itself (file block n is
+ * It drives the worker on a file that is the device itself (file block n is
  * device block n, one mapped extent, 4 KiB fs blocks) with the four data
  * workloads of the benchmark protocol: 1 MiB sequential write and read at
  * queue depth 8, 4 KiB random read and write at queue depth 32.  After each
@@ -16,19 +16,30 @@
  *     and one holding a filesystem or partition table that libblkid
  *     recognises is refused unless --force.  The device stays open with
  *     O_EXCL (bdev_open) for the whole run, so nobody can mount it meanwhile.
- *  2. The queue depth is reached the way the daemon reaches it: one thread
- *     per request in flight, each with its own dio_ctx, each doing one
- *     synchronous dio_rw() at a time.  --split instead runs the sequential
- *     workloads from one thread with requests of depth x 1 MiB, which the
- *     worker cuts into 1 MiB device requests that are in flight together.
+ *  2. By default the queue depth is reached the way fio reaches it: one
+ *     thread with one dio_ctx of the workload's queue depth keeps that many
+ *     transfers in flight with dio_submit() and collects them with
+ *     dio_reap().  Each slot has its own buffer and iovec, which belong to
+ *     its transfer until done has run; done only records the result, since
+ *     it must not call into the ctx, and the loop counts it and resubmits
+ *     the slot once dio_reap() has returned.  --threads instead reaches it
+ *     the way the daemon does: one thread and dio_ctx per request in flight,
+ *     each doing one synchronous dio_rw() at a time.
  *  3. Buffers are aligned, so the worker's zero-copy path is what the ratios
- *     measure.  The buffer-at-+1 lines exercise the staging path and are
- *     information only.
+ *     measure.  The buffer-at-+1 lines exercise the staging path, in the
+ *     same engine mode, and are information only.
  *  4. The region is written once before anything is measured: on a sparse
  *     image, reads of never-written space and first writes cost differently
- *     from later ones, and must not favour whichever side runs second.
+ *     from later ones, and must not favour whichever side runs second.  The
+ *     prefill is not measured, so it always takes the asynchronous mode.
  *  5. The engine and fio alternate run by run, so drift in the device (host
  *     caches, thermal, other load) spreads over both.
+ *  6. Every transfer moves all of its bytes or the run fails: a short or
+ *     failed one stops submission, and the run ends with its error once
+ *     everything still in flight has completed.
+ *  7. "cpu" is the CPU time of the submitting threads only (the one thread,
+ *     or all of them with --threads), set against fio's job thread, which
+ *     --thread keeps in fio's own process.
  */
 #include <blkid/blkid.h>
 #include <errno.h>
@@ -60,14 +71,15 @@
 #define BENCH_RAND_BS		4096U
 #define BENCH_SEQ_DEPTH		8U
 #define BENCH_RAND_DEPTH	32U
-/* The region is a multiple of the largest request (--split, depth 8). */
+/* The region holds a sequential queue's worth of requests, so that the
+ * sequential transfers in flight together never overlap. */
 #define BENCH_REGION_ALIGN	((uint64_t)BENCH_SEQ_BS * BENCH_SEQ_DEPTH)
 
 struct workload {
 	const char *name;
 	enum dio_dir dir;
 	bool random;
-	unsigned bs;		/* bytes per device request */
+	unsigned bs;		/* bytes per request */
 	unsigned depth;		/* requests in flight */
 	const char *fio_rw;
 };
@@ -80,12 +92,18 @@ static const struct workload workloads[] = {
 };
 #define NWORKLOADS (sizeof(workloads) / sizeof(workloads[0]))
 
+/* How the engine reaches the queue depth (rule 2). */
+enum engine_mode {
+	ENGINE_ASYNC,		/* one thread: dio_submit() and dio_reap() */
+	ENGINE_THREADS,		/* --threads: one dio_rw() thread per request */
+};
+
 struct bench {
 	const char *path;
 	unsigned runtime;	/* seconds per run */
 	unsigned repeat;
 	bool force;
-	bool split;
+	enum engine_mode mode;
 	uint64_t size_opt;	/* --size, 0: not given */
 	struct bdev *bdev;
 	uint64_t dev_size;
@@ -100,23 +118,35 @@ struct sample {
 	double cpu_us;		/* CPU time (user + system) per request */
 };
 
-/* One engine run: the threads and what they share. */
+/* One engine run: what its submitting thread or threads share. */
 struct engine_run {
 	struct bench *b;
 	const struct workload *wl;
-	size_t reqlen;		/* bytes per dio_rw() call */
-	unsigned queue_depth;	/* each dio_ctx's; 0: the worker's default */
 	unsigned misalign;	/* buffer offset from 4 KiB alignment */
 	uint64_t limit;		/* sequential requests to do; 0: until stop */
-	/* The start gate: workers set up, count in, and wait for go. */
+	atomic_uint_fast64_t seq_next;	/* next sequential request index */
+	/* What the run did, from its first submission to its last completion. */
+	uint64_t bytes;
+	double cpu;		/* seconds of CPU of the submitting threads */
+	double seconds;
+	/* --threads: the start gate.  Workers set up, count in, and wait for
+	 * go; stop ends the run. */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	unsigned ready;
 	bool go;
 	atomic_bool stop;
-	atomic_uint_fast64_t seq_next;	/* next sequential request index */
 };
 
+/* One request in flight of the asynchronous mode. */
+struct slot {
+	enum { SLOT_FREE, SLOT_BUSY, SLOT_DONE } state;
+	ssize_t result;		/* the transfer's, once SLOT_DONE */
+	struct iovec iov;	/* the transfer's until done has run */
+	void *mem;
+};
+
+/* One thread of --threads. */
 struct worker {
 	struct engine_run *run;
 	pthread_t tid;
@@ -328,29 +358,151 @@ static uint64_t xorshift64(uint64_t *s)
 	return *s = x;
 }
 
-/* The next request's offset; false when a limited run is done. */
-static bool next_offset(struct worker *w, uint64_t *off)
+/* A seed for the i-th stream of a run; xorshift needs one other than 0. */
+static uint64_t rng_seed(unsigned i)
 {
-	struct engine_run *run = w->run;
-	uint64_t region = run->b->region;
+	return (0x9e3779b97f4a7c15ULL * (i + 1) ^ (uint64_t)(now() * 1e9)) | 1;
+}
+
+/*
+ * One request's buffer: bs bytes at misalign past 4 KiB alignment, filled
+ * with data that no layer could compress or skip.  Returns 0 or -ENOMEM.
+ */
+static int buf_alloc(const struct engine_run *run, uint64_t seed, void **mem,
+		     struct iovec *iov)
+{
+	size_t len = (size_t)run->wl->bs + 4096;
+
+	if (posix_memalign(mem, 4096, len)) {
+		*mem = NULL;
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i + 8 <= len; i += 8) {
+		uint64_t v = xorshift64(&seed);
+
+		memcpy((char *)*mem + i, &v, 8);
+	}
+	iov->iov_base = (char *)*mem + run->misalign;
+	iov->iov_len = run->wl->bs;
+	return 0;
+}
+
+/* The next request's offset; false when a limited run is done. */
+static bool next_offset(struct engine_run *run, uint64_t *rng, uint64_t *off)
+{
+	uint64_t region = run->b->region, bs = run->wl->bs;
 	uint64_t i;
 
 	if (run->wl->random) {
-		*off = xorshift64(&w->rng) % (region / run->wl->bs) *
-		       run->wl->bs;
+		*off = xorshift64(rng) % (region / bs) * bs;
 		return true;
 	}
 	i = atomic_fetch_add_explicit(&run->seq_next, 1, memory_order_relaxed);
-	*off = i * run->reqlen % region;
+	*off = i * bs % region;
 	return !run->limit || i < run->limit;
+}
+
+/* dio.h rule 1: done must not call into the ctx, so it only records; the
+ * submitting loop counts the result and reuses the slot. */
+static void slot_done(void *priv, ssize_t result)
+{
+	struct slot *s = priv;
+
+	s->result = result;
+	s->state = SLOT_DONE;
+}
+
+/*
+ * Rule 2, the default: this thread keeps wl->depth transfers in flight on
+ * one dio_ctx for seconds (0: until run->limit requests), then lets those
+ * in flight finish.  Returns 0 or -errno.
+ */
+static int engine_async(struct engine_run *run, double seconds)
+{
+	const struct workload *wl = run->wl;
+	struct dio_params params = { .queue_depth = wl->depth };
+	struct dio_ctx *ctx;
+	struct slot *slots;
+	uint64_t rng = rng_seed(0);
+	double t0, cpu0;
+	bool stopping = false;
+	unsigned i;
+	int err;
+
+	slots = calloc(wl->depth, sizeof(*slots));
+	if (!slots)
+		return -ENOMEM;
+	/* Set up before the clocks start, so that setup is not measured. */
+	for (i = 0; i < wl->depth; i++) {
+		err = buf_alloc(run, rng_seed(i + 1), &slots[i].mem,
+				&slots[i].iov);
+		if (err)
+			goto out_slots;
+	}
+	err = dio_ctx_create(run->b->bdev, &params, &ctx);
+	if (err)
+		goto out_slots;
+
+	cpu0 = cpu_seconds(RUSAGE_THREAD);
+	t0 = now();
+	for (;;) {
+		int n;
+
+		for (i = 0; i < wl->depth; i++) {
+			struct slot *s = &slots[i];
+			uint64_t off;
+
+			if (s->state == SLOT_BUSY)
+				continue;
+			if (s->state == SLOT_DONE) {
+				s->state = SLOT_FREE;
+				if (s->result == (ssize_t)wl->bs) {
+					run->bytes += s->result;
+				} else {
+					/* Rule 6. */
+					if (!err)
+						err = s->result < 0 ?
+						      (int)s->result : -EIO;
+					stopping = true;
+				}
+			}
+			if (stopping || !next_offset(run, &rng, &off)) {
+				stopping = true;
+				continue;
+			}
+			s->state = SLOT_BUSY;
+			dio_submit(ctx, &run->b->file, wl->dir, off, &s->iov, 1,
+				   slot_done, s);
+		}
+		if (!dio_ctx_pending(ctx))
+			break;
+		n = dio_reap(ctx, 1);
+		if (n < 0) {
+			if (!err)
+				err = n;
+			break;
+		}
+		if (seconds && now() - t0 >= seconds)
+			stopping = true;
+	}
+	run->seconds = now() - t0;
+	run->cpu = cpu_seconds(RUSAGE_THREAD) - cpu0;
+	/* After a failed reap, this completes what is still in flight (and
+	 * runs its done) before the buffers go. */
+	dio_ctx_destroy(ctx);
+out_slots:
+	for (i = 0; i < wl->depth; i++)
+		free(slots[i].mem);
+	free(slots);
+	return err;
 }
 
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
 	struct engine_run *run = w->run;
-	/* queue_depth 0 (the default) unless --split sets it. */
-	struct dio_params params = { .queue_depth = run->queue_depth };
+	/* The worker's default queue depth, as each daemon thread has. */
+	struct dio_params params = { 0 };
 	struct dio_ctx *ctx = NULL;
 	void *mem = NULL;
 	struct iovec iov;
@@ -358,20 +510,8 @@ static void *worker_main(void *arg)
 	/* Set up before the gate, so that setup is not measured; a failed
 	 * thread still counts in, so that nobody waits for it. */
 	w->err = dio_ctx_create(run->b->bdev, &params, &ctx);
-	if (!w->err && posix_memalign(&mem, 4096, run->reqlen + 4096))
-		w->err = -ENOMEM;
-	if (!w->err) {
-		/* Data that no layer could compress or skip. */
-		uint64_t s = w->rng;
-
-		for (size_t i = 0; i + 8 <= run->reqlen + 4096; i += 8) {
-			uint64_t v = xorshift64(&s);
-
-			memcpy((char *)mem + i, &v, 8);
-		}
-		iov.iov_base = (char *)mem + run->misalign;
-		iov.iov_len = run->reqlen;
-	}
+	if (!w->err)
+		w->err = buf_alloc(run, w->rng, &mem, &iov);
 
 	pthread_mutex_lock(&run->lock);
 	run->ready++;
@@ -386,10 +526,11 @@ static void *worker_main(void *arg)
 		uint64_t off;
 		ssize_t n;
 
-		if (!next_offset(w, &off))
+		if (!next_offset(run, &w->rng, &off))
 			break;
 		n = dio_rw(ctx, &run->b->file, run->wl->dir, off, &iov, 1);
-		if (n != (ssize_t)run->reqlen) {
+		if (n != (ssize_t)run->wl->bs) {
+			/* Rule 6. */
 			w->err = n < 0 ? (int)n : -EIO;
 			atomic_store(&run->stop, true);
 			break;
@@ -414,78 +555,84 @@ static void sleep_for(double seconds)
 }
 
 /*
- * Run wl on the engine for seconds, or (seconds 0) for one sequential pass
- * over the region: the prefill.  Returns 0 or -errno.
+ * Rule 2, --threads: one thread and dio_ctx per request in flight for
+ * seconds (0: until run->limit requests).  Returns 0 or -errno.
  */
-static int engine_run(struct bench *b, const struct workload *wl,
-		      unsigned misalign, double seconds, struct sample *out)
+static int engine_threads(struct engine_run *run, double seconds)
 {
-	struct engine_run run = {
-		.b = b, .wl = wl, .misalign = misalign, .reqlen = wl->bs,
-		.lock = PTHREAD_MUTEX_INITIALIZER,
-		.cond = PTHREAD_COND_INITIALIZER,
-	};
-	unsigned nthreads = wl->depth, started;
+	unsigned nthreads = run->wl->depth, started;
 	struct worker *w;
-	uint64_t bytes = 0;
-	double t0, t1, cpu = 0;
+	double t0;
 	int err = 0;
 
-	if (b->split && !wl->random) {
-		/* Rule 2: one thread keeps depth requests in flight itself. */
-		nthreads = 1;
-		run.reqlen = (size_t)wl->bs * wl->depth;
-		run.queue_depth = wl->depth;
-	}
-	if (!seconds)
-		run.limit = b->region / run.reqlen;
-	atomic_init(&run.stop, false);
-	atomic_init(&run.seq_next, 0);
 	w = calloc(nthreads, sizeof(*w));
 	if (!w)
 		return -ENOMEM;
 
 	for (started = 0; started < nthreads; started++) {
-		w[started].run = &run;
-		/* xorshift needs a seed other than 0. */
-		w[started].rng = (0x9e3779b97f4a7c15ULL * (started + 1) ^
-				  (uint64_t)(now() * 1e9)) | 1;
+		w[started].run = run;
+		w[started].rng = rng_seed(started);
 		err = -pthread_create(&w[started].tid, NULL, worker_main,
 				      &w[started]);
 		if (err)
 			break;
 	}
-	pthread_mutex_lock(&run.lock);
-	while (run.ready < started)
-		pthread_cond_wait(&run.cond, &run.lock);
+	pthread_mutex_lock(&run->lock);
+	while (run->ready < started)
+		pthread_cond_wait(&run->cond, &run->lock);
 	for (unsigned i = 0; i < started; i++)
 		if (w[i].err && !err)
 			err = w[i].err;
 	if (err)
-		atomic_store(&run.stop, true);
-	run.go = true;
-	pthread_cond_broadcast(&run.cond);
-	pthread_mutex_unlock(&run.lock);
+		atomic_store(&run->stop, true);
+	run->go = true;
+	pthread_cond_broadcast(&run->cond);
+	pthread_mutex_unlock(&run->lock);
 
 	t0 = now();
 	if (!err && seconds) {
 		sleep_for(seconds);
-		atomic_store(&run.stop, true);
+		atomic_store(&run->stop, true);
 	}
 	for (unsigned i = 0; i < started; i++) {
 		pthread_join(w[i].tid, NULL);
-		bytes += w[i].bytes;
-		cpu += w[i].cpu;
+		run->bytes += w[i].bytes;
+		run->cpu += w[i].cpu;
 		if (w[i].err && !err)
 			err = w[i].err;
 	}
-	t1 = now();
+	run->seconds = now() - t0;
 	free(w);
+	return err;
+}
+
+/*
+ * Run wl on the engine in mode for seconds, or (seconds 0) for one
+ * sequential pass over the region: the prefill.  Returns 0 or -errno.
+ */
+static int engine_run(struct bench *b, const struct workload *wl,
+		      enum engine_mode mode, unsigned misalign, double seconds,
+		      struct sample *out)
+{
+	struct engine_run run = {
+		.b = b, .wl = wl, .misalign = misalign,
+		.limit = seconds ? 0 : b->region / wl->bs,
+		.lock = PTHREAD_MUTEX_INITIALIZER,
+		.cond = PTHREAD_COND_INITIALIZER,
+	};
+	uint64_t requests;
+	int err;
+
+	atomic_init(&run.seq_next, 0);
+	atomic_init(&run.stop, false);
+	err = mode == ENGINE_THREADS ? engine_threads(&run, seconds) :
+				       engine_async(&run, seconds);
 	if (err)
 		return err;
-	out->bytes_per_s = bytes / (t1 - t0);
-	out->iops = out->bytes_per_s / wl->bs;
-	out->cpu_us = bytes ? cpu * 1e6 / (bytes / wl->bs) : 0;
+	requests = run.bytes / wl->bs;
+	out->bytes_per_s = run.bytes / run.seconds;
+	out->iops = requests / run.seconds;
+	out->cpu_us = requests ? run.cpu * 1e6 / requests : 0;
 	return 0;
 }
 
@@ -723,7 +870,8 @@ static int measure(struct bench *b, const struct workload *wl,
 	struct sample eng[b->repeat], raw[b->repeat];
 
 	for (unsigned i = 0; i < b->repeat; i++) {
-		int ret = engine_run(b, wl, misalign, b->runtime, &eng[i]);
+		int ret = engine_run(b, wl, b->mode, misalign, b->runtime,
+				     &eng[i]);
 
 		if (ret) {
 			fprintf(stderr, "dio-bench: %s on the engine: %s\n",
@@ -770,8 +918,11 @@ static void usage(FILE *out)
 "                default: the whole device, at most 4 GiB)\n"
 "  --repeat=N    runs per figure, 1 to 99; the median is reported\n"
 "                (default 3)\n"
-"  --split       sequential workloads from one thread with 8 MiB requests\n"
-"                (default: one thread and dio_ctx per request in flight)\n"
+"  --threads     reach the queue depth with one thread and dio_ctx per\n"
+"                request in flight, each doing one synchronous dio_rw() at\n"
+"                a time, as the diofs daemon does (default: one thread keeps\n"
+"                the queue depth with dio_submit() and dio_reap(), as fio\n"
+"                does)\n"
 "  --force       overwrite a device that holds a filesystem or partition\n"
 "                table (never one that is mounted or used as swap)\n");
 }
@@ -820,7 +971,7 @@ static int parse_args(int argc, char **argv, struct bench *b)
 		{ "runtime", required_argument, NULL, 'r' },
 		{ "size", required_argument, NULL, 's' },
 		{ "repeat", required_argument, NULL, 'n' },
-		{ "split", no_argument, NULL, 'S' },
+		{ "threads", no_argument, NULL, 'T' },
 		{ "force", no_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -851,8 +1002,8 @@ static int parse_args(int argc, char **argv, struct bench *b)
 				return -1;
 			}
 			break;
-		case 'S':
-			b->split = true;
+		case 'T':
+			b->mode = ENGINE_THREADS;
 			break;
 		case 'f':
 			b->force = true;
@@ -928,27 +1079,28 @@ int main(int argc, char **argv)
 	       sysconf(_SC_NPROCESSORS_ONLN));
 	printf("runs: %u s each, median of %u, engine and fio alternating\n",
 	       b.runtime, b.repeat);
-	printf("engine: %s\n", b.split ?
-	       "sequential from one thread with 8 MiB requests (--split), "
-	       "random from one thread and dio_ctx per request in flight" :
-	       "one thread and dio_ctx per request in flight, "
-	       "one dio_rw() at a time each");
+	printf("engine: %s\n", b.mode == ENGINE_THREADS ?
+	       "--threads: one thread and dio_ctx per request in flight, "
+	       "one synchronous dio_rw() at a time each" :
+	       "asynchronous: one thread and one dio_ctx keep the queue "
+	       "depth with dio_submit() and dio_reap()");
 	printf("raw: fio --direct=1 --ioengine=libaio at the same queue "
 	       "depth\n");
 	printf("cpu: microseconds of CPU (user + system) per request in the "
-	       "submitting threads\n");
+	       "submitting %s, fio's in its job thread\n",
+	       b.mode == ENGINE_THREADS ? "threads" : "thread");
 	fflush(stdout);
 
 	/* Rule 4. */
 	t = now();
-	ret = engine_run(&b, seqwrite, 0, 0, &prefill);
+	ret = engine_run(&b, seqwrite, ENGINE_ASYNC, 0, 0, &prefill);
 	if (ret) {
 		fprintf(stderr, "dio-bench: prefill: %s\n",
 			strerror(-ret));
 		goto out_file;
 	}
-	printf("prefill: %.0f MiB written in %.1f s\n", b.region / MIB,
-	       now() - t);
+	printf("prefill: %.0f MiB written in %.1f s (asynchronous)\n",
+	       b.region / MIB, now() - t);
 	fflush(stdout);
 
 	for (unsigned i = 0; i < NWORKLOADS; i++)

@@ -27,6 +27,10 @@
  *  4. Image files for the file-backed device are unlinked right after they
  *     are opened, so a failing case (Check forks one process per case)
  *     leaves nothing behind.
+ *  5. Asynchronous cases (dio_submit) keep each transfer's buffer and the
+ *     result dio_rw() would give in a struct aop until its done has run.
+ *     done only records what it is given; the case checks it afterwards,
+ *     so no assertion unwinds through the worker.
  */
 #include <check.h>
 #include <errno.h>
@@ -2878,6 +2882,1153 @@ START_TEST(t_concurrent_convert)
 }
 END_TEST
 
+/* ---- asynchronous transfers: dio_submit, dio_reap ----------------------- */
+
+/*
+ * One transfer submitted with dio_submit(): its buffer, which belongs to
+ * the worker until done runs (asynchronous rule 2 of dio.h), and what
+ * dio_rw() would have returned for it.  done only records what it is given
+ * (rule 1: it must not call into the context); the case checks afterwards.
+ */
+struct aop {
+	struct iob b;
+	struct model *m;
+	enum dio_dir dir;
+	uint64_t off;
+	size_t len;
+	ssize_t want;			/* dio_rw()'s result */
+	unsigned char *want_data;	/* a read's first want bytes */
+	int live;			/* submitted, not yet checked */
+	unsigned ndone;			/* times done ran */
+	ssize_t result;
+	unsigned gb_at_done;		/* the model's get_block calls by then */
+};
+
+static void aop_done(void *priv, ssize_t result)
+{
+	struct aop *a = priv;
+
+	a->ndone++;
+	a->result = result;
+	a->gb_at_done = a->m->gb_calls;
+}
+
+static void aop_init(struct aop *a, struct model *m, enum dio_dir dir,
+		     uint64_t off, size_t len)
+{
+	memset(a, 0, sizeof(*a));
+	a->m = m;
+	a->dir = dir;
+	a->off = off;
+	a->len = len;
+	a->live = 1;
+}
+
+/* Submit a write of src's len bytes at off: dio_rw() would return len. */
+static void aop_write(struct dio_ctx *ctx, struct model *m, struct aop *a,
+		      uint64_t off, const unsigned char *src, size_t len,
+		      unsigned mis, int nseg, uint64_t *rng)
+{
+	aop_init(a, m, DIO_WRITE, off, len);
+	a->want = (ssize_t)len;
+	iob_make(&a->b, len, mis, nseg, rng);
+	iob_put(&a->b, src);
+	dio_submit(ctx, &m->f, DIO_WRITE, off, a->b.iov, a->b.n, aop_done, a);
+}
+
+/*
+ * Submit a read of [off, off+len) of a file that holds img's first size
+ * bytes (img NULL: zeros) by the time the read looks at it.
+ */
+static void aop_read(struct dio_ctx *ctx, struct model *m, struct aop *a,
+		     const unsigned char *img, uint64_t size, uint64_t off,
+		     size_t len, unsigned mis, int nseg, uint64_t *rng)
+{
+	aop_init(a, m, DIO_READ, off, len);
+	a->want = off >= size ? 0 :
+		(ssize_t)(size - off < len ? size - off : len);
+	a->want_data = xzalloc((size_t)a->want);
+	if (img && a->want)
+		memcpy(a->want_data, img + off, (size_t)a->want);
+	iob_make(&a->b, len, mis, nseg, rng);
+	dio_submit(ctx, &m->f, DIO_READ, off, a->b.iov, a->b.n, aop_done, a);
+}
+
+/* done ran exactly once, with dio_rw()'s result (and a read's bytes). */
+static void aop_check(struct aop *a, const char *what)
+{
+	const char *op = a->dir == DIO_WRITE ? "write" : "read";
+
+	ck_assert_msg(a->ndone == 1,
+		      "%s: %s: %s(off %" PRIu64 ", len %zu): done ran %u times, want once",
+		      where, what, op, a->off, a->len, a->ndone);
+	ck_assert_msg(a->result == a->want,
+		      "%s: %s: %s(off %" PRIu64 ", len %zu) completed with %zd, want %zd",
+		      where, what, op, a->off, a->len, a->result, a->want);
+	if (a->dir == DIO_READ && a->want > 0) {
+		unsigned char *got = xalloc((size_t)a->want);
+
+		iob_get(&a->b, got, (size_t)a->want);
+		expect_mem(got, a->want_data, (size_t)a->want,
+			   "%s: read(off %" PRIu64 ", len %zu)", what, a->off,
+			   a->len);
+		free(got);
+	}
+	free(a->b.base);
+	free(a->want_data);
+	a->b.base = NULL;
+	a->want_data = NULL;
+	a->live = 0;
+}
+
+/* Transfers of a[] submitted whose done has not run. */
+static unsigned aops_running(const struct aop *a, int n)
+{
+	unsigned k = 0;
+
+	for (int i = 0; i < n; i++)
+		k += a[i].live && !a[i].ndone;
+	return k;
+}
+
+static void check_pending(struct dio_ctx *ctx, const struct aop *a, int n,
+			  const char *what)
+{
+	ck_assert_msg(dio_ctx_pending(ctx) == aops_running(a, n),
+		      "%s: %s: dio_ctx_pending() = %u, but %u transfers have not completed",
+		      where, what, dio_ctx_pending(ctx), aops_running(a, n));
+}
+
+/* None of a[] has completed yet: all really are in flight. */
+static void check_in_flight(const struct aop *a, int n, const char *what)
+{
+	for (int i = 0; i < n; i++)
+		ck_assert_msg(!a[i].live || a[i].ndone == 0,
+			      "%s: %s: %s(off %" PRIu64 ", len %zu) completed before anything was reaped",
+			      where, what, a[i].dir == DIO_WRITE ? "write" : "read",
+			      a[i].off, a[i].len);
+}
+
+/* Check and retire every transfer of a[] whose done has run. */
+static void aops_collect(struct dio_ctx *ctx, struct aop *a, int n,
+			 const char *what)
+{
+	for (int i = 0; i < n; i++)
+		if (a[i].live && a[i].ndone)
+			aop_check(&a[i], what);
+	check_pending(ctx, a, n, what);
+}
+
+/* dio_reap(ctx, pending) completes everything in flight, each once. */
+static void reap_all(struct dio_ctx *ctx, struct aop *a, int n,
+		     const char *what)
+{
+	unsigned p = dio_ctx_pending(ctx);
+	int r;
+
+	check_pending(ctx, a, n, what);
+	r = dio_reap(ctx, p);
+	ck_assert_msg(r == (int)p, "%s: %s: dio_reap(%u) = %d, want %u",
+		      where, what, p, r, p);
+	ck_assert_msg(dio_ctx_pending(ctx) == 0,
+		      "%s: %s: %u transfers pending after dio_reap(%u)",
+		      where, what, dio_ctx_pending(ctx), p);
+	aops_collect(ctx, a, n, what);
+}
+
+/* Device address of file byte off, which must be mapped. */
+static uint64_t file_dev(const struct model *m, uint64_t off)
+{
+	ck_assert_int_ne(m->map[off / m->bs].state, B_HOLE);
+	return m->map[off / m->bs].pblk * m->bs + off % m->bs;
+}
+
+static const struct dio_params async_params = {
+	.queue_depth = 16, .max_io = 128 * KiB, .staging_bufs = 4,
+};
+
+/*
+ * Many transfers on one context, at distinct offsets of a file of mapped
+ * blocks and one hole: aligned buffers first (nothing needs a staging
+ * buffer, so on the test device nothing may complete before dio_reap),
+ * then odd buffers through staging.
+ */
+static void core_async_many(int file, unsigned fs_bs, unsigned dev_bs)
+{
+	enum { N = 8 };
+	struct fx x;
+	struct aop a[N];
+	unsigned bs, db;
+	uint64_t size;
+	unsigned char *shadow, *old, *data, *got;
+	struct bdev_stats s0, s1;
+
+	fx_init(&x, file, fs_bs, dev_bs, 8 * MiB, 32 * 65536, &async_params);
+	memset(a, 0, sizeof(a));
+	bs = x.m.bs;
+	db = x.e.dev_bs;
+	size = 16ull * bs;
+	shadow = xzalloc(size);
+	old = xalloc(size);
+	data = xalloc(size);
+	got = xalloc(bs);
+	model_reset(&x.m, size);
+	model_map(&x.m, 0, 12, B_MAPPED);
+	model_fill(&x.m, 0, 12, 160, shadow);
+	/* blocks 12 to 15 are holes */
+
+	for (int pass = 0; pass < 2; pass++) {
+		const struct { int write; uint64_t off, len; } t[N] = {
+			{ 1, 0, bs },
+			{ 0, bs, 2ull * bs },
+			{ 1, 3ull * bs, 2ull * bs },
+			{ 0, 5ull * bs + (bs > db ? db : 0), db },
+			{ 1, 6ull * bs, bs },
+			{ 0, 7ull * bs, 3ull * bs },
+			{ 1, (12ull + (unsigned)pass) * bs, bs },	/* a hole */
+			{ 1, 10ull * bs, 2ull * bs },
+		};
+		const unsigned mis = pass ? 1 : 0;
+		const int nseg = pass ? 3 : 1;
+		const char *what = pass ? "transfers from odd buffers in flight" :
+				   "aligned transfers in flight";
+		uint64_t hole = 12 + (unsigned)pass;
+
+		memcpy(old, shadow, size);
+		fill_pat(data, size, 0, 161 + (unsigned)pass);
+		for (int i = 0; i < N; i++)
+			if (t[i].write)
+				memcpy(shadow + t[i].off, data + t[i].off, t[i].len);
+		model_expect(&x.m, shadow, size, 0, size);
+		model_counts_clear(&x.m);
+		s0 = bst(&x);
+		for (int i = 0; i < N; i++) {
+			if (t[i].write)
+				aop_write(x.ctx, &x.m, &a[i], t[i].off,
+					  data + t[i].off, t[i].len, mis, nseg, NULL);
+			else
+				aop_read(x.ctx, &x.m, &a[i], shadow, size,
+					 t[i].off, t[i].len, mis, nseg, NULL);
+			ck_assert_uint_le(dio_ctx_pending(x.ctx), async_params.queue_depth);
+		}
+		check_pending(x.ctx, a, N, what);
+		if (!pass)
+			ck_assert_uint_gt(dio_ctx_pending(x.ctx), 1);
+		if (!file && !pass) {
+			struct dio_ctx *c2;
+			struct iovec iov = { got, bs };
+
+			check_in_flight(a, N, what);
+			ck_assert_uint_eq(dio_ctx_pending(x.ctx), N);
+			s1 = bst(&x);
+			ck_assert_msg(s1.reads == s0.reads && s1.writes == s0.writes,
+				      "%s: %s: %" PRIu64 " reads and %" PRIu64 " writes completed before dio_reap",
+				      where, what, s1.reads - s0.reads,
+				      s1.writes - s0.writes);
+			for (int i = 0; i < N; i++) {
+				unsigned char *dev;
+
+				if (!t[i].write || t[i].off / bs == hole)
+					continue;
+				dev = xalloc(t[i].len);
+				dev_read(&x.e, file_dev(&x.m, t[i].off), dev, t[i].len);
+				expect_mem(dev, old + t[i].off, t[i].len,
+					   "write(off %" PRIu64 ") landed before dio_reap",
+					   t[i].off);
+				free(dev);
+			}
+			ck_assert_int_eq(x.m.map[hole].state, B_UNWRITTEN);
+			ck_assert_uint_eq(x.m.converted, 0);
+
+			/* another context's call completes none of them */
+			ck_assert_int_eq(dio_ctx_create(x.e.bdev, &x.p, &c2), 0);
+			ck_assert_int_eq(dio_rw(c2, &x.m.f, DIO_READ, 8ull * bs, &iov, 1),
+					 (ssize_t)bs);
+			expect_mem(got, shadow + 8ull * bs, bs,
+				   "read on a second context");
+			dio_ctx_destroy(c2);
+			check_in_flight(a, N, "after a call on another context");
+			check_pending(x.ctx, a, N, "after a call on another context");
+		}
+		reap_all(x.ctx, a, N, what);
+		x.m.expect = NULL;
+		ck_assert_int_eq(x.m.map[hole].state, B_MAPPED);
+		ck_assert_uint_eq(x.m.converted, 1);
+		ck_assert_uint_eq(x.m.size_calls, 0);
+		ck_assert_uint_eq(x.m.f.size, size);
+		check_dev(&x.m, shadow, size, what);
+		check_read(&x, shadow, size, 0, size + bs, 0, 1, what);
+		model_assert_clean(&x.m);
+	}
+	free(shadow);
+	free(old);
+	free(data);
+	free(got);
+	fx_fini(&x);
+}
+
+START_TEST(t_async_many)
+{
+	core_async_many(0, geoms[_i].fs_bs, geoms[_i].dev_bs);
+}
+END_TEST
+
+START_TEST(t_file_async_many)
+{
+	core_async_many(1, file_fs_bs[_i], 0);
+}
+END_TEST
+
+/*
+ * Three times as many transfers as request slots (rule 5): dio_submit()
+ * completes earlier ones itself, never holding more than queue_depth.
+ * First one request each, then two, with one transfer five times larger
+ * than the whole queue.
+ */
+START_TEST(t_async_overflow)
+{
+	const struct dio_params p = {
+		.queue_depth = 4, .max_io = 128 * KiB, .staging_bufs = 4,
+	};
+	enum { N = 12 };
+	const uint64_t mx = p.max_io;
+	struct fx x;
+	struct aop a[N];
+	unsigned bs;
+	uint64_t size = 3 * MiB;
+	unsigned char *shadow, *data;
+
+	fx_init(&x, 0, geoms[_i].fs_bs, geoms[_i].dev_bs, 8 * MiB, size, &p);
+	memset(a, 0, sizeof(a));
+	bs = x.m.bs;
+	shadow = xzalloc(size);
+	data = xalloc(size);
+	model_reset(&x.m, size);
+	model_map(&x.m, 0, size / bs, B_MAPPED);
+	model_fill(&x.m, 0, size / bs, 165, shadow);
+
+	for (int round = 0; round < 2; round++) {
+		const char *what = round ? "two requests each, one of five" :
+				   "one request each";
+		uint64_t off = 0;
+
+		fill_pat(data, size, 0, 166 + (unsigned)round);
+		for (int i = 0; i < N; i++) {
+			uint64_t len = !round ? bs : i == 5 ? 5 * mx : mx + bs;
+			unsigned mis = i % 3 == 2 ? 1 : 0;
+
+			if (i % 2 == 0) {
+				memcpy(shadow + off, data + off, len);
+				aop_write(x.ctx, &x.m, &a[i], off, data + off, len,
+					  mis, 1, NULL);
+			} else {
+				aop_read(x.ctx, &x.m, &a[i], shadow, size, off, len,
+					 mis, 2, NULL);
+			}
+			ck_assert_msg(dio_ctx_pending(x.ctx) <= p.queue_depth,
+				      "%s: %s: %u transfers pending after submission %d, queue depth %u",
+				      where, what, dio_ctx_pending(x.ctx), i,
+				      p.queue_depth);
+			check_pending(x.ctx, a, i + 1, what);
+			off += len;
+		}
+		ck_assert_uint_le(aops_running(a, N), p.queue_depth);
+		reap_all(x.ctx, a, N, what);
+		check_dev(&x.m, shadow, size, what);
+		check_read(&x, shadow, size, 0, size, 0, 1, what);
+	}
+	ck_assert_uint_eq(x.m.size_calls, 0);
+	ck_assert_uint_eq(x.m.convert_calls, 0);
+	model_assert_clean(&x.m);
+	free(shadow);
+	free(data);
+	fx_fini(&x);
+}
+END_TEST
+
+/*
+ * Transfers that need no device complete inside dio_submit(): reads of
+ * holes, of unwritten blocks and at or past end of file, empty requests,
+ * and a write refused as too large, while another transfer is in flight.
+ */
+static void core_async_no_device(int file, unsigned fs_bs, unsigned dev_bs)
+{
+	enum { N = 11 };
+	struct fx x;
+	struct aop a[N];
+	unsigned bs;
+	uint64_t size, nalloc;
+	unsigned char *img;
+	struct bdev_stats s0, s1;
+
+	fx_init(&x, file, fs_bs, dev_bs, 8 * MiB, 32 * 65536, &async_params);
+	memset(a, 0, sizeof(a));
+	bs = x.m.bs;
+	size = 5ull * bs + 123;
+	img = xzalloc(8ull * bs);
+	model_reset(&x.m, size);
+	model_map(&x.m, 0, 2, B_MAPPED);
+	model_fill(&x.m, 0, 2, 168, img);
+	model_map(&x.m, 3, 1, B_UNWRITTEN);	/* block 2 and 4 on: holes */
+	nalloc = model_allocated(&x.m);
+
+	aop_read(x.ctx, &x.m, &a[0], img, size, 0, bs, 0, 1, NULL);
+	check_pending(x.ctx, a, 1, "a read of a mapped block");
+	s0 = bst(&x);
+
+	const struct { int write; uint64_t off, len; unsigned mis; int nseg; } t[N] = {
+		{ 0, 0, 0, 0, 0 },	/* a[0], submitted above */
+		{ 0, 2ull * bs, bs, 0, 1 },		/* hole */
+		{ 0, 2ull * bs + 5, bs - 10, 1, 2 },	/* hole, unaligned */
+		{ 0, 3ull * bs, bs, 0, 1 },		/* unwritten */
+		{ 0, 2ull * bs + 7, 4ull * bs, 3, 3 },	/* to EOF over both */
+		{ 0, size, 10, 0, 1 },			/* at EOF */
+		{ 0, size + 5000, bs, 0, 1 },		/* past EOF */
+		{ 0, 1ull << 63, 10, 0, 1 },		/* past any file */
+		{ 0, bs, 0, 0, 1 },			/* empty */
+		{ 1, 3ull * bs + 5, 0, 0, 1 },		/* empty write */
+		{ 1, (1ull << 63) - 10, 100, 0, 1 },	/* too large: -EFBIG */
+	};
+	for (int i = 1; i < N; i++) {
+		unsigned char src[100];
+		char what[80];
+
+		snprintf(what, sizeof(what), "%s(off %" PRIu64 ", len %" PRIu64 ")",
+			 t[i].write ? "write" : "read", t[i].off, t[i].len);
+		if (t[i].write) {
+			fill_pat(src, sizeof(src), 0, 169);
+			aop_write(x.ctx, &x.m, &a[i], t[i].off, src, t[i].len,
+				  t[i].mis, t[i].nseg, NULL);
+			if (t[i].len)
+				a[i].want = -EFBIG;
+		} else {
+			aop_read(x.ctx, &x.m, &a[i], img, size, t[i].off,
+				 t[i].len, t[i].mis, t[i].nseg, NULL);
+		}
+		ck_assert_msg(a[i].ndone == 1,
+			      "%s: %s, needing no device: done ran %u times inside dio_submit, want once",
+			      where, what, a[i].ndone);
+		aop_check(&a[i], what);
+		check_pending(x.ctx, a, N, what);
+	}
+	s1 = bst(&x);
+	ck_assert_msg(s1.reads - s0.reads <= 1 && s1.writes == s0.writes,
+		      "%s: transfers needing no device did %" PRIu64 " reads and %" PRIu64 " writes",
+		      where, s1.reads - s0.reads, s1.writes - s0.writes);
+	reap_all(x.ctx, a, N, "after the transfers that need no device");
+	ck_assert_uint_eq(x.m.f.size, size);
+	ck_assert_uint_eq(x.m.size_calls, 0);
+	ck_assert_uint_eq(x.m.gb_create_calls, 0);
+	ck_assert_uint_eq(model_allocated(&x.m), nalloc);
+	check_read(&x, img, size, 0, size, 0, 1, "after the transfers that need no device");
+	model_assert_clean(&x.m);
+	free(img);
+	fx_fini(&x);
+}
+
+START_TEST(t_async_no_device)
+{
+	core_async_no_device(0, geoms[_i].fs_bs, geoms[_i].dev_bs);
+}
+END_TEST
+
+START_TEST(t_file_async_no_device)
+{
+	core_async_no_device(1, file_fs_bs[_i], 0);
+}
+END_TEST
+
+/*
+ * An extending write in flight: end of file, the model's size and the new
+ * blocks stay as they were until it completes, and then follow its data.
+ * Meanwhile a second file takes an extending write on the same context.
+ */
+static void core_async_extend(int file, unsigned fs_bs, unsigned dev_bs)
+{
+	struct fx x;
+	struct model m2;
+	struct aop a[2];
+	unsigned bs, db;
+	unsigned char *img, *img2, *garbage, *dev;
+	struct iovec iov;
+
+	fx_init(&x, file, fs_bs, dev_bs, 8 * MiB, 32 * 65536, &async_params);
+	memset(a, 0, sizeof(a));
+	bs = x.m.bs;
+	db = x.e.dev_bs;
+	img = xzalloc(16ull * bs);
+	img2 = xzalloc(16ull * bs);
+	garbage = xalloc(bs);
+	dev = xalloc(16ull * bs);
+	memset(garbage, GARBAGE, bs);
+	model_init(&m2, &x.e, bs, 16);
+
+	const struct { const char *what; uint64_t off, len; unsigned mis; int nseg; } v[] = {
+		{ "unaligned, from inside the EOF block", 2ull * bs + 150, 3ull * bs + 7, 1, 3 },
+		{ "aligned, from the end of the EOF block", 3ull * bs, 2ull * bs, 0, 1 },
+		{ "past the EOF block", 5ull * bs + 1, bs, 3, 2 },
+		{ "one device block past the EOF block", 4ull * bs, db, 0, 1 },
+	};
+	for (size_t vi = 0; vi < sizeof(v) / sizeof(v[0]); vi++) {
+		const uint64_t s0 = 2ull * bs + 100;
+		uint64_t off = v[vi].off, len = v[vi].len, nsize = off + len;
+		uint64_t first = off / bs, last = (nsize - 1) / bs, fresh = 0;
+		uint64_t s2 = bs / 2 + 2ull * bs;
+		ssize_t r;
+
+		/* the device holds stale pattern past EOF in block 2 */
+		if (!file)
+			memset(bdev_test_data(x.e.bdev), GARBAGE, x.e.size);
+		memset(img, 0, 16ull * bs);
+		model_reset(&x.m, s0);
+		model_map(&x.m, 0, 3, B_MAPPED);
+		model_fill(&x.m, 0, 3, 170, img);
+		memset(img + s0, 0, 3ull * bs - s0);
+		for (uint64_t b = first; b <= last; b++)
+			fresh += x.m.map[b].state != B_MAPPED;
+		fill_pat(img + off, len, off, 171 + (unsigned)vi);
+		model_expect(&x.m, img, nsize, off, len);
+
+		aop_write(x.ctx, &x.m, &a[0], off, img + off, len, v[vi].mis,
+			  v[vi].nseg, NULL);
+		ck_assert_msg(a[0].ndone == 0 && x.m.f.size == s0 &&
+			      x.m.size_calls == 0 && x.m.last_size == s0 &&
+			      x.m.convert_calls == 0,
+			      "%s: %s: once submitted: done %u, size %" PRIu64 ", set_size %u, convert %u; want none of it before completion",
+			      where, v[vi].what, a[0].ndone, x.m.f.size,
+			      x.m.size_calls, x.m.convert_calls);
+		for (uint64_t b = first; b <= last; b++) {
+			if (b < 3)
+				continue;
+			ck_assert_msg(x.m.map[b].state == B_UNWRITTEN,
+				      "%s: %s: new block %" PRIu64 " in state %d while the write is in flight",
+				      where, v[vi].what, b, x.m.map[b].state);
+			if (!file) {
+				dev_read(&x.e, x.m.map[b].pblk * bs, dev, bs);
+				expect_mem(dev, garbage, bs,
+					   "%s: new block %" PRIu64 " before dio_reap",
+					   v[vi].what, b);
+			}
+		}
+
+		/* a second file: an extending write of its own */
+		memset(img2, 0, 16ull * bs);
+		model_reset(&m2, 0);
+		m2.cursor = m2.dev_blocks / 2;
+		fill_pat(img2 + bs / 2, 2ull * bs, bs / 2, 175 + (unsigned)vi);
+		model_expect(&m2, img2, s2, bs / 2, 2ull * bs);
+		aop_write(x.ctx, &m2, &a[1], bs / 2, img2 + bs / 2, 2ull * bs,
+			  1, 2, NULL);
+		ck_assert_msg(a[1].ndone == 0 && m2.f.size == 0 && m2.size_calls == 0,
+			      "%s: %s: second file once submitted: done %u, size %" PRIu64 ", set_size %u",
+			      where, v[vi].what, a[1].ndone, m2.f.size, m2.size_calls);
+		ck_assert_uint_eq(x.m.f.size, a[0].ndone ? nsize : s0);
+		check_pending(x.ctx, a, 2, v[vi].what);
+
+		reap_all(x.ctx, a, 2, v[vi].what);
+		x.m.expect = NULL;
+		m2.expect = NULL;
+		ck_assert_uint_eq(x.m.f.size, nsize);
+		ck_assert_uint_eq(x.m.size_calls, 1);
+		ck_assert_uint_eq(x.m.last_size, nsize);
+		for (uint64_t b = first; b <= last; b++)
+			ck_assert_msg(x.m.map[b].state == B_MAPPED,
+				      "%s: %s: block %" PRIu64 " not converted", where,
+				      v[vi].what, b);
+		ck_assert_uint_eq(x.m.converted, fresh);
+		model_assert_clean(&x.m);
+		check_dev(&x.m, img, nsize, v[vi].what);
+		check_read(&x, img, nsize, 0, nsize + bs, 0, 1, v[vi].what);
+
+		ck_assert_uint_eq(m2.f.size, s2);
+		ck_assert_uint_eq(m2.size_calls, 1);
+		ck_assert_uint_eq(m2.converted, 3);
+		model_assert_clean(&m2);
+		check_dev(&m2, img2, s2, "second file");
+		iov = (struct iovec){ dev, 4ull * bs };
+		r = dio_rw(x.ctx, &m2.f, DIO_READ, 0, &iov, 1);
+		ck_assert_msg(r == (ssize_t)s2, "%s: read of the second file = %zd",
+			      where, r);
+		expect_mem(dev, img2, s2, "second file after %s", v[vi].what);
+	}
+	model_fini(&m2);
+	free(img);
+	free(img2);
+	free(garbage);
+	free(dev);
+	fx_fini(&x);
+}
+
+START_TEST(t_async_extend)
+{
+	core_async_extend(0, geoms[_i].fs_bs, geoms[_i].dev_bs);
+}
+END_TEST
+
+START_TEST(t_file_async_extend)
+{
+	core_async_extend(1, file_fs_bs[_i], 0);
+}
+END_TEST
+
+/*
+ * Rule 4 of the asynchronous contract.  Whole-block overwrites in flight
+ * hold the lock shared; a write that needs it exclusive, submitted or done
+ * with dio_rw() on the same context, must complete them all before it
+ * looks anything up (else the thread would wait for itself).  When the
+ * exclusive write overlaps one of them, that makes the order certain.
+ * The last rounds go the other way: an extending write in flight, then a
+ * read of what it writes.
+ */
+static void core_async_lock(int file, unsigned fs_bs, unsigned dev_bs)
+{
+	enum { N = 6 };
+	const uint64_t nb = 16;
+	struct fx x;
+	struct aop a[N];
+	unsigned bs;
+	uint64_t size = 0;
+	unsigned char *img, *data;
+
+	fx_init(&x, file, fs_bs, dev_bs, 8 * MiB, 32 * 65536, &async_params);
+	memset(a, 0, sizeof(a));
+	bs = x.m.bs;
+	img = xzalloc(24ull * bs);
+	data = xalloc(24ull * bs);
+	alarm(CASE_TIMEOUT);	/* a thread waiting for itself is killed */
+
+	const struct { const char *what; uint64_t off, len; int sync; } later[] = {
+		{ "unaligned write beside them", 8ull * bs + 5, 2ull * bs, 0 },
+		{ "extending write", nb * bs + 3, bs, 0 },
+		{ "aligned write at end of file", nb * bs, 2ull * bs, 0 },
+		{ "sub-block write into a block being overwritten", 2ull * bs + 7, 10, 0 },
+		{ "dio_rw of an unaligned write", 9ull * bs + 1, bs, 1 },
+		{ "dio_rw of an extending write", nb * bs + 1, 5, 1 },
+	};
+	for (size_t li = 0; li < sizeof(later) / sizeof(later[0]); li++) {
+		uint64_t off = later[li].off, len = later[li].len, nsize;
+		const char *what = later[li].what;
+		unsigned g0;
+
+		size = nb * bs;
+		memset(img, 0, 24ull * bs);
+		model_reset(&x.m, size);
+		model_map(&x.m, 0, nb, B_MAPPED);
+		model_fill(&x.m, 0, nb, 180, img);
+		fill_pat(data, 24ull * bs, 0, 181 + (unsigned)li);
+		for (int i = 0; i < 4; i++) {
+			uint64_t o = 2ull * (unsigned)i * bs;
+
+			memcpy(img + o, data + o, bs);
+			aop_write(x.ctx, &x.m, &a[i], o, data + o, bs, 0, 1, NULL);
+		}
+		aop_read(x.ctx, &x.m, &a[4], img, size, 10ull * bs, 2ull * bs, 0, 1, NULL);
+		check_pending(x.ctx, a, 5, what);
+		if (!file)
+			check_in_flight(a, 5, what);
+		g0 = x.m.gb_calls;
+
+		fill_pat(data, len, off, 190 + (unsigned)li);
+		memcpy(img + off, data, len);
+		nsize = off + len > size ? off + len : size;
+		model_expect(&x.m, img, nsize, off, len);
+		if (later[li].sync) {
+			ssize_t r = wr(&x, off, data, len, 1, 2);
+
+			ck_assert_msg(r == (ssize_t)len, "%s: %s = %zd, want %" PRIu64,
+				      where, what, r, len);
+		} else {
+			aop_write(x.ctx, &x.m, &a[5], off, data, len, 1, 2, NULL);
+		}
+		for (int i = 0; i < 5; i++)
+			ck_assert_msg(a[i].ndone == 1 && a[i].gb_at_done == g0,
+				      "%s: %s: the %s at %" PRIu64 " in flight before it: done ran %u times, at get_block call %u, want once at %u (before the write looked anything up)",
+				      where, what, a[i].dir == DIO_WRITE ? "write" : "read",
+				      a[i].off, a[i].ndone, a[i].gb_at_done, g0);
+		reap_all(x.ctx, a, N, what);
+		x.m.expect = NULL;
+		ck_assert_uint_eq(x.m.f.size, nsize);
+		ck_assert_uint_eq(x.m.size_calls, nsize > size ? 1 : 0);
+		check_dev(&x.m, img, nsize, what);
+		check_read(&x, img, nsize, 0, nsize + bs, 0, 1, what);
+		model_assert_clean(&x.m);
+	}
+
+	/* dio_rw() of a read beside transfers in flight: no lock to wait for */
+	model_reset(&x.m, size);
+	model_map(&x.m, 0, nb, B_MAPPED);
+	memset(img, 0, 24ull * bs);
+	model_fill(&x.m, 0, nb, 182, img);
+	fill_pat(data, 4ull * bs, 0, 183);
+	memcpy(img, data, 4ull * bs);
+	aop_write(x.ctx, &x.m, &a[0], 0, data, 4ull * bs, 0, 1, NULL);
+	aop_read(x.ctx, &x.m, &a[1], img, size, 4ull * bs, 2ull * bs, 0, 1, NULL);
+	check_read(&x, img, size, 6ull * bs + 3, 3ull * bs, 1, 2,
+		   "dio_rw read beside transfers in flight");
+	check_pending(x.ctx, a, 2, "dio_rw read beside transfers in flight");
+	reap_all(x.ctx, a, 2, "dio_rw read beside transfers in flight");
+	check_read(&x, img, size, 0, size, 0, 1, "dio_rw read beside transfers in flight");
+
+	/* an extending write in flight, then reads of what it writes */
+	for (int sync = 0; sync <= 1; sync++) {
+		const char *what = sync ? "dio_rw read of an extending write in flight" :
+				   "read of an extending write in flight";
+		uint64_t off = size + 10, len = 2ull * bs, nsize = off + len;
+		unsigned g0;
+
+		fill_pat(data, len, off, 184 + (unsigned)sync);
+		memcpy(img + off, data, len);
+		model_expect(&x.m, img, nsize, off, len);
+		aop_write(x.ctx, &x.m, &a[0], off, data, len, 0, 1, NULL);
+		g0 = x.m.gb_calls;
+		if (sync)
+			check_read(&x, img, nsize, size, 3ull * bs, 1, 2, what);
+		else
+			aop_read(x.ctx, &x.m, &a[1], img, nsize, size, 3ull * bs,
+				 1, 2, NULL);
+		ck_assert_msg(a[0].ndone == 1 && a[0].gb_at_done == g0,
+			      "%s: %s: the write's done ran %u times, at get_block call %u, want once at %u (before the read looked anything up)",
+			      where, what, a[0].ndone, a[0].gb_at_done, g0);
+		reap_all(x.ctx, a, sync ? 1 : 2, what);
+		x.m.expect = NULL;
+		size = nsize;
+		ck_assert_uint_eq(x.m.f.size, size);
+		model_assert_clean(&x.m);
+	}
+	check_dev(&x.m, img, size, "after the extending writes");
+	alarm(0);
+	free(img);
+	free(data);
+	fx_fini(&x);
+}
+
+START_TEST(t_async_lock)
+{
+	core_async_lock(0, geoms[_i].fs_bs, geoms[_i].dev_bs);
+}
+END_TEST
+
+START_TEST(t_file_async_lock)
+{
+	core_async_lock(1, file_fs_bs[_i], 0);
+}
+END_TEST
+
+/*
+ * Device errors in some of many transfers in flight: each reports what
+ * dio_rw() would (the good bytes before its failure, or -EIO), the others
+ * succeed, and nothing stays in flight.  Then short completions and
+ * EAGAIN from submit under a full queue.
+ */
+START_TEST(t_async_eio)
+{
+	enum { N = 9, M = 7 };
+	const uint64_t mx = async_params.max_io, size = 16 * mx;
+	struct fx x;
+	struct aop a[N];
+	unsigned bs, db;
+	unsigned char *img, *data;
+	uint64_t hole_pblk;
+	struct bdev_stats s;
+
+	fx_init(&x, 0, geoms[_i].fs_bs, geoms[_i].dev_bs, 8 * MiB, 4 * MiB, &async_params);
+	memset(a, 0, sizeof(a));
+	bs = x.m.bs;
+	db = x.e.dev_bs;
+	img = xzalloc(size);
+	data = xalloc(size);
+	model_reset(&x.m, size);
+	model_map(&x.m, 0, 13 * mx / bs, B_MAPPED);
+	model_fill(&x.m, 0, 13 * mx / bs, 200, img);
+	model_map(&x.m, 14 * mx / bs, 2 * mx / bs, B_MAPPED);
+	model_fill(&x.m, 14 * mx / bs, 2 * mx / bs, 200, img);
+	hole_pblk = x.m.cursor;		/* where the write into the hole goes */
+	fill_pat(data, size, 0, 201);
+
+	/* fail: file offset whose device block fails, or UINT64_MAX */
+	const struct {
+		int write;
+		uint64_t off, len;
+		unsigned mis;
+		uint64_t fail;
+		ssize_t want;
+	} t[N] = {
+		{ 1, 0, 4 * mx, 0, 2 * mx + db, (ssize_t)(2 * mx) },
+		{ 1, 4 * mx, mx, 0, UINT64_MAX, (ssize_t)mx },
+		{ 0, 5 * mx, 3 * mx, 0, UINT64_MAX, (ssize_t)(3 * mx) },
+		{ 0, 8 * mx, mx, 0, 8 * mx + db, -EIO },
+		{ 1, 9 * mx, mx, 0, 9 * mx, -EIO },
+		{ 0, 10 * mx + 5, mx, 1, UINT64_MAX, (ssize_t)mx },
+		{ 0, 11 * mx, 2 * mx, 0, 12 * mx + mx / 2, (ssize_t)mx },
+		{ 1, 13 * mx, mx, 0, 13 * mx, -EIO },	/* into holes */
+		{ 1, 14 * mx, mx, 1, UINT64_MAX, (ssize_t)mx },
+	};
+	for (int i = 0; i < N; i++) {
+		uint64_t dev;
+
+		if (t[i].fail == UINT64_MAX)
+			continue;
+		/* a hole fails at the first block its write will allocate */
+		dev = x.m.map[t[i].fail / bs].state == B_HOLE ?
+		      hole_pblk * bs : file_dev(&x.m, t[i].fail);
+		bdev_test_fail_range(x.e.bdev, t[i].write ? BDEV_WRITE : BDEV_READ,
+				     dev / db * db, db, -EIO);
+	}
+	model_expect(&x.m, img, size, 0, size);
+	for (int i = 0; i < N; i++) {
+		if (t[i].write) {
+			aop_write(x.ctx, &x.m, &a[i], t[i].off, data + t[i].off,
+				  t[i].len, t[i].mis, t[i].mis ? 3 : 1, NULL);
+			if (t[i].want > 0)
+				memcpy(img + t[i].off, data + t[i].off,
+				       (size_t)t[i].want);
+		} else {
+			aop_read(x.ctx, &x.m, &a[i], img, size, t[i].off, t[i].len,
+				 t[i].mis, 1, NULL);
+		}
+		a[i].want = t[i].want;
+	}
+	check_pending(x.ctx, a, N, "failing transfers in flight");
+	ck_assert_uint_gt(dio_ctx_pending(x.ctx), 1);
+	reap_all(x.ctx, a, N, "failing transfers in flight");
+	check_drained(&x, "failing transfers in flight");
+	x.m.expect = NULL;
+	ck_assert_uint_eq(x.m.f.size, size);
+	ck_assert_uint_eq(x.m.size_calls, 0);
+	ck_assert_uint_eq(x.m.converted, 0);
+	for (uint64_t b = 13 * mx / bs; b < 14 * mx / bs; b++)
+		ck_assert_int_ne(x.m.map[b].state, B_MAPPED);
+	model_assert_clean(&x.m);
+	bdev_test_clear_faults(x.e.bdev);
+	check_read(&x, img, size, 0, 2 * mx, 0, 1, "good part of a failed write");
+	check_read(&x, img, size, 4 * mx, size - 4 * mx, 0, 1,
+		   "after failing transfers in flight");
+
+	/* the same queue, with the device misbehaving as real ones do */
+	for (int k = 0; k < 2; k++) {
+		const char *what = k ? "EAGAIN with transfers in flight" :
+				   "short completions with transfers in flight";
+		const struct { int write; uint64_t off, len; unsigned mis; int nseg; } u[M] = {
+			{ 1, 0, 2 * mx, 0, 1 },
+			{ 1, 2 * mx, 2 * mx, 1, 3 },
+			{ 0, 4 * mx, 2 * mx, 0, 1 },
+			{ 0, 6 * mx + 1, 2 * mx - 1, 2, 2 },
+			{ 1, 8 * mx, 2 * mx, 0, 1 },
+			{ 1, 13 * mx, mx, 0, 1 },	/* the unwritten blocks */
+			{ 0, 14 * mx, 2 * mx + 5, 0, 1 },
+		};
+
+		fill_pat(data, size, 0, 202 + (unsigned)k);
+		for (int i = 0; i < M; i++)
+			if (u[i].write)
+				memcpy(img + u[i].off, data + u[i].off, u[i].len);
+		model_expect(&x.m, img, size, 0, size);
+		model_counts_clear(&x.m);
+		if (k)
+			bdev_test_eagain(x.e.bdev, 3);
+		else
+			bdev_test_short_completions(x.e.bdev, 8, db);
+		for (int i = 0; i < M; i++) {
+			if (u[i].write)
+				aop_write(x.ctx, &x.m, &a[i], u[i].off, data + u[i].off,
+					  u[i].len, u[i].mis, u[i].nseg, NULL);
+			else
+				aop_read(x.ctx, &x.m, &a[i], img, size, u[i].off,
+					 u[i].len, u[i].mis, u[i].nseg, NULL);
+		}
+		reap_all(x.ctx, a, M, what);
+		check_drained(&x, what);
+		x.m.expect = NULL;
+		ck_assert_uint_eq(x.m.converted, k ? 0 : mx / bs);
+		check_read(&x, img, size, 0, size, 0, 1, what);
+		check_dev(&x.m, img, size, what);
+		model_assert_clean(&x.m);
+	}
+	s = bst(&x);
+	ck_assert_uint_gt(s.short_completions, 0);
+	ck_assert_uint_gt(s.eagain, 0);
+	free(img);
+	free(data);
+	fx_fini(&x);
+}
+END_TEST
+
+/*
+ * dio_ctx_destroy() with transfers in flight runs every done, with the
+ * results dio_rw() would give, and lets go of the file's lock.
+ */
+static void core_async_destroy(int file, unsigned fs_bs, unsigned dev_bs)
+{
+	enum { N = 6 };
+	struct fx x;
+	struct dio_ctx *c2;
+	struct aop a[N];
+	unsigned bs;
+	uint64_t size, off, len;
+	unsigned char *img, *data;
+
+	fx_init(&x, file, fs_bs, dev_bs, 8 * MiB, 32 * 65536, &async_params);
+	memset(a, 0, sizeof(a));
+	bs = x.m.bs;
+	size = 8ull * bs;
+	img = xzalloc(12ull * bs);
+	data = xalloc(12ull * bs);
+	model_reset(&x.m, size);
+	model_map(&x.m, 0, 5, B_MAPPED);
+	model_fill(&x.m, 0, 5, 210, img);
+	model_map(&x.m, 6, 2, B_MAPPED);
+	model_fill(&x.m, 6, 2, 210, img);	/* block 5: a hole */
+	alarm(CASE_TIMEOUT);	/* a lock left behind is killed */
+
+	fill_pat(data, size, 0, 211);
+	memcpy(img, data, bs);
+	memcpy(img + 3ull * bs, data + 3ull * bs, bs);
+	memcpy(img + 5ull * bs, data + 5ull * bs, bs);
+	model_expect(&x.m, img, size, 0, size);
+	ck_assert_int_eq(dio_ctx_create(x.e.bdev, &x.p, &c2), 0);
+	aop_write(c2, &x.m, &a[0], 0, data, bs, 0, 1, NULL);
+	aop_read(c2, &x.m, &a[1], img, size, bs, 2ull * bs, 0, 1, NULL);
+	aop_write(c2, &x.m, &a[2], 3ull * bs, data + 3ull * bs, bs, 1, 2, NULL);
+	aop_read(c2, &x.m, &a[3], img, size, 4ull * bs + 1, bs - 2, 3, 1, NULL);
+	aop_write(c2, &x.m, &a[4], 5ull * bs, data + 5ull * bs, bs, 0, 1, NULL);
+	aop_read(c2, &x.m, &a[5], img, size, 6ull * bs, 2ull * bs + 100, 0, 1, NULL);
+	check_pending(c2, a, N, "transfers in flight at destroy");
+	ck_assert_uint_gt(dio_ctx_pending(c2), 0);
+	if (!file)
+		ck_assert_uint_eq(dio_ctx_pending(c2), N);
+	dio_ctx_destroy(c2);
+	for (int i = 0; i < N; i++)
+		aop_check(&a[i], "transfers in flight at destroy");
+	x.m.expect = NULL;
+	ck_assert_int_eq(x.m.map[5].state, B_MAPPED);
+	ck_assert_uint_eq(x.m.converted, 1);
+	check_dev(&x.m, img, size, "transfers in flight at destroy");
+	check_read(&x, img, size, 0, size, 0, 1, "transfers in flight at destroy");
+	model_assert_clean(&x.m);
+
+	/* an extending write holds the lock exclusive until destroy */
+	off = size + 10;
+	len = 2ull * bs;
+	fill_pat(data, len, off, 212);
+	memcpy(img + off, data, len);
+	model_expect(&x.m, img, off + len, off, len);
+	ck_assert_int_eq(dio_ctx_create(x.e.bdev, &x.p, &c2), 0);
+	aop_write(c2, &x.m, &a[0], off, data, len, 1, 1, NULL);
+	ck_assert_uint_eq(x.m.f.size, size);
+	ck_assert_uint_eq(dio_ctx_pending(c2), 1);
+	dio_ctx_destroy(c2);
+	aop_check(&a[0], "extending write in flight at destroy");
+	x.m.expect = NULL;
+	size = off + len;
+	ck_assert_uint_eq(x.m.f.size, size);
+	ck_assert_uint_eq(x.m.size_calls, 1);
+	ck_assert_uint_eq(x.m.last_size, size);
+	check_read(&x, img, size, 0, size + bs, 0, 1,
+		   "extending write in flight at destroy");
+	check_dev(&x.m, img, size, "extending write in flight at destroy");
+	model_assert_clean(&x.m);
+	alarm(0);
+	free(img);
+	free(data);
+	fx_fini(&x);
+}
+
+START_TEST(t_async_destroy)
+{
+	core_async_destroy(0, geoms[_i].fs_bs, geoms[_i].dev_bs);
+}
+END_TEST
+
+START_TEST(t_file_async_destroy)
+{
+	core_async_destroy(1, file_fs_bs[_i], 0);
+}
+END_TEST
+
+/* ---- randomized transfers in flight against a shadow copy ---------------- */
+
+static const struct rcfg arcfgs[] = {
+	{ 0, 4096, 512, 1, 4000, 0xa5ed0001 },
+	{ 0, 16384, 4096, 2, 4000, 0xa5ed0002 },
+	{ 0, 1024, 512, 2, 4000, 0xa5ed0003 },
+	{ 0, 65536, 512, 1, 3000, 0xa5ed0004 },
+	{ 0, 65536, 4096, 2, 3000, 0xa5ed0005 },
+	{ 1, 4096, 0, 1, 2000, 0xa5ed0006 },
+	{ 1, 16384, 0, 2, 2000, 0xa5ed0007 },
+};
+#define NARCFGS ((int)(sizeof(arcfgs) / sizeof(arcfgs[0])))
+
+/* Does [off, off+len) clash with a transfer in flight (one of them a write)? */
+static int aops_clash(const struct aop *a, int n, int write, uint64_t off,
+		      uint64_t len)
+{
+	for (int i = 0; i < n; i++)
+		if (a[i].live && !a[i].ndone &&
+		    (write || a[i].dir == DIO_WRITE) &&
+		    off < a[i].off + a[i].len && a[i].off < off + len)
+			return 1;
+	return 0;
+}
+
+/*
+ * One context, up to queue_depth transfers in flight, never two that
+ * overlap where one is a write (the worker leaves their order open).  A
+ * read's expected bytes are the shadow's when it is submitted.  The shadow
+ * takes a write's bytes once dio_submit() has returned: transfers that the
+ * submission completes first (rule 4) have their metadata checked against
+ * the device as it was before this write.
+ */
+static void core_async_random(const struct rcfg *c)
+{
+	enum { DEPTH = 8 };
+	const struct dio_params p = {
+		.queue_depth = DEPTH, .max_io = 64 * KiB, .staging_bufs = 2,
+	};
+	const uint64_t maxfile = MiB, slack = 8 * 65536;
+	struct fx x;
+	struct aop a[DEPTH];
+	unsigned bs, db;
+	uint64_t s, size = 0;
+	unsigned char *shadow, *data, *got;
+	char what[64];
+
+	fx_init(&x, c->file, c->fs_bs, c->dev_bs, 4 * MiB, maxfile, &p);
+	bs = x.m.bs;
+	db = x.e.dev_bs;
+	model_reset(&x.m, 0);
+	x.m.stride = c->stride;
+	memset(a, 0, sizeof(a));
+	shadow = xzalloc(maxfile + slack);
+	data = xalloc(slack);
+	got = xalloc(slack);
+	model_expect(&x.m, shadow, maxfile + slack, 0, maxfile + slack);
+	s = c->seed;
+
+	for (int op = 0; op < c->ops; op++) {
+		int write = rnd(&s) % 100 < 45, aligned;
+		int sync = rnd(&s) % 25 == 0;
+		unsigned kind = (unsigned)(rnd(&s) % 10);
+		uint64_t off, len = rlen(&s, bs, db, &aligned);
+		unsigned mis = rnd(&s) % 2 ? 0 : (unsigned)(rnd(&s) % 16);
+		int nseg = rnd(&s) % 2 ? 1 : 1 + (int)(rnd(&s) % 4);
+		struct aop *slot;
+		ssize_t r, want;
+
+		snprintf(what, sizeof(what), "seed %#x op %d", c->seed, op);
+		if (write && kind < 4 && size >= bs) {
+			/* whole fs blocks inside the file: the lock is shared */
+			uint64_t nb = size / bs, n = 1 + rnd(&s) % (nb < 4 ? nb : 4);
+
+			off = rnd(&s) % (nb - n + 1) * bs;
+			len = n * bs;
+		} else if (write && kind < 5) {
+			off = size + rnd(&s) % (2ull * bs);
+		} else if (write && kind < 6) {
+			/* whole fs blocks from about end of file: exclusive only
+			 * because it extends, maybe over a hole */
+			off = (size + rnd(&s) % (2ull * bs)) / bs * bs;
+			len = (1 + rnd(&s) % 3) * bs;
+		} else {
+			off = rnd(&s) % (size + (write ? 1 : bs + 1));
+			if (aligned)
+				off = rnd(&s) % 2 ? off / db * db : off / bs * bs;
+		}
+		if (off >= maxfile)
+			off = maxfile - len;
+		if (off + len > maxfile)
+			len = maxfile - off;
+		if (!c->file && rnd(&s) % 40 == 0) {
+			if (rnd(&s) % 2)
+				bdev_test_short_completions(x.e.bdev, 2, db);
+			else
+				bdev_test_eagain(x.e.bdev, 1);
+		}
+
+		while (aops_clash(a, DEPTH, write, off, len) ||
+		       (sync && write && aops_running(a, DEPTH)) ||
+		       aops_running(a, DEPTH) == DEPTH) {
+			ck_assert_int_ge(dio_reap(x.ctx, 1), 1);
+			aops_collect(x.ctx, a, DEPTH, what);
+		}
+
+		if (sync && write) {
+			/* its hooks run inside dio_rw: the shadow goes first */
+			fill_pat(data, len, off, (unsigned)op);
+			memcpy(shadow + off, data, len);
+			if (off + len > size)
+				size = off + len;
+			r = wr_ctx(&x, x.ctx, off, data, len, mis, nseg, &s);
+			ck_assert_msg(r == (ssize_t)len,
+				      "%s %s: dio_rw write(off %" PRIu64 ", len %" PRIu64 ") = %zd",
+				      where, what, off, len, r);
+		} else if (sync) {
+			want = off >= size ? 0 :
+				(ssize_t)(size - off < len ? size - off : len);
+			r = rd_ctx(&x, x.ctx, off, got, len, mis, nseg, &s);
+			ck_assert_msg(r == want,
+				      "%s %s: dio_rw read(off %" PRIu64 ", len %" PRIu64 ") = %zd, want %zd",
+				      where, what, off, len, r, want);
+			expect_mem(got, shadow + off, (size_t)want,
+				   "%s: dio_rw read(off %" PRIu64 ", len %" PRIu64 ")",
+				   what, off, len);
+		} else {
+			for (slot = a; slot->live; slot++)
+				ck_assert_ptr_ne(slot + 1, a + DEPTH);
+			if (write) {
+				fill_pat(data, len, off, (unsigned)op);
+				aop_write(x.ctx, &x.m, slot, off, data, len, mis,
+					  nseg, &s);
+				memcpy(shadow + off, data, len);
+				if (off + len > size)
+					size = off + len;
+			} else {
+				aop_read(x.ctx, &x.m, slot, shadow, size, off, len,
+					 mis, nseg, &s);
+			}
+		}
+		aops_collect(x.ctx, a, DEPTH, what);
+		ck_assert_msg(x.m.bad == 0 && x.m.early == 0, "%s %s: %s%s",
+			      where, what, x.m.bad_what, x.m.early_what);
+
+		if (rnd(&s) % 50 == 0) {
+			unsigned want_min = (unsigned)(rnd(&s) % (aops_running(a, DEPTH) + 1));
+			int n = dio_reap(x.ctx, want_min);
+
+			ck_assert_msg(n >= (int)want_min, "%s %s: dio_reap(%u) = %d",
+				      where, what, want_min, n);
+			aops_collect(x.ctx, a, DEPTH, what);
+		}
+		if (!aops_running(a, DEPTH))
+			ck_assert_msg(x.m.f.size == size,
+				      "%s %s: size %" PRIu64 " with nothing in flight, want %" PRIu64,
+				      where, what, x.m.f.size, size);
+		if (!c->file && op % 256 == 255)
+			bdev_test_log_clear(x.e.bdev);
+	}
+
+	reap_all(x.ctx, a, DEPTH, "at the end");
+	ck_assert_uint_eq(x.m.f.size, size);
+	if (!c->file)
+		bdev_test_clear_faults(x.e.bdev);
+	check_read(&x, shadow, size, 0, size + bs, 0, 1, "whole file at the end");
+	check_dev(&x.m, shadow, size, "whole file at the end");
+	for (uint64_t b = 0; b < x.m.nblocks; b++)
+		ck_assert_msg(x.m.map[b].state != B_UNWRITTEN,
+			      "%s seed %#x: file block %" PRIu64 " left unwritten",
+			      where, c->seed, b);
+	model_assert_clean(&x.m);
+	free(shadow);
+	free(data);
+	free(got);
+	fx_fini(&x);
+}
+
+START_TEST(t_async_random)
+{
+	core_async_random(&arcfgs[_i]);
+}
+END_TEST
+
 static Suite *dio_suite(void)
 {
 	Suite *s = suite_create("dio");
@@ -2916,6 +4067,19 @@ static Suite *dio_suite(void)
 		{ "rmw_read_fails_at_tail", t_rmw_read_fails_at_tail, NGEOMS },
 		{ "hole_to_end", t_hole_to_end, NGEOMS },
 		{ "concurrent_convert", t_concurrent_convert, 4 },
+		{ "async_many", t_async_many, NGEOMS },
+		{ "file_async_many", t_file_async_many, NFILEGEOMS },
+		{ "async_overflow", t_async_overflow, NGEOMS },
+		{ "async_no_device", t_async_no_device, NGEOMS },
+		{ "file_async_no_device", t_file_async_no_device, NFILEGEOMS },
+		{ "async_extend", t_async_extend, NGEOMS },
+		{ "file_async_extend", t_file_async_extend, NFILEGEOMS },
+		{ "async_lock", t_async_lock, NGEOMS },
+		{ "file_async_lock", t_file_async_lock, NFILEGEOMS },
+		{ "async_eio", t_async_eio, NGEOMS },
+		{ "async_destroy", t_async_destroy, NGEOMS },
+		{ "file_async_destroy", t_file_async_destroy, NFILEGEOMS },
+		{ "async_random", t_async_random, NARCFGS },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

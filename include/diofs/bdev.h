@@ -109,7 +109,8 @@ int bdev_reap(struct bdev_queue *q, unsigned min, unsigned max,
 /*
  * Synchronous helpers: submit one request on q and wait for that one only
  * (other completions are kept for bdev_reap).  Same alignment rules.
- * Return bytes transferred (always len) or -errno.
+ * Return bytes transferred (always len) or -errno, and only once the device
+ * is done with buf, even when waiting fails.
  */
 ssize_t bdev_pread(struct bdev_queue *q, void *buf, size_t len, uint64_t off);
 ssize_t bdev_pwrite(struct bdev_queue *q, const void *buf, size_t len,
@@ -149,6 +150,9 @@ void bdev_test_short_completions(struct bdev *bdev, unsigned count,
 				 size_t bytes);
 /* The next count io_submit calls fail with EAGAIN. */
 void bdev_test_eagain(struct bdev *bdev, unsigned count);
+/* The next count waits for completions fail with err (e.g. -EFAULT),
+ * completing nothing: what was in flight stays in flight. */
+void bdev_test_getevents_fail(struct bdev *bdev, unsigned count, int err);
 void bdev_test_clear_faults(struct bdev *bdev);
 
 size_t bdev_test_log_count(struct bdev *bdev);

@@ -39,9 +39,11 @@
  *     lent it as scratch) and puts the request on the pending ring, which is
  *     sent before any new request.  A completion that transfers nothing
  *     while bytes remain fails the request with -EIO.
- *  7. The request behind bdev_pread()/bdev_pwrite() lives in the queue, not
- *     on the caller's stack, and never enters the done list: bdev_reap()
- *     never sees it, and a failed wait leaves no dangling pointer behind.
+ *  7. The request behind bdev_pread()/bdev_pwrite() lives in the queue and
+ *     never enters the done list: bdev_reap() never sees it.  They return
+ *     only once the device is done with the caller's buffer: a wait that
+ *     fails with the request still at the device is tried again, since the
+ *     caller frees or reuses the buffer the moment they return.
  *  8. stats.reads/writes and the byte counters count requests that
  *     finished successfully.  Counters are relaxed atomics: the bdev is
  *     shared by every thread, and nothing is ordered by them.
@@ -556,13 +558,11 @@ int bdev_reap(struct bdev_queue *q, unsigned min, unsigned max,
 {
 	static const struct timespec poll;
 	unsigned n, want = min < max ? min : max;
-	unsigned reapable = q->inflight -
-			    (q->sync_req.result == -EINPROGRESS);
 	int ret = 0;
 
 	/* nobody else can finish: waiting for more would never end */
-	if (want > reapable)
-		want = reapable;
+	if (want > q->inflight)
+		want = q->inflight;
 	/* Pick up what is already complete when q_run() will not wait: a
 	 * waiting io_getevents returns every ready completion anyway, so
 	 * polling first would cost a system call per request. */
@@ -584,12 +584,6 @@ static ssize_t q_sync(struct bdev_queue *q, enum bdev_op op, void *buf,
 	struct bdev_req *req = &q->sync_req;
 	int ret;
 
-	/* an earlier wait failed with it still at the device */
-	if (req->result == -EINPROGRESS) {
-		ret = q_run(q, 0, req);
-		if (req->result == -EINPROGRESS)
-			return ret;
-	}
 	q->sync_iov.iov_base = buf;
 	q->sync_iov.iov_len = len;
 	req->op = op;
@@ -602,15 +596,18 @@ static ssize_t q_sync(struct bdev_queue *q, enum bdev_op op, void *buf,
 		req->result = ret;
 		return ret;
 	}
-	ret = q_run(q, 0, req);
-	if (req->result != -EINPROGRESS)
-		return req->result;
-	/* never sent again after we return: buf is the caller's */
-	if (ring_remove(&q->pending, req)) {
-		q->inflight--;
-		req->result = ret;
+	for (;;) {
+		ret = q_run(q, 0, req);
+		if (req->result != -EINPROGRESS)
+			return req->result;
+		/* waiting to be sent again: never sent after we return */
+		if (ring_remove(&q->pending, req)) {
+			q->inflight--;
+			req->result = ret;
+			return ret;
+		}
+		q_backoff(0);	/* the wait failed with it at the device */
 	}
-	return ret;
 }
 
 ssize_t bdev_pread(struct bdev_queue *q, void *buf, size_t len, uint64_t off)

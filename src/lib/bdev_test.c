@@ -7,7 +7,8 @@
  * can tell: submit() queues iocbs without touching them, getevents()
  * completes them in submission order, checking alignment as the kernel
  * would, and the faults it injects (failed ranges, short completions,
- * EAGAIN from submit) are the ones bdev.c must cope with on real hardware.
+ * EAGAIN from submit, a failing wait for completions) are the ones bdev.c
+ * must cope with on real hardware.
  *
  * Rules:
  *  1. A request is done only when getevents() hands back its event: that is
@@ -52,6 +53,8 @@ struct bdev_test {
 	unsigned short_count;
 	size_t short_bytes;
 	unsigned eagain_count;
+	unsigned getevents_fail_count;
+	int getevents_err;
 	struct bdev_log_entry *log;
 	size_t nlog, log_cap;
 };
@@ -216,7 +219,16 @@ static int test_getevents(struct bdev_queue *q, unsigned min, unsigned max,
 	struct bdev_test *t = to_test(q->bdev);
 	struct test_queue *tq = q->priv;
 	unsigned i, n = max < tq->count ? max : tq->count;
+	int fail = 0;
 
+	pthread_mutex_lock(&t->lock);
+	if (t->getevents_fail_count) {
+		t->getevents_fail_count--;
+		fail = t->getevents_err;
+	}
+	pthread_mutex_unlock(&t->lock);
+	if (fail)
+		return fail;	/* nothing completes: all stays in flight */
 	/* everything queued is "done" by the time anybody asks (rule 1) */
 	for (i = 0; i < n; i++) {
 		struct iocb *io = tq->io[tq->head];
@@ -355,11 +367,22 @@ void bdev_test_eagain(struct bdev *bdev, unsigned count)
 	pthread_mutex_unlock(&t->lock);
 }
 
+void bdev_test_getevents_fail(struct bdev *bdev, unsigned count, int err)
+{
+	struct bdev_test *t = to_test(bdev);
+
+	pthread_mutex_lock(&t->lock);
+	t->getevents_fail_count = count;
+	t->getevents_err = err;
+	pthread_mutex_unlock(&t->lock);
+}
+
 void bdev_test_clear_faults(struct bdev *bdev)
 {
 	struct bdev_test *t = to_test(bdev);
 
 	pthread_mutex_lock(&t->lock);
+	t->getevents_fail_count = 0;
 	free(t->ranges);
 	t->ranges = NULL;
 	t->nranges = 0;

@@ -1089,6 +1089,52 @@ START_TEST(tdev_sync_request_never_reaped)
 END_TEST
 
 /*
+ * bdev_pread() and bdev_pwrite() return only once the device is done with
+ * the caller's buffer: a failed wait for completions is waited out, not
+ * passed up with the request still at the device, where it would later
+ * write into memory the caller has freed or reused.  Other requests in
+ * flight are kept for bdev_reap() as usual.
+ */
+START_TEST(tdev_sync_request_outlives_failed_wait)
+{
+	struct bdev_req reqs[2], *ptrs[2], *done[4];
+	struct bdev_queue *q;
+	struct iovec iov[2];
+	struct bdev *bdev;
+	unsigned char *buf, *one;
+
+	tdev_setup(_i);
+	bdev = tdev_open(4, &q);
+	buf = abuf(2 * tdev_bs, tdev_bs);
+	one = abuf(tdev_bs, tdev_bs);
+	fill(buf, 2 * tdev_bs, 0, 7);
+	one_block_reqs(reqs, ptrs, iov, 2, BDEV_WRITE, 0, buf);
+	submit_all(q, ptrs, 2);
+
+	bdev_test_getevents_fail(bdev, 2, -EFAULT);
+	ck_assert_int_eq(bdev_pread(q, one, tdev_bs, tdev_bs),
+			 (ssize_t)tdev_bs);
+	ck_assert(matches(one, tdev_bs, tdev_bs, 7));
+	ck_assert_uint_eq(bdev_queue_inflight(q), 2);
+
+	fill(one, tdev_bs, 5 * tdev_bs, 8);
+	bdev_test_getevents_fail(bdev, 1, -EFAULT);
+	ck_assert_int_eq(bdev_pwrite(q, one, tdev_bs, 5 * tdev_bs),
+			 (ssize_t)tdev_bs);
+	ck_assert(matches(bdev_test_data(bdev) + 5 * tdev_bs, tdev_bs,
+			  5 * tdev_bs, 8));
+
+	ck_assert_int_eq(bdev_reap(q, 2, 4, done), 2);
+	ck_assert_int_eq(reqs[0].result, (ssize_t)tdev_bs);
+	ck_assert_int_eq(reqs[1].result, (ssize_t)tdev_bs);
+	ck_assert_uint_eq(bdev_queue_inflight(q), 0);
+	tdev_close(bdev, q);
+	free(buf);
+	free(one);
+}
+END_TEST
+
+/*
  * A short completion whose resend the device refuses for good (EAGAIN past
  * the retries, with nothing at the device to wait for) completes with that
  * error through bdev_reap(), like any failed request, instead of staying in
@@ -1264,6 +1310,8 @@ static Suite *bdev_suite(void)
 	tcase_add_loop_test(tc, tdev_log_records_writes_and_flushes, 0, nbs);
 	tcase_add_loop_test(tc, tdev_alignment_and_options, 0, nbs);
 	tcase_add_loop_test(tc, tdev_sync_request_never_reaped, 0, nbs);
+	tcase_add_loop_test(tc, tdev_sync_request_outlives_failed_wait, 0,
+			    nbs);
 	tcase_add_loop_test(tc, tdev_refused_resend_completes, 0, nbs);
 	tcase_add_test(tc, tdev_threads_share_a_device);
 	suite_add_tcase(s, tc);

@@ -26,7 +26,8 @@
  *  5. The worker takes f->lock: shared for reads and for writes that cover
  *     whole fs blocks inside the file, exclusive otherwise (extending,
  *     allocating partial blocks, sub-block read-modify-write).  The
- *     filesystem takes it exclusive around truncate and hole punching.
+ *     filesystem takes it exclusive around truncate and hole punching.  It
+ *     prefers writers and is not recursive: a thread never takes it twice.
  */
 #ifndef DIOFS_DIO_H
 #define DIOFS_DIO_H
@@ -133,20 +134,25 @@ ssize_t dio_rw(struct dio_ctx *ctx, struct dio_file *f, enum dio_dir dir,
  *  1. done runs inside dio_submit(), dio_reap(), dio_rw() or
  *     dio_ctx_destroy() on the same ctx (inside dio_submit() itself when
  *     nothing needed the device, e.g. a read of a hole).  It must not call
- *     into the ctx.
+ *     into the ctx, nor take or wait for any dio_file's lock: the thread
+ *     may hold the locks of every transfer in flight.
  *  2. The iovec array and the memory it points at belong to the transfer
  *     until done runs.
- *  3. Transfers in flight together are unordered, like the device's own
- *     requests: two overlapping writes in flight at once land in either
- *     order.  The file's metadata (convert, set_size) follows each one's
- *     own data (rules 2 and 3).
+ *  3. Transfers that take the lock shared are unordered while in flight
+ *     together, like the device's own requests: two overlapping writes in
+ *     flight at once land in either order, a read overlapping a write sees
+ *     either.  One that takes it exclusive is ordered after everything the
+ *     ctx had in flight on that file (rule 4).  The file's metadata
+ *     (convert, set_size) follows each one's own data (rules 2 and 3).
  *  4. A transfer holds f->lock (rule 5) from submission to completion.  A
  *     submission that would have to wait for a lock first completes every
  *     transfer the ctx has in flight, so a thread never waits for a lock
  *     while holding one; a caller that takes f->lock itself must first do
- *     the same: dio_reap(ctx, dio_ctx_pending(ctx)).  Locks are released
- *     by the thread that took them, so a ctx stays with one thread while
- *     it has transfers in flight.
+ *     the same: dio_reap(ctx, dio_ctx_pending(ctx)), and so must a thread
+ *     before it waits for anything another thread may provide only after
+ *     taking one of those locks.  Locks are released by the thread that
+ *     took them, so a ctx, and its dio_ctx_destroy(), stay with one thread
+ *     while it has transfers in flight.
  *  5. At most queue_depth transfers are in flight per ctx, each holding at
  *     least one device request: dio_submit() waits for completions (and
  *     runs their done) when the ctx has no request slot free.
@@ -160,7 +166,8 @@ void dio_submit(struct dio_ctx *ctx, struct dio_file *f, enum dio_dir dir,
 /*
  * Wait until at least min transfers have completed (all of those in
  * flight, if fewer) and run their done callbacks; 0 polls.  Returns the
- * number completed, or -errno if waiting for the device failed.
+ * number completed in this call, or -errno if waiting for the device
+ * failed before any did.
  */
 int dio_reap(struct dio_ctx *ctx, unsigned min);
 

@@ -369,11 +369,29 @@ void dio_ctx_get_stats(const struct dio_ctx *ctx, struct dio_ctx_stats *st)
 int dio_file_init(struct dio_file *f, const struct dio_file_ops *ops,
 		  unsigned blkbits, uint64_t size, void *priv)
 {
+	pthread_rwlockattr_t attr;
+	int ret;
+
 	f->ops = ops;
 	f->blkbits = blkbits;
 	f->size = size;
 	f->priv = priv;
-	return -pthread_rwlock_init(&f->lock, NULL);
+	/*
+	 * Writers first: a thread that always has some read in flight holds
+	 * the lock shared without a break, and with readers first a writer
+	 * (truncate, an extending write) would wait until it stopped.  With
+	 * writers first its next submission finds the lock busy and completes
+	 * what it has in flight (lock_file()), which lets the writer in.
+	 */
+	ret = pthread_rwlockattr_init(&attr);
+	if (ret)
+		return -ret;
+	ret = pthread_rwlockattr_setkind_np(&attr,
+			PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	if (!ret)
+		ret = pthread_rwlock_init(&f->lock, &attr);
+	pthread_rwlockattr_destroy(&attr);
+	return -ret;
 }
 
 void dio_file_destroy(struct dio_file *f)
@@ -1011,18 +1029,17 @@ static void complete_all(struct dio_ctx *ctx)
  * Take f->lock, shared or exclusive.  Rule 4 of the asynchronous use in
  * dio.h: if it is not free at once, complete every transfer in flight
  * before waiting, since those hold locks (maybe this one) that another
- * thread, or this one, may be waiting for.
+ * thread, or this one, may be waiting for.  Returns 0 or -errno (EDEADLK:
+ * the caller holds it exclusive itself).
  */
-static void lock_file(struct dio_ctx *ctx, struct dio_file *f, bool excl)
+static int lock_file(struct dio_ctx *ctx, struct dio_file *f, bool excl)
 {
 	if (!(excl ? pthread_rwlock_trywrlock(&f->lock) :
 		     pthread_rwlock_tryrdlock(&f->lock)))
-		return;
+		return 0;
 	complete_all(ctx);
-	if (excl)
-		pthread_rwlock_wrlock(&f->lock);
-	else
-		pthread_rwlock_rdlock(&f->lock);
+	return -(excl ? pthread_rwlock_wrlock(&f->lock) :
+			pthread_rwlock_rdlock(&f->lock));
 }
 
 void dio_submit(struct dio_ctx *ctx, struct dio_file *f, enum dio_dir dir,
@@ -1032,6 +1049,7 @@ void dio_submit(struct dio_ctx *ctx, struct dio_file *f, enum dio_dir dir,
 	uint64_t bs = 1ULL << f->blkbits;
 	uint64_t len = 0;
 	struct dio *d;
+	int ret;
 
 	for (int i = 0; i < iovcnt; i++)
 		len += iov[i].iov_len;
@@ -1051,12 +1069,16 @@ void dio_submit(struct dio_ctx *ctx, struct dio_file *f, enum dio_dir dir,
 		len = off > DIO_MAX_FILE_SIZE ? 0 : DIO_MAX_FILE_SIZE - off;
 	}
 
-	lock_file(ctx, f, false);
-	if (dir == DIO_WRITE &&
+	ret = lock_file(ctx, f, false);
+	if (!ret && dir == DIO_WRITE &&
 	    ((off | len) & (bs - 1) || off + len > f->size)) {
 		/* Extending, partial-block or read-modify-write: rule 5 of dio.h. */
 		pthread_rwlock_unlock(&f->lock);
-		lock_file(ctx, f, true);
+		ret = lock_file(ctx, f, true);
+	}
+	if (ret) {
+		done(priv, ret);
+		return;
 	}
 	if (dir == DIO_READ) {
 		if (off >= f->size) {

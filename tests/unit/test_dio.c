@@ -4029,6 +4029,128 @@ START_TEST(t_async_random)
 }
 END_TEST
 
+/*
+ * A wait for completions that fails while a read-modify-write read is at
+ * the device: the read is waited out, not abandoned.  Abandoned, it would
+ * land later in the one staging buffer, which by then holds the next
+ * write's bytes (a whole block from an odd buffer), and the device would
+ * get old bytes of another block in their place.
+ */
+START_TEST(t_rmw_wait_fails)
+{
+	static const struct dio_params one_buf = {
+		.queue_depth = 4, .max_io = 64 * KiB, .staging_bufs = 1,
+	};
+	struct fx x;
+	unsigned char *img, *data;
+	uint64_t bs, size;
+
+	fx_init(&x, 0, geoms[_i].fs_bs, geoms[_i].dev_bs, 8 * MiB,
+		16 * 65536, &one_buf);
+	bs = x.m.bs;
+	size = 4 * bs;
+	img = xzalloc(size);
+	data = xalloc(size);
+	model_reset(&x.m, size);
+	model_map(&x.m, 0, 4, B_MAPPED);
+	model_fill(&x.m, 0, 4, 210, img);
+
+	fill_pat(data, 100, 10, 211);
+	memcpy(img + 10, data, 100);
+	bdev_test_getevents_fail(x.e.bdev, 1, -EFAULT);
+	ck_assert_int_eq(wr(&x, 10, data, 100, 0, 1), 100);
+
+	fill_pat(data, bs, bs, 212);
+	memcpy(img + bs, data, bs);
+	ck_assert_int_eq(wr(&x, bs, data, bs, 1, 1), (ssize_t)bs);
+
+	check_dev(&x.m, img, size, "after a failed wait for a read-modify-write read");
+	check_read(&x, img, size, 0, size, 0, 1, "after a failed wait");
+	check_drained(&x, "after a failed wait");
+	model_assert_clean(&x.m);
+	free(img);
+	free(data);
+	fx_fini(&x);
+}
+END_TEST
+
+struct exclusive_taker {
+	struct dio_file *f;
+	atomic_int held;	/* 1 while it holds the lock, 2 after */
+};
+
+static void *take_exclusive(void *arg)
+{
+	struct exclusive_taker *w = arg;
+
+	pthread_rwlock_wrlock(&w->f->lock);
+	atomic_store(&w->held, 1);
+	usleep(20000);
+	atomic_store(&w->held, 2);
+	pthread_rwlock_unlock(&w->f->lock);
+	return NULL;
+}
+
+/*
+ * A thread that always has a read in flight holds its file's lock shared
+ * without a break.  A writer waiting for it (truncate, an extending write
+ * on another thread) must still get in: the lock prefers writers, so the
+ * reader's next submission finds it busy, completes what it has in flight
+ * and waits its turn behind the writer, instead of starving it.
+ */
+START_TEST(t_async_writer_not_starved)
+{
+	struct fx x;
+	struct aop a[2];
+	struct exclusive_taker w = { 0 };
+	unsigned char *img;
+	pthread_t tid;
+	uint64_t bs, size;
+	int waiting = 0;
+
+	fx_init(&x, 0, geoms[_i].fs_bs, geoms[_i].dev_bs, 8 * MiB,
+		16 * 65536, &async_params);
+	memset(a, 0, sizeof(a));
+	bs = x.m.bs;
+	size = 4 * bs;
+	img = xzalloc(size);
+	model_reset(&x.m, size);
+	model_map(&x.m, 0, 4, B_MAPPED);
+	model_fill(&x.m, 0, 4, 220, img);
+	alarm(CASE_TIMEOUT);
+
+	aop_read(x.ctx, &x.m, &a[0], img, size, 0, bs, 0, 1, NULL);
+	check_in_flight(a, 1, "first read");
+	w.f = &x.m.f;
+	ck_assert_int_eq(pthread_create(&tid, NULL, take_exclusive, &w), 0);
+	/* A writer is waiting once a shared try fails (up to 5 s). */
+	for (int i = 0; i < 5000 && !waiting; i++) {
+		if (pthread_rwlock_tryrdlock(&x.m.f.lock)) {
+			waiting = 1;
+		} else {
+			pthread_rwlock_unlock(&x.m.f.lock);
+			usleep(1000);
+		}
+	}
+	ck_assert_msg(waiting, "%s: a waiting writer does not stop new readers",
+		      where);
+
+	aop_read(x.ctx, &x.m, &a[1], img, size, bs, bs, 0, 1, NULL);
+	ck_assert_msg(a[0].ndone == 1,
+		      "%s: the read in flight was not completed before waiting",
+		      where);
+	ck_assert_msg(atomic_load(&w.held) == 2,
+		      "%s: the second read went ahead of the waiting writer",
+		      where);
+	reap_all(x.ctx, a, 2, "after the writer");
+	pthread_join(tid, NULL);
+	alarm(0);
+	model_assert_clean(&x.m);
+	free(img);
+	fx_fini(&x);
+}
+END_TEST
+
 static Suite *dio_suite(void)
 {
 	Suite *s = suite_create("dio");
@@ -4080,6 +4202,8 @@ static Suite *dio_suite(void)
 		{ "async_destroy", t_async_destroy, NGEOMS },
 		{ "file_async_destroy", t_file_async_destroy, NFILEGEOMS },
 		{ "async_random", t_async_random, NARCFGS },
+		{ "rmw_wait_fails", t_rmw_wait_fails, NGEOMS },
+		{ "async_writer_not_starved", t_async_writer_not_starved, NGEOMS },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

@@ -5,10 +5,10 @@
  * (extent.c) and the file operations of fs.h (file.c).
  *
  * Each case formats an in-memory test device with super_format() and
- * mounts it with fs_mount_bdev().  Files are made with inode_new() directly
- * (no directory entry is needed to exercise a file), and everything else
- * goes through the fs_* operations and, where it is faster, the extent
- * layer itself.
+ * mounts it with fs_mount_bdev() (fsenv.h).  Files are made with
+ * inode_new() directly (no directory entry is needed to exercise a file),
+ * and everything else goes through the fs_* operations and, where it is
+ * faster, the extent layer itself.
  *
  * Rules:
  *  1. Cases run over a table of geometries: fs blocks of 1 KiB, 4 KiB and
@@ -43,28 +43,8 @@
 #include "diofs/inode.h"
 #include "diofs/super.h"
 
+#include "fsenv.h"
 #include "pattern.h"
-
-#define KiB 1024ull
-#define MiB (1024ull * KiB)
-#define GARBAGE 0xA5
-#define CASE_TIMEOUT 60
-
-struct geom {
-	unsigned fs_bs;
-	unsigned dev_bs;
-};
-
-static const struct geom geoms[] = {
-	{ 1024, 512 },
-	{ 4096, 512 },
-	{ 4096, 4096 },
-	{ 65536, 512 },
-	{ 65536, 4096 },
-};
-#define NGEOMS ((int)(sizeof(geoms) / sizeof(geoms[0])))
-
-static char where[96];
 
 /* ---- data patterns ------------------------------------------------------- */
 
@@ -85,100 +65,7 @@ static void expect_mem(const unsigned char *got, const unsigned char *want,
 	}
 }
 
-static void *xalloc(size_t n)
-{
-	void *p = calloc(1, n ? n : 1);
-
-	ck_assert_ptr_nonnull(p);
-	return p;
-}
-
-static uint64_t rng_state;
-
-static uint64_t rnd(void)
-{
-	uint64_t x = rng_state;
-
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	rng_state = x;
-	return x;
-}
-
-static uint64_t rnd_below(uint64_t n)
-{
-	return n ? rnd() % n : 0;
-}
-
-/* ---- the environment ------------------------------------------------------- */
-
-struct env {
-	struct bdev *bdev;
-	struct fs *fs;
-	struct dio_ctx *ctx;
-	uint32_t bs;
-	uint64_t size;
-	size_t cache_blocks;
-};
-
-static void env_mount(struct env *e)
-{
-	struct fs_mount_opts o = { .cache_blocks = e->cache_blocks };
-	const char *msg = NULL;
-	int err;
-
-	err = fs_mount_bdev(e->bdev, &o, &e->fs, &msg);
-	ck_assert_msg(err == 0, "%s: mount: %d (%s)", where, err,
-		      msg ? msg : "no message");
-	ck_assert_int_eq(dio_ctx_create(e->bdev, NULL, &e->ctx), 0);
-}
-
-static void env_unmount(struct env *e)
-{
-	dio_ctx_destroy(e->ctx);
-	e->ctx = NULL;
-	ck_assert_int_eq(fs_unmount(e->fs), 0);
-	e->fs = NULL;
-}
-
-static void env_remount(struct env *e)
-{
-	env_unmount(e);
-	bdev_test_log_clear(e->bdev);
-	env_mount(e);
-}
-
-/* Format a fresh garbage-filled device (rule 2) and mount it. */
-static void env_init(struct env *e, const struct geom *g, uint64_t size,
-		     const struct format_opts *fo)
-{
-	struct bdev_test_opts bo = { .size = size, .block_size = g->dev_bs };
-	struct format_opts opts = { 0 };
-	char msg[256] = "";
-	int err;
-
-	memset(e, 0, sizeof(*e));
-	snprintf(where, sizeof(where), "fs %u dev %u", g->fs_bs, g->dev_bs);
-	if (fo)
-		opts = *fo;
-	opts.block_size = g->fs_bs;
-	ck_assert_int_eq(bdev_test_create(&bo, &e->bdev), 0);
-	memset(bdev_test_data(e->bdev), GARBAGE, size);
-	err = super_format(e->bdev, &opts, NULL, msg, sizeof(msg));
-	ck_assert_msg(err == 0, "%s: format: %d %s", where, err, msg);
-	bdev_test_log_clear(e->bdev);
-	e->bs = g->fs_bs;
-	e->size = size;
-	env_mount(e);
-}
-
-static void env_done(struct env *e)
-{
-	if (e->fs)
-		env_unmount(e);
-	bdev_close(e->bdev);
-}
+/* ---- files ------------------------------------------------------------------ */
 
 static uint64_t mkfile(struct env *e)
 {
@@ -223,28 +110,12 @@ static void wr_ok(struct env *e, uint64_t ino, uint64_t off, const void *buf,
 		      len, (unsigned long long)off, n);
 }
 
-static struct fs_attr attr_of(struct env *e, uint64_t ino)
-{
-	struct fs_attr a;
-
-	ck_assert_int_eq(fs_getattr(e->fs, ino, &a), 0);
-	return a;
-}
-
 static int set_size(struct env *e, uint64_t ino, uint64_t size)
 {
 	struct fs_setattr sa = { .mask = FS_SET_SIZE, .size = size };
 	struct fs_attr a;
 
 	return fs_setattr(e->fs, e->ctx, ino, &sa, &a);
-}
-
-static uint64_t free_blocks(struct env *e)
-{
-	struct statvfs st;
-
-	ck_assert_int_eq(fs_statfs(e->fs, &st), 0);
-	return st.f_bfree;
 }
 
 /* Compare the whole file with the shadow (and its size). */

@@ -14,8 +14,9 @@
  * nothing behind, and a fresh report-only run must find nothing.
  *
  * Rules:
- *  1. Cases run over a table of geometries: fs blocks of 1 KiB, 4 KiB and
- *     64 KiB on 512-byte and 4 KiB device sectors.
+ *  1. Cases run over three of fsenv.h's geometries (fsck_geoms): fs
+ *     blocks of 1 KiB, 4 KiB and 64 KiB on 512-byte and 4 KiB device
+ *     sectors.
  *  2. A report-only run leaves every byte of the device as it was.
  *  3. After a repair the filesystem mounts and the files that were not
  *     damaged read back as written.
@@ -38,55 +39,24 @@
 #include "diofs/super.h"
 #include "checker.h"
 
-#define KiB 1024ull
-#define MiB (1024ull * KiB)
+/* The superblock as the device holds it, and the tree every case starts
+ * from (env_init_tree). */
+#define ENV_EXTRA			\
+	struct super sb;		\
+	uint64_t dir, sub, a, b, big, pre;
+#include "fsenv.h"
+
 #define DEV_SIZE (48 * MiB)
 
-struct geom {
-	unsigned fs_bs;
-	unsigned dev_bs;
+/* Rule 1: each block size once, each sector size at least once. */
+static const struct geom *const fsck_geoms[] = {
+	&geoms[0],	/* 1 KiB on 512 */
+	&geoms[2],	/* 4 KiB on 4 KiB */
+	&geoms[3],	/* 64 KiB on 512 */
 };
-
-static const struct geom geoms[] = {
-	{ 1024, 512 },
-	{ 4096, 4096 },
-	{ 65536, 512 },
-};
-#define NGEOMS (int)(sizeof(geoms) / sizeof(geoms[0]))
-
-static char where[64];
-
-struct env {
-	struct bdev *bdev;
-	struct fs *fs;
-	struct dio_ctx *ctx;
-	struct super sb;
-	uint32_t bs;
-	/* the tree every case starts from */
-	uint64_t dir, sub, a, b, big, pre;
-};
+#define NFSCK_GEOMS ((int)(sizeof(fsck_geoms) / sizeof(fsck_geoms[0])))
 
 /* ---- the engine side -------------------------------------------------------- */
-
-static void env_mount(struct env *e)
-{
-	struct fs_mount_opts o = { 0 };
-	const char *msg = NULL;
-	int err;
-
-	err = fs_mount_bdev(e->bdev, &o, &e->fs, &msg);
-	ck_assert_msg(err == 0, "%s: mount: %d (%s)", where, err,
-		      msg ? msg : "no message");
-	ck_assert_int_eq(dio_ctx_create(e->bdev, NULL, &e->ctx), 0);
-}
-
-static void env_unmount(struct env *e)
-{
-	dio_ctx_destroy(e->ctx);
-	e->ctx = NULL;
-	ck_assert_int_eq(fs_unmount(e->fs), 0);
-	e->fs = NULL;
-}
 
 static const struct fs_cred cred = { 0, 0, 022 };
 
@@ -131,11 +101,10 @@ static unsigned char pat(uint64_t ino, uint64_t off)
 
 static void write_pat(struct env *e, uint64_t ino, uint64_t off, size_t len)
 {
-	unsigned char *buf = malloc(len);
+	unsigned char *buf = xalloc(len);
 	struct iovec iov = { buf, len };
 	size_t i;
 
-	ck_assert_ptr_nonnull(buf);
 	for (i = 0; i < len; i++)
 		buf[i] = pat(ino, off + i);
 	ck_assert_int_eq(fs_write(e->fs, e->ctx, ino, off, &iov, 1),
@@ -146,11 +115,10 @@ static void write_pat(struct env *e, uint64_t ino, uint64_t off, size_t len)
 
 static void expect_pat(struct env *e, uint64_t ino, uint64_t off, size_t len)
 {
-	unsigned char *buf = malloc(len);
+	unsigned char *buf = xalloc(len);
 	struct iovec iov = { buf, len };
 	size_t i;
 
-	ck_assert_ptr_nonnull(buf);
 	ck_assert_int_eq(fs_read(e->fs, e->ctx, ino, off, &iov, 1),
 			 (ssize_t)len);
 	for (i = 0; i < len; i++)
@@ -172,21 +140,12 @@ static void expect_pat(struct env *e, uint64_t ino, uint64_t off, size_t len)
  *   /short, /long symbolic links: inline, and in a data block
  * then unmount.
  */
-static void env_init(struct env *e, const struct geom *g)
+static void env_init_tree(struct env *e, const struct geom *g)
 {
-	struct bdev_test_opts bo = { .size = DEV_SIZE, .block_size = g->dev_bs };
-	struct format_opts opts = { .block_size = g->fs_bs };
 	char msg[256] = "", target[301], attr[32], val[150];
 	uint64_t i, x;
-	int err;
 
-	memset(e, 0, sizeof(*e));
-	snprintf(where, sizeof(where), "fs %u dev %u", g->fs_bs, g->dev_bs);
-	ck_assert_int_eq(bdev_test_create(&bo, &e->bdev), 0);
-	err = super_format(e->bdev, &opts, &e->sb, msg, sizeof(msg));
-	ck_assert_msg(err == 0, "%s: format: %s", where, msg);
-	e->bs = g->fs_bs;
-	env_mount(e);
+	env_init(e, g, DEV_SIZE, NULL);
 	e->dir = mknode(e, DIOFS_ROOT_INO, "d", S_IFDIR | 0755);
 	e->sub = mknode(e, e->dir, "s", S_IFDIR | 0755);
 	e->a = mknode(e, DIOFS_ROOT_INO, "a", S_IFREG | 0644);
@@ -216,13 +175,6 @@ static void env_init(struct env *e, const struct geom *g)
 	ck_assert_int_eq(super_read(e->bdev, &e->sb, msg, sizeof(msg)), 0);
 }
 
-static void env_done(struct env *e)
-{
-	if (e->fs)
-		env_unmount(e);
-	bdev_close(e->bdev);
-}
-
 /* ---- running the checker --------------------------------------------------------- */
 
 struct run {
@@ -246,8 +198,7 @@ static void run_fsck(struct env *e, int repair, struct run *r)
 	o.out = open_memstream(&r->out, &r->outlen);
 	ck_assert_ptr_nonnull(o.out);
 	if (!repair) {
-		before = malloc(DEV_SIZE);
-		ck_assert_ptr_nonnull(before);
+		before = xalloc(DEV_SIZE);
 		memcpy(before, bdev_test_data(e->bdev), DEV_SIZE);
 	}
 	err = fsck_run(e->bdev, &o, &r->res);
@@ -339,7 +290,7 @@ START_TEST(t_clean)
 	struct env e;
 	struct run r = { 0 };
 
-	env_init(&e, &geoms[_i]);
+	env_init_tree(&e, fsck_geoms[_i]);
 	expect_clean(&e);
 	/* A repairing run of a clean filesystem changes nothing. */
 	run_fsck(&e, 1, &r);
@@ -357,7 +308,7 @@ START_TEST(t_double_owner)
 	struct diofs_inode *da, *db;
 	uint64_t blk, blk2, a_pblk, b_pblk;
 
-	env_init(&e, &geoms[_i]);
+	env_init_tree(&e, fsck_geoms[_i]);
 	/* b's first extent now points at a's blocks. */
 	da = slot_of(&e, e.a, &blk);
 	db = slot_of(&e, e.b, &blk2);
@@ -390,7 +341,7 @@ START_TEST(t_link_count)
 	struct fs_attr a;
 	uint64_t blk;
 
-	env_init(&e, &geoms[_i]);
+	env_init_tree(&e, fsck_geoms[_i]);
 	d = slot_of(&e, e.a, &blk);
 	ck_assert_int_eq(le32toh(d->links), 2);
 	d->links = htole32(7);
@@ -413,7 +364,7 @@ START_TEST(t_dangling_entry)
 	uint64_t ino;
 	int err;
 
-	env_init(&e, &geoms[_i]);
+	env_init_tree(&e, fsck_geoms[_i]);
 	env_mount(&e);
 	ck_assert_int_eq(inode_get(e.fs, e.dir, &dp), 0);
 	ck_assert_int_eq(fs_txn_begin(e.fs, &t), 0);
@@ -448,7 +399,7 @@ START_TEST(t_bitmap_bit)
 	struct diofs_inode *d;
 	uint64_t blk, pblk, g, first;
 
-	env_init(&e, &geoms[_i]);
+	env_init_tree(&e, fsck_geoms[_i]);
 	d = slot_of(&e, e.b, &blk);
 	pblk = le64toh(d->ext[0].pblk);
 	g = super_group_of(&e.sb, pblk);
@@ -473,7 +424,7 @@ START_TEST(t_torn_blocks)
 	struct env e;
 	uint64_t blk, first;
 
-	env_init(&e, &geoms[_i]);
+	env_init_tree(&e, fsck_geoms[_i]);
 	/* A flipped byte in a's inode-table block, outside any inode. */
 	slot_of(&e, e.a, &blk);
 	block_of(&e, blk)[e.bs - 1] ^= 0x40;
@@ -506,7 +457,7 @@ START_TEST(t_unreachable)
 	char name[32];
 	int err;
 
-	env_init(&e, &geoms[_i]);
+	env_init_tree(&e, fsck_geoms[_i]);
 	/* Drop /d's entry (and the link it gave the root), as a lost
 	 * rename would. */
 	env_mount(&e);
@@ -570,7 +521,7 @@ START_TEST(t_dir_twice)
 	struct inode *dp;
 	uint64_t ino;
 
-	env_init(&e, &geoms[_i]);
+	env_init_tree(&e, fsck_geoms[_i]);
 	env_mount(&e);
 	add_dir_entry(&e, DIOFS_ROOT_INO, "again", e.sub);
 	env_unmount(&e);
@@ -597,7 +548,7 @@ START_TEST(t_dir_cycle)
 	char name[32];
 	int err;
 
-	env_init(&e, &geoms[_i]);
+	env_init_tree(&e, fsck_geoms[_i]);
 	/* /d/s names d, and the root no longer does: d and s hold each
 	 * other and hang off nothing. */
 	env_mount(&e);
@@ -655,7 +606,7 @@ START_TEST(t_leaf_overlap)
 	unsigned nr, i, off_b = 0, off_s = 0, slot_b = 0;
 	char name[32];
 
-	env_init(&e, &geoms[_i]);
+	env_init_tree(&e, fsck_geoms[_i]);
 	d = slot_of(&e, e.dir, &blk);
 	root = le64toh(d->ext_root);
 	leaf = block_of(&e, root);
@@ -711,7 +662,7 @@ START_TEST(t_orphan)
 	struct run r = { 0 };
 	uint64_t blk, pblk;
 
-	env_init(&e, &geoms[_i]);
+	env_init_tree(&e, fsck_geoms[_i]);
 	/* Unlink /d/b while it is open, then "crash": the device keeps
 	 * b on the orphan list. */
 	env_mount(&e);
@@ -719,8 +670,9 @@ START_TEST(t_orphan)
 	ck_assert_int_eq(fs_unlink(e.fs, e.dir, "b"), 0);
 	{
 		/* The crash: a copy of the device as it is now. */
-		struct bdev_test_opts bo = { .size = DEV_SIZE,
-					     .block_size = geoms[_i].dev_bs };
+		struct bdev_test_opts bo = {
+			.size = DEV_SIZE, .block_size = fsck_geoms[_i]->dev_bs
+		};
 		struct bdev *copy;
 
 		ck_assert_int_eq(bdev_test_create(&bo, &copy), 0);
@@ -765,7 +717,7 @@ START_TEST(t_damaged_tree)
 	struct diofs_inode *d;
 	uint64_t blk, root;
 
-	env_init(&e, &geoms[_i]);
+	env_init_tree(&e, fsck_geoms[_i]);
 	d = slot_of(&e, e.big, &blk);
 	root = le64toh(d->ext_root);
 	ck_assert_uint_ne(root, 0);
@@ -788,7 +740,7 @@ START_TEST(t_past_eof)
 	struct diofs_inode *d;
 	uint64_t blk;
 
-	env_init(&e, &geoms[_i]);
+	env_init_tree(&e, fsck_geoms[_i]);
 	/* a keeps 3 written blocks but claims one byte. */
 	d = slot_of(&e, e.a, &blk);
 	d->size = htole64(1);
@@ -821,20 +773,20 @@ static Suite *fsck_suite(void)
 	Suite *s = suite_create("fsck");
 	TCase *tc = tcase_create("fsck");
 
-	tcase_set_timeout(tc, 60);
-	tcase_add_loop_test(tc, t_clean, 0, NGEOMS);
-	tcase_add_loop_test(tc, t_double_owner, 0, NGEOMS);
-	tcase_add_loop_test(tc, t_link_count, 0, NGEOMS);
-	tcase_add_loop_test(tc, t_dangling_entry, 0, NGEOMS);
-	tcase_add_loop_test(tc, t_bitmap_bit, 0, NGEOMS);
-	tcase_add_loop_test(tc, t_torn_blocks, 0, NGEOMS);
-	tcase_add_loop_test(tc, t_unreachable, 0, NGEOMS);
-	tcase_add_loop_test(tc, t_dir_twice, 0, NGEOMS);
-	tcase_add_loop_test(tc, t_dir_cycle, 0, NGEOMS);
-	tcase_add_loop_test(tc, t_leaf_overlap, 0, NGEOMS);
-	tcase_add_loop_test(tc, t_orphan, 0, NGEOMS);
-	tcase_add_loop_test(tc, t_damaged_tree, 0, NGEOMS);
-	tcase_add_loop_test(tc, t_past_eof, 0, NGEOMS);
+	tcase_set_timeout(tc, CASE_TIMEOUT);
+	tcase_add_loop_test(tc, t_clean, 0, NFSCK_GEOMS);
+	tcase_add_loop_test(tc, t_double_owner, 0, NFSCK_GEOMS);
+	tcase_add_loop_test(tc, t_link_count, 0, NFSCK_GEOMS);
+	tcase_add_loop_test(tc, t_dangling_entry, 0, NFSCK_GEOMS);
+	tcase_add_loop_test(tc, t_bitmap_bit, 0, NFSCK_GEOMS);
+	tcase_add_loop_test(tc, t_torn_blocks, 0, NFSCK_GEOMS);
+	tcase_add_loop_test(tc, t_unreachable, 0, NFSCK_GEOMS);
+	tcase_add_loop_test(tc, t_dir_twice, 0, NFSCK_GEOMS);
+	tcase_add_loop_test(tc, t_dir_cycle, 0, NFSCK_GEOMS);
+	tcase_add_loop_test(tc, t_leaf_overlap, 0, NFSCK_GEOMS);
+	tcase_add_loop_test(tc, t_orphan, 0, NFSCK_GEOMS);
+	tcase_add_loop_test(tc, t_damaged_tree, 0, NFSCK_GEOMS);
+	tcase_add_loop_test(tc, t_past_eof, 0, NFSCK_GEOMS);
 	tcase_add_test(tc, t_not_diofs);
 	suite_add_tcase(s, tc);
 	return s;

@@ -5,9 +5,9 @@
  * operations of fs.h (namei.c).
  *
  * Each case formats an in-memory test device with super_format(), mounts
- * it with fs_mount_bdev() and works through the fs_* calls as the FUSE
- * daemon would, forgetting every reference it is handed as the kernel
- * eventually does.
+ * it with fs_mount_bdev() (fsenv.h) and works through the fs_* calls as
+ * the FUSE daemon would, forgetting every reference it is handed as the
+ * kernel eventually does.
  *
  * Rules:
  *  1. Most cases run over a table of geometries: fs blocks of 1 KiB,
@@ -39,113 +39,16 @@
 #include "diofs/inode.h"
 #include "diofs/super.h"
 
-#define KiB 1024ull
-#define MiB (1024ull * KiB)
-#define CASE_TIMEOUT 60
+#include "fsenv.h"
+
 #define ROOT DIOFS_ROOT_INO
-
-struct geom {
-	unsigned fs_bs;
-	unsigned dev_bs;
-};
-
-static const struct geom geoms[] = {
-	{ 1024, 512 },
-	{ 4096, 512 },
-	{ 4096, 4096 },
-	{ 65536, 512 },
-	{ 65536, 4096 },
-};
-#define NGEOMS ((int)(sizeof(geoms) / sizeof(geoms[0])))
-
-static char where[96];
 
 static const struct fs_cred cred0 = { .uid = 0, .gid = 0, .umask = 0 };
 
-static uint64_t rng_state = 0x243F6A8885A308D3ull;
-
-static uint64_t rnd(void)
-{
-	uint64_t x = rng_state;
-
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	rng_state = x;
-	return x;
-}
-
-static void *xalloc(size_t n)
-{
-	void *p = calloc(1, n ? n : 1);
-
-	ck_assert_ptr_nonnull(p);
-	return p;
-}
-
 /* ---- the environment ------------------------------------------------------- */
 
-struct env {
-	struct bdev *bdev;
-	struct fs *fs;
-	uint32_t bs;
-	size_t cache_blocks;
-};
-
-static void env_mount(struct env *e)
-{
-	struct fs_mount_opts o = { .cache_blocks = e->cache_blocks };
-	const char *msg = NULL;
-	int err;
-
-	err = fs_mount_bdev(e->bdev, &o, &e->fs, &msg);
-	ck_assert_msg(err == 0, "%s: mount: %d (%s)", where, err,
-		      msg ? msg : "no message");
-}
-
-static void env_unmount(struct env *e)
-{
-	ck_assert_int_eq(fs_unmount(e->fs), 0);
-	e->fs = NULL;
-	bdev_test_log_clear(e->bdev);
-}
-
-static void env_remount(struct env *e)
-{
-	env_unmount(e);
-	env_mount(e);
-}
-
-/* inodes and blocks_per_group: 0 for mkfs's defaults */
-static void env_init_geom(struct env *e, const struct geom *g, uint64_t size,
-			  uint64_t inodes, uint32_t blocks_per_group)
-{
-	struct bdev_test_opts bo = { .size = size, .block_size = g->dev_bs };
-	struct format_opts opts = {
-		.block_size = g->fs_bs,
-		.inodes = inodes,
-		.blocks_per_group = blocks_per_group,
-	};
-	char msg[256] = "";
-	int err;
-
-	memset(e, 0, sizeof(*e));
-	snprintf(where, sizeof(where), "fs %u dev %u", g->fs_bs, g->dev_bs);
-	ck_assert_int_eq(bdev_test_create(&bo, &e->bdev), 0);
-	err = super_format(e->bdev, &opts, NULL, msg, sizeof(msg));
-	ck_assert_msg(err == 0, "%s: format: %d %s", where, err, msg);
-	bdev_test_log_clear(e->bdev);
-	e->bs = g->fs_bs;
-	env_mount(e);
-}
-
-static void env_init(struct env *e, const struct geom *g, uint64_t size)
-{
-	env_init_geom(e, g, size, 0, 0);
-}
-
 /* Rule 2: unmount, and fsck must find nothing. */
-static void env_done(struct env *e)
+static void env_done_fsck(struct env *e)
 {
 	struct fsck_opts fo = { .repair = 0, .out = stderr };
 	struct fsck_result res;
@@ -211,25 +114,9 @@ static int lk(struct env *e, uint64_t dir, const char *name, uint64_t *ino)
 	return err;
 }
 
-static struct fs_attr attr(struct env *e, uint64_t ino)
-{
-	struct fs_attr a;
-
-	ck_assert_int_eq(fs_getattr(e->fs, ino, &a), 0);
-	return a;
-}
-
 static uint64_t nlinks(struct env *e, uint64_t ino)
 {
-	return attr(e, ino).nlink;
-}
-
-static uint64_t free_blocks(struct env *e)
-{
-	struct statvfs st;
-
-	ck_assert_int_eq(fs_statfs(e->fs, &st), 0);
-	return st.f_bfree;
+	return attr_of(e, ino).nlink;
 }
 
 static uint64_t free_inodes(struct env *e)
@@ -304,7 +191,7 @@ START_TEST(test_basic)
 	uint64_t d, f, ino;
 	struct env e;
 
-	env_init(&e, g, 32 * MiB);
+	env_init(&e, g, 32 * MiB, NULL);
 	d = mkd(&e, ROOT, "dir");
 	f = mkf(&e, d, "file");
 	ck_assert_int_eq(lk(&e, ROOT, "dir", &ino), 0);
@@ -341,10 +228,10 @@ START_TEST(test_basic)
 			 -EPERM);
 
 	/* sizes: entries; links: 2 + subdirectories */
-	ck_assert_uint_eq(attr(&e, d).size, 1);
+	ck_assert_uint_eq(attr_of(&e, d).size, 1);
 	ck_assert_uint_eq(nlinks(&e, d), 2);
 	ck_assert_uint_eq(nlinks(&e, ROOT), 3);
-	ck_assert_uint_eq(attr(&e, ROOT).size, 1);
+	ck_assert_uint_eq(attr_of(&e, ROOT).size, 1);
 
 	/* readdir: . and .. first with cookies 1 and 2, then the entries */
 	mkd(&e, d, "sub");
@@ -382,19 +269,19 @@ START_TEST(test_basic)
 	ck_assert_int_eq(lk(&e, d, "file", &ino), 0);
 	ck_assert_uint_eq(ino, f);
 	ck_assert_uint_eq(nlinks(&e, d), 3);
-	ck_assert_uint_eq(attr(&e, d).size, 2);
+	ck_assert_uint_eq(attr_of(&e, d).size, 2);
 
 	/* removal */
 	ck_assert_int_eq(fs_rmdir(e.fs, d, "sub"), 0);
 	ck_assert_uint_eq(nlinks(&e, d), 2);
 	ck_assert_int_eq(fs_unlink(e.fs, d, "file"), 0);
 	ck_assert_int_eq(lk(&e, d, "file", NULL), -ENOENT);
-	ck_assert_uint_eq(attr(&e, d).size, 0);
+	ck_assert_uint_eq(attr_of(&e, d).size, 0);
 	ck_assert_int_eq(fs_rmdir(e.fs, ROOT, "dir"), 0);
 	ck_assert_uint_eq(nlinks(&e, ROOT), 2);
-	ck_assert_uint_eq(attr(&e, ROOT).size, 0);
+	ck_assert_uint_eq(attr_of(&e, ROOT).size, 0);
 	ck_assert_int_eq(fs_getattr(e.fs, d, &a), -ENOENT);
-	env_done(&e);
+	env_done_fsck(&e);
 }
 END_TEST
 
@@ -406,7 +293,7 @@ START_TEST(test_nametoolong)
 	uint64_t f, ino;
 	struct env e;
 
-	env_init(&e, g, 16 * MiB);
+	env_init(&e, g, 16 * MiB, NULL);
 	memset(max, 'm', DIOFS_NAME_MAX);
 	max[DIOFS_NAME_MAX] = '\0';
 	memset(over, 'o', DIOFS_NAME_MAX + 1);
@@ -436,7 +323,7 @@ START_TEST(test_nametoolong)
 	ck_assert_int_eq(lk(&e, ROOT, "short", &ino), 0);
 	ck_assert_uint_eq(ino, f);
 	ck_assert_int_eq(fs_unlink(e.fs, ROOT, "short"), 0);
-	env_done(&e);
+	env_done_fsck(&e);
 }
 END_TEST
 
@@ -451,7 +338,7 @@ START_TEST(test_owner_mode)
 	uint64_t d, sg;
 	struct env e;
 
-	env_init(&e, &geoms[1], 16 * MiB);
+	env_init(&e, &geoms[1], 16 * MiB, NULL);
 	ck_assert_int_eq(fs_mkdir(e.fs, ROOT, "d", 0777, &user, &a), 0);
 	fs_forget(e.fs, a.ino, 1);
 	d = a.ino;
@@ -499,9 +386,9 @@ START_TEST(test_owner_mode)
 	ck_assert_uint_eq(a.mode, S_IFREG | 0644);
 
 	/* times: the directory's mtime and ctime follow its entries */
-	b = attr(&e, d);
+	b = attr_of(&e, d);
 	ck_assert_int_eq(fs_unlink(e.fs, d, "p"), 0);
-	a = attr(&e, d);
+	a = attr_of(&e, d);
 	ck_assert(a.mtime.tv_sec > b.mtime.tv_sec ||
 		  (a.mtime.tv_sec == b.mtime.tv_sec &&
 		   a.mtime.tv_nsec >= b.mtime.tv_nsec));
@@ -516,7 +403,7 @@ START_TEST(test_owner_mode)
 	ck_assert_int_eq(fs_rmdir(e.fs, sg, "sub"), 0);
 	ck_assert_int_eq(fs_unlink(e.fs, sg, "f"), 0);
 	ck_assert_int_eq(fs_rmdir(e.fs, ROOT, "sg"), 0);
-	env_done(&e);
+	env_done_fsck(&e);
 }
 END_TEST
 
@@ -529,7 +416,7 @@ START_TEST(test_links)
 	uint64_t d, f, ino;
 	struct env e;
 
-	env_init(&e, g, 32 * MiB);
+	env_init(&e, g, 32 * MiB, NULL);
 	d = mkd(&e, ROOT, "d");
 	f = mkf(&e, ROOT, "f");
 	ck_assert_int_eq(fs_link(e.fs, f, d, "g", &a), 0);
@@ -546,7 +433,7 @@ START_TEST(test_links)
 	ck_assert_uint_eq(ino, f);
 	/* directories do not count file links */
 	ck_assert_uint_eq(nlinks(&e, d), 2);
-	ck_assert_uint_eq(attr(&e, d).size, 2);
+	ck_assert_uint_eq(attr_of(&e, d).size, 2);
 
 	ck_assert_int_eq(fs_unlink(e.fs, ROOT, "f"), 0);
 	ck_assert_uint_eq(nlinks(&e, f), 2);
@@ -557,7 +444,7 @@ START_TEST(test_links)
 	ck_assert_int_eq(fs_unlink(e.fs, d, "h"), 0);
 	ck_assert_int_eq(fs_getattr(e.fs, f, &a), -ENOENT);
 	ck_assert_int_eq(fs_rmdir(e.fs, ROOT, "d"), 0);
-	env_done(&e);
+	env_done_fsck(&e);
 }
 END_TEST
 
@@ -574,7 +461,7 @@ START_TEST(test_unlink_open)
 	char *buf, *back;
 	size_t len = 3 * g->fs_bs + 100;
 
-	env_init(&e, g, 32 * MiB);
+	env_init(&e, g, 32 * MiB, NULL);
 	ck_assert_int_eq(dio_ctx_create(e.bdev, NULL, &ctx), 0);
 	free0 = free_blocks(&e);
 	ifree0 = free_inodes(&e);
@@ -640,7 +527,7 @@ START_TEST(test_unlink_open)
 	free(buf);
 	free(back);
 	dio_ctx_destroy(ctx);
-	env_done(&e);
+	env_done_fsck(&e);
 }
 END_TEST
 
@@ -653,7 +540,7 @@ START_TEST(test_rename)
 	struct listing l;
 	struct env e;
 
-	env_init(&e, g, 32 * MiB);
+	env_init(&e, g, 32 * MiB, NULL);
 	da = mkd(&e, ROOT, "da");
 	db = mkd(&e, ROOT, "db");
 	a = mkf(&e, da, "a");
@@ -667,8 +554,8 @@ START_TEST(test_rename)
 	ck_assert_int_eq(fs_rename(e.fs, da, "a2", db, "a", 0), 0);
 	ck_assert_int_eq(lk(&e, db, "a", &ino), 0);
 	ck_assert_uint_eq(ino, a);
-	ck_assert_uint_eq(attr(&e, da).size, 1);
-	ck_assert_uint_eq(attr(&e, db).size, 1);
+	ck_assert_uint_eq(attr_of(&e, da).size, 1);
+	ck_assert_uint_eq(attr_of(&e, db).size, 1);
 	ck_assert_int_eq(fs_rename(e.fs, da, "missing", db, "x", 0), -ENOENT);
 
 	/* file over file: the target's inode goes */
@@ -677,8 +564,8 @@ START_TEST(test_rename)
 	ck_assert_int_eq(lk(&e, db, "a", &ino), 0);
 	ck_assert_uint_eq(ino, b);
 	ck_assert_uint_eq(free_inodes(&e), ifree + 1);
-	ck_assert_uint_eq(attr(&e, da).size, 0);
-	ck_assert_uint_eq(attr(&e, db).size, 1);
+	ck_assert_uint_eq(attr_of(&e, da).size, 0);
+	ck_assert_uint_eq(attr_of(&e, db).size, 1);
 
 	/* NOREPLACE */
 	f = mkf(&e, da, "f");
@@ -791,7 +678,7 @@ START_TEST(test_rename)
 	ck_assert_int_eq(fs_rmdir(e.fs, ROOT, "da"), 0);
 	ck_assert_int_eq(fs_rmdir(e.fs, ROOT, "db"), 0);
 	ck_assert_uint_eq(nlinks(&e, ROOT), 2);
-	env_done(&e);
+	env_done_fsck(&e);
 }
 END_TEST
 
@@ -802,7 +689,7 @@ START_TEST(test_rename_over_open)
 	struct fs_attr a;
 	struct env e;
 
-	env_init(&e, &geoms[1], 16 * MiB);
+	env_init(&e, &geoms[1], 16 * MiB, NULL);
 	ifree = free_inodes(&e);
 	mkf(&e, ROOT, "new");
 	victim = mkf(&e, ROOT, "old");
@@ -816,7 +703,7 @@ START_TEST(test_rename_over_open)
 	ck_assert_int_eq(fs_getattr(e.fs, victim, &a), -ENOENT);
 	ck_assert_uint_eq(free_inodes(&e), ifree - 1);
 	ck_assert_int_eq(fs_unlink(e.fs, ROOT, "old"), 0);
-	env_done(&e);
+	env_done_fsck(&e);
 }
 END_TEST
 
@@ -834,7 +721,7 @@ START_TEST(test_symlink)
 	struct fs_attr a;
 	struct env e;
 
-	env_init(&e, g, 32 * MiB);
+	env_init(&e, g, 32 * MiB, NULL);
 	free0 = free_blocks(&e);
 	target = xalloc(4097);
 	back = xalloc(4097);
@@ -885,7 +772,7 @@ START_TEST(test_symlink)
 	ck_assert_uint_eq(free_blocks(&e), free0);
 	free(target);
 	free(back);
-	env_done(&e);
+	env_done_fsck(&e);
 }
 END_TEST
 
@@ -901,7 +788,7 @@ START_TEST(test_xattr)
 	struct env e;
 	int k;
 
-	env_init(&e, g, 32 * MiB);
+	env_init(&e, g, 32 * MiB, NULL);
 	f = mkf(&e, ROOT, "f");
 	free0 = free_blocks(&e);
 
@@ -1035,7 +922,7 @@ START_TEST(test_xattr)
 	ck_assert_int_eq(fs_setxattr(e.fs, ROOT, "user.root", "r", 1, 0), 0);
 	ck_assert_int_eq(fs_unlink(e.fs, ROOT, "f"), 0);
 	ck_assert_int_eq(fs_removexattr(e.fs, ROOT, "user.root"), 0);
-	env_done(&e);
+	env_done_fsck(&e);
 }
 END_TEST
 
@@ -1112,7 +999,7 @@ START_TEST(test_collisions)
 	unsigned n;
 
 	/* a 1 KiB tree, so the 256-name group spans several leaves */
-	env_init(&e, &geoms[0], 16 * MiB);
+	env_init(&e, &geoms[0], 16 * MiB, NULL);
 	d = mkd(&e, ROOT, "d");
 	mkf(&e, d, "other");
 	h = diofs_name_hash(e.fs->sb.hash_seed, "alpha", 5);
@@ -1194,7 +1081,7 @@ START_TEST(test_collisions)
 		inode_put(dp);
 	}
 	ck_assert_int_eq(fs_rmdir(e.fs, ROOT, "d"), 0);
-	env_done(&e);
+	env_done_fsck(&e);
 }
 END_TEST
 
@@ -1213,6 +1100,10 @@ struct big_state {
 
 START_TEST(test_big_dir)
 {
+	/* small groups: enough of them for the inodes (a group's inode bitmap
+	 * is one block) */
+	struct format_opts fo = { .inodes = BIG_N + 4096,
+				  .blocks_per_group = 4096 };
 	struct big_state s = { 0 };
 	uint64_t d, free0, ifree0, ino, lookups_reads = 0, max_reads = 0;
 	struct bdev_stats st0, st1;
@@ -1220,9 +1111,7 @@ START_TEST(test_big_dir)
 	struct env e;
 	unsigned i;
 
-	/* small groups: enough of them for the inodes (a group's inode bitmap
-	 * is one block) */
-	env_init_geom(&e, &geoms[1], 128 * MiB, BIG_N + 4096, 4096);
+	env_init(&e, &geoms[1], 128 * MiB, &fo);
 	free0 = free_blocks(&e);
 	ifree0 = free_inodes(&e);
 	s.ino = xalloc(BIG_N * sizeof(*s.ino));
@@ -1237,7 +1126,7 @@ START_TEST(test_big_dir)
 		if (i % 256 == 0)
 			bdev_test_log_clear(e.bdev);
 	}
-	ck_assert_uint_eq(attr(&e, d).size, BIG_N);
+	ck_assert_uint_eq(attr_of(&e, d).size, BIG_N);
 
 	/* cold cache: every lookup reads a root-to-leaf path and one inode
 	 * block, never a run of leaves */
@@ -1348,8 +1237,8 @@ START_TEST(test_big_dir)
 		snprintf(name, sizeof(name), "n%06u", i);
 		ck_assert_int_eq(fs_unlink(e.fs, d, name), 0);
 	}
-	ck_assert_uint_eq(attr(&e, d).size, 0);
-	ck_assert_uint_eq(attr(&e, d).blocks, 0);
+	ck_assert_uint_eq(attr_of(&e, d).size, 0);
+	ck_assert_uint_eq(attr_of(&e, d).blocks, 0);
 	{
 		struct listing l;
 
@@ -1364,7 +1253,7 @@ START_TEST(test_big_dir)
 	free(s.seen);
 	free(s.nseen);
 	free(s.removed_unseen);
-	env_done(&e);
+	env_done_fsck(&e);
 }
 END_TEST
 
@@ -1471,7 +1360,7 @@ START_TEST(test_threads)
 	struct env e;
 	int i, k;
 
-	env_init(&e, &geoms[1], 32 * MiB);
+	env_init(&e, &geoms[1], 32 * MiB, NULL);
 	d = mkd(&e, ROOT, "shared");
 	for (i = 0; i < THR_WRITERS; i++) {
 		w[i] = (struct thr){ &e, d, i, 0, &stop };
@@ -1489,7 +1378,7 @@ START_TEST(test_threads)
 	ck_assert_int_eq(r.errors, 0);
 
 	/* what is left is exactly the even-numbered names */
-	ck_assert_uint_eq(attr(&e, d).size, THR_WRITERS * THR_OPS / 2);
+	ck_assert_uint_eq(attr_of(&e, d).size, THR_WRITERS * THR_OPS / 2);
 	ck_assert_uint_eq(nlinks(&e, d), 2 + THR_WRITERS * (THR_OPS / 10));
 	for (i = 0; i < THR_WRITERS; i++) {
 		for (k = 0; k < THR_OPS; k += 2) {
@@ -1499,7 +1388,7 @@ START_TEST(test_threads)
 		}
 	}
 	ck_assert_int_eq(fs_rmdir(e.fs, ROOT, "shared"), 0);
-	env_done(&e);
+	env_done_fsck(&e);
 }
 END_TEST
 

@@ -42,6 +42,12 @@ struct fs;
 struct fs_mount_opts {
 	bool read_only;
 	size_t cache_blocks;	/* metadata cache size; 0: a default */
+	unsigned commit_secs;	/* commit interval (-o commit); 0: 5 s */
+	bool sync;		/* every change commits before it returns */
+	/* Tests only: leave out the flush that orders a commit record after
+	 * the journal blocks and data it covers, so that crash tests can
+	 * show they catch a journal that breaks its ordering. */
+	bool test_skip_commit_flush;
 };
 
 /* Open the device and mount.  On failure *err_msg is a one-line reason. */

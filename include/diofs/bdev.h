@@ -116,6 +116,26 @@ ssize_t bdev_pread(struct bdev_queue *q, void *buf, size_t len, uint64_t off);
 ssize_t bdev_pwrite(struct bdev_queue *q, const void *buf, size_t len,
 		    uint64_t off);
 
+/*
+ * Submit n prepared requests (op, offset, iov, iovcnt), keeping the queue
+ * full, and wait for all of them.  Returns 0 or the first error; a request
+ * that transferred less than its length counts as -EIO.  The queue must
+ * have nothing else in flight.
+ */
+int bdev_run(struct bdev_queue *q, struct bdev_req *reqs, size_t n);
+
+/*
+ * Make the device read-only and let patch(arg, buf, len, off) change what
+ * every bdev_pread() returns: a journal replayed in memory shows through
+ * it (journal.h).  Reads through bdev_submit() (file data) are not
+ * patched.  NULL removes the overlay and gives back the device's own
+ * read-only state.
+ */
+void bdev_set_overlay(struct bdev *bdev,
+		      void (*patch)(void *arg, void *buf, size_t len,
+				    uint64_t off),
+		      void *arg);
+
 /* ---- the test device (unit tests only) ---------------------------------- */
 
 struct bdev_test_opts {

@@ -55,6 +55,10 @@ struct bdev {
 	uint64_t size;
 	int read_only;
 	struct bdev_counters stats;
+	/* bdev_set_overlay() */
+	void (*overlay)(void *arg, void *buf, size_t len, uint64_t off);
+	void *overlay_arg;
+	int overlay_saved_ro;	/* read_only before the overlay */
 };
 
 /* A FIFO of requests, sized for the queue depth. */

@@ -612,7 +612,68 @@ static ssize_t q_sync(struct bdev_queue *q, enum bdev_op op, void *buf,
 
 ssize_t bdev_pread(struct bdev_queue *q, void *buf, size_t len, uint64_t off)
 {
-	return q_sync(q, BDEV_READ, buf, len, off);
+	struct bdev *bdev = q->bdev;
+	ssize_t n = q_sync(q, BDEV_READ, buf, len, off);
+
+	if (n > 0 && bdev->overlay)
+		bdev->overlay(bdev->overlay_arg, buf, (size_t)n, off);
+	return n;
+}
+
+void bdev_set_overlay(struct bdev *bdev,
+		      void (*patch)(void *arg, void *buf, size_t len,
+				    uint64_t off),
+		      void *arg)
+{
+	if (patch && !bdev->overlay) {
+		bdev->overlay_saved_ro = bdev->read_only;
+		bdev->read_only = 1;
+	} else if (!patch && bdev->overlay) {
+		bdev->read_only = bdev->overlay_saved_ro;
+	}
+	bdev->overlay = patch;
+	bdev->overlay_arg = arg;
+}
+
+int bdev_run(struct bdev_queue *q, struct bdev_req *reqs, size_t n)
+{
+	struct bdev_req *batch[64], *done[64];
+	size_t next = 0, inflight = 0;
+	unsigned cap = q->depth < 64 ? q->depth : 64;
+	int err = 0, r, i;
+
+	while ((next < n && !err) || inflight > 0) {
+		if (!err && next < n && inflight < cap) {
+			unsigned k = 0;
+
+			while (next + k < n && inflight + k < cap) {
+				batch[k] = &reqs[next + k];
+				k++;
+			}
+			r = bdev_submit(q, batch, k);
+			if (r < 0) {
+				err = r;
+				continue;
+			}
+			next += r;
+			inflight += r;
+			if ((unsigned)r < k)
+				err = -EIO;
+			continue;
+		}
+		r = bdev_reap(q, 1, cap, done);
+		if (r < 0) {
+			/* the queue itself failed: nothing more can be reaped */
+			err = err ? err : r;
+			break;
+		}
+		for (i = 0; i < r; i++)
+			if (done[i]->result != (ssize_t)done[i]->len && !err)
+				err = done[i]->result < 0 ?
+				      (int)done[i]->result : -EIO;
+		inflight -= r;
+	}
+	return err;
 }
 
 ssize_t bdev_pwrite(struct bdev_queue *q, const void *buf, size_t len,

@@ -13,9 +13,12 @@
  *     they change.  If the transaction aborts, the allocator reloads the
  *     in-memory counts of the groups it touched.
  *  2. Blocks freed by a transaction are not handed out again until that
- *     transaction has ended committed (txn_on_end); until then they count
- *     neither as free nor as allocatable.  Inode numbers are reusable at
- *     once (the inode's generation tells the incarnations apart).
+ *     transaction is durable (cache_on_durable); until then they are
+ *     "busy": free for statfs, as a user who just removed a file expects,
+ *     but not allocatable, so an allocation may fail with -ENOSPC that a
+ *     commit would let succeed (alloc_busy() tells).  Inode numbers are
+ *     reusable at once (the inode's generation tells the incarnations
+ *     apart).
  *  3. Callers hold the filesystem's metadata lock as cache.h rule 1 says:
  *     exclusive around calls that take a txn, shared (or exclusive) around
  *     the rest.  The allocator's own mutex guards only its counters.
@@ -85,9 +88,11 @@ int alloc_inode(struct alloc *a, struct txn *t, uint64_t parent, int is_dir,
  * for reserved or out-of-range numbers, -EUCLEAN if it is already free. */
 int alloc_inode_free(struct alloc *a, struct txn *t, uint64_t ino, int is_dir);
 
-/* Free blocks and inodes for statfs: what could be allocated now. */
+/* Free blocks (busy ones included: rule 2) and inodes, for statfs. */
 void alloc_counts(struct alloc *a, uint64_t *free_blocks,
 		  uint64_t *free_inodes);
+/* Blocks freed by transactions that are not durable yet (rule 2). */
+uint64_t alloc_busy(struct alloc *a);
 /* 1 if block blkno is in use according to the bitmaps (blocks outside the
  * groups count as in use), 0 if free, -errno. */
 int alloc_block_in_use(struct alloc *a, uint64_t blkno);

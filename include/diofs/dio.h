@@ -76,6 +76,11 @@ struct dio_file_ops {
 	int (*set_size)(struct dio_file *f, uint64_t size);
 	/* Rule 4: give back file blocks [lblk, lblk+len). */
 	void (*release)(struct dio_file *f, uint64_t lblk, uint64_t len);
+	/* Optional, around the convert() and set_size() calls of one write,
+	 * so that a journal commits them together: after a crash a write's
+	 * blocks are never written past the end of file it had. */
+	void (*update_begin)(struct dio_file *f);
+	void (*update_end)(struct dio_file *f);
 };
 
 struct dio_file {

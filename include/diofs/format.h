@@ -74,6 +74,12 @@ static_assert(sizeof(struct diofs_blkhdr) == 32, "blkhdr size");
 #define DIOFS_MAGIC_DIR_NODE	DIOFS_MAGIC4('d', 'f', 'D', 'N')
 #define DIOFS_MAGIC_XATTR_LEAF	DIOFS_MAGIC4('d', 'f', 'A', 'L')
 #define DIOFS_MAGIC_XATTR_NODE	DIOFS_MAGIC4('d', 'f', 'A', 'N')
+/* Journal records (struct diofs_jsuper, diofs_jdesc, diofs_jrevoke,
+ * diofs_jcommit); their hdr.blkno is the block they are written in. */
+#define DIOFS_MAGIC_JSUPER	DIOFS_MAGIC4('d', 'f', 'J', 'S')
+#define DIOFS_MAGIC_JDESC	DIOFS_MAGIC4('d', 'f', 'J', 'D')
+#define DIOFS_MAGIC_JREVOKE	DIOFS_MAGIC4('d', 'f', 'J', 'R')
+#define DIOFS_MAGIC_JCOMMIT	DIOFS_MAGIC4('d', 'f', 'J', 'C')
 
 /* ---- sizes and limits --------------------------------------------------- */
 
@@ -105,12 +111,13 @@ static_assert(sizeof(struct diofs_blkhdr) == 32, "blkhdr size");
 #define DIOFS_FEAT_COMPAT_JOURNAL	0x00000001u
 #define DIOFS_FEAT_COMPAT_KNOWN		DIOFS_FEAT_COMPAT_JOURNAL
 #define DIOFS_FEAT_RO_COMPAT_KNOWN	0u
-/* The journal holds committed transactions not yet written in place: replay
- * before use.  Set and cleared by the journal; mkfs never sets it.  It joins
- * DIOFS_FEAT_INCOMPAT_KNOWN with the code that replays the journal, so
- * until then such a filesystem is refused rather than used unreplayed. */
+/* The journal may hold committed transactions not yet written in place:
+ * replay before use.  A read-write mount sets it (written in place, before
+ * anything is journaled) and a clean unmount or a replay clears it; mkfs
+ * never sets it.  A reader without journal code refuses the filesystem
+ * rather than use it unreplayed. */
 #define DIOFS_FEAT_INCOMPAT_RECOVER	0x00000001u
-#define DIOFS_FEAT_INCOMPAT_KNOWN	0u
+#define DIOFS_FEAT_INCOMPAT_KNOWN	DIOFS_FEAT_INCOMPAT_RECOVER
 
 /* state bits */
 #define DIOFS_STATE_DIRTY	0x1u	/* mounted read-write, not yet cleanly unmounted */
@@ -351,5 +358,45 @@ static inline uint64_t diofs_dir_key(uint64_t h, unsigned n)
 {
 	return (((h >> 10) + 1) << 8) | (n & 0xffu);
 }
+
+/* ---- journal (doc/FORMAT.md, "Journal") ---------------------------------- */
+
+#define DIOFS_JOURNAL_VERSION	1u	/* journal format this code writes */
+
+/*
+ * The journal superblock: block journal_start.  The log is the ring of the
+ * journal_blocks - 1 blocks after it; log block i lives at journal_start +
+ * 1 + i.  Replay starts at log block tail with sequence number tail_seq.
+ */
+struct diofs_jsuper {
+	struct diofs_blkhdr hdr;	/*  0 magic DIOFS_MAGIC_JSUPER */
+	le32 version;			/* 32 DIOFS_JOURNAL_VERSION */
+	le32 block_size;		/* 36 the filesystem's */
+	le64 nblocks;			/* 40 journal_blocks, this block included */
+	le64 tail;			/* 48 log block of the oldest live transaction */
+	le64 tail_seq;			/* 56 its sequence number */
+	uint8_t reserved[64];		/* 64 zero */
+};
+static_assert(sizeof(struct diofs_jsuper) == 128, "journal superblock size");
+
+/* Record header shared by descriptor, revoke and commit blocks. */
+struct diofs_jrec {
+	struct diofs_blkhdr hdr;	/*  0 magic: which record */
+	le64 seq;			/* 32 the transaction's sequence number */
+	le32 count;			/* 40 tags (descriptor), block numbers
+					 *    (revoke), log blocks before the
+					 *    commit block (commit) */
+	le32 crc;			/* 44 commit: crc32c of those log blocks,
+					 *    in log order; else 0 */
+	le64 time;			/* 48 commit: seconds since the epoch */
+	le64 reserved;			/* 56 zero */
+	/* 64: descriptor: count le64 home block numbers, one per image block
+	 *     that follows the descriptor, in order; revoke: count le64
+	 *     block numbers revoked */
+};
+static_assert(sizeof(struct diofs_jrec) == 64, "journal record size");
+
+/* Block numbers one descriptor or revoke block holds. */
+#define DIOFS_JREC_SLOTS(bs)	(((uint32_t)(bs) - 64u) / 8u)
 
 #endif

@@ -59,6 +59,9 @@ struct bdev *fs_bdev(struct fs *fs);
 uint32_t fs_block_size(const struct fs *fs);
 /* The error that made the filesystem read-only (rule 5), or 0. */
 int fs_error(const struct fs *fs);
+/* What the mount did that the user should hear of (a journal replay), in
+ * one line, or NULL. */
+const char *fs_mount_notice(const struct fs *fs);
 
 struct fs_attr {
 	uint64_t ino;

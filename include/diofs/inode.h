@@ -54,6 +54,7 @@
 #include "diofs/bdev.h"
 #include "diofs/btree.h"
 #include "diofs/cache.h"
+#include "diofs/commit.h"
 #include "diofs/dio.h"
 #include "diofs/format.h"
 #include "diofs/fs.h"
@@ -79,6 +80,10 @@ struct fs {
 	size_t ninodes;
 
 	bool own_bdev;			/* fs_mount() opened it: unmount closes it */
+	struct journal *journal;
+	struct commit commit;		/* read-write mounts (commit.h) */
+	bool committing;		/* commit is set up */
+	char notice[200];		/* fs_mount_notice() */
 	uint64_t data_blocks;		/* blocks in the groups' data areas */
 	/* the open transaction (rule 7), under meta_lock exclusive */
 	struct super sb_saved;		/* fs->sb at fs_txn_begin() */
@@ -130,6 +135,16 @@ int fs_mount_bdev(struct bdev *bdev, const struct fs_mount_opts *opts,
  * returns what fs_meta_unlock() needs to know. */
 bool fs_meta_rdlock(struct fs *fs);
 void fs_meta_unlock(struct fs *fs, bool taken);
+/* Make everything done so far durable (commit.h rule 2): fsync and
+ * friends.  Returns fs->error once the filesystem has failed. */
+int fs_commit(struct fs *fs);
+/* After err: true if it was -ENOSPC and a commit made the blocks freed by
+ * earlier transactions allocatable (alloc.h rule 2): try once more.  Call
+ * with no lock held. */
+bool fs_retry_nospc(struct fs *fs, int err);
+/* Transactions between these commit together (commit.h rule 1). */
+void fs_update_begin(struct fs *fs);
+void fs_update_end(struct fs *fs);
 /* Whether the calling thread has a transaction of fs open. */
 bool fs_txn_mine(const struct fs *fs);
 /* Enter the sticky error state (rule 5) with err (negative), unless it

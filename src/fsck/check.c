@@ -48,6 +48,7 @@
 #include <sys/stat.h>
 
 #include "diofs/crc.h"
+#include "diofs/journal.h"
 #include "check_impl.h"
 
 /* Metadata cache size, and the largest raw read or write. */
@@ -1112,14 +1113,63 @@ out:
 	return f.err;
 }
 
+/*
+ * A filesystem that needs recovery is checked as it will be after replay:
+ * with repair the journal is replayed for real and RECOVER cleared; without,
+ * it is replayed in memory, over the device, for as long as *j is open.
+ */
+static int replay_journal(struct bdev *bdev, const struct fsck_opts *opts,
+			  struct fsck_result *res, struct journal **j)
+{
+	struct journal_replay info;
+	struct super sb;
+	char msg[200] = "";
+	int err;
+
+	*j = NULL;
+	err = super_read(bdev, &sb, msg, sizeof(msg));
+	if (err || !(sb.incompat & DIOFS_FEAT_INCOMPAT_RECOVER))
+		return 0;	/* check_super() reports what is wrong */
+	err = journal_open(bdev, &sb, j, msg, sizeof(msg));
+	if (!err)
+		err = journal_recover(*j, opts->repair, &info, msg, sizeof(msg));
+	if (!err && opts->repair) {
+		sb.incompat &= ~DIOFS_FEAT_INCOMPAT_RECOVER;
+		err = super_read(bdev, &sb, msg, sizeof(msg));
+		sb.incompat &= ~DIOFS_FEAT_INCOMPAT_RECOVER;
+		if (!err)
+			err = super_write(bdev, &sb);
+		if (err && !msg[0])
+			snprintf(msg, sizeof(msg), "cannot write the superblock");
+	}
+	if (err) {
+		snprintf(res->msg, sizeof(res->msg), "%s", msg);
+		journal_close(*j);
+		*j = NULL;
+		return err;
+	}
+	if (opts->out)
+		fprintf(opts->out,
+			"journal: %" PRIu64 " committed transaction%s replayed%s%s\n",
+			info.transactions, info.transactions == 1 ? "" : "s",
+			opts->repair ? "" : " in memory only (-n)",
+			info.torn ? "; an incomplete last one discarded" : "");
+	return 0;
+}
+
 int fsck_run(struct bdev *bdev, const struct fsck_opts *opts,
 	     struct fsck_result *res)
 {
 	struct fsck_result again;
+	struct journal *j;
 	int err;
 
 	memset(res, 0, sizeof(*res));
+	err = replay_journal(bdev, opts, res, &j);
+	if (err)
+		return err;
 	err = run_once(bdev, opts, opts->repair, "", res);
+	journal_close(j);
 	if (err || res->skipped)
 		return err;
 	res->left = res->found - res->fixed;

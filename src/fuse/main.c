@@ -62,6 +62,8 @@ struct main_opts {
 	unsigned max_threads;
 	unsigned max_idle_threads;
 	unsigned long cache_blocks;
+	unsigned commit_secs;
+	int sync;
 };
 
 enum {
@@ -73,6 +75,7 @@ enum {
 	KEY_RW,
 	KEY_DISCARD,
 	KEY_TYPE,
+	KEY_SYNC,
 };
 
 #define MAIN_OPT(t, field, v) { t, offsetof(struct main_opts, field), v }
@@ -84,6 +87,8 @@ static const struct fuse_opt main_opt_spec[] = {
 	MAIN_OPT("max_threads=%u", max_threads, 0),
 	MAIN_OPT("max_idle_threads=%u", max_idle_threads, 0),
 	MAIN_OPT("cache_blocks=%lu", cache_blocks, 0),
+	MAIN_OPT("commit=%u", commit_secs, 0),
+	FUSE_OPT_KEY("sync", KEY_SYNC),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -114,18 +119,40 @@ static const struct fuse_opt main_opt_spec[] = {
 
 static bool log_to_syslog;
 
-static void log_err(const char *fmt, ...)
-{
-	va_list ap;
+static void log_vmsg(int prio, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
 
-	va_start(ap, fmt);
+static void log_vmsg(int prio, const char *fmt, va_list ap)
+{
 	if (log_to_syslog) {
-		vsyslog(LOG_ERR, fmt, ap);
+		vsyslog(prio, fmt, ap);
 	} else {
 		fputs("diofs: ", stderr);
 		vfprintf(stderr, fmt, ap);
 		fputc('\n', stderr);
 	}
+}
+
+static void log_err(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+static void log_notice(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+
+static void log_err(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vmsg(LOG_ERR, fmt, ap);
+	va_end(ap);
+}
+
+static void log_notice(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vmsg(LOG_NOTICE, fmt, ap);
 	va_end(ap);
 }
 
@@ -155,6 +182,8 @@ static void help(const char *prog)
 	       "    -o max_threads=N       at most N worker threads (default %d)\n"
 	       "    -o max_idle_threads=N  keep at most N idle workers (default %d)\n"
 	       "    -o cache_blocks=N      metadata cache size in blocks\n"
+	       "    -o commit=SECONDS      commit the journal at least this often (default 5)\n"
+	       "    -o sync                every change is durable before it returns\n"
 	       "\n"
 	       "Permissions are always checked by the kernel (default_permissions).\n"
 	       "Standard FUSE and mount options are passed on to libfuse:\n",
@@ -201,6 +230,9 @@ static int opt_proc(void *data, const char *arg, int key,
 	case KEY_RW:
 		o->read_only = 0;
 		return 1;
+	case KEY_SYNC:
+		o->sync = 1;
+		return 1;	/* also the kernel's synchronous flag */
 	case KEY_DISCARD:
 		return 0;
 	case KEY_TYPE:
@@ -459,11 +491,15 @@ int main(int argc, char *argv[])
 
 	mopts.read_only = o.read_only;
 	mopts.cache_blocks = o.cache_blocks;
+	mopts.commit_secs = o.commit_secs;
+	mopts.sync = o.sync;
 	rc = fs_mount(device, &mopts, &fs, &err_msg);
 	if (rc < 0) {
 		log_err("%s: %s", o.device, err_msg ? err_msg : strerror(-rc));
 		goto out_sigs;
 	}
+	if (fs_mount_notice(fs))
+		log_notice("%s: %s", o.device, fs_mount_notice(fs));
 	ops_state_attach(st, fs);
 	if (fuse_set_signal_handlers(se))
 		goto out_fs;

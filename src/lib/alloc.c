@@ -17,7 +17,8 @@
  *
  *   first alloc_*() call in t --> txrec: groups touched, blocks freed ("busy")
  *        |
- *        +-- txn_commit(): busy blocks become allocatable, record dropped
+ *        +-- txn_commit(): once the transaction is durable (cache_on_durable),
+ *                          busy blocks become allocatable, record dropped
  *        +-- txn_abort():  touched groups reloaded from their (restored)
  *                          descriptors, busy blocks forgotten, record dropped
  *
@@ -26,8 +27,9 @@
  *     change only together with them.  a->free_blocks and a->free_inodes
  *     are the sums of the mirrored counts.
  *  2. A freed run stays on its transaction's busy list until the
- *     transaction ends.  Searches treat busy blocks as in use, and
- *     alloc_counts() does not count them as free (alloc.h rule 2).
+ *     transaction is durable (committed to the journal, or written in
+ *     place without one).  Searches treat busy blocks as in use; alloc_counts() counts
+ *     them as free (alloc.h rule 2).
  *  3. The hint of a group never falls below its longest allocatable run:
  *     it is lowered only by a scan of the whole group, and raised to the
  *     free count whenever blocks may have become allocatable (the end of a
@@ -371,9 +373,37 @@ static int busy_first(const struct alloc *a, uint64_t s, uint64_t e,
 	return found;
 }
 
-static void txn_end_cb(void *arg, int committed)
+/* Rule 2: the busy runs of r are allocatable again; r is dropped. */
+static void busy_release(void *arg, int committed)
 {
 	struct txrec *r = arg, **pp;
+	struct alloc *a = r->a;
+	size_t i;
+
+	(void)committed;	/* after a failed commit nothing allocates */
+	pthread_mutex_lock(&a->lock);
+	/* Rule 3: what was busy is allocatable again (or was never freed). */
+	for (i = 0; i < r->nbusy; i++) {
+		uint64_t g = super_group_of(a->sb, r->busy[i].start);
+
+		a->g[g].max_run = a->g[g].free_blocks;
+		a->busy_blocks -= r->busy[i].len;
+	}
+	for (pp = &a->txns; *pp; pp = &(*pp)->next) {
+		if (*pp == r) {
+			*pp = r->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&a->lock);
+	free(r->touched);
+	free(r->busy);
+	free(r);
+}
+
+static void txn_end_cb(void *arg, int committed)
+{
+	struct txrec *r = arg;
 	struct alloc *a = r->a;
 	size_t i;
 
@@ -403,26 +433,24 @@ static void txn_end_cb(void *arg, int committed)
 			a->free_inodes += gr->free_inodes;
 		}
 	}
-	/* Rule 3: what was busy is allocatable again (or was never freed). */
-	for (i = 0; i < r->nbusy; i++) {
-		uint64_t g = super_group_of(a->sb, r->busy[i].start);
-
-		a->g[g].max_run = a->g[g].free_blocks;
-		a->busy_blocks -= r->busy[i].len;
-	}
 	for (i = 0; i < r->ntouched; i++)
 		if (a->g[r->touched[i]].touch_gen == r->gen)
 			a->g[r->touched[i]].touch_gen = 0;
-	for (pp = &a->txns; *pp; pp = &(*pp)->next) {
-		if (*pp == r) {
-			*pp = r->next;
-			break;
-		}
-	}
+	/* The record outlives t while its runs stay busy: no later
+	 * transaction at the same address may find it. */
+	r->t = NULL;
 	pthread_mutex_unlock(&a->lock);
-	free(r->touched);
-	free(r->busy);
-	free(r);
+
+	/*
+	 * Rule 2: freed blocks wait until the transaction that freed them is
+	 * durable, so that a crash never leaves them both in their old file
+	 * and holding new data.  Without memory for that they stay busy
+	 * until the next mount.
+	 */
+	if (!committed || !r->nbusy)
+		busy_release(r, committed);
+	else
+		(void)cache_on_durable(a->c, busy_release, r);
 }
 
 /* ---- open and close -------------------------------------------------------- */
@@ -548,10 +576,20 @@ void alloc_counts(struct alloc *a, uint64_t *free_blocks,
 {
 	pthread_mutex_lock(&a->lock);
 	if (free_blocks)
-		*free_blocks = a->free_blocks - a->busy_blocks;
+		*free_blocks = a->free_blocks;
 	if (free_inodes)
 		*free_inodes = a->free_inodes;
 	pthread_mutex_unlock(&a->lock);
+}
+
+uint64_t alloc_busy(struct alloc *a)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&a->lock);
+	n = a->busy_blocks;
+	pthread_mutex_unlock(&a->lock);
+	return n;
 }
 
 /* ---- block allocation -------------------------------------------------------- */

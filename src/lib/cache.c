@@ -49,9 +49,23 @@
  *     same block, both read it and the later one takes the copy the earlier
  *     one indexed.  Readers hold the metadata lock shared, so the two reads
  *     see the same contents.
+ *  7. Deferred mode (a journaled filesystem, cache_set_deferred()) changes
+ *     rules 2 and 5: txn_commit() writes nothing; it puts the blocks on the
+ *     dirty list, each holding a reference, and the blocks the transaction
+ *     forgot on the revoked list.  cache_freeze() hands both to the journal
+ *     as one compound transaction and moves each frozen block to the pinned
+ *     list, whose reference keeps it cached until cache_unpin() after the
+ *     checkpoint: until then only memory and the journal hold its contents,
+ *     so it must never be read from its home block.  A block forgotten
+ *     inside a transaction joins it first, so an abort brings it back.
+ *
+ *   deferred:  txn_commit() ──▶ dirty ──cache_freeze()──▶ pinned
+ *              ──journal commit, checkpoint, cache_unpin()──▶ clean
  */
 #include <assert.h>
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -76,7 +90,15 @@ struct cbuf {
 	bool fresh;			/* rule 3 */
 	struct txn *txn;		/* the transaction it joined, or NULL */
 	void *saved;			/* contents at txn_add(); NULL if fresh */
+	/* deferred mode (rule 7) */
+	bool dirty;			/* changed since the last freeze */
+	bool pinned;			/* frozen, not yet checkpointed */
+	bool forgotten;			/* freed by the open transaction */
+	struct cbuf *dnext;		/* the dirty list */
+	struct cbuf *pnext;		/* the pinned list */
 };
+
+
 
 struct cache {
 	struct bdev *bdev;
@@ -95,12 +117,22 @@ struct cache {
 	struct cbuf *lru_tail;
 
 	pthread_mutex_t io_lock;	/* rule 1 */
+
+	/* deferred mode (rule 7); changed only under the metadata lock or
+	 * by the single committer */
+	bool deferred;
+	struct txn *cur;		/* the open transaction, if any */
+	struct cbuf *dirty;		/* dirty list, each holding a reference */
+	size_t ndirty;
+	struct cbuf *pinned;		/* pinned list, each holding a reference */
+	uint64_t *revoked;		/* blocks freed since the last freeze */
+	size_t nrevoked, cap_revoked;
+	struct cache_durable_cb *durable;	/* callbacks for the next freeze */
+	size_t ndurable, cap_durable;
 };
 
 struct txn_block {
 	struct cbuf *cb;
-	struct bdev_req req;
-	struct iovec iov;
 };
 
 struct txn_end_cb {
@@ -119,6 +151,23 @@ struct txn {
 static struct cbuf *cb_of(struct mbuf *b)
 {
 	return (struct cbuf *)((char *)b - offsetof(struct cbuf, mb));
+}
+
+static int grow_array(void **v, size_t *cap, size_t need, size_t size)
+{
+	size_t n = *cap ? *cap : 16;
+	void *p;
+
+	if (need <= *cap)
+		return 0;
+	while (n < need)
+		n *= 2;
+	p = realloc(*v, n * size);
+	if (!p)
+		return -ENOMEM;
+	*v = p;
+	*cap = n;
+	return 0;
 }
 
 static size_t hash_slot(const struct cache *c, uint64_t blkno)
@@ -294,6 +343,21 @@ void cache_destroy(struct cache *c)
 	if (!c)
 		return;
 	bdev_queue_close(c->q);
+	/* After a failed commit blocks may still be dirty or pinned. */
+	pthread_mutex_lock(&c->lock);
+	while (c->dirty) {
+		struct cbuf *cb = c->dirty;
+
+		c->dirty = cb->dnext;
+		cb->dirty = false;
+		cb_put(c, cb);
+	}
+	pthread_mutex_unlock(&c->lock);
+	cache_unpin(c);
+	for (i = 0; i < c->ndurable; i++)
+		c->durable[i].fn(c->durable[i].arg, 0);
+	free(c->durable);
+	free(c->revoked);
 	for (i = 0; i < ((size_t)1 << c->hash_bits); i++) {
 		struct cbuf *cb = c->hash[i];
 
@@ -446,6 +510,21 @@ void cache_forget(struct cache *c, uint64_t blkno)
 
 	pthread_mutex_lock(&c->lock);
 	cb = index_find(c, blkno);
+	if (cb && c->deferred && c->cur) {
+		/* Rule 7: memory may hold the only copy of the block, so it
+		 * joins the transaction and an abort can bring it back. */
+		cb_get(c, cb);
+		pthread_mutex_unlock(&c->lock);
+		if (cb->txn != c->cur && txn_add(c->cur, &cb->mb))
+			fprintf(stderr, "diofs: out of memory freeing block %" PRIu64 "\n",
+				blkno);
+		pthread_mutex_lock(&c->lock);
+		cb->forgotten = cb->txn == c->cur;
+		index_remove(c, cb);
+		cb_put(c, cb);
+		pthread_mutex_unlock(&c->lock);
+		return;
+	}
 	if (cb) {
 		index_remove(c, cb);
 		if (cb->refs == 0) {
@@ -465,6 +544,7 @@ int txn_begin(struct cache *c, struct txn **out)
 	if (!t)
 		return -ENOMEM;
 	t->c = c;
+	c->cur = t;
 	*out = t;
 	return 0;
 }
@@ -519,53 +599,6 @@ int txn_on_end(struct txn *t, void (*fn)(void *arg, int committed), void *arg)
 	return 0;
 }
 
-/*
- * Write the first n blocks of t (their requests prepared) through the
- * cache's queue, keeping up to its depth in flight.  Every submitted request
- * is waited for; the first error is returned.
- */
-static int write_blocks(struct cache *c, struct txn_block *tb, size_t n)
-{
-	struct bdev_req *reqs[CACHE_QUEUE_DEPTH];
-	size_t next = 0, inflight = 0;
-	int err = 0, r, i;
-
-	pthread_mutex_lock(&c->io_lock);
-	while ((next < n && !err) || inflight > 0) {
-		if (!err && next < n && inflight < CACHE_QUEUE_DEPTH) {
-			unsigned k = 0;
-
-			while (next + k < n && inflight + k < CACHE_QUEUE_DEPTH) {
-				reqs[k] = &tb[next + k].req;
-				k++;
-			}
-			r = bdev_submit(c->q, reqs, k);
-			if (r < 0) {
-				err = r;
-				continue;
-			}
-			next += r;
-			inflight += r;
-			if ((unsigned)r < k)
-				err = -EIO;
-			continue;
-		}
-		r = bdev_reap(c->q, 1, CACHE_QUEUE_DEPTH, reqs);
-		if (r < 0) {
-			/* the queue itself failed: nothing more can be reaped */
-			err = err ? err : r;
-			break;
-		}
-		for (i = 0; i < r; i++)
-			if (reqs[i]->result != (ssize_t)c->block_size && !err)
-				err = reqs[i]->result < 0 ?
-				      (int)reqs[i]->result : -EIO;
-		inflight -= r;
-	}
-	pthread_mutex_unlock(&c->io_lock);
-	return err;
-}
-
 /* Drop t's hold on its blocks, run its callbacks, free it. */
 static void txn_end(struct txn *t, int committed)
 {
@@ -584,6 +617,8 @@ static void txn_end(struct txn *t, int committed)
 		cb_put(c, t->blocks[i].cb);
 	pthread_mutex_unlock(&c->lock);
 
+	if (c->cur == t)
+		c->cur = NULL;
 	for (i = 0; i < t->ncbs; i++)
 		t->cbs[i].fn(t->cbs[i].arg, committed);
 	free(t->cbs);
@@ -591,37 +626,81 @@ static void txn_end(struct txn *t, int committed)
 	free(t);
 }
 
+/* Rule 7: the transaction's blocks join the dirty list; no I/O. */
+static int txn_commit_deferred(struct txn *t)
+{
+	struct cache *c = t->c;
+	size_t i, nfreed = 0;
+	int err;
+
+	for (i = 0; i < t->nblocks; i++)
+		nfreed += t->blocks[i].cb->forgotten;
+	err = grow_array((void **)&c->revoked, &c->cap_revoked,
+			 c->nrevoked + nfreed, sizeof(*c->revoked));
+	if (err) {
+		txn_abort(t);
+		return err;
+	}
+	pthread_mutex_lock(&c->lock);
+	for (i = 0; i < t->nblocks; i++) {
+		struct cbuf *cb = t->blocks[i].cb;
+
+		cb->fresh = false;
+		if (cb->forgotten) {
+			cb->forgotten = false;
+			c->revoked[c->nrevoked++] = cb->mb.blkno;
+		} else if (cb->indexed && !cb->dirty) {
+			cb->dirty = true;
+			cb_get(c, cb);
+			cb->dnext = c->dirty;
+			c->dirty = cb;
+			c->ndirty++;
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+	txn_end(t, 1);
+	return 0;
+}
+
 int txn_commit(struct txn *t)
 {
 	struct cache *c = t->c;
+	struct bdev_req *reqs;
+	struct iovec *iov;
 	size_t i, n = 0;
 	int err;
 
-	/*
-	 * Indexed blocks are written; forgotten ones are free (rule 4).  The
-	 * requests are built in the front of t->blocks; the order of the
-	 * array does not matter past this point.
-	 */
+	if (c->deferred)
+		return txn_commit_deferred(t);
+	reqs = calloc(t->nblocks ? t->nblocks : 1, sizeof(*reqs));
+	iov = calloc(t->nblocks ? t->nblocks : 1, sizeof(*iov));
+	if (!reqs || !iov) {
+		free(reqs);
+		free(iov);
+		txn_abort(t);
+		return -ENOMEM;
+	}
+	/* Indexed blocks are written; forgotten ones are free (rule 4). */
 	for (i = 0; i < t->nblocks; i++) {
-		struct txn_block *tb = &t->blocks[i];
-		struct cbuf *cb = tb->cb;
+		struct cbuf *cb = t->blocks[i].cb;
 
 		if (!cb->indexed)
 			continue;
 		blkhdr_stamp(cb->mb.data, c->block_size, cb_magic(cb),
 			     cb->mb.blkno, c->uuid);
-		t->blocks[i].cb = t->blocks[n].cb;
-		tb = &t->blocks[n++];
-		tb->cb = cb;
-		memset(&tb->req, 0, sizeof(tb->req));
-		tb->iov.iov_base = cb->mb.data;
-		tb->iov.iov_len = c->block_size;
-		tb->req.op = BDEV_WRITE;
-		tb->req.offset = cb->mb.blkno * c->block_size;
-		tb->req.iov = &tb->iov;
-		tb->req.iovcnt = 1;
+		iov[n].iov_base = cb->mb.data;
+		iov[n].iov_len = c->block_size;
+		reqs[n].op = BDEV_WRITE;
+		reqs[n].offset = cb->mb.blkno * c->block_size;
+		reqs[n].iov = &iov[n];
+		reqs[n].iovcnt = 1;
+		n++;
 	}
-	err = write_blocks(c, t->blocks, n);
+	pthread_mutex_lock(&c->io_lock);
+	err = bdev_run(c->q, reqs, n);
+	pthread_mutex_unlock(&c->io_lock);
+	free(reqs);
+	free(iov);
 
 	/* rule 5: on error memory keeps the transaction's contents */
 	pthread_mutex_lock(&c->lock);
@@ -653,7 +732,134 @@ void txn_abort(struct txn *t)
 
 		if (cb->fresh && cb->indexed)
 			index_remove(c, cb);
+		/* rule 7: a block the transaction freed is back */
+		if (cb->forgotten) {
+			cb->forgotten = false;
+			if (!cb->fresh && !index_find(c, cb->mb.blkno))
+				index_insert(c, cb);
+		}
 	}
 	pthread_mutex_unlock(&c->lock);
 	txn_end(t, 0);
+}
+
+/* ---- deferred mode: compound transactions for the journal -------------- */
+
+void cache_set_deferred(struct cache *c)
+{
+	c->deferred = true;
+}
+
+size_t cache_dirty_count(const struct cache *c)
+{
+	return c->ndirty;
+}
+
+int cache_on_durable(struct cache *c, void (*fn)(void *arg, int committed),
+		     void *arg)
+{
+	int err;
+
+	/* Written in place, a committed transaction is as durable as it
+	 * gets without a flush. */
+	if (!c->deferred) {
+		fn(arg, 1);
+		return 0;
+	}
+	err = grow_array((void **)&c->durable, &c->cap_durable,
+			 c->ndurable + 1, sizeof(*c->durable));
+	if (err)
+		return err;
+	c->durable[c->ndurable].fn = fn;
+	c->durable[c->ndurable++].arg = arg;
+	return 0;
+}
+
+int cache_freeze(struct cache *c, struct cache_batch *b)
+{
+	size_t n = 0;
+	struct cbuf *cb;
+
+	assert(c->cur == NULL);
+	memset(b, 0, sizeof(*b));
+	if (c->ndirty) {
+		b->blocks = calloc(c->ndirty, sizeof(*b->blocks));
+		if (!b->blocks)
+			return -ENOMEM;
+	}
+	for (cb = c->dirty; cb; cb = cb->dnext) {
+		void *img;
+
+		if (!cb->indexed)
+			continue;	/* freed since: its blkno is revoked */
+		if (posix_memalign(&img, c->mem_align, c->block_size)) {
+			while (n)
+				free(b->blocks[--n].data);
+			free(b->blocks);
+			b->blocks = NULL;
+			return -ENOMEM;
+		}
+		blkhdr_stamp(cb->mb.data, c->block_size, cb_magic(cb),
+			     cb->mb.blkno, c->uuid);
+		memcpy(img, cb->mb.data, c->block_size);
+		b->blocks[n].blkno = cb->mb.blkno;
+		b->blocks[n++].data = img;
+	}
+	b->n = n;
+
+	/* Nothing can fail from here on. */
+	pthread_mutex_lock(&c->lock);
+	while (c->dirty) {
+		cb = c->dirty;
+		c->dirty = cb->dnext;
+		cb->dnext = NULL;
+		cb->dirty = false;
+		if (cb->indexed && !cb->pinned) {
+			cb->pinned = true;	/* the dirty reference stays */
+			cb->pnext = c->pinned;
+			c->pinned = cb;
+		} else {
+			cb_put(c, cb);
+		}
+	}
+	c->ndirty = 0;
+	pthread_mutex_unlock(&c->lock);
+	b->revoked = c->revoked;
+	b->nrevoked = c->nrevoked;
+	c->revoked = NULL;
+	c->nrevoked = c->cap_revoked = 0;
+	b->durable = c->durable;
+	b->ndurable = c->ndurable;
+	c->durable = NULL;
+	c->ndurable = c->cap_durable = 0;
+	return 0;
+}
+
+void cache_batch_done(struct cache *c, struct cache_batch *b, int committed)
+{
+	size_t i;
+
+	(void)c;
+	for (i = 0; i < b->ndurable; i++)
+		b->durable[i].fn(b->durable[i].arg, committed);
+	for (i = 0; i < b->n; i++)
+		free(b->blocks[i].data);
+	free(b->blocks);
+	free(b->revoked);
+	free(b->durable);
+	memset(b, 0, sizeof(*b));
+}
+
+void cache_unpin(struct cache *c)
+{
+	pthread_mutex_lock(&c->lock);
+	while (c->pinned) {
+		struct cbuf *cb = c->pinned;
+
+		c->pinned = cb->pnext;
+		cb->pnext = NULL;
+		cb->pinned = false;
+		cb_put(c, cb);
+	}
+	pthread_mutex_unlock(&c->lock);
 }

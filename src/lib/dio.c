@@ -910,6 +910,8 @@ static ssize_t finish_write(struct dio *d)
 				good = min_u64(good, fail_blk << bits);
 	}
 
+	if (f->ops->update_begin)
+		f->ops->update_begin(f);
 	for (size_t i = 0; i < d->convert.n && !ret; i++) {
 		const struct blk_range *c = &d->convert.v[i];
 		uint64_t e = min_u64(c->end, conv_end);
@@ -922,6 +924,8 @@ static ssize_t finish_write(struct dio *d)
 		if (!ret)
 			f->size = good;
 	}
+	if (f->ops->update_end)
+		f->ops->update_end(f);
 	if (ret && !d->error)
 		d->error = ret;
 

@@ -769,9 +769,25 @@ static void ext_release(struct dio_file *f, uint64_t lblk, uint64_t len)
 	fs_txn_end(ip->fs, t, extent_punch(t, ip, lblk, len));
 }
 
+static void ext_update_begin(struct dio_file *f)
+{
+	struct inode *ip = f->priv;
+
+	fs_update_begin(ip->fs);
+}
+
+static void ext_update_end(struct dio_file *f)
+{
+	struct inode *ip = f->priv;
+
+	fs_update_end(ip->fs);
+}
+
 const struct dio_file_ops extent_dio_ops = {
 	.get_block = ext_get_block,
 	.convert = ext_convert,
 	.set_size = ext_set_size,
 	.release = ext_release,
+	.update_begin = ext_update_begin,
+	.update_end = ext_update_end,
 };

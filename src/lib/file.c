@@ -374,6 +374,8 @@ ssize_t fs_write(struct fs *fs, struct dio_ctx *ctx, uint64_t ino,
 	if (err)
 		return err;
 	n = dio_rw(ctx, &ip->dfile, DIO_WRITE, off, iov, iovcnt);
+	if (n < 0 && fs_retry_nospc(fs, (int)n))
+		n = dio_rw(ctx, &ip->dfile, DIO_WRITE, off, iov, iovcnt);
 	if (n > 0)
 		file_touch(ip);
 	inode_put(ip);
@@ -388,20 +390,20 @@ int fs_fsync(struct fs *fs, uint64_t ino, bool datasync)
 	err = inode_get(fs, ino, &ip);
 	if (err)
 		return err;
-	/* Sizes and extents commit as they change; only deferred times may
-	 * wait in memory, and fdatasync does not need them. */
+	/* Deferred times join the running transaction (fdatasync does not
+	 * need them); then it commits, with every other file's changes. */
 	if (!datasync && fs_writable(fs))
 		err = inode_sync(ip);
 	if (!err)
-		err = bdev_flush(fs->bdev);
+		err = fs_commit(fs);
 	inode_put(ip);
 	return fs_error(fs) ? fs_error(fs) : err;
 }
 
 /* ---- fallocate ----------------------------------------------------------------- */
 
-int fs_fallocate(struct fs *fs, struct dio_ctx *ctx, uint64_t ino, int mode,
-		 uint64_t off, uint64_t len)
+static int fallocate_once(struct fs *fs, uint64_t ino, int mode,
+			  uint64_t off, uint64_t len)
 {
 	uint32_t bits = fs->sb.block_bits;
 	bool keep = mode & FALLOC_FL_KEEP_SIZE;
@@ -469,6 +471,17 @@ out_unlock:
 	pthread_rwlock_unlock(&ip->dfile.lock);
 out_put:
 	inode_put(ip);
+	return err;
+}
+
+int fs_fallocate(struct fs *fs, struct dio_ctx *ctx, uint64_t ino, int mode,
+		 uint64_t off, uint64_t len)
+{
+	int err = fallocate_once(fs, ino, mode, off, len);
+
+	(void)ctx;
+	if (fs_retry_nospc(fs, err))
+		err = fallocate_once(fs, ino, mode, off, len);
 	return err;
 }
 

@@ -3,12 +3,15 @@
  * fs: mounting and unmounting, transactions and the sticky error state,
  * and the whole-filesystem operations (statfs, sync).
  *
- *   fs_mount()        bdev_open ─▶ super_read ─▶ cache_create ─▶ alloc_open
- *                     ─▶ (read-write) DIRTY + mount time in a transaction
+ *   fs_mount()        bdev_open ─▶ super_read ─▶ journal: replay what
+ *                     committed (in memory only on a read-only mount)
+ *                     ─▶ (read-write) RECOVER + DIRTY written in place
+ *                     ─▶ cache_create (deferred) ─▶ alloc_open ─▶ commit
+ *                     ─▶ mount time in a transaction
  *                     ─▶ orphan replay: every inode on the list is freed
  *   fs_unmount()      (read-write) release the kernel's references, write
- *                     deferred times ─▶ clear DIRTY, refresh the free
- *                     counts ─▶ flush ─▶ close everything
+ *                     deferred times ─▶ clear DIRTY and RECOVER, refresh
+ *                     the free counts ─▶ commit, checkpoint ─▶ close
  *
  * A transaction of the engine is a cache transaction (cache.h) under
  * meta_lock held exclusive, plus what memory must undo should it abort:
@@ -18,13 +21,15 @@
  *        ▼
  *   fs_txn_end(err): err ─▶ txn_abort, fs->sb restored, joined inodes
  *                            reloaded (inode.h rule 7)
- *                    0   ─▶ txn_commit; a failure enters the error state
+ *                    0   ─▶ txn_commit: the blocks join the running
+ *                            compound transaction (commit.h), no I/O
  *                    then unlock, and the joined inodes are unpinned (which
- *                    may free one: that needs meta_lock, hence after).
+ *                    may free one: that needs meta_lock, hence after);
+ *                    last, a commit if the budget or -o sync asks.
  *
  * Rules:
- *  1. fs->error holds a negative errno once a commit (or the reload after
- *     an abort) fails; it never clears.  fs_txn_begin() then answers
+ *  1. fs->error holds a negative errno once a commit or checkpoint (or the
+ *     reload after an abort) fails; it never clears.  fs_txn_begin() then answers
  *     -EROFS, as it does on a read-only mount; so does every operation
  *     that writes file data without a transaction.
  *  2. A thread has at most one transaction open; a thread-local pointer
@@ -34,6 +39,7 @@
  *     (super.h rule 2); statfs asks the allocator.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,12 +47,15 @@
 #include <time.h>
 
 #include "diofs/inode.h"
+#include "diofs/journal.h"
 
 /* Metadata cache when the caller does not say: 64 MiB of blocks. */
 #define FS_CACHE_BYTES		(64u << 20)
 #define FS_CACHE_MIN_BLOCKS	256u
 /* The queue for data I/O outside the worker (zeroing partial blocks). */
 #define FS_QUEUE_DEPTH		4u
+/* Seconds between timed commits when the mount does not say (as ext4). */
+#define FS_COMMIT_SECS		5u
 
 static __thread struct fs *txn_fs;	/* rule 2 */
 
@@ -132,7 +141,45 @@ int fs_txn_end(struct fs *fs, struct txn *t, int err)
 	for (i = 0; i < n; i++)
 		inode_put(refs[i].ip);
 	free(refs);
+	if (!err && fs->committing)
+		commit_maybe(&fs->commit);
 	return err;
+}
+
+int fs_commit(struct fs *fs)
+{
+	int err = fs->committing ? commit_now(&fs->commit) :
+				   bdev_flush(fs->bdev);
+
+	return fs_error(fs) ? fs_error(fs) : err;
+}
+
+bool fs_retry_nospc(struct fs *fs, int err)
+{
+	return err == -ENOSPC && fs->committing && alloc_busy(fs->alloc) &&
+	       commit_now(&fs->commit) == 0;
+}
+
+void fs_update_begin(struct fs *fs)
+{
+	if (fs->committing)
+		commit_update_begin(&fs->commit);
+}
+
+void fs_update_end(struct fs *fs)
+{
+	if (fs->committing)
+		commit_update_end(&fs->commit);
+}
+
+static void commit_failed(void *arg, int err)
+{
+	struct fs *fs = arg;
+
+	fs_set_error(fs, err);
+	fprintf(stderr,
+		"diofs: the journal failed (%s): the filesystem is now read-only; what committed before is kept\n",
+		strerror(-err));
 }
 
 /* ---- mount and unmount ------------------------------------------------------ */
@@ -172,7 +219,10 @@ static int fs_mark(struct fs *fs, bool mounting)
 		fs->sb.mount_time = time(NULL);
 		fs->sb.mount_count++;
 	} else {
+		/* Journaled like any change: the checkpoint at unmount writes
+		 * it home along with everything it describes. */
 		fs->sb.state &= ~DIOFS_STATE_DIRTY;
+		fs->sb.incompat &= ~DIOFS_FEAT_INCOMPAT_RECOVER;
 		alloc_counts(fs->alloc, &fs->sb.free_blocks,
 			     &fs->sb.free_inodes);
 	}
@@ -181,16 +231,86 @@ static int fs_mark(struct fs *fs, bool mounting)
 
 static void fs_free(struct fs *fs)
 {
+	if (fs->committing)
+		commit_fini(&fs->commit);
 	inode_cache_destroy(fs);
 	if (fs->q)
 		bdev_queue_close(fs->q);
 	alloc_close(fs->alloc);
 	cache_destroy(fs->cache);
+	journal_close(fs->journal);
 	pthread_mutex_destroy(&fs->q_lock);
 	pthread_mutex_destroy(&fs->icache_lock);
 	pthread_rwlock_destroy(&fs->meta_lock);
 	free(fs->txn_refs);
 	free(fs);
+}
+
+/* Dirty blocks that start a commit: a quarter of the log, so that a
+ * compound transaction always fits half of it, and at most half the cache,
+ * whose dirty and pinned blocks cannot be evicted. */
+static size_t commit_budget(const struct fs *fs, size_t cache_blocks)
+{
+	size_t budget = (fs->sb.journal_blocks - 1) / 4;
+
+	if (budget > cache_blocks / 2)
+		budget = cache_blocks / 2;
+	return budget ? budget : 1;
+}
+
+/*
+ * Open the journal and replay it if the filesystem needs it: for real on a
+ * read-write mount, in memory on a read-only one (then nothing is written
+ * and the replayed blocks overlay the device).  A read-write mount then
+ * marks the superblock RECOVER and DIRTY in place, before anything is
+ * journaled, so that a crash from here on sends the next mount, and fsck,
+ * to the journal.
+ */
+static int journal_start(struct fs *fs, const struct fs_mount_opts *opts,
+			 const char **err_msg)
+{
+	bool recover = fs->sb.incompat & DIOFS_FEAT_INCOMPAT_RECOVER;
+	struct journal_replay info;
+	char msg[200] = "";
+	int err;
+
+	err = journal_open(fs->bdev, &fs->sb, &fs->journal, msg, sizeof(msg));
+	if (err)
+		return mount_fail(err_msg, err, "%s", msg);
+	journal_skip_commit_flush(fs->journal, opts->test_skip_commit_flush);
+	if (recover) {
+		err = journal_recover(fs->journal, !fs->read_only, &info, msg,
+				      sizeof(msg));
+		if (err)
+			return mount_fail(err_msg, err, "%s", msg);
+		snprintf(fs->notice, sizeof(fs->notice),
+			 "recovered the journal%s: %" PRIu64 " transaction%s, %" PRIu64 " block%s%s",
+			 fs->read_only ? " in memory only (read-only mount: run fsck.diofs -y or mount read-write to write it)" : "",
+			 info.transactions, info.transactions == 1 ? "" : "s",
+			 info.blocks, info.blocks == 1 ? "" : "s",
+			 info.torn ? "; an incomplete last transaction was discarded" : "");
+		/* The replay may have rewritten the superblock itself. */
+		err = super_read(fs->bdev, &fs->sb, msg, sizeof(msg));
+		if (err)
+			return mount_fail(err_msg, err, "%s", msg[0] ? msg :
+					  "cannot read the superblock after replaying the journal");
+	}
+	if (fs->read_only)
+		return 0;
+	err = journal_reset(fs->journal);
+	if (!err) {
+		fs->sb.incompat |= DIOFS_FEAT_INCOMPAT_RECOVER;
+		fs->sb.state |= DIOFS_STATE_DIRTY;
+		err = super_write(fs->bdev, &fs->sb);
+	}
+	if (err)
+		return mount_fail(err_msg, err, "cannot write the superblock");
+	return 0;
+}
+
+const char *fs_mount_notice(const struct fs *fs)
+{
+	return fs->notice[0] ? fs->notice : NULL;
 }
 
 int fs_mount_bdev(struct bdev *bdev, const struct fs_mount_opts *opts,
@@ -224,6 +344,9 @@ int fs_mount_bdev(struct bdev *bdev, const struct fs_mount_opts *opts,
 	}
 	fs->read_only = opts->read_only || fs->sb.read_only ||
 			bdev_read_only(bdev);
+	err = journal_start(fs, opts, err_msg);
+	if (err)
+		goto out_free;
 	for (g = 0; g < fs->sb.group_count; g++)
 		fs->data_blocks += super_group_len(&fs->sb, g) -
 				   super_group_meta(&fs->sb);
@@ -240,6 +363,8 @@ int fs_mount_bdev(struct bdev *bdev, const struct fs_mount_opts *opts,
 		mount_fail(err_msg, err, "cannot set up the metadata cache");
 		goto out_free;
 	}
+	if (!fs->read_only)
+		cache_set_deferred(fs->cache);
 	err = alloc_open(&fs->sb, fs->cache, &fs->alloc);
 	if (err) {
 		mount_fail(err_msg, err, "cannot read the group descriptors");
@@ -253,6 +378,22 @@ int fs_mount_bdev(struct bdev *bdev, const struct fs_mount_opts *opts,
 		goto out_free;
 	}
 	if (!fs->read_only) {
+		struct commit_opts co = {
+			.interval_secs = opts->commit_secs ? opts->commit_secs :
+						FS_COMMIT_SECS,
+			.sync = opts->sync,
+			.budget = commit_budget(fs, cache_blocks),
+			.on_error = commit_failed,
+			.arg = fs,
+		};
+
+		err = commit_init(&fs->commit, fs->cache, fs->journal, bdev,
+				  &fs->meta_lock, &co);
+		if (err) {
+			mount_fail(err_msg, err, "cannot start the journal");
+			goto out_free;
+		}
+		fs->committing = true;
 		err = fs_mark(fs, true);
 		if (err) {
 			mount_fail(err_msg, err, "cannot write the superblock");
@@ -311,7 +452,7 @@ int fs_unmount(struct fs *fs)
 		e = fs_mark(fs, false);
 		if (e && !err)
 			err = e;
-		e = bdev_flush(bdev);
+		e = commit_all_home(&fs->commit);
 		if (e && !err)
 			err = e;
 	}
@@ -360,12 +501,12 @@ int fs_sync(struct fs *fs)
 {
 	int err = 0, e;
 
-	/* Deferred times (inode.h rule 8) go out first; the rest of the
-	 * metadata is on the device already. */
+	/* Deferred times (inode.h rule 8) join the running transaction
+	 * first; then it commits. */
 	if (!fs->read_only)
 		err = inode_sync_all(fs);
-	e = bdev_flush(fs->bdev);
+	e = fs_commit(fs);
 	if (e && !err)
 		err = e;
-	return fs_error(fs) ? fs_error(fs) : err;
+	return err;
 }

@@ -41,6 +41,7 @@
 
 #include "diofs/crc.h"
 #include "diofs/super.h"
+#include "diofs/journal.h"
 
 /* A last group shorter than its metadata plus this is left unused. */
 #define SUPER_MIN_GROUP_DATA	16u
@@ -967,6 +968,8 @@ int super_format(struct bdev *bdev, const struct format_opts *opts,
 	if (err)
 		goto out_buf;
 	err = write_structures(&o, &sb, opts);
+	if (!err)
+		err = journal_format(bdev, &sb);
 	if (!err)
 		err = bdev_flush(bdev);
 	if (!err)

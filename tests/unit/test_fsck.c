@@ -668,6 +668,7 @@ START_TEST(t_orphan)
 	env_mount(&e);
 	ck_assert_int_eq(fs_open(e.fs, e.b), 0);
 	ck_assert_int_eq(fs_unlink(e.fs, e.dir, "b"), 0);
+	ck_assert_int_eq(fs_sync(e.fs), 0);	/* the unlink is durable */
 	{
 		/* The crash: a copy of the device as it is now. */
 		struct bdev_test_opts bo = {

@@ -425,9 +425,9 @@ static void new_owner(const struct inode *dp, const struct fs_cred *cred,
 }
 
 /* A new inode of mode (a symlink to target) named name in parent. */
-static int namei_create(struct fs *fs, uint64_t parent, const char *name,
-			mode_t mode, dev_t rdev, const char *target,
-			const struct fs_cred *cred, struct fs_attr *attr)
+static int create_once(struct fs *fs, uint64_t parent, const char *name,
+		       mode_t mode, dev_t rdev, const char *target,
+		       const struct fs_cred *cred, struct fs_attr *attr)
 {
 	struct inode *dp, *ip = NULL;
 	enum name_kind kind;
@@ -486,6 +486,20 @@ out_put:
 	return err;
 }
 
+/* create_once(), and once more if a commit frees space (alloc.h rule 2). */
+static int namei_create(struct fs *fs, uint64_t parent, const char *name,
+			mode_t mode, dev_t rdev, const char *target,
+			const struct fs_cred *cred, struct fs_attr *attr)
+{
+	int err = create_once(fs, parent, name, mode, rdev, target, cred,
+			      attr);
+
+	if (fs_retry_nospc(fs, err))
+		err = create_once(fs, parent, name, mode, rdev, target, cred,
+				  attr);
+	return err;
+}
+
 int fs_mknod(struct fs *fs, uint64_t parent, const char *name, mode_t mode,
 	     dev_t rdev, const struct fs_cred *cred, struct fs_attr *attr)
 {
@@ -524,8 +538,8 @@ int fs_symlink(struct fs *fs, uint64_t parent, const char *name,
 			    attr);
 }
 
-int fs_link(struct fs *fs, uint64_t ino, uint64_t parent, const char *name,
-	    struct fs_attr *attr)
+static int link_once(struct fs *fs, uint64_t ino, uint64_t parent,
+		     const char *name, struct fs_attr *attr)
 {
 	struct inode *dp, *ip;
 	struct timespec now;
@@ -582,6 +596,16 @@ out_put_dir:
 	inode_put(dp);
 out_put:
 	inode_put(ip);
+	return err;
+}
+
+int fs_link(struct fs *fs, uint64_t ino, uint64_t parent, const char *name,
+	    struct fs_attr *attr)
+{
+	int err = link_once(fs, ino, parent, name, attr);
+
+	if (fs_retry_nospc(fs, err))
+		err = link_once(fs, ino, parent, name, attr);
 	return err;
 }
 
@@ -839,8 +863,8 @@ static int rename_locked(struct rename_op *r)
 	return err;
 }
 
-int fs_rename(struct fs *fs, uint64_t parent, const char *name,
-	      uint64_t newparent, const char *newname, unsigned flags)
+static int rename_once(struct fs *fs, uint64_t parent, const char *name,
+		       uint64_t newparent, const char *newname, unsigned flags)
 {
 	struct rename_op r = {
 		.name = name, .newname = newname, .flags = flags,
@@ -876,6 +900,16 @@ int fs_rename(struct fs *fs, uint64_t parent, const char *name,
 	inode_put(r.p2);
 out_put:
 	inode_put(r.p1);
+	return err;
+}
+
+int fs_rename(struct fs *fs, uint64_t parent, const char *name,
+	      uint64_t newparent, const char *newname, unsigned flags)
+{
+	int err = rename_once(fs, parent, name, newparent, newname, flags);
+
+	if (fs_retry_nospc(fs, err))
+		err = rename_once(fs, parent, name, newparent, newname, flags);
 	return err;
 }
 
@@ -930,9 +964,9 @@ int fs_readdir(struct fs *fs, uint64_t ino, uint64_t cookie,
 /* ---- extended attributes ------------------------------------------------------- */
 
 /* One xattr change in its own transaction: set value, or remove when
- * value is NULL. */
-static int xattr_change(struct fs *fs, uint64_t ino, const char *name,
-			const void *value, size_t size, int flags)
+ * value is NULL (xattr_change() tries once more after -ENOSPC). */
+static int xattr_change_once(struct fs *fs, uint64_t ino, const char *name,
+			     const void *value, size_t size, int flags)
 {
 	struct inode *ip;
 	struct txn *t;
@@ -955,6 +989,16 @@ static int xattr_change(struct fs *fs, uint64_t ino, const char *name,
 	err = fs_txn_end(fs, t, err);
 out_put:
 	inode_put(ip);
+	return err;
+}
+
+static int xattr_change(struct fs *fs, uint64_t ino, const char *name,
+			const void *value, size_t size, int flags)
+{
+	int err = xattr_change_once(fs, ino, name, value, size, flags);
+
+	if (fs_retry_nospc(fs, err))
+		err = xattr_change_once(fs, ino, name, value, size, flags);
 	return err;
 }
 

@@ -50,6 +50,9 @@
 /* Default journal: 1/128 of the device, 1024 blocks at least, 128 MiB at
  * most, and never more than an eighth of a small device. */
 #define SUPER_JOURNAL_MIN	1024u
+/* Below this a compound transaction (half the log) is too small to hold
+ * one large rename or truncate. */
+#define SUPER_JOURNAL_LEAST	64u
 #define SUPER_JOURNAL_MAX_BYTES	(128ull << 20)
 /* The format routine writes in pieces of this many bytes at most. */
 #define SUPER_IO_CHUNK		(1u << 20)
@@ -715,6 +718,13 @@ int super_plan(uint64_t dev_size, uint32_t dev_block,
 	sb->journal_start = 1 + gdt;
 	sb->journal_blocks = opts->journal_blocks ? opts->journal_blocks
 						  : default_journal(blocks, bs);
+	if (sb->journal_blocks < SUPER_JOURNAL_LEAST) {
+		setmsg(msg, msglen,
+		       "a journal of %" PRIu64 " blocks is too small: give at least %u blocks (%u KiB)",
+		       sb->journal_blocks, SUPER_JOURNAL_LEAST,
+		       SUPER_JOURNAL_LEAST * (bs / 1024));
+		return -EINVAL;
+	}
 	if (sb->journal_blocks >= blocks)
 		goto too_small;
 	sb->group_start = sb->journal_start + sb->journal_blocks;

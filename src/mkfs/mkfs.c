@@ -47,6 +47,7 @@ struct mkfs_opts {
 	struct format_opts fmt;
 	uint8_t uuid[16];
 	const char *path;
+	uint64_t journal_bytes;	/* -J; 0: the default */
 	int force, dry_run, quiet;
 };
 
@@ -77,6 +78,8 @@ static void usage(void)
 	       "  -L LABEL   volume label, at most %d bytes\n"
 	       "  -U UUID    filesystem UUID, or 'random' (default) or 'time'\n"
 	       "  -N COUNT   number of inodes (default: one per %u KiB)\n"
+	       "  -J SIZE    journal size, with K, M or G suffix (default: 1/128\n"
+	       "             of the filesystem, 4 MiB to 128 MiB)\n"
 	       "  -s SIZE    filesystem size, with K, M, G or T suffix; creates\n"
 	       "             IMAGE of this size if it does not exist\n"
 	       "  -f         format even if the target holds a filesystem or\n"
@@ -128,7 +131,7 @@ static void parse_args(int argc, char **argv, struct mkfs_opts *o)
 	int c;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":b:L:U:N:s:fnqVh", longopts,
+	while ((c = getopt_long(argc, argv, ":b:L:U:N:J:s:fnqVh", longopts,
 				NULL)) != -1) {
 		switch (c) {
 		case 'b':
@@ -161,6 +164,12 @@ static void parse_args(int argc, char **argv, struct mkfs_opts *o)
 				die("invalid inode count '%s'", optarg);
 			o->fmt.inodes = v;
 			break;
+		case 'J':
+			if (parse_size(optarg, &v))
+				die("invalid journal size '%s': use a number of bytes with an optional K, M or G suffix",
+				    optarg);
+			o->journal_bytes = v;
+			break;
 		case 's':
 			if (parse_size(optarg, &v))
 				die("invalid size '%s': use a number of bytes with an optional K, M, G or T suffix",
@@ -192,6 +201,12 @@ static void parse_args(int argc, char **argv, struct mkfs_opts *o)
 			die("unknown option '%s'; run '" PROG " -h' for help",
 			    argv[optind - 1]);
 		}
+	}
+	if (o->journal_bytes) {
+		uint32_t bs = o->fmt.block_size ? o->fmt.block_size :
+						  DIOFS_DEFAULT_BLOCK_SIZE;
+
+		o->fmt.journal_blocks = (o->journal_bytes + bs - 1) / bs;
 	}
 	if (optind == argc)
 		die("no device or image given; run '" PROG " -h' for help");

@@ -40,8 +40,9 @@
  *     transaction is neither written at commit nor restored at abort: it
  *     was freed, and the device holds its contents from before the
  *     transaction, which is what an abort wants.
- *  5. txn_commit() is the only function that writes metadata blocks; the
- *     write-ahead journal goes there.  A write error leaves every block as
+ *  5. Outside deferred mode txn_commit() is the only function that writes
+ *     metadata blocks (in deferred mode the journal does, rule 7).  A
+ *     write error leaves every block as
  *     the transaction made it (memory then runs ahead of the device, and the
  *     filesystem goes read-only), ends the transaction with callbacks(0),
  *     and returns the error.

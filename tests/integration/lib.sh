@@ -12,7 +12,9 @@
 # 77), except under CI=true, where that is a failure.
 #
 # Functions: lib_init, step, fail, new_image, attach_loop, make_fs,
-# mount_fs, mount_daemon, unmount_fs, run_fsck, expect_errno, pyrun.
+# mount_fs, mount_daemon, unmount_fs, run_fsck, expect_errno, pyrun; for
+# tests that kill the daemon on purpose and count failures over many
+# rounds: try_mount, kill_fs, try_unmount.
 
 set -euo pipefail
 export LC_ALL=C TZ=UTC
@@ -211,6 +213,101 @@ unmount_fs() {
 	fi
 	! is_mounted "$mnt" || fail "$mnt is still mounted"
 	run_fsck "$dev"
+}
+
+# ---- crashes on purpose ------------------------------------------------------
+# try_mount, kill_fs and try_unmount do not fail the test: they return 1
+# with the reason in LIB_ERR, so that a test can go on and count.
+
+LIB_ERR=
+
+# try_mount DEVICE MOUNTPOINT [diofs options...]: mount_fs, but a daemon
+# that does not mount within 20 s is ended and forgotten, and its log is
+# in LIB_ERR.
+try_mount() {
+	local dev=$1 mnt=$2 log pid i
+	shift 2
+	log=$T_DIR/diofs.$(basename "$mnt").log
+	"$DIOFS_BIN" -f "$dev" "$mnt" "$@" >"$log" 2>&1 &
+	pid=$!
+	T_MNT_PID[$mnt]=$pid
+	T_MNT_DEV[$mnt]=$dev
+	T_MNT_CHILD[$mnt]=1
+	T_MNT_LOG[$mnt]=$log
+	for ((i = 0; i < 200; i++)); do
+		is_mounted "$mnt" && return 0
+		proc_alive "$pid" || break
+		sleep 0.1
+	done
+	kill_fs "$mnt" || true
+	LIB_ERR="$mnt did not become a FUSE mount: $(tr '\n' ' ' <"$log")"
+	return 1
+}
+
+# kill_fs MOUNTPOINT: SIGKILL the daemon serving MOUNTPOINT, as a crash
+# would, and wait until it is gone, so that the device is free again; then
+# take down the dead mount (fusermount3 -u, or umount -l while files on it
+# are still open) and forget it.  Nothing is written back or checked.
+kill_fs() {
+	local mnt=$1 pid i
+	pid=${T_MNT_PID[$mnt]:?"$mnt is not mounted by this test"}
+	kill -KILL "$pid" 2>/dev/null || true
+	if [ -n "${T_MNT_CHILD[$mnt]}" ]; then
+		wait "$pid" 2>/dev/null || true
+	fi
+	for ((i = 0; i < 300; i++)); do
+		proc_alive "$pid" || break
+		sleep 0.1
+	done
+	if proc_alive "$pid"; then
+		LIB_ERR="the daemon for $mnt outlived SIGKILL"
+		return 1
+	fi
+	if is_mounted "$mnt"; then
+		fusermount3 -u "$mnt" 2>/dev/null || umount -l "$mnt" || true
+	fi
+	unset "T_MNT_PID[$mnt]"
+	if is_mounted "$mnt"; then
+		LIB_ERR="the dead mount $mnt is still there"
+		return 1
+	fi
+	return 0
+}
+
+# try_unmount MOUNTPOINT: unmount_fs without the fsck: fusermount3 -u,
+# and the daemon must exit with status 0 within 60 s (else it is killed).
+try_unmount() {
+	local mnt=$1 pid out status=0 i
+	pid=${T_MNT_PID[$mnt]:?"$mnt is not mounted by this test"}
+	if ! out=$(fusermount3 -u "$mnt" 2>&1); then
+		kill_fs "$mnt" || true
+		LIB_ERR="fusermount3 -u $mnt failed: $out"
+		return 1
+	fi
+	for ((i = 0; i < 600; i++)); do
+		proc_alive "$pid" || break
+		sleep 0.1
+	done
+	if proc_alive "$pid"; then
+		kill_fs "$mnt" || true
+		LIB_ERR="the daemon for $mnt did not exit after unmount"
+		return 1
+	fi
+	if [ -n "${T_MNT_CHILD[$mnt]}" ]; then
+		wait "$pid" || status=$?
+	fi
+	unset "T_MNT_PID[$mnt]"
+	if [ "$status" -ne 0 ]; then
+		LIB_ERR="the daemon for $mnt exited with status $status"
+		[ -n "${T_MNT_LOG[$mnt]}" ] &&
+			LIB_ERR+=": $(tr '\n' ' ' <"${T_MNT_LOG[$mnt]}")"
+		return 1
+	fi
+	if is_mounted "$mnt"; then
+		LIB_ERR="$mnt is still mounted"
+		return 1
+	fi
+	return 0
 }
 
 # Tear down whatever is still up, whatever the test's outcome.

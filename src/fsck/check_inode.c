@@ -124,11 +124,36 @@ int fsck_awaiting(const struct fsck *f, const struct finode *fi)
 
 /* ---- trees ------------------------------------------------------------------ */
 
+/*
+ * A node the repair allocates (one) or frees (!one) is charged to the
+ * inode as the engine's allocators charge it: to blocks as well as to the
+ * count, so that a difference the disk had stays visible to
+ * fsck_inode_counts().  The inode is written back whatever its root does:
+ * a rebuilt tree may start in the old root's block and still hold another
+ * number of nodes.
+ */
+static void tree_charge(struct ftree *tr, int one)
+{
+	struct finode *fi = fsck_inode(tr->f, tr->ino);
+
+	if (!fi)
+		return;
+	if (one) {
+		fi->nblocks++;
+		fi->blocks++;
+	} else {
+		if (fi->nblocks)
+			fi->nblocks--;
+		if (fi->blocks)
+			fi->blocks--;
+	}
+	fi->state |= FI_DIRTY;
+}
+
 static int tree_alloc(void *arg, struct txn *t, uint64_t goal,
 		      uint64_t *blkno)
 {
 	struct ftree *tr = arg;
-	struct finode *fi;
 	int err;
 
 	if (!goal)
@@ -136,26 +161,17 @@ static int tree_alloc(void *arg, struct txn *t, uint64_t goal,
 	err = fsck_alloc_run(tr->f, goal, 1, blkno);
 	if (err)
 		return err;
-	/* Charged to the inode as the engine's allocators charge it. */
-	fi = fsck_inode(tr->f, tr->ino);
-	if (fi) {
-		fi->nblocks++;
-		fi->blocks++;
-	}
+	tree_charge(tr, 1);
 	return 0;
 }
 
 static void tree_free(void *arg, struct txn *t, uint64_t blkno)
 {
 	struct ftree *tr = arg;
-	struct finode *fi = fsck_inode(tr->f, tr->ino);
 
 	fsck_mark(tr->f, blkno, 1, 0);
 	fsck_own(tr->f, blkno, 1);
-	if (fi && fi->nblocks)
-		fi->nblocks--;
-	if (fi && fi->blocks)
-		fi->blocks--;
+	tree_charge(tr, 0);
 }
 
 void fsck_tree_init(struct ftree *t, struct fsck *f, uint64_t ino,

@@ -11,7 +11,9 @@
  * make (a second entry for a directory, a dangling entry) is made with
  * the engine's lower layers (dir_add, dir_remove).  A report-only run must
  * find it and change nothing; a repairing run must repair it, leave
- * nothing behind, and a fresh report-only run must find nothing.
+ * nothing behind, and a fresh report-only run must find nothing.  Cases
+ * whose repair changes an inode's trees add a file of many extents or a
+ * directory of many entries, so that those trees have several nodes.
  *
  * Rules:
  *  1. Cases run over three of fsenv.h's geometries (fsck_geoms): fs
@@ -43,7 +45,7 @@
  * from (env_init_tree). */
 #define ENV_EXTRA			\
 	struct super sb;		\
-	uint64_t dir, sub, a, b, big, pre;
+	uint64_t dir, sub, a, b, big, pre, x;
 #include "fsenv.h"
 
 #define DEV_SIZE (48 * MiB)
@@ -143,7 +145,7 @@ static void expect_pat(struct env *e, uint64_t ino, uint64_t off, size_t len)
 static void env_init_tree(struct env *e, const struct geom *g)
 {
 	char msg[256] = "", target[301], attr[32], val[150];
-	uint64_t i, x;
+	uint64_t i;
 
 	env_init(e, g, DEV_SIZE, NULL);
 	e->dir = mknode(e, DIOFS_ROOT_INO, "d", S_IFDIR | 0755);
@@ -164,12 +166,12 @@ static void env_init_tree(struct env *e, const struct geom *g)
 	memset(target, 'x', sizeof(target) - 1);
 	target[sizeof(target) - 1] = '\0';
 	mksymlink(e, DIOFS_ROOT_INO, "long", target);
-	x = mknode(e, e->sub, "x", S_IFREG | 0644);
+	e->x = mknode(e, e->sub, "x", S_IFREG | 0644);
 	memset(val, 'v', sizeof(val));
 	for (i = 0; i < 12; i++) {
 		snprintf(attr, sizeof(attr), "user.attr%" PRIu64, i);
-		ck_assert_int_eq(fs_setxattr(e->fs, x, attr, val, sizeof(val),
-					     0), 0);
+		ck_assert_int_eq(fs_setxattr(e->fs, e->x, attr, val,
+					     sizeof(val), 0), 0);
 	}
 	env_unmount(e);
 	ck_assert_int_eq(super_read(e->bdev, &e->sb, msg, sizeof(msg)), 0);
@@ -281,6 +283,62 @@ static void set_bit(uint8_t *map, uint64_t bit, int one)
 		map[bit / 8] |= (uint8_t)(1u << (bit % 8));
 	else
 		map[bit / 8] &= (uint8_t)~(1u << (bit % 8));
+}
+
+/*
+ * The value of key in the B+tree at root, as the device holds it; *leaf
+ * gets the leaf's block, to restamp.  btree.c's layout: a 16-byte node
+ * header after the block header (le16 level, le16 nr), then 12-byte leaf
+ * slots (le64 key, le16 value offset, le16 length) or 16-byte children
+ * (le64 key, le64 block); offsets count from the node header.
+ */
+static uint8_t *tree_value(struct env *e, uint64_t root, uint64_t key,
+			   uint64_t *leaf)
+{
+	uint64_t blk = root;
+	uint8_t *body, *ent;
+	unsigned level, nr, i, pick;
+
+	for (;;) {
+		body = block_of(e, blk) + sizeof(struct diofs_blkhdr);
+		level = le16toh(*(le16 *)body);
+		nr = le16toh(*(le16 *)(body + 2));
+		if (!level)
+			break;
+		/* Child i holds the keys from its key on; child 0 all below. */
+		for (pick = 0, i = 1; i < nr; i++)
+			if (le64toh(*(le64 *)(body + 16 + 16 * i)) <= key)
+				pick = i;
+		blk = le64toh(*(le64 *)(body + 16 + 16 * pick + 8));
+	}
+	for (i = 0; i < nr; i++) {
+		ent = body + 16 + 12 * i;
+		if (le64toh(*(le64 *)ent) == key) {
+			*leaf = blk;
+			return body + le16toh(*(le16 *)(ent + 8));
+		}
+	}
+	ck_abort_msg("%s: no key %" PRIu64 " in the tree at %" PRIu64, where,
+		     key, root);
+	return NULL;
+}
+
+/* A leaf of the tree at root that is not the root itself. */
+static uint64_t tree_some_leaf(struct env *e, uint64_t root)
+{
+	uint64_t blk = root;
+	uint8_t *body;
+
+	for (;;) {
+		body = block_of(e, blk) + sizeof(struct diofs_blkhdr);
+		if (!le16toh(*(le16 *)body))
+			break;
+		/* Child 1: a node has two children at least. */
+		blk = le64toh(*(le64 *)(body + 16 + 16 + 8));
+	}
+	ck_assert_msg(blk != root, "%s: the tree at %" PRIu64 " is one leaf",
+		      where, root);
+	return blk;
 }
 
 /* ---- cases ---------------------------------------------------------------------------- */
@@ -753,6 +811,230 @@ START_TEST(t_past_eof)
 }
 END_TEST
 
+/* ---- repairs that change what an inode holds ----------------------------------------- */
+
+/*
+ * The counts an inode keeps (blocks, a directory's size and links) must
+ * follow a repair that changes its trees within the same run: expect_repair()
+ * wants nothing left and a clean fresh check.  Trees of several nodes make
+ * the difference, since a tree the repair rebuilds may hold another number
+ * of nodes than the one it replaces, with its root in the same block.
+ */
+#define FRAG_EXTENTS	300
+#define MANY_ENTRIES	1200
+#define MANY_NAME	"%0100d"	/* long: leaves fill at 64 KiB too */
+
+/* /frag: FRAG_EXTENTS one-block extents (every other block), written in
+ * shuffled order, so the engine's leaves are fuller than a rebuild in key
+ * order leaves them.  The filesystem is mounted. */
+static uint64_t mkfrag(struct env *e)
+{
+	uint64_t ino = mknode(e, DIOFS_ROOT_INO, "frag", S_IFREG | 0644);
+	unsigned ord[FRAG_EXTENTS], i, j, t;
+
+	for (i = 0; i < FRAG_EXTENTS; i++)
+		ord[i] = i;
+	for (i = FRAG_EXTENTS - 1; i > 0; i--) {
+		j = (unsigned)rnd_below(i + 1);
+		t = ord[i];
+		ord[i] = ord[j];
+		ord[j] = t;
+	}
+	for (i = 0; i < FRAG_EXTENTS; i++)
+		write_pat(e, ino, 2ull * ord[i] * e->bs, e->bs);
+	return ino;
+}
+
+/* /many: MANY_ENTRIES empty files, every tenth a directory.  Mounted. */
+static uint64_t mkmany(struct env *e)
+{
+	uint64_t dir = mknode(e, DIOFS_ROOT_INO, "many", S_IFDIR | 0755);
+	char name[128];
+	int i;
+
+	for (i = 0; i < MANY_ENTRIES; i++) {
+		snprintf(name, sizeof(name), MANY_NAME, i);
+		mknode(e, dir, name, (i % 10 ? S_IFREG : S_IFDIR) | 0644);
+	}
+	return dir;
+}
+
+START_TEST(t_rebuilt_dir)
+{
+	const char *const want[] = { "says file type", NULL };
+	struct env e;
+	struct inode *dp;
+	struct txn *t;
+	uint64_t many, ino;
+	uint8_t ftype;
+	char name[128];
+	int err;
+
+	env_init_tree(&e, fsck_geoms[_i]);
+	env_mount(&e);
+	many = mkmany(&e);
+	/* One entry says "character device" for a regular file: the
+	 * directory is rebuilt, with no entry fewer. */
+	snprintf(name, sizeof(name), MANY_NAME, 1);
+	ck_assert_int_eq(inode_get(e.fs, many, &dp), 0);
+	ck_assert_int_eq(dir_lookup(dp, name, strlen(name), &ino, NULL), 0);
+	ck_assert_int_eq(fs_txn_begin(e.fs, &t), 0);
+	err = inode_join(t, dp);
+	if (!err)
+		err = dir_replace(t, dp, name, strlen(name), ino, DIOFS_FT_CHR);
+	ck_assert_int_eq(fs_txn_end(e.fs, t, err), 0);
+	ck_assert_int_eq(err, 0);
+	inode_put(dp);
+	env_unmount(&e);
+
+	expect_repair(&e, want);
+	env_mount(&e);
+	ck_assert_int_eq(inode_get(e.fs, many, &dp), 0);
+	ck_assert_int_eq(dir_lookup(dp, name, strlen(name), &ino, &ftype), 0);
+	ck_assert_uint_eq(ftype, DIOFS_FT_REG);
+	ck_assert_uint_eq(dp->dfile.size, MANY_ENTRIES);
+	inode_put(dp);
+	env_done(&e);
+}
+END_TEST
+
+START_TEST(t_dropped_dir_tree)
+{
+	const char *const want[] = { "directory tree", "damaged", NULL };
+	struct env e;
+	struct diofs_inode *d;
+	struct inode *dp;
+	uint64_t many, blk, lf;
+
+	env_init_tree(&e, fsck_geoms[_i]);
+	env_mount(&e);
+	many = mkmany(&e);
+	env_unmount(&e);
+	/* A torn leaf: every entry goes to a lost+found the repair makes,
+	 * whose tree then grows to several nodes. */
+	d = slot_of(&e, many, &blk);
+	blk = tree_some_leaf(&e, le64toh(d->ext_root));
+	block_of(&e, blk)[e.bs / 2] ^= 0x20;
+	expect_repair(&e, want);
+
+	env_mount(&e);
+	ck_assert_int_eq(inode_get(e.fs, DIOFS_ROOT_INO, &dp), 0);
+	ck_assert_int_eq(dir_lookup(dp, "lost+found", 10, &lf, NULL), 0);
+	inode_put(dp);
+	ck_assert_int_eq(inode_get(e.fs, lf, &dp), 0);
+	ck_assert_uint_eq(dp->dfile.size, MANY_ENTRIES);
+	inode_put(dp);
+	ck_assert_int_eq(inode_get(e.fs, many, &dp), 0);
+	ck_assert_uint_eq(dp->dfile.size, 0);
+	ck_assert_uint_eq(dp->ext_root, 0);
+	inode_put(dp);
+	env_done(&e);
+}
+END_TEST
+
+START_TEST(t_dropped_xattr_tree)
+{
+	const char *const want[] = { "extended attribute tree", NULL };
+	struct env e;
+	struct diofs_inode *d;
+	uint64_t blk, root;
+
+	env_init_tree(&e, fsck_geoms[_i]);
+	d = slot_of(&e, e.x, &blk);
+	root = le64toh(d->xattr_root);
+	ck_assert_uint_ne(root, 0);
+	block_of(&e, root)[e.bs / 2] ^= 0x20;
+	expect_repair(&e, want);
+	d = slot_of(&e, e.x, &blk);
+	ck_assert_uint_eq(le64toh(d->xattr_root), 0);
+	ck_assert_uint_eq(le64toh(d->blocks), 0);
+	env_mount(&e);
+	(void)attr_of(&e, e.x);
+	env_done(&e);
+}
+END_TEST
+
+START_TEST(t_copied_tree_extent)
+{
+	const char *const want[] = { "also used by inode", NULL };
+	struct env e;
+	struct diofs_inode *d;
+	struct diofs_extent_val *v;
+	uint64_t frag, blk, leaf, a_pblk, i;
+
+	env_init_tree(&e, fsck_geoms[_i]);
+	env_mount(&e);
+	frag = mkfrag(&e);
+	env_unmount(&e);
+	/* One of frag's extents points at a's first block: frag gets a
+	 * copy of it, and its extent tree is written anew. */
+	a_pblk = le64toh(slot_of(&e, e.a, &blk)->ext[0].pblk);
+	d = slot_of(&e, frag, &blk);
+	v = (struct diofs_extent_val *)tree_value(&e, le64toh(d->ext_root),
+						   2 * 137, &leaf);
+	v->pblk = htole64(a_pblk);
+	restamp(&e, leaf);
+	expect_repair(&e, want);
+
+	env_mount(&e);
+	expect_pat(&e, e.a, 0, 3 * e.bs);
+	for (i = 0; i < FRAG_EXTENTS; i += 37)
+		if (i != 137)
+			expect_pat(&e, frag, 2 * i * e.bs, e.bs);
+	env_done(&e);
+}
+END_TEST
+
+START_TEST(t_overlap_tree)
+{
+	const char *const want[] = { "overlaps the extent before it", NULL };
+	struct env e;
+	struct diofs_inode *d;
+	struct diofs_extent_val *v;
+	uint64_t frag, blk, leaf;
+
+	env_init_tree(&e, fsck_geoms[_i]);
+	env_mount(&e);
+	frag = mkfrag(&e);
+	env_unmount(&e);
+	/* Extent 137 grows over the next one, which goes. */
+	d = slot_of(&e, frag, &blk);
+	v = (struct diofs_extent_val *)tree_value(&e, le64toh(d->ext_root),
+						   2 * 137, &leaf);
+	v->len = htole32(3);
+	restamp(&e, leaf);
+	expect_repair(&e, want);
+	env_mount(&e);
+	expect_pat(&e, frag, 0, e.bs);
+	expect_pat(&e, frag, 2 * 136 * e.bs, e.bs);
+	env_done(&e);
+}
+END_TEST
+
+START_TEST(t_past_eof_tree)
+{
+	const char *const want[] = { "past the end of the file", NULL };
+	struct env e;
+	struct diofs_inode *d;
+	uint64_t frag, blk;
+
+	env_init_tree(&e, fsck_geoms[_i]);
+	env_mount(&e);
+	frag = mkfrag(&e);
+	env_unmount(&e);
+	/* frag ends in its 22nd block: the extents past it are released
+	 * and the tree shrinks. */
+	d = slot_of(&e, frag, &blk);
+	d->size = htole64(21 * e.bs + 5);
+	restamp(&e, blk);
+	expect_repair(&e, want);
+	env_mount(&e);
+	expect_pat(&e, frag, 0, e.bs);
+	expect_pat(&e, frag, 20 * e.bs, 5);
+	env_done(&e);
+}
+END_TEST
+
 START_TEST(t_not_diofs)
 {
 	struct bdev_test_opts bo = { .size = 4 * MiB, .block_size = 512 };
@@ -787,6 +1069,12 @@ static Suite *fsck_suite(void)
 	tcase_add_loop_test(tc, t_orphan, 0, NFSCK_GEOMS);
 	tcase_add_loop_test(tc, t_damaged_tree, 0, NFSCK_GEOMS);
 	tcase_add_loop_test(tc, t_past_eof, 0, NFSCK_GEOMS);
+	tcase_add_loop_test(tc, t_rebuilt_dir, 0, NFSCK_GEOMS);
+	tcase_add_loop_test(tc, t_dropped_dir_tree, 0, NFSCK_GEOMS);
+	tcase_add_loop_test(tc, t_dropped_xattr_tree, 0, NFSCK_GEOMS);
+	tcase_add_loop_test(tc, t_copied_tree_extent, 0, NFSCK_GEOMS);
+	tcase_add_loop_test(tc, t_overlap_tree, 0, NFSCK_GEOMS);
+	tcase_add_loop_test(tc, t_past_eof_tree, 0, NFSCK_GEOMS);
 	tcase_add_test(tc, t_not_diofs);
 	suite_add_tcase(s, tc);
 	return s;

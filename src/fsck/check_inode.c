@@ -29,11 +29,13 @@
  *     so that later changes to its inodes can go through the cache.
  *  4. A regular file or symlink has no written extent past the block that
  *     holds its last byte; unwritten (preallocated) extents may lie there.
- *  5. Only orphans (on the superblock's list, no links, no names) are ever
- *     freed; every other inode that no directory names is kept and moved
- *     to lost+found (check_dir.c).  Orphans are what a crash leaves while
- *     files are open: without repair they are noted, not counted as
- *     errors, since the next mount deals with them (inode.c).
+ *  5. Only orphans (on the superblock's list, no links, no names, not the
+ *     root) are ever freed; every other inode that no directory names is
+ *     kept and moved to lost+found (check_dir.c).  Orphans are what a crash
+ *     leaves while files are open: without repair they are noted, not
+ *     counted as errors, since the next mount deals with them (inode.c).
+ *     An inode on the list with no links that is still in use (named, or
+ *     the root) is an error either way: the mount would free it.
  *  6. A file whose extents change gets them written anew: inline in one
  *     write of its inode, or as a new tree after btree_destroy() of the
  *     old one, so that a leaf that passed its checks but is wrong inside
@@ -116,10 +118,17 @@ struct finode *fsck_inode_add(struct fsck *f, uint64_t ino)
 	return &f->ino[i];
 }
 
+/* Rule 5's orphans.  The root is never one: no entry names it, and a
+ * root on the list is a damaged list, not a directory to free. */
+static int unlinked_orphan(const struct fsck *f, const struct finode *fi)
+{
+	return (fi->state & FI_ORPHAN) && fi->links == 0 && fi->nrefs == 0 &&
+	       fi->ino != f->sb.root_ino;
+}
+
 int fsck_awaiting(const struct fsck *f, const struct finode *fi)
 {
-	return !f->repair && (fi->state & FI_ORPHAN) && fi->links == 0 &&
-	       fi->nrefs == 0;
+	return !f->repair && unlinked_orphan(f, fi);
 }
 
 /* ---- trees ------------------------------------------------------------------ */
@@ -896,7 +905,7 @@ int fsck_orphans_decide(struct fsck *f)
 		fi = &f->ino[i];
 		if (!(fi->state & FI_ORPHAN) || (fi->state & FI_FREE))
 			continue;
-		if (fi->links == 0 && fi->nrefs == 0) {
+		if (unlinked_orphan(f, fi)) {
 			if (!f->repair) {
 				fsck_note(f, "inode %" PRIu64 ": unlinked, on the orphan list: will be freed at next mount",
 					  fi->ino);
@@ -910,8 +919,8 @@ int fsck_orphans_decide(struct fsck *f)
 		}
 		/* Linked again before a crash: the mount takes it off the
 		 * list, so only a repair counts it (its link count, if
-		 * wrong, is a problem of its own). */
-		if (f->repair)
+		 * wrong, is a problem of its own); with no links, rule 5. */
+		if (f->repair || fi->links == 0)
 			fsck_problem(f, "taken off the list",
 				     "inode %" PRIu64 ": on the orphan list, but has %u links and %u names",
 				     fi->ino, fi->links, fi->nrefs);

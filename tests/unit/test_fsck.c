@@ -768,6 +768,63 @@ START_TEST(t_orphan)
 }
 END_TEST
 
+/* Put ino, with links set to links, at the head of the orphan list. */
+static void make_orphan(struct env *e, uint64_t ino, uint32_t links)
+{
+	struct diofs_inode *d;
+	uint64_t blk;
+
+	d = slot_of(e, ino, &blk);
+	d->links = htole32(links);
+	d->orphan_next = htole64(e->sb.orphan_head);
+	restamp(e, blk);
+	e->sb.orphan_head = ino;
+	ck_assert_int_eq(super_write(e->bdev, &e->sb), 0);
+}
+
+/* The mount would free whatever the list holds with no links: the root
+ * there is damage to the list, never a directory to free. */
+START_TEST(t_orphan_root)
+{
+	const char *const want[] = { "inode 1: on the orphan list",
+				     "link count 0, but 3 found", NULL };
+	char msg[256] = "";
+	struct env e;
+	struct fs_attr a;
+
+	env_init_tree(&e, fsck_geoms[_i]);
+	make_orphan(&e, DIOFS_ROOT_INO, 0);
+	expect_repair(&e, want);
+	ck_assert_int_eq(super_read(e.bdev, &e.sb, msg, sizeof(msg)), 0);
+	ck_assert_uint_eq(e.sb.orphan_head, 0);
+	env_mount(&e);
+	a = attr_of(&e, DIOFS_ROOT_INO);
+	ck_assert_uint_eq(a.nlink, 3);
+	ck_assert_int_eq(fs_lookup(e.fs, DIOFS_ROOT_INO, "a", &a), 0);
+	fs_forget(e.fs, a.ino, 1);
+	expect_pat(&e, e.a, 0, 3 * e.bs);
+	env_done(&e);
+}
+END_TEST
+
+/* Nor is a file that directories still name. */
+START_TEST(t_orphan_named)
+{
+	const char *const want[] = {
+		"on the orphan list, but has 0 links and 1 names", NULL
+	};
+	struct env e;
+
+	env_init_tree(&e, fsck_geoms[_i]);
+	make_orphan(&e, e.b, 0);
+	expect_repair(&e, want);
+	env_mount(&e);
+	ck_assert_uint_eq(attr_of(&e, e.b).nlink, 1);
+	expect_pat(&e, e.b, 0, 2 * e.bs);
+	env_done(&e);
+}
+END_TEST
+
 START_TEST(t_damaged_tree)
 {
 	const char *const want[] = { "extent tree", "damaged", NULL };
@@ -1067,6 +1124,8 @@ static Suite *fsck_suite(void)
 	tcase_add_loop_test(tc, t_dir_cycle, 0, NFSCK_GEOMS);
 	tcase_add_loop_test(tc, t_leaf_overlap, 0, NFSCK_GEOMS);
 	tcase_add_loop_test(tc, t_orphan, 0, NFSCK_GEOMS);
+	tcase_add_loop_test(tc, t_orphan_root, 0, NFSCK_GEOMS);
+	tcase_add_loop_test(tc, t_orphan_named, 0, NFSCK_GEOMS);
 	tcase_add_loop_test(tc, t_damaged_tree, 0, NFSCK_GEOMS);
 	tcase_add_loop_test(tc, t_past_eof, 0, NFSCK_GEOMS);
 	tcase_add_loop_test(tc, t_rebuilt_dir, 0, NFSCK_GEOMS);

@@ -40,9 +40,13 @@
  *     write of its inode, or as a new tree after btree_destroy() of the
  *     old one, so that a leaf that passed its checks but is wrong inside
  *     is never rearranged in place.
+ *  7. Fields the model does not keep are checked in the record as read
+ *     and repaired in it when the inode is written (encode_inode()), with
+ *     the engine's own rule where format.h has one.
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -70,6 +74,23 @@ static const struct {
 	[TREE_XATTR] = { DIOFS_MAGIC_XATTR_LEAF, DIOFS_MAGIC_XATTR_NODE,
 			 "extended attribute tree", "dropped" },
 };
+
+/* The nanoseconds of the inode's timestamps (rule 7). */
+static const struct {
+	const char *name;
+	size_t off;
+} nsec_fields[] = {
+	{ "atime", offsetof(struct diofs_inode, atime_nsec) },
+	{ "mtime", offsetof(struct diofs_inode, mtime_nsec) },
+	{ "ctime", offsetof(struct diofs_inode, ctime_nsec) },
+	{ "crtime", offsetof(struct diofs_inode, crtime_nsec) },
+};
+#define NSEC_FIELDS (sizeof(nsec_fields) / sizeof(nsec_fields[0]))
+
+static le32 *nsec_field(struct diofs_inode *di, size_t i)
+{
+	return (le32 *)((uint8_t *)di + nsec_fields[i].off);
+}
 
 /* ---- records -------------------------------------------------------------- */
 
@@ -565,6 +586,25 @@ static void decode_inode(struct finode *fi, const struct diofs_inode *di)
 	fi->orphan_next = le64toh(di->orphan_next);
 }
 
+/* The engine refuses an inode with a timestamp it cannot represent; the
+ * seconds are kept, the nanoseconds become 0 (encode_inode()). */
+static void check_times(struct fsck *f, struct finode *fi,
+			struct diofs_inode *di)
+{
+	size_t i;
+	le32 *ns;
+
+	for (i = 0; i < NSEC_FIELDS; i++) {
+		ns = nsec_field(di, i);
+		if (diofs_nsec_valid(*ns))
+			continue;
+		fsck_problem(f, "set to 0",
+			     "inode %" PRIu64 ": %s nanoseconds %" PRIu32 " out of range",
+			     fi->ino, nsec_fields[i].name, le32toh(*ns));
+		fi->state |= FI_DIRTY;
+	}
+}
+
 /* Why the inode in slot ino cannot be kept at all, or NULL. */
 static const char *inode_garbage(const struct fsck *f, uint64_t ino,
 				 const struct diofs_inode *di)
@@ -617,6 +657,7 @@ static int scan_inode(struct fsck *f, uint64_t ino, struct diofs_inode *di,
 	decode_inode(fi, di);
 	type = fi->mode & S_IFMT;
 
+	check_times(f, fi, di);
 	check_xattr_area(f, fi, di);
 	/* A salvaged block is rewritten as it stands: what a torn write
 	 * left in the free part of the attribute area goes. */
@@ -1306,6 +1347,7 @@ int fsck_inode_counts(struct fsck *f)
 static void encode_inode(const struct finode *fi, struct diofs_inode *di)
 {
 	struct timespec ts;
+	size_t i;
 
 	if (fi->state & FI_FREE) {
 		/* As the engine frees: the generation stays for the slot's
@@ -1338,6 +1380,10 @@ static void encode_inode(const struct finode *fi, struct diofs_inode *di)
 	di->orphan_next = htole64(fi->orphan_next);
 	di->nr_extents = htole16(fi->nr_extents);
 	di->xattr_len = htole16(fi->xattr_len);
+	/* check_times() reported these. */
+	for (i = 0; i < NSEC_FIELDS; i++)
+		if (!diofs_nsec_valid(*nsec_field(di, i)))
+			*nsec_field(di, i) = 0;
 	/* The engine keeps the free part of the attribute area zero. */
 	memset(di->xattr + fi->xattr_len, 0,
 	       DIOFS_INLINE_XATTR - fi->xattr_len);

@@ -1092,6 +1092,96 @@ START_TEST(t_past_eof_tree)
 }
 END_TEST
 
+/* One timestamp of inode ino: seconds and nanoseconds at byte offsets
+ * sec and nsec of its slot on the device. */
+struct stamp {
+	size_t sec, nsec;
+};
+
+#define STAMP(t) { offsetof(struct diofs_inode, t), \
+		   offsetof(struct diofs_inode, t##_nsec) }
+static const struct stamp stamps[] = {
+	STAMP(atime), STAMP(mtime), STAMP(ctime), STAMP(crtime),
+};
+#define NSTAMPS ((int)(sizeof(stamps) / sizeof(stamps[0])))
+
+static void get_stamp(struct env *e, uint64_t ino, const struct stamp *st,
+		      uint64_t *sec, uint32_t *nsec)
+{
+	const uint8_t *d;
+	uint64_t blk;
+	le64 s;
+	le32 n;
+
+	d = (const uint8_t *)slot_of(e, ino, &blk);
+	memcpy(&s, d + st->sec, sizeof(s));
+	memcpy(&n, d + st->nsec, sizeof(n));
+	*sec = le64toh(s);
+	*nsec = le32toh(n);
+}
+
+static void set_nsec(struct env *e, uint64_t ino, const struct stamp *st,
+		     uint32_t nsec)
+{
+	uint8_t *d;
+	uint64_t blk;
+	le32 n = htole32(nsec);
+
+	d = (uint8_t *)slot_of(e, ino, &blk);
+	memcpy(d + st->nsec, &n, sizeof(n));
+	restamp(e, blk);
+}
+
+/*
+ * Nanoseconds of a second or more make the engine refuse the inode
+ * (-EUCLEAN).  Each of the four timestamps is damaged, in four inodes of
+ * two kinds; the repair keeps the seconds.
+ */
+START_TEST(t_nsec)
+{
+	const char *const want[] = { "atime nanoseconds 1000000000 out of range",
+				     "mtime nanoseconds 4294967295 out of range",
+				     "ctime nanoseconds 1000000001 out of range",
+				     "crtime nanoseconds 2147483648 out of range",
+				     NULL };
+	static const uint32_t bad[NSTAMPS] = {
+		1000000000u, UINT32_MAX, 1000000001u, 1u << 31
+	};
+	uint64_t ino[NSTAMPS], sec[NSTAMPS], now;
+	uint32_t nsec;
+	struct env e;
+	struct fs_attr a;
+	int i;
+
+	env_init_tree(&e, fsck_geoms[_i]);
+	ino[0] = e.a;
+	ino[1] = e.b;
+	ino[2] = e.dir;
+	ino[3] = e.big;
+	for (i = 0; i < NSTAMPS; i++) {
+		get_stamp(&e, ino[i], &stamps[i], &sec[i], &nsec);
+		set_nsec(&e, ino[i], &stamps[i], bad[i]);
+	}
+	env_mount(&e);
+	for (i = 0; i < NSTAMPS; i++)
+		ck_assert_int_eq(fs_getattr(e.fs, ino[i], &a), -EUCLEAN);
+	env_unmount(&e);
+
+	expect_repair(&e, want);
+	for (i = 0; i < NSTAMPS; i++) {
+		get_stamp(&e, ino[i], &stamps[i], &now, &nsec);
+		ck_assert_uint_eq(now, sec[i]);
+		ck_assert_uint_eq(nsec, 0);
+	}
+	env_mount(&e);
+	for (i = 0; i < NSTAMPS; i++)
+		ck_assert_int_eq(fs_getattr(e.fs, ino[i], &a), 0);
+	expect_pat(&e, e.a, 0, 3 * e.bs);
+	expect_pat(&e, e.b, 0, 2 * e.bs);
+	env_done(&e);
+}
+END_TEST
+
 START_TEST(t_not_diofs)
 {
 	struct bdev_test_opts bo = { .size = 4 * MiB, .block_size = 512 };
@@ -1134,6 +1224,7 @@ static Suite *fsck_suite(void)
 	tcase_add_loop_test(tc, t_copied_tree_extent, 0, NFSCK_GEOMS);
 	tcase_add_loop_test(tc, t_overlap_tree, 0, NFSCK_GEOMS);
 	tcase_add_loop_test(tc, t_past_eof_tree, 0, NFSCK_GEOMS);
+	tcase_add_loop_test(tc, t_nsec, 0, NFSCK_GEOMS);
 	tcase_add_test(tc, t_not_diofs);
 	suite_add_tcase(s, tc);
 	return s;

@@ -1143,6 +1143,7 @@ static int clone_extent(struct fsck *f, struct finode *fi,
 			     "inode %" PRIu64 ": blocks %" PRIu64 "-%" PRIu64 " (from file block %" PRIu64 ") are also used by %s",
 			     fi->ino, c->pblk, last, c->lblk, who);
 		fi->nblocks -= c->newlen;
+		fi->state |= FI_RECOUNT;
 		return err;
 	}
 	if (err)
@@ -1297,7 +1298,8 @@ int fsck_inode_counts(struct fsck *f)
 		 * counts that the move would set are not known. */
 		if (!f->repair && (fi->state & FI_RELINKED))
 			continue;
-		/* A dropped tree was reported; what it held goes with it. */
+		/* A dropped tree or extent was reported; what it held
+		 * goes with it. */
 		if (fi->state & FI_RECOUNT) {
 			fi->blocks = fi->nblocks;
 			if (S_ISDIR(fi->mode)) {

@@ -391,6 +391,58 @@ START_TEST(t_double_owner)
 }
 END_TEST
 
+/*
+ * With no room to copy a doubly-claimed extent to, the repair removes it.
+ * What the file held follows silently, as for any extent removed: the
+ * repair says no more than a check without repair.
+ */
+START_TEST(t_no_room_to_copy)
+{
+	struct env e;
+	struct run r = { 0 };
+	struct diofs_inode *d;
+	uint64_t fill, blk, a_pblk, off = 0, chunk;
+	int err;
+
+	env_init_tree(&e, fsck_geoms[_i]);
+	env_mount(&e);
+	fill = mknode(&e, DIOFS_ROOT_INO, "fill", S_IFREG | 0644);
+	for (chunk = MiB; chunk >= e.bs; chunk /= 2) {
+		do {
+			err = fs_fallocate(e.fs, e.ctx, fill, 0, off, chunk);
+			off += chunk;
+		} while (!err);
+		ck_assert_int_eq(err, -ENOSPC);
+		off -= chunk;
+	}
+	ck_assert_uint_eq(free_blocks(&e), 0);
+	env_unmount(&e);
+	/* b maps all 3 blocks of a; only its own 2 become free. */
+	a_pblk = le64toh(slot_of(&e, e.a, &blk)->ext[0].pblk);
+	d = slot_of(&e, e.b, &blk);
+	d->ext[0].pblk = htole64(a_pblk);
+	d->ext[0].len = htole32(3);
+	d->size = htole64(3 * e.bs);
+	d->blocks = htole64(3);
+	restamp(&e, blk);
+
+	run_fsck(&e, 0, &r);
+	ck_assert_msg(r.res.found > 0 && strstr(r.out, "also used by inode"),
+		      "%s:\n%s", where, r.out);
+	run_free(&r);
+	run_fsck(&e, 1, &r);
+	ck_assert_msg(strstr(r.out, "removed (no free run") &&
+		      !strstr(r.out, "says it holds") && r.res.left == 0,
+		      "%s:\n%s", where, r.out);
+	run_free(&r);
+	expect_clean(&e);
+	env_mount(&e);
+	expect_pat(&e, e.a, 0, 3 * e.bs);
+	ck_assert_uint_eq(attr_of(&e, e.b).blocks, 0);
+	env_done(&e);
+}
+END_TEST
+
 START_TEST(t_link_count)
 {
 	const char *const want[] = { "link count 7, but 2 found", NULL };
@@ -1205,6 +1257,7 @@ static Suite *fsck_suite(void)
 	tcase_set_timeout(tc, CASE_TIMEOUT);
 	tcase_add_loop_test(tc, t_clean, 0, NFSCK_GEOMS);
 	tcase_add_loop_test(tc, t_double_owner, 0, NFSCK_GEOMS);
+	tcase_add_loop_test(tc, t_no_room_to_copy, 0, NFSCK_GEOMS);
 	tcase_add_loop_test(tc, t_link_count, 0, NFSCK_GEOMS);
 	tcase_add_loop_test(tc, t_dangling_entry, 0, NFSCK_GEOMS);
 	tcase_add_loop_test(tc, t_bitmap_bit, 0, NFSCK_GEOMS);

@@ -272,6 +272,14 @@ static_assert(sizeof(struct diofs_inode) == DIOFS_INODE_SIZE, "inode size");
 static_assert(offsetof(struct diofs_inode, ext) == 144, "inode data area");
 static_assert(offsetof(struct diofs_inode, xattr) == 256, "inode xattr area");
 
+/* A timestamp's nanoseconds (atime_nsec .. crtime_nsec) stay below one
+ * second: no struct timespec may hold more, so an inode with more is
+ * corrupt. */
+static inline int diofs_nsec_valid(le32 nsec)
+{
+	return le32toh(nsec) < 1000000000u;
+}
+
 /* ---- directory entries ----------------------------------------------------- */
 
 /* file types of directory entries: the values of DT_* in <dirent.h> */

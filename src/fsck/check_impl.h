@@ -31,7 +31,7 @@
 #define FI_REACHED	0x0010u	/* directory reachable from the root */
 #define FI_VISITING	0x0020u	/* on the reachability walk's path */
 #define FI_RELINKED	0x0040u	/* reconnected to lost+found */
-#define FI_RECOUNT	0x0080u	/* a tree was dropped: its counts follow silently */
+#define FI_RECOUNT	0x0080u	/* a tree or extent went: counts follow silently */
 
 /* One inode in use (or to be freed).  The first group of fields mirrors
  * the inode as it is to be on disk; the second is what the check counts. */

@@ -29,18 +29,24 @@
  *     so that later changes to its inodes can go through the cache.
  *  4. A regular file or symlink has no written extent past the block that
  *     holds its last byte; unwritten (preallocated) extents may lie there.
- *  5. Only orphans (on the superblock's list, no links, no names) are ever
- *     freed; every other inode that no directory names is kept and moved
- *     to lost+found (check_dir.c).  Orphans are what a crash leaves while
- *     files are open: without repair they are noted, not counted as
- *     errors, since the next mount deals with them (inode.c).
+ *  5. Only orphans (on the superblock's list, no links, no names, not the
+ *     root) are ever freed; every other inode that no directory names is
+ *     kept and moved to lost+found (check_dir.c).  Orphans are what a crash
+ *     leaves while files are open: without repair they are noted, not
+ *     counted as errors, since the next mount deals with them (inode.c).
+ *     An inode on the list with no links that is still in use (named, or
+ *     the root) is an error either way: the mount would free it.
  *  6. A file whose extents change gets them written anew: inline in one
  *     write of its inode, or as a new tree after btree_destroy() of the
  *     old one, so that a leaf that passed its checks but is wrong inside
  *     is never rearranged in place.
+ *  7. Fields the model does not keep are checked in the record as read
+ *     and repaired in it when the inode is written (encode_inode()), with
+ *     the engine's own rule where format.h has one.
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -68,6 +74,23 @@ static const struct {
 	[TREE_XATTR] = { DIOFS_MAGIC_XATTR_LEAF, DIOFS_MAGIC_XATTR_NODE,
 			 "extended attribute tree", "dropped" },
 };
+
+/* The nanoseconds of the inode's timestamps (rule 7). */
+static const struct {
+	const char *name;
+	size_t off;
+} nsec_fields[] = {
+	{ "atime", offsetof(struct diofs_inode, atime_nsec) },
+	{ "mtime", offsetof(struct diofs_inode, mtime_nsec) },
+	{ "ctime", offsetof(struct diofs_inode, ctime_nsec) },
+	{ "crtime", offsetof(struct diofs_inode, crtime_nsec) },
+};
+#define NSEC_FIELDS (sizeof(nsec_fields) / sizeof(nsec_fields[0]))
+
+static le32 *nsec_field(struct diofs_inode *di, size_t i)
+{
+	return (le32 *)((uint8_t *)di + nsec_fields[i].off);
+}
 
 /* ---- records -------------------------------------------------------------- */
 
@@ -116,19 +139,51 @@ struct finode *fsck_inode_add(struct fsck *f, uint64_t ino)
 	return &f->ino[i];
 }
 
+/* Rule 5's orphans.  The root is never one: no entry names it, and a
+ * root on the list is a damaged list, not a directory to free. */
+static int unlinked_orphan(const struct fsck *f, const struct finode *fi)
+{
+	return (fi->state & FI_ORPHAN) && fi->links == 0 && fi->nrefs == 0 &&
+	       fi->ino != f->sb.root_ino;
+}
+
 int fsck_awaiting(const struct fsck *f, const struct finode *fi)
 {
-	return !f->repair && (fi->state & FI_ORPHAN) && fi->links == 0 &&
-	       fi->nrefs == 0;
+	return !f->repair && unlinked_orphan(f, fi);
 }
 
 /* ---- trees ------------------------------------------------------------------ */
+
+/*
+ * A node the repair allocates (one) or frees (!one) is charged to the
+ * inode as the engine's allocators charge it: to blocks as well as to the
+ * count, so that a difference the disk had stays visible to
+ * fsck_inode_counts().  The inode is written back whatever its root does:
+ * a rebuilt tree may start in the old root's block and still hold another
+ * number of nodes.
+ */
+static void tree_charge(struct ftree *tr, int one)
+{
+	struct finode *fi = fsck_inode(tr->f, tr->ino);
+
+	if (!fi)
+		return;
+	if (one) {
+		fi->nblocks++;
+		fi->blocks++;
+	} else {
+		if (fi->nblocks)
+			fi->nblocks--;
+		if (fi->blocks)
+			fi->blocks--;
+	}
+	fi->state |= FI_DIRTY;
+}
 
 static int tree_alloc(void *arg, struct txn *t, uint64_t goal,
 		      uint64_t *blkno)
 {
 	struct ftree *tr = arg;
-	struct finode *fi;
 	int err;
 
 	if (!goal)
@@ -136,26 +191,17 @@ static int tree_alloc(void *arg, struct txn *t, uint64_t goal,
 	err = fsck_alloc_run(tr->f, goal, 1, blkno);
 	if (err)
 		return err;
-	/* Charged to the inode as the engine's allocators charge it. */
-	fi = fsck_inode(tr->f, tr->ino);
-	if (fi) {
-		fi->nblocks++;
-		fi->blocks++;
-	}
+	tree_charge(tr, 1);
 	return 0;
 }
 
 static void tree_free(void *arg, struct txn *t, uint64_t blkno)
 {
 	struct ftree *tr = arg;
-	struct finode *fi = fsck_inode(tr->f, tr->ino);
 
 	fsck_mark(tr->f, blkno, 1, 0);
 	fsck_own(tr->f, blkno, 1);
-	if (fi && fi->nblocks)
-		fi->nblocks--;
-	if (fi && fi->blocks)
-		fi->blocks--;
+	tree_charge(tr, 0);
 }
 
 void fsck_tree_init(struct ftree *t, struct fsck *f, uint64_t ino,
@@ -540,6 +586,25 @@ static void decode_inode(struct finode *fi, const struct diofs_inode *di)
 	fi->orphan_next = le64toh(di->orphan_next);
 }
 
+/* The engine refuses an inode with a timestamp it cannot represent; the
+ * seconds are kept, the nanoseconds become 0 (encode_inode()). */
+static void check_times(struct fsck *f, struct finode *fi,
+			struct diofs_inode *di)
+{
+	size_t i;
+	le32 *ns;
+
+	for (i = 0; i < NSEC_FIELDS; i++) {
+		ns = nsec_field(di, i);
+		if (diofs_nsec_valid(*ns))
+			continue;
+		fsck_problem(f, "set to 0",
+			     "inode %" PRIu64 ": %s nanoseconds %" PRIu32 " out of range",
+			     fi->ino, nsec_fields[i].name, le32toh(*ns));
+		fi->state |= FI_DIRTY;
+	}
+}
+
 /* Why the inode in slot ino cannot be kept at all, or NULL. */
 static const char *inode_garbage(const struct fsck *f, uint64_t ino,
 				 const struct diofs_inode *di)
@@ -592,6 +657,7 @@ static int scan_inode(struct fsck *f, uint64_t ino, struct diofs_inode *di,
 	decode_inode(fi, di);
 	type = fi->mode & S_IFMT;
 
+	check_times(f, fi, di);
 	check_xattr_area(f, fi, di);
 	/* A salvaged block is rewritten as it stands: what a torn write
 	 * left in the free part of the attribute area goes. */
@@ -880,7 +946,7 @@ int fsck_orphans_decide(struct fsck *f)
 		fi = &f->ino[i];
 		if (!(fi->state & FI_ORPHAN) || (fi->state & FI_FREE))
 			continue;
-		if (fi->links == 0 && fi->nrefs == 0) {
+		if (unlinked_orphan(f, fi)) {
 			if (!f->repair) {
 				fsck_note(f, "inode %" PRIu64 ": unlinked, on the orphan list: will be freed at next mount",
 					  fi->ino);
@@ -894,8 +960,8 @@ int fsck_orphans_decide(struct fsck *f)
 		}
 		/* Linked again before a crash: the mount takes it off the
 		 * list, so only a repair counts it (its link count, if
-		 * wrong, is a problem of its own). */
-		if (f->repair)
+		 * wrong, is a problem of its own); with no links, rule 5. */
+		if (f->repair || fi->links == 0)
 			fsck_problem(f, "taken off the list",
 				     "inode %" PRIu64 ": on the orphan list, but has %u links and %u names",
 				     fi->ino, fi->links, fi->nrefs);
@@ -1077,6 +1143,7 @@ static int clone_extent(struct fsck *f, struct finode *fi,
 			     "inode %" PRIu64 ": blocks %" PRIu64 "-%" PRIu64 " (from file block %" PRIu64 ") are also used by %s",
 			     fi->ino, c->pblk, last, c->lblk, who);
 		fi->nblocks -= c->newlen;
+		fi->state |= FI_RECOUNT;
 		return err;
 	}
 	if (err)
@@ -1231,7 +1298,8 @@ int fsck_inode_counts(struct fsck *f)
 		 * counts that the move would set are not known. */
 		if (!f->repair && (fi->state & FI_RELINKED))
 			continue;
-		/* A dropped tree was reported; what it held goes with it. */
+		/* A dropped tree or extent was reported; what it held
+		 * goes with it. */
 		if (fi->state & FI_RECOUNT) {
 			fi->blocks = fi->nblocks;
 			if (S_ISDIR(fi->mode)) {
@@ -1281,6 +1349,7 @@ int fsck_inode_counts(struct fsck *f)
 static void encode_inode(const struct finode *fi, struct diofs_inode *di)
 {
 	struct timespec ts;
+	size_t i;
 
 	if (fi->state & FI_FREE) {
 		/* As the engine frees: the generation stays for the slot's
@@ -1313,6 +1382,10 @@ static void encode_inode(const struct finode *fi, struct diofs_inode *di)
 	di->orphan_next = htole64(fi->orphan_next);
 	di->nr_extents = htole16(fi->nr_extents);
 	di->xattr_len = htole16(fi->xattr_len);
+	/* check_times() reported these. */
+	for (i = 0; i < NSEC_FIELDS; i++)
+		if (!diofs_nsec_valid(*nsec_field(di, i)))
+			*nsec_field(di, i) = 0;
 	/* The engine keeps the free part of the attribute area zero. */
 	memset(di->xattr + fi->xattr_len, 0,
 	       DIOFS_INLINE_XATTR - fi->xattr_len);

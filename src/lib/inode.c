@@ -208,10 +208,10 @@ static int inode_decode(struct fs *fs, struct inode *ip,
 	    le64toh(d->xattr_root) >= nblocks ||
 	    le64toh(d->orphan_next) >= fs->sb.inodes_count ||
 	    le64toh(d->size) > (uint64_t)INT64_MAX ||
-	    le32toh(d->atime_nsec) >= 1000000000u ||
-	    le32toh(d->mtime_nsec) >= 1000000000u ||
-	    le32toh(d->ctime_nsec) >= 1000000000u ||
-	    le32toh(d->crtime_nsec) >= 1000000000u)
+	    !diofs_nsec_valid(d->atime_nsec) ||
+	    !diofs_nsec_valid(d->mtime_nsec) ||
+	    !diofs_nsec_valid(d->ctime_nsec) ||
+	    !diofs_nsec_valid(d->crtime_nsec))
 		return -EUCLEAN;
 	ip->mode = le32toh(d->mode);
 	ip->flags = le32toh(d->flags);

@@ -11,7 +11,9 @@
  * make (a second entry for a directory, a dangling entry) is made with
  * the engine's lower layers (dir_add, dir_remove).  A report-only run must
  * find it and change nothing; a repairing run must repair it, leave
- * nothing behind, and a fresh report-only run must find nothing.
+ * nothing behind, and a fresh report-only run must find nothing.  Cases
+ * whose repair changes an inode's trees add a file of many extents or a
+ * directory of many entries, so that those trees have several nodes.
  *
  * Rules:
  *  1. Cases run over three of fsenv.h's geometries (fsck_geoms): fs
@@ -43,7 +45,7 @@
  * from (env_init_tree). */
 #define ENV_EXTRA			\
 	struct super sb;		\
-	uint64_t dir, sub, a, b, big, pre;
+	uint64_t dir, sub, a, b, big, pre, x;
 #include "fsenv.h"
 
 #define DEV_SIZE (48 * MiB)
@@ -143,7 +145,7 @@ static void expect_pat(struct env *e, uint64_t ino, uint64_t off, size_t len)
 static void env_init_tree(struct env *e, const struct geom *g)
 {
 	char msg[256] = "", target[301], attr[32], val[150];
-	uint64_t i, x;
+	uint64_t i;
 
 	env_init(e, g, DEV_SIZE, NULL);
 	e->dir = mknode(e, DIOFS_ROOT_INO, "d", S_IFDIR | 0755);
@@ -164,12 +166,12 @@ static void env_init_tree(struct env *e, const struct geom *g)
 	memset(target, 'x', sizeof(target) - 1);
 	target[sizeof(target) - 1] = '\0';
 	mksymlink(e, DIOFS_ROOT_INO, "long", target);
-	x = mknode(e, e->sub, "x", S_IFREG | 0644);
+	e->x = mknode(e, e->sub, "x", S_IFREG | 0644);
 	memset(val, 'v', sizeof(val));
 	for (i = 0; i < 12; i++) {
 		snprintf(attr, sizeof(attr), "user.attr%" PRIu64, i);
-		ck_assert_int_eq(fs_setxattr(e->fs, x, attr, val, sizeof(val),
-					     0), 0);
+		ck_assert_int_eq(fs_setxattr(e->fs, e->x, attr, val,
+					     sizeof(val), 0), 0);
 	}
 	env_unmount(e);
 	ck_assert_int_eq(super_read(e->bdev, &e->sb, msg, sizeof(msg)), 0);
@@ -283,6 +285,62 @@ static void set_bit(uint8_t *map, uint64_t bit, int one)
 		map[bit / 8] &= (uint8_t)~(1u << (bit % 8));
 }
 
+/*
+ * The value of key in the B+tree at root, as the device holds it; *leaf
+ * gets the leaf's block, to restamp.  btree.c's layout: a 16-byte node
+ * header after the block header (le16 level, le16 nr), then 12-byte leaf
+ * slots (le64 key, le16 value offset, le16 length) or 16-byte children
+ * (le64 key, le64 block); offsets count from the node header.
+ */
+static uint8_t *tree_value(struct env *e, uint64_t root, uint64_t key,
+			   uint64_t *leaf)
+{
+	uint64_t blk = root;
+	uint8_t *body, *ent;
+	unsigned level, nr, i, pick;
+
+	for (;;) {
+		body = block_of(e, blk) + sizeof(struct diofs_blkhdr);
+		level = le16toh(*(le16 *)body);
+		nr = le16toh(*(le16 *)(body + 2));
+		if (!level)
+			break;
+		/* Child i holds the keys from its key on; child 0 all below. */
+		for (pick = 0, i = 1; i < nr; i++)
+			if (le64toh(*(le64 *)(body + 16 + 16 * i)) <= key)
+				pick = i;
+		blk = le64toh(*(le64 *)(body + 16 + 16 * pick + 8));
+	}
+	for (i = 0; i < nr; i++) {
+		ent = body + 16 + 12 * i;
+		if (le64toh(*(le64 *)ent) == key) {
+			*leaf = blk;
+			return body + le16toh(*(le16 *)(ent + 8));
+		}
+	}
+	ck_abort_msg("%s: no key %" PRIu64 " in the tree at %" PRIu64, where,
+		     key, root);
+	return NULL;
+}
+
+/* A leaf of the tree at root that is not the root itself. */
+static uint64_t tree_some_leaf(struct env *e, uint64_t root)
+{
+	uint64_t blk = root;
+	uint8_t *body;
+
+	for (;;) {
+		body = block_of(e, blk) + sizeof(struct diofs_blkhdr);
+		if (!le16toh(*(le16 *)body))
+			break;
+		/* Child 1: a node has two children at least. */
+		blk = le64toh(*(le64 *)(body + 16 + 16 + 8));
+	}
+	ck_assert_msg(blk != root, "%s: the tree at %" PRIu64 " is one leaf",
+		      where, root);
+	return blk;
+}
+
 /* ---- cases ---------------------------------------------------------------------------- */
 
 START_TEST(t_clean)
@@ -329,6 +387,58 @@ START_TEST(t_double_owner)
 	(void)b_pblk;
 	env_mount(&e);
 	expect_pat(&e, e.a, 0, 3 * e.bs);
+	env_done(&e);
+}
+END_TEST
+
+/*
+ * With no room to copy a doubly-claimed extent to, the repair removes it.
+ * What the file held follows silently, as for any extent removed: the
+ * repair says no more than a check without repair.
+ */
+START_TEST(t_no_room_to_copy)
+{
+	struct env e;
+	struct run r = { 0 };
+	struct diofs_inode *d;
+	uint64_t fill, blk, a_pblk, off = 0, chunk;
+	int err;
+
+	env_init_tree(&e, fsck_geoms[_i]);
+	env_mount(&e);
+	fill = mknode(&e, DIOFS_ROOT_INO, "fill", S_IFREG | 0644);
+	for (chunk = MiB; chunk >= e.bs; chunk /= 2) {
+		do {
+			err = fs_fallocate(e.fs, e.ctx, fill, 0, off, chunk);
+			off += chunk;
+		} while (!err);
+		ck_assert_int_eq(err, -ENOSPC);
+		off -= chunk;
+	}
+	ck_assert_uint_eq(free_blocks(&e), 0);
+	env_unmount(&e);
+	/* b maps all 3 blocks of a; only its own 2 become free. */
+	a_pblk = le64toh(slot_of(&e, e.a, &blk)->ext[0].pblk);
+	d = slot_of(&e, e.b, &blk);
+	d->ext[0].pblk = htole64(a_pblk);
+	d->ext[0].len = htole32(3);
+	d->size = htole64(3 * e.bs);
+	d->blocks = htole64(3);
+	restamp(&e, blk);
+
+	run_fsck(&e, 0, &r);
+	ck_assert_msg(r.res.found > 0 && strstr(r.out, "also used by inode"),
+		      "%s:\n%s", where, r.out);
+	run_free(&r);
+	run_fsck(&e, 1, &r);
+	ck_assert_msg(strstr(r.out, "removed (no free run") &&
+		      !strstr(r.out, "says it holds") && r.res.left == 0,
+		      "%s:\n%s", where, r.out);
+	run_free(&r);
+	expect_clean(&e);
+	env_mount(&e);
+	expect_pat(&e, e.a, 0, 3 * e.bs);
+	ck_assert_uint_eq(attr_of(&e, e.b).blocks, 0);
 	env_done(&e);
 }
 END_TEST
@@ -711,6 +821,63 @@ START_TEST(t_orphan)
 }
 END_TEST
 
+/* Put ino, with links set to links, at the head of the orphan list. */
+static void make_orphan(struct env *e, uint64_t ino, uint32_t links)
+{
+	struct diofs_inode *d;
+	uint64_t blk;
+
+	d = slot_of(e, ino, &blk);
+	d->links = htole32(links);
+	d->orphan_next = htole64(e->sb.orphan_head);
+	restamp(e, blk);
+	e->sb.orphan_head = ino;
+	ck_assert_int_eq(super_write(e->bdev, &e->sb), 0);
+}
+
+/* The mount would free whatever the list holds with no links: the root
+ * there is damage to the list, never a directory to free. */
+START_TEST(t_orphan_root)
+{
+	const char *const want[] = { "inode 1: on the orphan list",
+				     "link count 0, but 3 found", NULL };
+	char msg[256] = "";
+	struct env e;
+	struct fs_attr a;
+
+	env_init_tree(&e, fsck_geoms[_i]);
+	make_orphan(&e, DIOFS_ROOT_INO, 0);
+	expect_repair(&e, want);
+	ck_assert_int_eq(super_read(e.bdev, &e.sb, msg, sizeof(msg)), 0);
+	ck_assert_uint_eq(e.sb.orphan_head, 0);
+	env_mount(&e);
+	a = attr_of(&e, DIOFS_ROOT_INO);
+	ck_assert_uint_eq(a.nlink, 3);
+	ck_assert_int_eq(fs_lookup(e.fs, DIOFS_ROOT_INO, "a", &a), 0);
+	fs_forget(e.fs, a.ino, 1);
+	expect_pat(&e, e.a, 0, 3 * e.bs);
+	env_done(&e);
+}
+END_TEST
+
+/* Nor is a file that directories still name. */
+START_TEST(t_orphan_named)
+{
+	const char *const want[] = {
+		"on the orphan list, but has 0 links and 1 names", NULL
+	};
+	struct env e;
+
+	env_init_tree(&e, fsck_geoms[_i]);
+	make_orphan(&e, e.b, 0);
+	expect_repair(&e, want);
+	env_mount(&e);
+	ck_assert_uint_eq(attr_of(&e, e.b).nlink, 1);
+	expect_pat(&e, e.b, 0, 2 * e.bs);
+	env_done(&e);
+}
+END_TEST
+
 START_TEST(t_damaged_tree)
 {
 	const char *const want[] = { "extent tree", "damaged", NULL };
@@ -754,6 +921,320 @@ START_TEST(t_past_eof)
 }
 END_TEST
 
+/* ---- repairs that change what an inode holds ----------------------------------------- */
+
+/*
+ * The counts an inode keeps (blocks, a directory's size and links) must
+ * follow a repair that changes its trees within the same run: expect_repair()
+ * wants nothing left and a clean fresh check.  Trees of several nodes make
+ * the difference, since a tree the repair rebuilds may hold another number
+ * of nodes than the one it replaces, with its root in the same block.
+ */
+#define FRAG_EXTENTS	300
+#define MANY_ENTRIES	1200
+#define MANY_NAME	"%0100d"	/* long: leaves fill at 64 KiB too */
+
+/* /frag: FRAG_EXTENTS one-block extents (every other block), written in
+ * shuffled order, so the engine's leaves are fuller than a rebuild in key
+ * order leaves them.  The filesystem is mounted. */
+static uint64_t mkfrag(struct env *e)
+{
+	uint64_t ino = mknode(e, DIOFS_ROOT_INO, "frag", S_IFREG | 0644);
+	unsigned ord[FRAG_EXTENTS], i, j, t;
+
+	for (i = 0; i < FRAG_EXTENTS; i++)
+		ord[i] = i;
+	for (i = FRAG_EXTENTS - 1; i > 0; i--) {
+		j = (unsigned)rnd_below(i + 1);
+		t = ord[i];
+		ord[i] = ord[j];
+		ord[j] = t;
+	}
+	for (i = 0; i < FRAG_EXTENTS; i++)
+		write_pat(e, ino, 2ull * ord[i] * e->bs, e->bs);
+	return ino;
+}
+
+/* /many: MANY_ENTRIES empty files, every tenth a directory.  Mounted. */
+static uint64_t mkmany(struct env *e)
+{
+	uint64_t dir = mknode(e, DIOFS_ROOT_INO, "many", S_IFDIR | 0755);
+	char name[128];
+	int i;
+
+	for (i = 0; i < MANY_ENTRIES; i++) {
+		snprintf(name, sizeof(name), MANY_NAME, i);
+		mknode(e, dir, name, (i % 10 ? S_IFREG : S_IFDIR) | 0644);
+	}
+	return dir;
+}
+
+START_TEST(t_rebuilt_dir)
+{
+	const char *const want[] = { "says file type", NULL };
+	struct env e;
+	struct inode *dp;
+	struct txn *t;
+	uint64_t many, ino;
+	uint8_t ftype;
+	char name[128];
+	int err;
+
+	env_init_tree(&e, fsck_geoms[_i]);
+	env_mount(&e);
+	many = mkmany(&e);
+	/* One entry says "character device" for a regular file: the
+	 * directory is rebuilt, with no entry fewer. */
+	snprintf(name, sizeof(name), MANY_NAME, 1);
+	ck_assert_int_eq(inode_get(e.fs, many, &dp), 0);
+	ck_assert_int_eq(dir_lookup(dp, name, strlen(name), &ino, NULL), 0);
+	ck_assert_int_eq(fs_txn_begin(e.fs, &t), 0);
+	err = inode_join(t, dp);
+	if (!err)
+		err = dir_replace(t, dp, name, strlen(name), ino, DIOFS_FT_CHR);
+	ck_assert_int_eq(fs_txn_end(e.fs, t, err), 0);
+	ck_assert_int_eq(err, 0);
+	inode_put(dp);
+	env_unmount(&e);
+
+	expect_repair(&e, want);
+	env_mount(&e);
+	ck_assert_int_eq(inode_get(e.fs, many, &dp), 0);
+	ck_assert_int_eq(dir_lookup(dp, name, strlen(name), &ino, &ftype), 0);
+	ck_assert_uint_eq(ftype, DIOFS_FT_REG);
+	ck_assert_uint_eq(dp->dfile.size, MANY_ENTRIES);
+	inode_put(dp);
+	env_done(&e);
+}
+END_TEST
+
+START_TEST(t_dropped_dir_tree)
+{
+	const char *const want[] = { "directory tree", "damaged", NULL };
+	struct env e;
+	struct diofs_inode *d;
+	struct inode *dp;
+	uint64_t many, blk, lf;
+
+	env_init_tree(&e, fsck_geoms[_i]);
+	env_mount(&e);
+	many = mkmany(&e);
+	env_unmount(&e);
+	/* A torn leaf: every entry goes to a lost+found the repair makes,
+	 * whose tree then grows to several nodes. */
+	d = slot_of(&e, many, &blk);
+	blk = tree_some_leaf(&e, le64toh(d->ext_root));
+	block_of(&e, blk)[e.bs / 2] ^= 0x20;
+	expect_repair(&e, want);
+
+	env_mount(&e);
+	ck_assert_int_eq(inode_get(e.fs, DIOFS_ROOT_INO, &dp), 0);
+	ck_assert_int_eq(dir_lookup(dp, "lost+found", 10, &lf, NULL), 0);
+	inode_put(dp);
+	ck_assert_int_eq(inode_get(e.fs, lf, &dp), 0);
+	ck_assert_uint_eq(dp->dfile.size, MANY_ENTRIES);
+	inode_put(dp);
+	ck_assert_int_eq(inode_get(e.fs, many, &dp), 0);
+	ck_assert_uint_eq(dp->dfile.size, 0);
+	ck_assert_uint_eq(dp->ext_root, 0);
+	inode_put(dp);
+	env_done(&e);
+}
+END_TEST
+
+START_TEST(t_dropped_xattr_tree)
+{
+	const char *const want[] = { "extended attribute tree", NULL };
+	struct env e;
+	struct diofs_inode *d;
+	uint64_t blk, root;
+
+	env_init_tree(&e, fsck_geoms[_i]);
+	d = slot_of(&e, e.x, &blk);
+	root = le64toh(d->xattr_root);
+	ck_assert_uint_ne(root, 0);
+	block_of(&e, root)[e.bs / 2] ^= 0x20;
+	expect_repair(&e, want);
+	d = slot_of(&e, e.x, &blk);
+	ck_assert_uint_eq(le64toh(d->xattr_root), 0);
+	ck_assert_uint_eq(le64toh(d->blocks), 0);
+	env_mount(&e);
+	(void)attr_of(&e, e.x);
+	env_done(&e);
+}
+END_TEST
+
+START_TEST(t_copied_tree_extent)
+{
+	const char *const want[] = { "also used by inode", NULL };
+	struct env e;
+	struct diofs_inode *d;
+	struct diofs_extent_val *v;
+	uint64_t frag, blk, leaf, a_pblk, i;
+
+	env_init_tree(&e, fsck_geoms[_i]);
+	env_mount(&e);
+	frag = mkfrag(&e);
+	env_unmount(&e);
+	/* One of frag's extents points at a's first block: frag gets a
+	 * copy of it, and its extent tree is written anew. */
+	a_pblk = le64toh(slot_of(&e, e.a, &blk)->ext[0].pblk);
+	d = slot_of(&e, frag, &blk);
+	v = (struct diofs_extent_val *)tree_value(&e, le64toh(d->ext_root),
+						   2 * 137, &leaf);
+	v->pblk = htole64(a_pblk);
+	restamp(&e, leaf);
+	expect_repair(&e, want);
+
+	env_mount(&e);
+	expect_pat(&e, e.a, 0, 3 * e.bs);
+	for (i = 0; i < FRAG_EXTENTS; i += 37)
+		if (i != 137)
+			expect_pat(&e, frag, 2 * i * e.bs, e.bs);
+	env_done(&e);
+}
+END_TEST
+
+START_TEST(t_overlap_tree)
+{
+	const char *const want[] = { "overlaps the extent before it", NULL };
+	struct env e;
+	struct diofs_inode *d;
+	struct diofs_extent_val *v;
+	uint64_t frag, blk, leaf;
+
+	env_init_tree(&e, fsck_geoms[_i]);
+	env_mount(&e);
+	frag = mkfrag(&e);
+	env_unmount(&e);
+	/* Extent 137 grows over the next one, which goes. */
+	d = slot_of(&e, frag, &blk);
+	v = (struct diofs_extent_val *)tree_value(&e, le64toh(d->ext_root),
+						   2 * 137, &leaf);
+	v->len = htole32(3);
+	restamp(&e, leaf);
+	expect_repair(&e, want);
+	env_mount(&e);
+	expect_pat(&e, frag, 0, e.bs);
+	expect_pat(&e, frag, 2 * 136 * e.bs, e.bs);
+	env_done(&e);
+}
+END_TEST
+
+START_TEST(t_past_eof_tree)
+{
+	const char *const want[] = { "past the end of the file", NULL };
+	struct env e;
+	struct diofs_inode *d;
+	uint64_t frag, blk;
+
+	env_init_tree(&e, fsck_geoms[_i]);
+	env_mount(&e);
+	frag = mkfrag(&e);
+	env_unmount(&e);
+	/* frag ends in its 22nd block: the extents past it are released
+	 * and the tree shrinks. */
+	d = slot_of(&e, frag, &blk);
+	d->size = htole64(21 * e.bs + 5);
+	restamp(&e, blk);
+	expect_repair(&e, want);
+	env_mount(&e);
+	expect_pat(&e, frag, 0, e.bs);
+	expect_pat(&e, frag, 20 * e.bs, 5);
+	env_done(&e);
+}
+END_TEST
+
+/* One timestamp of inode ino: seconds and nanoseconds at byte offsets
+ * sec and nsec of its slot on the device. */
+struct stamp {
+	size_t sec, nsec;
+};
+
+#define STAMP(t) { offsetof(struct diofs_inode, t), \
+		   offsetof(struct diofs_inode, t##_nsec) }
+static const struct stamp stamps[] = {
+	STAMP(atime), STAMP(mtime), STAMP(ctime), STAMP(crtime),
+};
+#define NSTAMPS ((int)(sizeof(stamps) / sizeof(stamps[0])))
+
+static void get_stamp(struct env *e, uint64_t ino, const struct stamp *st,
+		      uint64_t *sec, uint32_t *nsec)
+{
+	const uint8_t *d;
+	uint64_t blk;
+	le64 s;
+	le32 n;
+
+	d = (const uint8_t *)slot_of(e, ino, &blk);
+	memcpy(&s, d + st->sec, sizeof(s));
+	memcpy(&n, d + st->nsec, sizeof(n));
+	*sec = le64toh(s);
+	*nsec = le32toh(n);
+}
+
+static void set_nsec(struct env *e, uint64_t ino, const struct stamp *st,
+		     uint32_t nsec)
+{
+	uint8_t *d;
+	uint64_t blk;
+	le32 n = htole32(nsec);
+
+	d = (uint8_t *)slot_of(e, ino, &blk);
+	memcpy(d + st->nsec, &n, sizeof(n));
+	restamp(e, blk);
+}
+
+/*
+ * Nanoseconds of a second or more make the engine refuse the inode
+ * (-EUCLEAN).  Each of the four timestamps is damaged, in four inodes of
+ * two kinds; the repair keeps the seconds.
+ */
+START_TEST(t_nsec)
+{
+	const char *const want[] = { "atime nanoseconds 1000000000 out of range",
+				     "mtime nanoseconds 4294967295 out of range",
+				     "ctime nanoseconds 1000000001 out of range",
+				     "crtime nanoseconds 2147483648 out of range",
+				     NULL };
+	static const uint32_t bad[NSTAMPS] = {
+		1000000000u, UINT32_MAX, 1000000001u, 1u << 31
+	};
+	uint64_t ino[NSTAMPS], sec[NSTAMPS], now;
+	uint32_t nsec;
+	struct env e;
+	struct fs_attr a;
+	int i;
+
+	env_init_tree(&e, fsck_geoms[_i]);
+	ino[0] = e.a;
+	ino[1] = e.b;
+	ino[2] = e.dir;
+	ino[3] = e.big;
+	for (i = 0; i < NSTAMPS; i++) {
+		get_stamp(&e, ino[i], &stamps[i], &sec[i], &nsec);
+		set_nsec(&e, ino[i], &stamps[i], bad[i]);
+	}
+	env_mount(&e);
+	for (i = 0; i < NSTAMPS; i++)
+		ck_assert_int_eq(fs_getattr(e.fs, ino[i], &a), -EUCLEAN);
+	env_unmount(&e);
+
+	expect_repair(&e, want);
+	for (i = 0; i < NSTAMPS; i++) {
+		get_stamp(&e, ino[i], &stamps[i], &now, &nsec);
+		ck_assert_uint_eq(now, sec[i]);
+		ck_assert_uint_eq(nsec, 0);
+	}
+	env_mount(&e);
+	for (i = 0; i < NSTAMPS; i++)
+		ck_assert_int_eq(fs_getattr(e.fs, ino[i], &a), 0);
+	expect_pat(&e, e.a, 0, 3 * e.bs);
+	expect_pat(&e, e.b, 0, 2 * e.bs);
+	env_done(&e);
+}
+END_TEST
+
 START_TEST(t_not_diofs)
 {
 	struct bdev_test_opts bo = { .size = 4 * MiB, .block_size = 512 };
@@ -777,6 +1258,7 @@ static Suite *fsck_suite(void)
 	tcase_set_timeout(tc, CASE_TIMEOUT);
 	tcase_add_loop_test(tc, t_clean, 0, NFSCK_GEOMS);
 	tcase_add_loop_test(tc, t_double_owner, 0, NFSCK_GEOMS);
+	tcase_add_loop_test(tc, t_no_room_to_copy, 0, NFSCK_GEOMS);
 	tcase_add_loop_test(tc, t_link_count, 0, NFSCK_GEOMS);
 	tcase_add_loop_test(tc, t_dangling_entry, 0, NFSCK_GEOMS);
 	tcase_add_loop_test(tc, t_bitmap_bit, 0, NFSCK_GEOMS);
@@ -786,8 +1268,17 @@ static Suite *fsck_suite(void)
 	tcase_add_loop_test(tc, t_dir_cycle, 0, NFSCK_GEOMS);
 	tcase_add_loop_test(tc, t_leaf_overlap, 0, NFSCK_GEOMS);
 	tcase_add_loop_test(tc, t_orphan, 0, NFSCK_GEOMS);
+	tcase_add_loop_test(tc, t_orphan_root, 0, NFSCK_GEOMS);
+	tcase_add_loop_test(tc, t_orphan_named, 0, NFSCK_GEOMS);
 	tcase_add_loop_test(tc, t_damaged_tree, 0, NFSCK_GEOMS);
 	tcase_add_loop_test(tc, t_past_eof, 0, NFSCK_GEOMS);
+	tcase_add_loop_test(tc, t_rebuilt_dir, 0, NFSCK_GEOMS);
+	tcase_add_loop_test(tc, t_dropped_dir_tree, 0, NFSCK_GEOMS);
+	tcase_add_loop_test(tc, t_dropped_xattr_tree, 0, NFSCK_GEOMS);
+	tcase_add_loop_test(tc, t_copied_tree_extent, 0, NFSCK_GEOMS);
+	tcase_add_loop_test(tc, t_overlap_tree, 0, NFSCK_GEOMS);
+	tcase_add_loop_test(tc, t_past_eof_tree, 0, NFSCK_GEOMS);
+	tcase_add_loop_test(tc, t_nsec, 0, NFSCK_GEOMS);
 	tcase_add_test(tc, t_not_diofs);
 	suite_add_tcase(s, tc);
 	return s;

@@ -39,8 +39,9 @@
  *     transaction that changes its names), but not the directories on the
  *     way to them: after a directory is renamed, its new path is promised
  *     only for names bound after the rename, or once a sync has returned.
- *     fdatasync, and fsync of a file that has no name left, are exercised
- *     but promise nothing the harness holds them to.
+ *     fdatasync promises size and data, not extended attributes, and only
+ *     at names an earlier promise made durable.  fsync of a file that has
+ *     no name left is exercised but promises nothing the harness can see.
  *  4. A rename over an existing name, when both files were durable,
  *     leaves that name on one of the two with its whole contents; a rename
  *     of a durable file to a new name leaves the file at one of its two
@@ -166,6 +167,7 @@ struct promise {
 	char path[PATH_LEN];
 	const struct content *c;
 	struct xattr_state x[NXATTR];
+	bool datasync;		/* fdatasync: not the xattrs (rule 3) */
 	uint64_t at;
 	uint64_t path_until, data_until, xattr_until;
 };
@@ -365,22 +367,38 @@ static bool path_promised(const struct model *m, unsigned n)
 	return true;
 }
 
-static void promise(struct model *m, unsigned n, uint64_t at)
+/* The promise still whole about name path of file f, or NULL. */
+static const struct promise *name_promise(const struct model *m, unsigned f,
+					  const char *path)
 {
-	unsigned f = m->names[n].file;
-	struct promise *p;
-	char path[PATH_LEN];
 	size_t i;
 
-	name_path(m, n, path, sizeof(path));
-	/* One still whole for this name says the same from earlier on. */
-	for (i = 0; i < m->npromises; i++) {
-		p = &m->promises[i];
-		if (p->file == f && !strcmp(p->path, path) &&
-		    p->path_until == NEVER && p->data_until == NEVER &&
-		    p->xattr_until == NEVER)
-			return;
+	for (i = m->npromises; i-- > 0;) {
+		const struct promise *p = &m->promises[i];
+
+		if (p->file == f && p->path_until == NEVER &&
+		    !strcmp(p->path, path))
+			return p;
 	}
+	return NULL;
+}
+
+static void promise(struct model *m, unsigned n, bool datasync, uint64_t at)
+{
+	unsigned f = m->names[n].file;
+	const struct promise *old;
+	struct promise *p;
+	char path[PATH_LEN];
+
+	name_path(m, n, path, sizeof(path));
+	/* One still whole for this name says as much from earlier on. */
+	old = name_promise(m, f, path);
+	if (old && old->data_until == NEVER &&
+	    (datasync || (!old->datasync && old->xattr_until == NEVER)))
+		return;
+	/* Rule 3: fdatasync makes no name durable. */
+	if (datasync && !old)
+		return;
 	if (m->npromises == m->promises_cap) {
 		m->promises_cap = m->promises_cap ? 2 * m->promises_cap : 256;
 		m->promises = realloc(m->promises,
@@ -393,6 +411,7 @@ static void promise(struct model *m, unsigned n, uint64_t at)
 	memcpy(p->path, path, sizeof(path));
 	p->c = current(m, f);
 	memcpy(p->x, m->files[f].x, sizeof(p->x));
+	p->datasync = datasync;
 	p->at = at;
 	p->path_until = p->data_until = p->xattr_until = NEVER;
 }
@@ -401,14 +420,16 @@ static void promise(struct model *m, unsigned n, uint64_t at)
 static const struct promise *clean_promise(const struct model *m, unsigned f,
 					   const char *path)
 {
+	const struct promise *p;
 	size_t i;
 
+	if (path) {
+		p = name_promise(m, f, path);
+		return p && p->data_until == NEVER ? p : NULL;
+	}
 	for (i = m->npromises; i-- > 0;) {
-		const struct promise *p = &m->promises[i];
-
-		if (p->file == f && p->data_until == NEVER &&
-		    (!path || (p->path_until == NEVER &&
-			       !strcmp(p->path, path))))
+		p = &m->promises[i];
+		if (p->file == f && p->data_until == NEVER)
 			return p;
 	}
 	return NULL;
@@ -647,19 +668,19 @@ static void do_write(struct recording *r, unsigned f, uint64_t off,
 	memcpy(c->data + off, r->buf, len);
 }
 
-static void do_fsync(struct recording *r, unsigned f)
+static void do_fsync(struct recording *r, unsigned f, bool datasync)
 {
 	struct model *m = r->m;
 	unsigned n;
 	int err;
 
-	err = fs_fsync(r->fs, m->files[f].ino, false);
-	ck_assert_msg(err == 0, "%s: fsync %s: %d", where, m->files[f].name,
-		      err);
+	err = fs_fsync(r->fs, m->files[f].ino, datasync);
+	ck_assert_msg(err == 0, "%s: %s %s: %d", where,
+		      datasync ? "fdatasync" : "fsync", m->files[f].name, err);
 	for (n = 0; n < m->nnames; n++)
 		if (m->names[n].live && m->names[n].file == f &&
 		    path_promised(m, n))
-			promise(m, n, logpos(r));
+			promise(m, n, datasync, logpos(r));
 }
 
 static void do_rename(struct recording *r, unsigned src, unsigned d,
@@ -833,10 +854,10 @@ static void op_replace(struct recording *r)
 	f = m->names[target].file;
 	name_path(m, (unsigned)target, path, sizeof(path));
 	if (!clean_promise(m, f, path))
-		do_fsync(r, f);
+		do_fsync(r, f, false);
 	tmp = do_create(r, m->names[target].dir);
 	do_write(r, tmp, 0, 1 + rnd_below(FILE_MAX / 2));
-	do_fsync(r, tmp);
+	do_fsync(r, tmp, false);
 	for (n = m->nnames; n-- > 0;)
 		if (m->names[n].live && m->names[n].file == tmp)
 			break;
@@ -1035,18 +1056,8 @@ static void op_dir_change(struct recording *r)
 
 static void op_fsync(struct recording *r, int f)
 {
-	int err;
-
-	if (f < 0)
-		return;
-	if (rnd_below(6) == 0) {
-		/* fdatasync: exercised, held to nothing (rule 3). */
-		err = fs_fsync(r->fs, r->m->files[f].ino, true);
-		ck_assert_msg(err == 0, "%s: fdatasync %s: %d", where,
-			      r->m->files[f].name, err);
-		return;
-	}
-	do_fsync(r, (unsigned)f);
+	if (f >= 0)
+		do_fsync(r, (unsigned)f, rnd_below(4) == 0);
 }
 
 /* fsyncdir and syncfs: everything is durable once it returns. */
@@ -1062,7 +1073,7 @@ static void op_sync(struct recording *r)
 		m->dirs[d].moved_synced = true;
 	for (n = 0; n < m->nnames; n++)
 		if (m->names[n].live)
-			promise(m, n, logpos(r));
+			promise(m, n, false, logpos(r));
 }
 
 /* A few hundred operations, chosen by weight; then unmount. */
@@ -1523,12 +1534,12 @@ static void check_xattrs(struct replay *rp, const struct promise *p)
 				sizeof(val));
 		if (!p->x[k].set) {
 			if (n != -ENODATA)
-				bad(rp, BAD_XATTR, "%s: %s: %zd, want it absent (fsynced at log %" PRIu64 ")",
+				bad(rp, BAD_XATTR, "%s: %s: %zd, want it absent (promised at log %" PRIu64 ")",
 				    p->path, xattr_names[k], n, p->at);
 			continue;
 		}
 		if (n != p->x[k].len) {
-			bad(rp, BAD_XATTR, "%s: %s: %zd bytes, want %u (fsynced at log %" PRIu64 ")",
+			bad(rp, BAD_XATTR, "%s: %s: %zd bytes, want %u (promised at log %" PRIu64 ")",
 			    p->path, xattr_names[k], n, p->x[k].len, p->at);
 			continue;
 		}
@@ -1536,7 +1547,7 @@ static void check_xattrs(struct replay *rp, const struct promise *p)
 			if (val[i] != pat(i, p->x[k].seed))
 				break;
 		if (i < (size_t)n)
-			bad(rp, BAD_XATTR, "%s: %s: byte %zu differs (fsynced at log %" PRIu64 ")",
+			bad(rp, BAD_XATTR, "%s: %s: byte %zu differs (promised at log %" PRIu64 ")",
 			    p->path, xattr_names[k], i, p->at);
 	}
 }
@@ -1560,12 +1571,12 @@ static void check_promises(struct replay *rp)
 			continue;
 		rp->promises_checked++;
 		if (!holds(rp, p->path, p->c, &kind, why, sizeof(why))) {
-			bad(rp, kind, "%s (%s), fsynced at log %" PRIu64 " with size %" PRIu64 ": %s",
+			bad(rp, kind, "%s (%s), promised at log %" PRIu64 " with size %" PRIu64 ": %s",
 			    p->path, m->files[p->file].name, p->at, p->c->size,
 			    why);
 			continue;
 		}
-		if (p->xattr_until >= st->applied_end)
+		if (!p->datasync && p->xattr_until >= st->applied_end)
 			check_xattrs(rp, p);
 	}
 	for (i = 0; i < m->neithers; i++) {
@@ -1885,7 +1896,7 @@ static const struct promise *final_promise(const struct model *m)
 		const struct promise *p = &m->promises[i];
 
 		if (p->path_until == NEVER && p->data_until == NEVER &&
-		    p->xattr_until == NEVER && p->c->size > 0)
+		    p->xattr_until == NEVER && !p->datasync && p->c->size > 0)
 			return p;
 	}
 	ck_abort_msg("%s: the workload left no promise to spoil", where);

@@ -260,6 +260,7 @@ static unsigned add_file(struct model *m, const char *name, uint64_t ino,
 	mf->gen = gen;
 	mf->vers = xalloc(sizeof(*mf->vers));
 	mf->vers[0] = xalloc(sizeof(**mf->vers));
+	mf->vers[0]->data = xalloc(0);	/* empty, but something to compare */
 	mf->nvers = 1;
 	return m->nfiles++;
 }

@@ -1878,6 +1878,9 @@ static void crash_case(const struct geom *g, bool skip_commit_flush,
 	rng_state = seed;
 	record_start(&r, g, skip_commit_flush);
 	record_workload(&r);
+	fprintf(stderr, "%s: recorded %u operations: %u files, %u directories, %zu promises, %zu renames to hold\n",
+		where, WORKLOAD_OPS, r.m->nfiles, r.m->ndirs - 1,
+		r.m->npromises, r.m->neithers);
 	replay_states(&r, nstates, stop_at_bad, t, first_bad);
 	record_free(&r);
 	clock_gettime(CLOCK_MONOTONIC, &t1);

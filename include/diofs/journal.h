@@ -23,9 +23,11 @@
  *     committed since the last checkpoint stay in memory until it.
  *  4. The journal superblock's tail moves only after the checkpointed
  *     blocks are flushed, and is flushed before any log space it frees is
- *     written again.  Block 0 (the primary superblock) is written home only
- *     after every other block, the backup superblock included, is durable,
- *     so that one good superblock always names the journal.
+ *     written again.  Block 0 (the primary superblock) is written home on
+ *     its own, after every other block, the backup superblock included, is
+ *     durable, and before the tail moves: a torn primary leaves the backup,
+ *     and a stale primary is never left without the journal that
+ *     corrects it.
  *  5. A failed write or flush returns its error and the journal writes
  *     nothing more (the filesystem goes read-only); what committed before
  *     stays on the device for the next mount's replay.

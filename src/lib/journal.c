@@ -18,8 +18,8 @@
  *
  *   journal_commit():      records ─▶ flush ─▶ commit record ─▶ flush
  *                          ─▶ images kept for the checkpoint
- *   journal_checkpoint():  images home (but block 0) ─▶ flush
- *                          ─▶ block 0 + journal superblock (tail = head)
+ *   journal_checkpoint():  images home (but block 0) ─▶ flush ─▶ block 0
+ *                          ─▶ flush ─▶ journal superblock (tail = head)
  *                          ─▶ flush ─▶ log space free again
  *   journal_recover():     scan from the tail while records verify and
  *                          commits match ─▶ images in sequence order, a
@@ -620,13 +620,18 @@ out:
 	return err;
 }
 
-/* Rule 4 of journal.h: write imgs home, block 0 last. */
+/*
+ * Rule 4 of journal.h: write imgs home, then the primary superblock, then
+ * the journal superblock with the new tail, each step durable before the
+ * next.  The primary goes alone: it must never be the stale one of two
+ * valid copies once the journal that would correct it is gone.
+ */
 static int write_home(struct journal *j, struct jimg **v, size_t n,
 		      void *tail_block)
 {
-	uint64_t *dev = malloc((n + 1) * sizeof(*dev));
-	void **bufs = malloc((n + 1) * sizeof(*bufs));
-	size_t i, first = n && v[0]->blkno == 0 ? 1 : 0, k = 0;
+	uint64_t *dev = malloc((n ? n : 1) * sizeof(*dev));
+	void **bufs = malloc((n ? n : 1) * sizeof(*bufs));
+	size_t i, first = n && v[0]->blkno == 0 ? 1 : 0;
 	int err;
 
 	if (!dev || !bufs) {
@@ -638,21 +643,20 @@ static int write_home(struct journal *j, struct jimg **v, size_t n,
 		bufs[i - first] = v[i]->data;
 	}
 	err = write_blocks(j, dev, bufs, n - first);
-	if (!err)
+	if (!err && n > first)
 		err = bdev_flush(j->bdev);
-	if (err)
-		goto out;
-	if (first) {
-		dev[k] = 0;
-		bufs[k++] = v[0]->data;
+	if (!err && first) {
+		dev[0] = 0;
+		bufs[0] = v[0]->data;
+		err = write_blocks(j, dev, bufs, 1);
+		if (!err)
+			err = bdev_flush(j->bdev);
 	}
-	if (tail_block) {
-		dev[k] = j->start;
-		bufs[k++] = tail_block;
+	if (!err && tail_block) {
+		err = write_blocks(j, &j->start, &tail_block, 1);
+		if (!err)
+			err = bdev_flush(j->bdev);
 	}
-	err = write_blocks(j, dev, bufs, k);
-	if (!err && k)
-		err = bdev_flush(j->bdev);
 out:
 	free(bufs);
 	free(dev);

@@ -89,7 +89,7 @@
 
 #define DEV_SIZE	(16 * MiB)
 #define CRASH_TIMEOUT	900	/* seconds: a case mounts thousands of times */
-#define WORKLOAD_OPS	300
+#define WORKLOAD_OPS	500
 #define CASE_STATES	4000	/* crash states per replay case */
 #define COMMIT_SECS	3600	/* rule 8: commits come from the workload */
 #define FILE_MAX	(64 * KiB)
@@ -534,7 +534,12 @@ static void record_start(struct recording *r, const struct geom *g,
 			 bool skip_commit_flush)
 {
 	struct bdev_test_opts bo = { .size = DEV_SIZE, .block_size = g->dev_bs };
-	struct format_opts fo = { .block_size = g->fs_bs };
+	/* The smallest journal mkfs allows on 1 KiB blocks: it wraps and
+	 * checkpoints many times in one recording. */
+	struct format_opts fo = {
+		.block_size = g->fs_bs,
+		.journal_blocks = g->fs_bs == 1024 ? 64 : 0,
+	};
 	struct fs_mount_opts mo = {
 		.commit_secs = COMMIT_SECS,
 		.test_skip_commit_flush = skip_commit_flush,
@@ -1719,7 +1724,7 @@ struct tally {
 };
 
 /* Where the power may go: the start and every flush, each with its
- * share of the case's states; a share is at most 8 per write, and a
+ * share of the case's states; a share is at most 12 per write, and a
  * single write has no subset but itself, whole or torn. */
 static struct point *crash_points(struct recording *r, size_t nlog,
 				  unsigned nstates, unsigned *npoints)
@@ -1740,7 +1745,7 @@ static struct point *crash_points(struct recording *r, size_t nlog,
 		given = 0;
 		for (i = 0; i < n && left; i++) {
 			w = pts[i].end - pts[i].first;
-			cap = 8 * w;
+			cap = 12 * w;
 			if (w == 1)
 				cap = bdev_test_log_entry(r->bdev, pts[i].first)->len >
 				      r->g->dev_bs ? 3 : 1;

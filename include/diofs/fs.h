@@ -44,6 +44,9 @@ struct fs_mount_opts {
 	size_t cache_blocks;	/* metadata cache size; 0: a default */
 	unsigned commit_secs;	/* commit interval (-o commit); 0: 5 s */
 	bool sync;		/* every change commits before it returns */
+	/* Where the engine reports what happens after the mount (the
+	 * journal failing); NULL: standard error. */
+	void (*log)(const char *line);
 	/* Tests only: leave out the flush that orders a commit record after
 	 * the journal blocks and data it covers, so that crash tests can
 	 * show they catch a journal that breaks its ordering. */

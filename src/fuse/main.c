@@ -156,6 +156,12 @@ static void log_notice(const char *fmt, ...)
 	va_end(ap);
 }
 
+/* The engine's reports after the mount (fs_mount_opts.log). */
+static void log_engine(const char *line)
+{
+	log_err("%s", line);
+}
+
 static void usage(FILE *f, const char *prog)
 {
 	fprintf(f,
@@ -493,6 +499,7 @@ int main(int argc, char *argv[])
 	mopts.cache_blocks = o.cache_blocks;
 	mopts.commit_secs = o.commit_secs;
 	mopts.sync = o.sync;
+	mopts.log = log_engine;
 	rc = fs_mount(device, &mopts, &fs, &err_msg);
 	if (rc < 0) {
 		log_err("%s: %s", o.device, err_msg ? err_msg : strerror(-rc));

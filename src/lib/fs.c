@@ -176,10 +176,16 @@ static void commit_failed(void *arg, int err)
 {
 	struct fs *fs = arg;
 
+	char line[200];
+
 	fs_set_error(fs, err);
-	fprintf(stderr,
-		"diofs: the journal failed (%s): the filesystem is now read-only; what committed before is kept\n",
-		strerror(-err));
+	snprintf(line, sizeof(line),
+		 "the journal failed (%s): the filesystem is now read-only; what committed before is kept, and the next mount replays it",
+		 strerror(-err));
+	if (fs->log)
+		fs->log(line);
+	else
+		fprintf(stderr, "diofs: %s\n", line);
 }
 
 /* ---- mount and unmount ------------------------------------------------------ */
@@ -326,6 +332,7 @@ int fs_mount_bdev(struct bdev *bdev, const struct fs_mount_opts *opts,
 	if (!fs)
 		return mount_fail(err_msg, -ENOMEM, "cannot mount");
 	fs->bdev = bdev;
+	fs->log = opts->log;
 	pthread_rwlock_init(&fs->meta_lock, NULL);
 	pthread_mutex_init(&fs->icache_lock, NULL);
 	pthread_mutex_init(&fs->q_lock, NULL);

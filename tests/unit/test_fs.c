@@ -747,7 +747,7 @@ END_TEST
 START_TEST(t_enospc)
 {
 	const struct geom *g = &geoms[_i];
-	struct format_opts fo = { .journal_blocks = 16 };
+	struct format_opts fo = { .journal_blocks = 64 };
 	uint64_t chunk = 256 * KiB, free0, free1, done = 0;
 	unsigned char *a = xalloc(MiB), *b = xalloc(chunk);
 	struct env e;
@@ -802,7 +802,7 @@ END_TEST
 START_TEST(t_abort_reload)
 {
 	const struct geom g = { 4096, 512 };
-	struct format_opts fo = { .journal_blocks = 16 };
+	struct format_opts fo = { .journal_blocks = 64 };
 	unsigned char *buf = xalloc(MiB);
 	struct inode *ip;
 	struct txn *t;

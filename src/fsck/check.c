@@ -1114,6 +1114,34 @@ out:
 }
 
 /*
+ * A journal superblock too damaged to find the log by, on a filesystem
+ * that needs recovery: what the journal holds is lost.  Repair makes the
+ * journal empty and clears RECOVER, and the check goes on with what is in
+ * place.
+ */
+static int discard_journal(struct bdev *bdev, const struct fsck_opts *opts,
+			   struct fsck_result *res, struct super *sb)
+{
+	struct fsck f = {
+		.o = opts, .res = res, .prefix = "", .repair = opts->repair,
+	};
+	int err;
+
+	fsck_problem(&f, "journal emptied, its transactions are lost",
+		     "journal: its superblock is damaged, so the transactions it holds cannot be replayed");
+	if (!opts->repair)
+		return 0;
+	err = journal_format(bdev, sb);
+	sb->incompat &= ~DIOFS_FEAT_INCOMPAT_RECOVER;
+	if (!err)
+		err = super_write(bdev, sb);
+	if (err)
+		snprintf(res->msg, sizeof(res->msg),
+			 "cannot empty the journal: %s", strerror(-err));
+	return err;
+}
+
+/*
  * A filesystem that needs recovery is checked as it will be after replay:
  * with repair the journal is replayed for real and RECOVER cleared; without,
  * it is replayed in memory, over the device, for as long as *j is open.
@@ -1131,10 +1159,11 @@ static int replay_journal(struct bdev *bdev, const struct fsck_opts *opts,
 	if (err || !(sb.incompat & DIOFS_FEAT_INCOMPAT_RECOVER))
 		return 0;	/* check_super() reports what is wrong */
 	err = journal_open(bdev, &sb, j, msg, sizeof(msg));
+	if (err == -EUCLEAN)
+		return discard_journal(bdev, opts, res, &sb);
 	if (!err)
 		err = journal_recover(*j, opts->repair, &info, msg, sizeof(msg));
 	if (!err && opts->repair) {
-		sb.incompat &= ~DIOFS_FEAT_INCOMPAT_RECOVER;
 		err = super_read(bdev, &sb, msg, sizeof(msg));
 		sb.incompat &= ~DIOFS_FEAT_INCOMPAT_RECOVER;
 		if (!err)

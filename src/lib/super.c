@@ -650,6 +650,8 @@ static uint64_t default_journal(uint64_t blocks, uint32_t bs)
 		j = SUPER_JOURNAL_MAX_BYTES / bs;
 	if (j > blocks / 8)
 		j = blocks / 8;
+	if (j < SUPER_JOURNAL_LEAST)
+		j = SUPER_JOURNAL_LEAST;
 	return j;
 }
 

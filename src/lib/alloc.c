@@ -50,6 +50,7 @@
 
 #include "diofs/alloc.h"
 #include "diofs/crc.h"
+#include "diofs/util.h"
 
 struct grp {
 	uint32_t free_blocks;
@@ -88,20 +89,6 @@ struct alloc {
 	uint64_t next_gen;
 	int error;		/* alloc.h rule 4 */
 };
-
-static void setmsg(char *msg, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void setmsg(char *msg, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!msg || !len)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, len, fmt, ap);
-	va_end(ap);
-}
 
 /* ---- bitmaps ------------------------------------------------------------- */
 
@@ -292,23 +279,6 @@ static int txrec_get(struct alloc *a, struct txn *t, struct txrec **out)
 	return 0;
 }
 
-static int grow(void **v, size_t *cap, size_t need, size_t size)
-{
-	size_t n = *cap ? *cap : 16;
-	void *p;
-
-	if (need <= *cap)
-		return 0;
-	while (n < need)
-		n *= 2;
-	p = realloc(*v, n * size);
-	if (!p)
-		return -ENOMEM;
-	*v = p;
-	*cap = n;
-	return 0;
-}
-
 /* Remember that r touched group g, so an abort reloads it. */
 static int txrec_touch(struct txrec *r, uint64_t g)
 {
@@ -317,7 +287,7 @@ static int txrec_touch(struct txrec *r, uint64_t g)
 
 	if (gr->touch_gen == r->gen)
 		return 0;
-	err = grow((void **)&r->touched, &r->cap_touched, r->ntouched + 1,
+	err = grow_array((void **)&r->touched, &r->cap_touched, r->ntouched + 1,
 		   sizeof(*r->touched));
 	if (err)
 		return err;
@@ -878,7 +848,7 @@ int alloc_free(struct alloc *a, struct txn *t, uint64_t start, uint64_t len)
 	if (!err)
 		err = txrec_touch(r, g);
 	if (!err)
-		err = grow((void **)&r->busy, &r->cap_busy, r->nbusy + 1,
+		err = grow_array((void **)&r->busy, &r->cap_busy, r->nbusy + 1,
 			   sizeof(*r->busy));
 	if (err)
 		goto out;
@@ -1207,13 +1177,13 @@ static int check_group(struct alloc *a, uint64_t g, char *msg, size_t msglen)
 
 	err = desc_read(a, g, &db, &d);
 	if (err) {
-		setmsg(msg, msglen, "group %" PRIu64 ": bad descriptor", g);
+		set_msg(msg, msglen, "group %" PRIu64 ": bad descriptor", g);
 		return err;
 	}
 	err = -EUCLEAN;
 	if (le32toh(d->free_blocks) != a->g[g].free_blocks ||
 	    le32toh(d->free_inodes) != a->g[g].free_inodes) {
-		setmsg(msg, msglen, "group %" PRIu64 ": descriptor and memory disagree", g);
+		set_msg(msg, msglen, "group %" PRIu64 ": descriptor and memory disagree", g);
 		goto out_desc;
 	}
 	if (le32toh(d->flags) & DIOFS_BG_BLOCK_UNINIT) {
@@ -1221,7 +1191,7 @@ static int check_group(struct alloc *a, uint64_t g, char *msg, size_t msglen)
 	} else {
 		err = bbitmap_read(a, g, &b);
 		if (err) {
-			setmsg(msg, msglen, "group %" PRIu64 ": unreadable block bitmap", g);
+			set_msg(msg, msglen, "group %" PRIu64 ": unreadable block bitmap", g);
 			goto out_desc;
 		}
 		bm = bm_bits(b);
@@ -1232,7 +1202,7 @@ static int check_group(struct alloc *a, uint64_t g, char *msg, size_t msglen)
 		cache_release(a->c, b);
 	}
 	if (nfree != le32toh(d->free_blocks)) {
-		setmsg(msg, msglen, "group %" PRIu64 ": block bitmap does not match %u free blocks",
+		set_msg(msg, msglen, "group %" PRIu64 ": block bitmap does not match %u free blocks",
 		       g, le32toh(d->free_blocks));
 		err = -EUCLEAN;
 		goto out_desc;
@@ -1244,7 +1214,7 @@ static int check_group(struct alloc *a, uint64_t g, char *msg, size_t msglen)
 	} else {
 		err = ibitmap_read(a, g, &b);
 		if (err) {
-			setmsg(msg, msglen, "group %" PRIu64 ": unreadable inode bitmap", g);
+			set_msg(msg, msglen, "group %" PRIu64 ": unreadable inode bitmap", g);
 			goto out_desc;
 		}
 		bm = bm_bits(b);
@@ -1260,7 +1230,7 @@ static int check_group(struct alloc *a, uint64_t g, char *msg, size_t msglen)
 	}
 	err = 0;
 	if (nfree != le32toh(d->free_inodes)) {
-		setmsg(msg, msglen, "group %" PRIu64 ": inode bitmap does not match %u free inodes",
+		set_msg(msg, msglen, "group %" PRIu64 ": inode bitmap does not match %u free inodes",
 		       g, le32toh(d->free_inodes));
 		err = -EUCLEAN;
 	}
@@ -1281,7 +1251,7 @@ int alloc_check(struct alloc *a, char *msg, size_t msglen)
 		fi += a->g[g].free_inodes;
 	}
 	if (!err && (fb != a->free_blocks || fi != a->free_inodes)) {
-		setmsg(msg, msglen, "free totals disagree with the groups");
+		set_msg(msg, msglen, "free totals disagree with the groups");
 		err = -EUCLEAN;
 	}
 	pthread_mutex_unlock(&a->lock);

@@ -76,6 +76,7 @@
 #include "diofs/cache.h"
 #include "diofs/crc.h"
 #include "diofs/format.h"
+#include "diofs/util.h"
 
 /* Requests in flight during a commit: enough to keep a device busy. */
 #define CACHE_QUEUE_DEPTH	64
@@ -152,23 +153,6 @@ struct txn {
 static struct cbuf *cb_of(struct mbuf *b)
 {
 	return (struct cbuf *)((char *)b - offsetof(struct cbuf, mb));
-}
-
-static int grow_array(void **v, size_t *cap, size_t need, size_t size)
-{
-	size_t n = *cap ? *cap : 16;
-	void *p;
-
-	if (need <= *cap)
-		return 0;
-	while (n < need)
-		n *= 2;
-	p = realloc(*v, n * size);
-	if (!p)
-		return -ENOMEM;
-	*v = p;
-	*cap = n;
-	return 0;
 }
 
 static size_t hash_slot(const struct cache *c, uint64_t blkno)

@@ -70,6 +70,20 @@ static int commit_one(struct commit *cm)
 	return 0;
 }
 
+/* The committing thread is done, with err; cm->lock held.  Rule 4 of
+ * commit.h: the first error is kept and reported once. */
+static void commit_done(struct commit *cm, int err)
+{
+	cm->committing = false;
+	if (err && !cm->error) {
+		cm->error = err;
+		pthread_mutex_unlock(&cm->lock);
+		cm->opts.on_error(cm->opts.arg, err);
+		pthread_mutex_lock(&cm->lock);
+	}
+	pthread_cond_broadcast(&cm->cond);
+}
+
 /* Commit until transaction target is durable; cm->lock held. */
 static int commit_until(struct commit *cm, uint64_t target)
 {
@@ -84,14 +98,7 @@ static int commit_until(struct commit *cm, uint64_t target)
 		pthread_mutex_unlock(&cm->lock);
 		err = commit_one(cm);
 		pthread_mutex_lock(&cm->lock);
-		cm->committing = false;
-		if (err && !cm->error) {
-			cm->error = err;
-			pthread_mutex_unlock(&cm->lock);
-			cm->opts.on_error(cm->opts.arg, err);
-			pthread_mutex_lock(&cm->lock);
-		}
-		pthread_cond_broadcast(&cm->cond);
+		commit_done(cm, err);
 	}
 	return cm->error;
 }
@@ -121,14 +128,7 @@ int commit_all_home(struct commit *cm)
 			cache_unpin(cm->cache);
 	}
 	pthread_mutex_lock(&cm->lock);
-	cm->committing = false;
-	if (err && !cm->error) {
-		cm->error = err;
-		pthread_mutex_unlock(&cm->lock);
-		cm->opts.on_error(cm->opts.arg, err);
-		pthread_mutex_lock(&cm->lock);
-	}
-	pthread_cond_broadcast(&cm->cond);
+	commit_done(cm, err);
 	pthread_mutex_unlock(&cm->lock);
 	return err;
 }

@@ -52,6 +52,7 @@
 #include "diofs/format.h"
 #include "diofs/journal.h"
 #include "diofs/super.h"
+#include "diofs/util.h"
 
 #define JOURNAL_QUEUE_DEPTH	64
 #define JOURNAL_MAX_IOV		64	/* blocks merged into one request */
@@ -335,20 +336,6 @@ int journal_format(struct bdev *bdev, const struct super *sb)
 
 /* ---- open and close --------------------------------------------------- */
 
-static void setmsg(char *msg, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void setmsg(char *msg, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!msg || !len)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, len, fmt, ap);
-	va_end(ap);
-}
-
 /* Check the journal superblock in buf; -EUCLEAN / -EOPNOTSUPP with msg. */
 static int jsuper_decode(struct journal *j, const void *buf, char *msg,
 			 size_t msglen)
@@ -356,11 +343,11 @@ static int jsuper_decode(struct journal *j, const void *buf, char *msg,
 	const struct diofs_jsuper *js = buf;
 
 	if (blkhdr_verify(buf, j->bs, DIOFS_MAGIC_JSUPER, j->start, j->uuid)) {
-		setmsg(msg, msglen, "the journal superblock is damaged");
+		set_msg(msg, msglen, "the journal superblock is damaged");
 		return -EUCLEAN;
 	}
 	if (le32toh(js->version) > DIOFS_JOURNAL_VERSION) {
-		setmsg(msg, msglen,
+		set_msg(msg, msglen,
 		       "the journal has format version %u, newer than this diofs knows (%u): use a newer diofs",
 		       le32toh(js->version), DIOFS_JOURNAL_VERSION);
 		return -EOPNOTSUPP;
@@ -368,7 +355,7 @@ static int jsuper_decode(struct journal *j, const void *buf, char *msg,
 	if (le32toh(js->block_size) != j->bs ||
 	    le64toh(js->nblocks) != j->nlog + 1 ||
 	    le64toh(js->tail) >= j->nlog) {
-		setmsg(msg, msglen,
+		set_msg(msg, msglen,
 		       "the journal superblock does not match the filesystem");
 		return -EUCLEAN;
 	}
@@ -387,24 +374,24 @@ int journal_open(struct bdev *bdev, const struct super *sb,
 	int err;
 
 	if (sb->journal_blocks < 2) {
-		setmsg(msg, msglen, "the filesystem has no journal area");
+		set_msg(msg, msglen, "the filesystem has no journal area");
 		return -EUCLEAN;
 	}
 	err = journal_alloc(bdev, sb, &j);
 	if (err) {
-		setmsg(msg, msglen, "cannot set up the journal");
+		set_msg(msg, msglen, "cannot set up the journal");
 		return err;
 	}
 	buf = block_alloc(j, 1);
 	if (!buf) {
 		err = -ENOMEM;
-		setmsg(msg, msglen, "cannot set up the journal");
+		set_msg(msg, msglen, "cannot set up the journal");
 		goto out_close;
 	}
 	n = bdev_pread(j->q, buf, j->bs, j->start * j->bs);
 	if (n != (ssize_t)j->bs) {
 		err = n < 0 ? (int)n : -EIO;
-		setmsg(msg, msglen, "cannot read the journal superblock");
+		set_msg(msg, msglen, "cannot read the journal superblock");
 		goto out_buf;
 	}
 	err = jsuper_decode(j, buf, msg, msglen);
@@ -415,7 +402,7 @@ int journal_open(struct bdev *bdev, const struct super *sb,
 		j->tail_seq = j->head_seq = fresh_seq();
 		err = 0;
 	} else if (err == -EUCLEAN) {
-		setmsg(msg, msglen,
+		set_msg(msg, msglen,
 		       "the journal superblock is damaged and the journal needs recovery: run fsck.diofs -y");
 	}
 	if (err)
@@ -742,23 +729,6 @@ struct pending {
 	uint64_t *tags;		/* one descriptor's block numbers */
 };
 
-static int grow(void **v, size_t *cap, size_t need, size_t size)
-{
-	size_t c = *cap ? *cap : 16;
-	void *p;
-
-	if (need <= *cap)
-		return 0;
-	while (c < need)
-		c *= 2;
-	p = realloc(*v, c * size);
-	if (!p)
-		return -ENOMEM;
-	*v = p;
-	*cap = c;
-	return 0;
-}
-
 static void pending_clear(struct pending *p)
 {
 	size_t i;
@@ -815,7 +785,7 @@ static int read_transaction(struct log_reader *rd, uint64_t *pos,
 		count++;
 		at = log_next(j, at);
 		if (magic == DIOFS_MAGIC_JREVOKE) {
-			err = grow((void **)&p->rev, &p->cap_rev, p->nrev + m,
+			err = grow_array((void **)&p->rev, &p->cap_rev, p->nrev + m,
 				   sizeof(*p->rev));
 			if (err)
 				return err;
@@ -823,7 +793,7 @@ static int read_transaction(struct log_reader *rd, uint64_t *pos,
 				p->rev[p->nrev++] = le64toh(record_slots(b)[t]);
 			continue;
 		}
-		err = grow((void **)&p->img, &p->cap_img, p->nimg + m,
+		err = grow_array((void **)&p->img, &p->cap_img, p->nimg + m,
 			   sizeof(*p->img));
 		if (err)
 			return err;
@@ -891,7 +861,7 @@ int journal_recover(struct journal *j, bool write,
 	info->torn = torn;
 	info->blocks = j->nimg;
 	if (err < 0) {
-		setmsg(msg, msglen, "cannot read the journal");
+		set_msg(msg, msglen, "cannot read the journal");
 		goto out;
 	}
 	err = 0;
@@ -907,7 +877,7 @@ int journal_recover(struct journal *j, bool write,
 	if (!err)
 		err = journal_reset(j);
 	if (err)
-		setmsg(msg, msglen, "cannot write the replayed journal in place");
+		set_msg(msg, msglen, "cannot write the replayed journal in place");
 out:
 	pending_clear(&p);
 	free(p.img);

@@ -42,6 +42,7 @@
 #include "diofs/crc.h"
 #include "diofs/super.h"
 #include "diofs/journal.h"
+#include "diofs/util.h"
 
 /* A last group shorter than its metadata plus this is left unused. */
 #define SUPER_MIN_GROUP_DATA	16u
@@ -56,20 +57,6 @@
 #define SUPER_JOURNAL_MAX_BYTES	(128ull << 20)
 /* The format routine writes in pieces of this many bytes at most. */
 #define SUPER_IO_CHUNK		(1u << 20)
-
-static void setmsg(char *msg, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void setmsg(char *msg, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!msg || !len)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, len, fmt, ap);
-	va_end(ap);
-}
 
 static int is_pow2(uint64_t v)
 {
@@ -299,7 +286,7 @@ static int check_geometry(const struct super *sb, char *msg, size_t msglen)
 			what = "group count";
 	}
 	if (what) {
-		setmsg(msg, msglen, "superblock is inconsistent: bad %s", what);
+		set_msg(msg, msglen, "superblock is inconsistent: bad %s", what);
 		return -EUCLEAN;
 	}
 	return 0;
@@ -315,32 +302,32 @@ int super_decode(const void *block, uint64_t blkno, uint64_t dev_size,
 	int err;
 
 	if (le32toh(d->hdr.magic) != DIOFS_MAGIC_SUPER) {
-		setmsg(msg, msglen, "not a diofs filesystem");
+		set_msg(msg, msglen, "not a diofs filesystem");
 		return -EINVAL;
 	}
 	if (!is_pow2(bs) || bs < DIOFS_MIN_BLOCK_SIZE ||
 	    bs > DIOFS_MAX_BLOCK_SIZE) {
-		setmsg(msg, msglen,
+		set_msg(msg, msglen,
 		       "superblock at block %" PRIu64 " is corrupt: block size %u",
 		       blkno, bs);
 		return -EUCLEAN;
 	}
 	if (blkhdr_verify(block, bs, DIOFS_MAGIC_SUPER, blkno,
 			  d->hdr.uuid) != 0) {
-		setmsg(msg, msglen,
+		set_msg(msg, msglen,
 		       "superblock checksum mismatch at block %" PRIu64, blkno);
 		return -EUCLEAN;
 	}
 	decode_fields(d, sb);
 	if (sb->version != DIOFS_VERSION) {
-		setmsg(msg, msglen,
+		set_msg(msg, msglen,
 		       "unsupported diofs version %u (this diofs reads version %u)",
 		       sb->version, DIOFS_VERSION);
 		return -EOPNOTSUPP;
 	}
 	unknown = sb->incompat & ~DIOFS_FEAT_INCOMPAT_KNOWN;
 	if (unknown) {
-		setmsg(msg, msglen,
+		set_msg(msg, msglen,
 		       "unsupported diofs features 0x%x: a newer diofs made or last changed this filesystem",
 		       unknown);
 		return -EOPNOTSUPP;
@@ -351,19 +338,19 @@ int super_decode(const void *block, uint64_t blkno, uint64_t dev_size,
 	if (err)
 		return err;
 	if (blkno != 0 && blkno != sb->backup_blkno) {
-		setmsg(msg, msglen,
+		set_msg(msg, msglen,
 		       "superblock at block %" PRIu64 " is not a copy of this filesystem's",
 		       blkno);
 		return -EUCLEAN;
 	}
 	if (sb->block_size < dev_block) {
-		setmsg(msg, msglen,
+		set_msg(msg, msglen,
 		       "block size %u is smaller than the device's %u-byte sectors",
 		       sb->block_size, dev_block);
 		return -EOPNOTSUPP;
 	}
 	if (sb->blocks_count > dev_size / sb->block_size) {
-		setmsg(msg, msglen,
+		set_msg(msg, msglen,
 		       "device smaller than the filesystem: %" PRIu64 " bytes, the filesystem needs %" PRIu64,
 		       dev_size, sb->blocks_count * sb->block_size);
 		return -EFBIG;
@@ -413,7 +400,7 @@ int super_read_at(struct bdev *bdev, uint32_t block_size, uint64_t blkno,
 	    block_size > DIOFS_MAX_BLOCK_SIZE ||
 	    block_size < bdev_block_size(bdev) ||
 	    blkno >= dev_size / block_size) {
-		setmsg(msg, msglen, "no diofs superblock can be at block %" PRIu64
+		set_msg(msg, msglen, "no diofs superblock can be at block %" PRIu64
 		       " with %u-byte blocks", blkno, block_size);
 		return -EINVAL;
 	}
@@ -422,14 +409,14 @@ int super_read_at(struct bdev *bdev, uint32_t block_size, uint64_t blkno,
 		return -ENOMEM;
 	err = read_blocks(bdev, buf, block_size, blkno * block_size);
 	if (err) {
-		setmsg(msg, msglen, "cannot read block %" PRIu64 ": %s", blkno,
+		set_msg(msg, msglen, "cannot read block %" PRIu64 ": %s", blkno,
 		       strerror(-err));
 		goto out;
 	}
 	d = buf;
 	if (le32toh(d->hdr.magic) == DIOFS_MAGIC_SUPER &&
 	    le32toh(d->block_size) != block_size) {
-		setmsg(msg, msglen, "superblock at block %" PRIu64
+		set_msg(msg, msglen, "superblock at block %" PRIu64
 		       " is for %u-byte blocks, not %u", blkno,
 		       le32toh(d->block_size), block_size);
 		err = -EUCLEAN;
@@ -513,12 +500,12 @@ int super_read(struct bdev *bdev, struct super *sb, char *msg, size_t msglen)
 
 	magic = peek_primary(bdev, &bs, &backup);
 	if (magic < 0) {
-		setmsg(msg, msglen, "cannot read the superblock: %s",
+		set_msg(msg, msglen, "cannot read the superblock: %s",
 		       strerror(-magic));
 		return magic;
 	}
 	if (magic && bs && bs < bdev_block_size(bdev)) {
-		setmsg(msg, msglen,
+		set_msg(msg, msglen,
 		       "block size %u is smaller than the device's %u-byte sectors",
 		       bs, bdev_block_size(bdev));
 		return -EOPNOTSUPP;
@@ -526,15 +513,15 @@ int super_read(struct bdev *bdev, struct super *sb, char *msg, size_t msglen)
 	if (magic && bs) {
 		err = super_read_at(bdev, bs, 0, sb, why, sizeof(why));
 		if (!err || is_final(err)) {
-			setmsg(msg, msglen, "%s", err ? why : "");
+			set_msg(msg, msglen, "%s", err ? why : "");
 			return err;
 		}
 	} else if (magic) {
 		err = -EUCLEAN;
-		setmsg(why, sizeof(why), "superblock at block 0 is corrupt");
+		set_msg(why, sizeof(why), "superblock at block 0 is corrupt");
 	} else {
 		err = -EINVAL;
-		setmsg(why, sizeof(why), "not a diofs filesystem");
+		set_msg(why, sizeof(why), "not a diofs filesystem");
 	}
 
 	/* The primary is unusable: try the backup where it may be. */
@@ -552,13 +539,13 @@ int super_read(struct bdev *bdev, struct super *sb, char *msg, size_t msglen)
 			goto found;
 	}
 	if (err == -EINVAL)
-		setmsg(msg, msglen, "not a diofs filesystem (no superblock at the start or the end of the device)");
+		set_msg(msg, msglen, "not a diofs filesystem (no superblock at the start or the end of the device)");
 	else
-		setmsg(msg, msglen, "%s, and no intact backup superblock", why);
+		set_msg(msg, msglen, "%s, and no intact backup superblock", why);
 	return err;
 
 found:
-	setmsg(msg, msglen, "%s; using the backup superblock at block %" PRIu64,
+	set_msg(msg, msglen, "%s; using the backup superblock at block %" PRIu64,
 	       why, sb->backup_blkno);
 	return 0;
 }
@@ -668,30 +655,30 @@ int super_plan(uint64_t dev_size, uint32_t dev_block,
 	memset(sb, 0, sizeof(*sb));
 	if (!is_pow2(bs) || bs < DIOFS_MIN_BLOCK_SIZE ||
 	    bs > DIOFS_MAX_BLOCK_SIZE) {
-		setmsg(msg, msglen, "invalid block size %u: use a power of two from %u to %u",
+		set_msg(msg, msglen, "invalid block size %u: use a power of two from %u to %u",
 		       bs, DIOFS_MIN_BLOCK_SIZE, DIOFS_MAX_BLOCK_SIZE);
 		return -EINVAL;
 	}
 	if (bs < dev_block) {
-		setmsg(msg, msglen,
+		set_msg(msg, msglen,
 		       "block size %u is smaller than the device's %u-byte sectors",
 		       bs, dev_block);
 		return -EINVAL;
 	}
 	if (size > dev_size) {
-		setmsg(msg, msglen,
+		set_msg(msg, msglen,
 		       "requested size %" PRIu64 " is larger than the device (%" PRIu64 " bytes)",
 		       size, dev_size);
 		return -EFBIG;
 	}
 	if (opts->label && strlen(opts->label) > DIOFS_LABEL_MAX) {
-		setmsg(msg, msglen, "label is longer than %d bytes",
+		set_msg(msg, msglen, "label is longer than %d bytes",
 		       DIOFS_LABEL_MAX);
 		return -EINVAL;
 	}
 	bpg = opts->blocks_per_group ? opts->blocks_per_group : bits;
 	if (bpg < 64 || bpg > bits) {
-		setmsg(msg, msglen, "blocks per group must be from 64 to %u",
+		set_msg(msg, msglen, "blocks per group must be from 64 to %u",
 		       bits);
 		return -EINVAL;
 	}
@@ -721,7 +708,7 @@ int super_plan(uint64_t dev_size, uint32_t dev_block,
 	sb->journal_blocks = opts->journal_blocks ? opts->journal_blocks
 						  : default_journal(blocks, bs);
 	if (sb->journal_blocks < SUPER_JOURNAL_LEAST) {
-		setmsg(msg, msglen,
+		set_msg(msg, msglen,
 		       "a journal of %" PRIu64 " blocks is too small: give at least %u blocks (%u KiB)",
 		       sb->journal_blocks, SUPER_JOURNAL_LEAST,
 		       SUPER_JOURNAL_LEAST * (bs / 1024));
@@ -750,7 +737,7 @@ int super_plan(uint64_t dev_size, uint32_t dev_block,
 		goto too_small;
 	if (ipg > ipg_max) {
 		if (opts->inodes) {
-			setmsg(msg, msglen,
+			set_msg(msg, msglen,
 			       "too many inodes requested: at most %" PRIu64 " fit",
 			       ipg_max * ngroups);
 			return -EINVAL;
@@ -776,7 +763,7 @@ int super_plan(uint64_t dev_size, uint32_t dev_block,
 	return check_geometry(sb, msg, msglen);
 
 too_small:
-	setmsg(msg, msglen,
+	set_msg(msg, msglen,
 	       "%" PRIu64 " bytes is too small for diofs with %u-byte blocks",
 	       size, bs);
 	return -ENOSPC;
@@ -949,7 +936,7 @@ int super_format(struct bdev *bdev, const struct format_opts *opts,
 	int err;
 
 	if (bdev_read_only(bdev)) {
-		setmsg(msg, msglen, "the device is read-only");
+		set_msg(msg, msglen, "the device is read-only");
 		return -EROFS;
 	}
 	err = super_plan(bdev_size(bdev), bdev_block_size(bdev), opts, &sb,
@@ -991,7 +978,7 @@ out_buf:
 	free(o.buf);
 out_msg:
 	if (err) {
-		setmsg(msg, msglen, "cannot write the filesystem: %s",
+		set_msg(msg, msglen, "cannot write the filesystem: %s",
 		       strerror(-err));
 		return err;
 	}

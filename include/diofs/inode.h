@@ -2,9 +2,9 @@
 /*
  * inode: the mounted filesystem's private state and its in-memory inodes.
  *
- * This header is shared by the engine modules behind fs.h (fs.c, inode.c,
- * extent.c, file.c, namei.c, dir.c, xattr.c); nothing outside src/lib uses
- * it.
+ * This header is shared by the engine modules behind fs.h (fs.c, txn.c,
+ * inode.c, extent.c, file.c, namei.c, dir.c, xattr.c); nothing outside
+ * src/lib uses it but the unit tests.
  *
  * Rules:
  *  1. fs->meta_lock is cache.h's metadata lock: held shared to read
@@ -27,10 +27,13 @@
  *     of an inode with neither lookups nor opens writes back its deferred
  *     times (rule 8) or frees it (rule 4), then drops it from memory.
  *  7. A transaction changes in-memory inodes and fs->sb in place.  If it
- *     aborts, fs_txn_end() restores fs->sb and reloads every inode that
- *     joined it (inode_join(), inode_write()) from its restored block; an
- *     inode made by inode_new() in it is dead (mode 0, no longer found).
- *     A regular file's dfile.size is not reloaded: it belongs to dfile.lock.
+ *     aborts, fs_txn_end() restores fs->sb and the blocks, and every inode
+ *     that joined it (inode_join(), inode_write()) is reloaded from its
+ *     restored block by the callback its join registered (txn.c knows no
+ *     inodes); an inode made by inode_new() in it is dead (mode 0, no
+ *     longer found).  A regular file's dfile.size is not reloaded: it
+ *     belongs to dfile.lock.  The transaction's pin on each joined inode
+ *     goes once meta_lock is released.
  *  8. A write that does not change the size sets mtime and ctime in memory
  *     only (times_dirty, under meta_lock exclusive); they reach the disk
  *     with the inode's next inode_write(), fsync, last close, sync,
@@ -61,7 +64,7 @@
 #include "diofs/super.h"
 
 struct inode;
-struct fs_txn_ref;
+struct fs_txn_cb;
 
 struct fs {
 	struct bdev *bdev;
@@ -86,17 +89,11 @@ struct fs {
 	char notice[200];		/* fs_mount_notice() */
 	void (*log)(const char *line);	/* fs_mount_opts.log */
 	uint64_t data_blocks;		/* blocks in the groups' data areas */
-	/* the open transaction (rule 7), under meta_lock exclusive */
+	/* the open transaction (rule 7), under meta_lock exclusive (txn.c) */
+	struct txn *txn;
 	struct super sb_saved;		/* fs->sb at fs_txn_begin() */
-	struct fs_txn_ref *txn_refs;	/* inodes that joined it */
-	size_t txn_nrefs, txn_cap;
-};
-
-/* An inode that joined the open transaction (rule 7); the transaction
- * holds one pin on it until fs_txn_end(). */
-struct fs_txn_ref {
-	struct inode *ip;
-	bool created;			/* made by inode_new() in it */
+	struct fs_txn_cb *txn_after;	/* callbacks run after the unlock */
+	size_t txn_nafter, txn_cap_after;
 };
 
 /* The host-endian form of struct diofs_inode, plus in-memory state. */
@@ -125,6 +122,9 @@ struct inode {
 	unsigned nopen;			/* open file handles */
 	bool times_dirty;		/* rule 8 */
 	bool freeing;			/* being freed or evicted: rule 6 */
+	/* rule 7, under meta_lock exclusive */
+	bool txn_joined;		/* joined the open transaction */
+	bool txn_created;		/* made by inode_new() in it */
 	struct inode *hash_next;
 };
 
@@ -132,10 +132,26 @@ struct inode {
  * fs_unmount() leaves the device open.  For tools and tests. */
 int fs_mount_bdev(struct bdev *bdev, const struct fs_mount_opts *opts,
 		  struct fs **out, const char **err_msg);
+
+/* ---- transactions, the metadata lock, the sticky error (txn.c) --------- */
+
 /* Rule 9: take meta_lock shared unless this thread's transaction holds it;
  * returns what fs_meta_unlock() needs to know. */
 bool fs_meta_rdlock(struct fs *fs);
 void fs_meta_unlock(struct fs *fs, bool taken);
+/* Begin a transaction (takes meta_lock exclusive) / end it (commit or
+ * abort, then release).  fs_txn_end() sets fs->error on a failed commit. */
+int fs_txn_begin(struct fs *fs, struct txn **t);
+int fs_txn_end(struct fs *fs, struct txn *t, int err);
+/* Rule 7: callbacks of the calling thread's open transaction.  end(arg,
+ * committed) runs when it commits or aborts, with meta_lock still held
+ * and, on abort, fs->sb and the blocks already restored; after_unlock(arg)
+ * runs once fs_txn_end() has released meta_lock.  Either may be NULL; both
+ * are registered, or neither (-ENOMEM). */
+int fs_txn_on_end(struct fs *fs, void (*end)(void *arg, int committed),
+		  void (*after_unlock)(void *arg), void *arg);
+/* Whether the calling thread has a transaction of fs open. */
+bool fs_txn_mine(const struct fs *fs);
 /* Make everything done so far durable (commit.h rule 2): fsync and
  * friends.  Returns fs->error once the filesystem has failed. */
 int fs_commit(struct fs *fs);
@@ -146,11 +162,11 @@ bool fs_retry_nospc(struct fs *fs, int err);
 /* Transactions between these commit together (commit.h rule 1). */
 void fs_update_begin(struct fs *fs);
 void fs_update_end(struct fs *fs);
-/* Whether the calling thread has a transaction of fs open. */
-bool fs_txn_mine(const struct fs *fs);
 /* Enter the sticky error state (rule 5) with err (negative), unless it
  * already holds an earlier error. */
 void fs_set_error(struct fs *fs, int err);
+
+/* ---- in-memory inodes (inode.c) ------------------------------------------ */
 
 /* Find inode ino (reading it if needed) and pin it.  -ENOENT for a free
  * inode number, -EUCLEAN for a corrupt one. */
@@ -179,8 +195,6 @@ int inode_sync(struct inode *ip);
 
 /* For fs.c: the inode cache over a mount's life. */
 int inode_cache_init(struct fs *fs);
-/* Rule 7 at abort: reload r->ip, or kill it if the transaction made it. */
-void inode_txn_aborted(const struct fs_txn_ref *r);
 /* Free every inode on the on-disk orphan list (mount after a crash). */
 int inode_orphan_replay(struct fs *fs);
 /* Write every in-memory inode's deferred times (syncfs). */
@@ -190,11 +204,6 @@ int inode_sync_all(struct fs *fs);
 int inode_release_all(struct fs *fs);
 /* Unmount: forget every in-memory inode without writing anything. */
 void inode_cache_destroy(struct fs *fs);
-
-/* Begin a transaction (takes meta_lock exclusive) / end it (commit or
- * abort, then release).  fs_txn_end() sets fs->error on a failed commit. */
-int fs_txn_begin(struct fs *fs, struct txn **t);
-int fs_txn_end(struct fs *fs, struct txn *t, int err);
 
 /* ---- extents (extent.c) --------------------------------------------------- */
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * fs: mounting and unmounting, transactions and the sticky error state,
- * and the whole-filesystem operations (statfs, sync).
+ * fs: mounting and unmounting, and the whole-filesystem operations
+ * (statfs, sync).
  *
  *   fs_mount()        bdev_open ─▶ super_read ─▶ journal: replay what
  *                     committed (in memory only on a read-only mount)
@@ -13,29 +13,11 @@
  *                     deferred times ─▶ clear DIRTY and RECOVER, refresh
  *                     the free counts ─▶ commit, checkpoint ─▶ close
  *
- * A transaction of the engine is a cache transaction (cache.h) under
- * meta_lock held exclusive, plus what memory must undo should it abort:
- *
- *   fs_txn_begin():  wrlock, refuse if read-only or in error, save fs->sb
- *        │  ...changes, inode_join()/inode_write() pin the inodes touched
- *        ▼
- *   fs_txn_end(err): err ─▶ txn_abort, fs->sb restored, joined inodes
- *                            reloaded (inode.h rule 7)
- *                    0   ─▶ txn_commit: the blocks join the running
- *                            compound transaction (commit.h), no I/O
- *                    then unlock, and the joined inodes are unpinned (which
- *                    may free one: that needs meta_lock, hence after);
- *                    last, a commit if the budget or -o sync asks.
+ * Transactions, the metadata lock and the sticky error are txn.c's; this
+ * module sits on top of the engine and may call every module below it.
  *
  * Rules:
- *  1. fs->error holds a negative errno once a commit or checkpoint (or the
- *     reload after an abort) fails; it never clears.  fs_txn_begin() then answers
- *     -EROFS, as it does on a read-only mount; so does every operation
- *     that writes file data without a transaction.
- *  2. A thread has at most one transaction open; a thread-local pointer
- *     remembers which filesystem's, so that code below it (inode_get(),
- *     extent_map(), inode_put()) knows meta_lock is already held.
- *  3. The superblock's free counts are refreshed at unmount only
+ *  1. The superblock's free counts are refreshed at unmount only
  *     (super.h rule 2); statfs asks the allocator.
  */
 #include <errno.h>
@@ -56,121 +38,6 @@
 #define FS_QUEUE_DEPTH		4u
 /* Seconds between timed commits when the mount does not say (as ext4). */
 #define FS_COMMIT_SECS		5u
-
-static __thread struct fs *txn_fs;	/* rule 2 */
-
-bool fs_txn_mine(const struct fs *fs)
-{
-	return txn_fs == fs;
-}
-
-bool fs_meta_rdlock(struct fs *fs)
-{
-	if (fs_txn_mine(fs))
-		return false;
-	pthread_rwlock_rdlock(&fs->meta_lock);
-	return true;
-}
-
-void fs_meta_unlock(struct fs *fs, bool taken)
-{
-	if (taken)
-		pthread_rwlock_unlock(&fs->meta_lock);
-}
-
-int fs_error(const struct fs *fs)
-{
-	return __atomic_load_n(&fs->error, __ATOMIC_RELAXED);
-}
-
-void fs_set_error(struct fs *fs, int err)
-{
-	int zero = 0;
-
-	__atomic_compare_exchange_n(&fs->error, &zero, err, false,
-				    __ATOMIC_RELAXED, __ATOMIC_RELAXED);
-}
-
-int fs_txn_begin(struct fs *fs, struct txn **t)
-{
-	int err;
-
-	if (fs->read_only)
-		return -EROFS;
-	pthread_rwlock_wrlock(&fs->meta_lock);
-	if (fs_error(fs)) {
-		pthread_rwlock_unlock(&fs->meta_lock);
-		return -EROFS;
-	}
-	err = txn_begin(fs->cache, t);
-	if (err) {
-		pthread_rwlock_unlock(&fs->meta_lock);
-		return err;
-	}
-	fs->sb_saved = fs->sb;
-	fs->txn_nrefs = 0;
-	txn_fs = fs;
-	return 0;
-}
-
-int fs_txn_end(struct fs *fs, struct txn *t, int err)
-{
-	struct fs_txn_ref *refs;
-	size_t n, i;
-
-	if (err) {
-		txn_abort(t);
-		fs->sb = fs->sb_saved;
-		for (i = 0; i < fs->txn_nrefs; i++)
-			inode_txn_aborted(&fs->txn_refs[i]);
-	} else {
-		err = txn_commit(t);
-		/* The cache keeps the transaction's contents in memory: the
-		 * device is behind, so nothing may change from here on. */
-		if (err)
-			fs_set_error(fs, err);
-	}
-	/* The next transaction may start as soon as the lock goes. */
-	refs = fs->txn_refs;
-	n = fs->txn_nrefs;
-	fs->txn_refs = NULL;
-	fs->txn_nrefs = fs->txn_cap = 0;
-	txn_fs = NULL;
-	pthread_rwlock_unlock(&fs->meta_lock);
-
-	for (i = 0; i < n; i++)
-		inode_put(refs[i].ip);
-	free(refs);
-	if (!err && fs->committing)
-		commit_maybe(&fs->commit);
-	return err;
-}
-
-int fs_commit(struct fs *fs)
-{
-	int err = fs->committing ? commit_now(&fs->commit) :
-				   bdev_flush(fs->bdev);
-
-	return fs_error(fs) ? fs_error(fs) : err;
-}
-
-bool fs_retry_nospc(struct fs *fs, int err)
-{
-	return err == -ENOSPC && fs->committing && alloc_busy(fs->alloc) &&
-	       commit_now(&fs->commit) == 0;
-}
-
-void fs_update_begin(struct fs *fs)
-{
-	if (fs->committing)
-		commit_update_begin(&fs->commit);
-}
-
-void fs_update_end(struct fs *fs)
-{
-	if (fs->committing)
-		commit_update_end(&fs->commit);
-}
 
 static void commit_failed(void *arg, int err)
 {
@@ -248,7 +115,6 @@ static void fs_free(struct fs *fs)
 	pthread_mutex_destroy(&fs->q_lock);
 	pthread_mutex_destroy(&fs->icache_lock);
 	pthread_rwlock_destroy(&fs->meta_lock);
-	free(fs->txn_refs);
 	free(fs);
 }
 

@@ -379,23 +379,9 @@ static int inode_free_disk(struct inode *ip)
 	return fs_txn_end(fs, t, err);
 }
 
-/* Keep a pin on ip for the open transaction, which drops it in
- * fs_txn_end() (refs already counts it). */
-static int txn_ref_add(struct fs *fs, struct inode *ip, bool created)
+static void put_after_unlock(void *arg)
 {
-	if (fs->txn_nrefs == fs->txn_cap) {
-		size_t cap = fs->txn_cap ? 2 * fs->txn_cap : 8;
-		struct fs_txn_ref *r = realloc(fs->txn_refs, cap * sizeof(*r));
-
-		if (!r)
-			return -ENOMEM;
-		fs->txn_refs = r;
-		fs->txn_cap = cap;
-	}
-	fs->txn_refs[fs->txn_nrefs].ip = ip;
-	fs->txn_refs[fs->txn_nrefs].created = created;
-	fs->txn_nrefs++;
-	return 0;
+	inode_put(arg);
 }
 
 void inode_put(struct inode *ip)
@@ -412,7 +398,7 @@ void inode_put(struct inode *ip)
 		/* Disk work needs a transaction: the caller's must end first. */
 		if (fs_txn_mine(fs)) {
 			ip->refs = 1;
-			if (txn_ref_add(fs, ip, false))
+			if (fs_txn_on_end(fs, NULL, put_after_unlock, ip))
 				ip->refs = 0;	/* left cached until unmount */
 			break;
 		}
@@ -444,27 +430,30 @@ void inode_put(struct inode *ip)
 
 /* ---- transactions -------------------------------------------------------------- */
 
+static void txn_ended(void *arg, int committed);
+
 int inode_join(struct txn *t, struct inode *ip)
 {
 	struct fs *fs = ip->fs;
-	size_t i;
 	int err;
 
-	/* The list is the open transaction's: the caller must own it. */
+	/* The flags are the open transaction's: the caller must own it. */
 	assert(fs_txn_mine(fs));
-	for (i = 0; i < fs->txn_nrefs; i++)
-		if (fs->txn_refs[i].ip == ip)
-			return 0;
+	if (ip->txn_joined)
+		return 0;
 	pthread_mutex_lock(&fs->icache_lock);
 	ip->refs++;
 	pthread_mutex_unlock(&fs->icache_lock);
-	err = txn_ref_add(fs, ip, false);
+	/* The pin keeps ip in memory until the transaction's callbacks ran. */
+	err = fs_txn_on_end(fs, txn_ended, put_after_unlock, ip);
 	if (err) {
 		pthread_mutex_lock(&fs->icache_lock);
 		ip->refs--;
 		pthread_mutex_unlock(&fs->icache_lock);
+		return err;
 	}
-	return err;
+	ip->txn_joined = true;
+	return 0;
 }
 
 int inode_write(struct txn *t, struct inode *ip)
@@ -488,9 +477,10 @@ int inode_write(struct txn *t, struct inode *ip)
 	return err;
 }
 
-void inode_txn_aborted(const struct fs_txn_ref *r)
+/* Rule 7 of inode.h at abort: reload ip from its restored slot, or kill
+ * it if the transaction made it. */
+static void inode_restore(struct inode *ip, bool created)
 {
-	struct inode *ip = r->ip;
 	struct fs *fs = ip->fs;
 	struct diofs_inode *d;
 	struct inode tmp;
@@ -498,7 +488,7 @@ void inode_txn_aborted(const struct fs_txn_ref *r)
 	uint64_t size;
 	int err;
 
-	if (r->created) {
+	if (created) {
 		pthread_mutex_lock(&fs->icache_lock);
 		ip->mode = 0;	/* rule 2 */
 		ip->links = 0;
@@ -545,6 +535,18 @@ void inode_txn_aborted(const struct fs_txn_ref *r)
 out_error:
 	/* Memory and disk now disagree about ip: stop all changes. */
 	fs_set_error(fs, err);
+}
+
+/* The end of the transaction ip joined (meta_lock still held). */
+static void txn_ended(void *arg, int committed)
+{
+	struct inode *ip = arg;
+	bool created = ip->txn_created;
+
+	ip->txn_joined = false;
+	ip->txn_created = false;
+	if (!committed)
+		inode_restore(ip, created);
 }
 
 /* ---- creation ------------------------------------------------------------------ */
@@ -600,18 +602,17 @@ int inode_new(struct fs *fs, struct txn *t, uint64_t parent, mode_t mode,
 		free(ip);
 		return err;
 	}
-
-	pthread_mutex_lock(&fs->icache_lock);
-	err = txn_ref_add(fs, ip, true);
-	if (!err) {
-		ip->refs = 2;	/* the caller's and the transaction's */
-		icache_insert(fs, ip);
-	}
-	pthread_mutex_unlock(&fs->icache_lock);
+	ip->refs = 1;	/* the caller's; joining adds the transaction's */
+	err = inode_join(t, ip);
 	if (err) {
 		inode_destroy(ip);
 		return err;
 	}
+	ip->txn_created = true;
+
+	pthread_mutex_lock(&fs->icache_lock);
+	icache_insert(fs, ip);
+	pthread_mutex_unlock(&fs->icache_lock);
 	err = inode_write(t, ip);
 	if (err) {
 		/* The transaction aborts and kills it (inode.h rule 7). */

@@ -4,7 +4,10 @@
  *
  * This header is shared by the engine modules behind fs.h (fs.c, txn.c,
  * inode.c, extent.c, file.c, namei.c, dir.c, xattr.c); nothing outside
- * src/lib uses it but the unit tests.
+ * src/lib uses it but the unit tests.  Calls among them only go down:
+ * fs.c, namei.c and file.c on top, then extent.c, dir.c and xattr.c, then
+ * inode.c, then txn.c; what inode.c needs from the modules above it comes
+ * through struct inode_content_ops.
  *
  * Rules:
  *  1. fs->meta_lock is cache.h's metadata lock: held shared to read
@@ -66,6 +69,22 @@
 struct inode;
 struct fs_txn_cb;
 
+/*
+ * What an inode holds beyond its slot, kept by the modules above inode.c:
+ * fs.c installs the table at mount (from extent.c, dir.c and xattr.c), so
+ * that inode.c frees an inode and binds its dio_file without calling them.
+ */
+struct inode_content_ops {
+	/* Free every data block (and the extent tree) of ip, in t. */
+	int (*free_data)(struct txn *t, struct inode *ip);
+	/* Free the tree of an empty directory, in t. */
+	int (*free_dir)(struct txn *t, struct inode *dp);
+	/* Free the xattr tree of ip, in t. */
+	int (*free_xattrs)(struct txn *t, struct inode *ip);
+	/* The worker's view of every inode's data (dio.h). */
+	const struct dio_file_ops *dio_ops;
+};
+
 struct fs {
 	struct bdev *bdev;
 	struct super sb;
@@ -76,6 +95,7 @@ struct fs {
 	pthread_mutex_t q_lock;
 	bool read_only;
 	int error;			/* rule 5 */
+	const struct inode_content_ops *content;
 
 	pthread_mutex_t icache_lock;	/* rule 2 */
 	struct inode **ibuckets;
@@ -215,6 +235,8 @@ int extent_map(struct inode *ip, uint64_t lblk, uint64_t max,
 /* Free the blocks of [lblk, lblk+len) (a hole punch, or truncate with
  * len UINT64_MAX - lblk), in t. */
 int extent_punch(struct txn *t, struct inode *ip, uint64_t lblk, uint64_t len);
+/* Free every block of ip, data and tree, in t (the inode is being freed). */
+int extent_destroy(struct txn *t, struct inode *ip);
 /* Allocate [lblk, lblk+len) as unwritten where there are holes, in t. */
 int extent_prealloc(struct txn *t, struct inode *ip, uint64_t lblk,
 		    uint64_t len);

@@ -573,6 +573,11 @@ int extent_punch(struct txn *t, struct inode *ip, uint64_t lblk, uint64_t len)
 	return err;
 }
 
+int extent_destroy(struct txn *t, struct inode *ip)
+{
+	return extent_punch(t, ip, 0, UINT64_MAX);
+}
+
 int extent_prealloc(struct txn *t, struct inode *ip, uint64_t lblk,
 		    uint64_t len)
 {

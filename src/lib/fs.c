@@ -15,6 +15,9 @@
  *
  * Transactions, the metadata lock and the sticky error are txn.c's; this
  * module sits on top of the engine and may call every module below it.
+ * It installs the table through which inode.c frees an inode's contents
+ * and binds its data to the worker (struct inode_content_ops), so that
+ * inode.c calls none of extent.c, dir.c and xattr.c.
  *
  * Rules:
  *  1. The superblock's free counts are refreshed at unmount only
@@ -38,6 +41,14 @@
 #define FS_QUEUE_DEPTH		4u
 /* Seconds between timed commits when the mount does not say (as ext4). */
 #define FS_COMMIT_SECS		5u
+
+/* What inodes hold, for inode.c (inode.h). */
+static const struct inode_content_ops content_ops = {
+	.free_data = extent_destroy,
+	.free_dir = dir_destroy,
+	.free_xattrs = xattr_destroy,
+	.dio_ops = &extent_dio_ops,
+};
 
 static void commit_failed(void *arg, int err)
 {
@@ -199,6 +210,7 @@ int fs_mount_bdev(struct bdev *bdev, const struct fs_mount_opts *opts,
 		return mount_fail(err_msg, -ENOMEM, "cannot mount");
 	fs->bdev = bdev;
 	fs->log = opts->log;
+	fs->content = &content_ops;
 	pthread_rwlock_init(&fs->meta_lock, NULL);
 	pthread_mutex_init(&fs->icache_lock, NULL);
 	pthread_mutex_init(&fs->q_lock, NULL);

@@ -39,6 +39,10 @@
  *     inodes still open or looked up, so it is short, and every such inode
  *     is in memory: the walk touches no disk block but the one it patches.
  *     Replay at mount frees the head each time, so it never walks.
+ *  6. This module calls none of those above it (extent.c, dir.c, xattr.c):
+ *     it frees an inode's blocks, directory tree and xattrs, and binds its
+ *     dio_file to the worker, through fs->content (struct
+ *     inode_content_ops), which fs.c installs at mount.
  */
 #include <assert.h>
 #include <errno.h>
@@ -277,8 +281,8 @@ static int inode_load(struct fs *fs, uint64_t ino, struct inode *ip)
 	cache_release(fs->cache, b);
 	if (err)
 		return err;
-	return -dio_file_init(&ip->dfile, &extent_dio_ops, fs->sb.block_bits,
-			      size, ip);
+	return -dio_file_init(&ip->dfile, fs->content->dio_ops,
+			      fs->sb.block_bits, size, ip);
 }
 
 /* ---- pins ------------------------------------------------------------------- */
@@ -355,11 +359,11 @@ static int inode_free_disk(struct inode *ip)
 		return err;
 	err = inode_join(t, ip);
 	if (!err && is_dir)
-		err = dir_destroy(t, ip);
+		err = fs->content->free_dir(t, ip);
 	else if (!err && !(ip->flags & DIOFS_IFL_INLINE))
-		err = extent_punch(t, ip, 0, UINT64_MAX);
+		err = fs->content->free_data(t, ip);
 	if (!err)
-		err = xattr_destroy(t, ip);
+		err = fs->content->free_xattrs(t, ip);
 	if (!err)
 		err = orphan_remove(t, ip);
 	if (!err) {
@@ -596,8 +600,8 @@ int inode_new(struct fs *fs, struct txn *t, uint64_t parent, mode_t mode,
 	ip->atime = ip->mtime = ip->ctime = ip->crtime = inode_now();
 	ip->parent = parent;
 	ip->rdev = rdev;
-	err = -dio_file_init(&ip->dfile, &extent_dio_ops, fs->sb.block_bits, 0,
-			     ip);
+	err = -dio_file_init(&ip->dfile, fs->content->dio_ops,
+			     fs->sb.block_bits, 0, ip);
 	if (err) {
 		free(ip);
 		return err;

@@ -26,8 +26,9 @@
  *  5. The worker takes f->lock: shared for reads and for writes that cover
  *     whole fs blocks inside the file, exclusive otherwise (extending,
  *     allocating partial blocks, sub-block read-modify-write).  The
- *     filesystem takes it exclusive around truncate and hole punching.  It
- *     prefers writers and is not recursive: a thread never takes it twice.
+ *     filesystem takes it exclusive around truncate and hole punching, and
+ *     calls dio_zero_range() with it held.  It prefers writers and is not
+ *     recursive: a thread never takes it twice.
  */
 #ifndef DIOFS_DIO_H
 #define DIOFS_DIO_H
@@ -128,6 +129,25 @@ ssize_t dio_rw(struct dio_ctx *ctx, struct dio_file *f, enum dio_dir dir,
 	       uint64_t off, const struct iovec *iov, int iovcnt);
 
 /*
+ * Zero the file bytes [off, off+len) that are mapped and written, on the
+ * device, as truncate, hole punching and zero-range need at their partial
+ * edge blocks (as iomap's iomap_zero_range()).  Holes and unwritten blocks
+ * read as zeros already: nothing is written or allocated there.  End of
+ * file does not limit the range (the tail of the last block past it is
+ * zeroed as well), and neither f->size nor any extent changes.  Partial
+ * device blocks are read, patched and written back.
+ *
+ * Locking: the caller holds f->lock exclusive across the call, which does
+ * not take it (rule 5), so no transfer of f overlaps the zeroing; it took
+ * the lock as rule 4 of the asynchronous use below says, after completing
+ * what ctx had in flight.  get_block is called with create 0.  Other
+ * transfers in flight on ctx may complete inside the call.  Returns 0 or
+ * -errno.
+ */
+int dio_zero_range(struct dio_ctx *ctx, struct dio_file *f, uint64_t off,
+		   uint64_t len);
+
+/*
  * Asynchronous use: one thread keeps many transfers in flight on one ctx
  * and collects their completions together.
  *
@@ -136,11 +156,12 @@ ssize_t dio_rw(struct dio_ctx *ctx, struct dio_file *f, enum dio_dir dir,
  * once with what dio_rw() would have returned.  dio_rw() is dio_submit()
  * followed by waiting for that one transfer.
  *
- *  1. done runs inside dio_submit(), dio_reap(), dio_rw() or
- *     dio_ctx_destroy() on the same ctx (inside dio_submit() itself when
- *     nothing needed the device, e.g. a read of a hole).  It must not call
- *     into the ctx, nor take or wait for any dio_file's lock: the thread
- *     may hold the locks of every transfer in flight.
+ *  1. done runs inside dio_submit(), dio_reap(), dio_rw(),
+ *     dio_zero_range() or dio_ctx_destroy() on the same ctx (inside
+ *     dio_submit() itself when nothing needed the device, e.g. a read of
+ *     a hole).  It must not call into the ctx, nor take or wait for any
+ *     dio_file's lock: the thread may hold the locks of every transfer in
+ *     flight.
  *  2. The iovec array and the memory it points at belong to the transfer
  *     until done runs.
  *  3. Transfers that take the lock shared are unordered while in flight

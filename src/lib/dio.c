@@ -27,7 +27,9 @@
  *     Every other device block goes through a staging buffer: on writes it
  *     is filled with the old contents (read-modify-write, mapped blocks) or
  *     zeros (unwritten or new blocks) and then the caller's bytes; on reads
- *     the caller's part is copied out after completion.
+ *     the caller's part is copied out after completion.  Whole device
+ *     blocks of zeros only (rules 3, 7 and 9) are sent from the ctx's
+ *     buffer of zeros.
  *  3. A write into an unwritten or new fs block also writes zeros over the
  *     parts of that fs block the request does not cover, in the same pass,
  *     so the whole block is valid when convert() makes it readable.
@@ -47,10 +49,17 @@
  *     failed write may have left bytes there that were never counted as
  *     written, and extending over them must not make them visible.
  *  8. Transfers share the ctx's request slots, staging buffers and queue;
- *     one transfer walks at a time (inside dio_submit()), the others only
- *     wait for completions.  Whoever reaps finishes each request for the
- *     transfer it belongs to; a transfer completes (rule 6, then unlock,
- *     then done) when its walk is over and its last request has finished.
+ *     one transfer walks at a time (inside dio_submit() or
+ *     dio_zero_range()), the others only wait for completions.  Whoever
+ *     reaps finishes each request for the transfer it belongs to; a
+ *     transfer completes (rule 6, then unlock, then done) when its walk is
+ *     over and its last request has finished.
+ *  9. dio_zero_range() is a write whose every byte is a zero of rule 7's
+ *     kind: it walks like the gap of rule 7 (nothing allocated, holes and
+ *     unwritten blocks skipped, mapped ones written, partial device blocks
+ *     read-modify-written), ignores end of file, and completes without
+ *     metadata (no convert, size or release) and without touching
+ *     f->lock, which its caller holds exclusive.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -143,7 +152,9 @@ struct dio {
 				 * then the caller's (end clamped at EOF for
 				 * reads); off < uoff only for rule 7's gap */
 	uint64_t assembled;	/* file offset after the last piece assembled */
-	bool gap;		/* walking rule 7's gap alone: allocate nothing */
+	bool gap;		/* zeros alone (rule 7's gap, or rule 9):
+				 * allocate nothing */
+	bool zeroing;		/* dio_zero_range() (rule 9) */
 	bool user_direct;	/* rule 2 */
 	struct user_cursor uc;		/* the walk's position in the caller's bytes */
 	struct user_cursor uc_done;	/* copy-out of completed staged reads */
@@ -721,8 +732,8 @@ static int fill_stage(struct dio *d, char *buf, uint64_t dev, uint64_t file,
 			ctx->stats.rmw_reads++;
 		}
 	}
-	if (a < u)
-		memset(buf + (a - file), 0, min_u64(u, b) - a);	/* rule 7 */
+	if (a < u)	/* zeros before the caller's bytes: rules 7 and 9 */
+		memset(buf + (a - file), 0, min_u64(u, b) - a);
 	if (u < b)
 		uc_copy(&d->uc, u, buf + (u - file), b - u, false);
 	return 0;
@@ -749,11 +760,18 @@ static int emit_data(struct dio *d, const struct dio_map *m, uint64_t a,
 
 		if (!partial) {
 			want = min_u64(b, align_down(d->end, dbs)) - a;
-			if (d->user_direct && a >= d->uoff)
+			if (a + dbs <= d->uoff) {
+				/* whole device blocks of zeros before the
+				 * caller's bytes (rules 7 and 9) */
+				src = SRC_ZERO;
+				want = min_u64(want,
+					       align_down(d->uoff, dbs) - a);
+			} else if (d->user_direct && a >= d->uoff) {
 				src = SRC_USER;
-			else if (a < d->uoff)
+			} else if (a < d->uoff) {
 				want = min_u64(want,
 					       align_up(d->uoff, dbs) - a);
+			}
 		}
 		ret = add_piece(d, map_dev(d, m, a), a, want, src, &stage,
 				&got);
@@ -993,14 +1011,17 @@ static void complete_dio(struct dio *d)
 
 	if (!d->error)
 		d->error = d->map_error;
-	if (d->dir == DIO_WRITE) {
+	if (d->zeroing) {
+		ret = d->error;		/* rule 9: no metadata */
+	} else if (d->dir == DIO_WRITE) {
 		ret = finish_write(d);
 	} else {
 		uint64_t good = min_u64(d->fail_file, d->end);
 
 		ret = good > d->uoff ? (ssize_t)(good - d->uoff) : d->error;
 	}
-	pthread_rwlock_unlock(&d->f->lock);
+	if (!d->zeroing)
+		pthread_rwlock_unlock(&d->f->lock);
 	d->next_free = ctx->free_dios;
 	ctx->free_dios = d;
 	ctx->pending--;
@@ -1044,6 +1065,42 @@ static int lock_file(struct dio_ctx *ctx, struct dio_file *f, bool excl)
 	complete_all(ctx);
 	return -(excl ? pthread_rwlock_wrlock(&f->lock) :
 			pthread_rwlock_rdlock(&f->lock));
+}
+
+/* A transfer record for [off, off+len) of f; ctx always has one free
+ * (depth + 1 of them, and at most depth transfers in flight). */
+static struct dio *new_dio(struct dio_ctx *ctx, struct dio_file *f,
+			   enum dio_dir dir, uint64_t off, uint64_t len,
+			   dio_done_fn done, void *priv)
+{
+	struct dio *d = ctx->free_dios;
+
+	ctx->free_dios = d->next_free;
+	ctx->pending++;
+	*d = (struct dio){
+		.ctx = ctx, .f = f, .dir = dir, .off = off, .uoff = off,
+		.end = off + len, .fail_file = UINT64_MAX,
+		/* the lists keep their memory from one transfer to the next */
+		.convert = { .v = d->convert.v, .cap = d->convert.cap },
+		.allocated = { .v = d->allocated.v, .cap = d->allocated.cap },
+		.walking = true, .done = done, .priv = priv,
+	};
+	return d;
+}
+
+/* The walk is over: send what it assembled (or drop it after an error);
+ * the transfer completes now if nothing is in flight. */
+static void end_walk(struct dio *d)
+{
+	if (d->error && d->cur) {
+		drop_req(d, d->cur, d->error);
+		d->cur = NULL;
+	}
+	close_req(d);
+	submit_batch(d);
+	d->walking = false;
+	if (!d->nreq)
+		complete_dio(d);
 }
 
 void dio_submit(struct dio_ctx *ctx, struct dio_file *f, enum dio_dir dir,
@@ -1093,21 +1150,13 @@ void dio_submit(struct dio_ctx *ctx, struct dio_file *f, enum dio_dir dir,
 		len = min_u64(len, f->size - off);
 	}
 
-	d = ctx->free_dios;
-	ctx->free_dios = d->next_free;
-	ctx->pending++;
-	*d = (struct dio){
-		.ctx = ctx, .f = f, .dir = dir, .off = off, .uoff = off,
-		.end = off + len, .fail_file = UINT64_MAX,
-		.uc = { .iov = iov, .iovcnt = iovcnt, .pos = off, .base = off },
-		.user_direct = !(off & (ctx->dbs - 1)) &&
-			       user_iov_aligned(iov, iovcnt, ctx->dbs),
-		/* the lists keep their memory from one transfer to the next */
-		.convert = { .v = d->convert.v, .cap = d->convert.cap },
-		.allocated = { .v = d->allocated.v, .cap = d->allocated.cap },
-		.walking = true, .done = done, .priv = priv,
+	d = new_dio(ctx, f, dir, off, len, done, priv);
+	d->uc = (struct user_cursor){
+		.iov = iov, .iovcnt = iovcnt, .pos = off, .base = off,
 	};
 	d->uc_done = d->uc;
+	d->user_direct = !(off & (ctx->dbs - 1)) &&
+			 user_iov_aligned(iov, iovcnt, ctx->dbs);
 
 	if (dir == DIO_WRITE) {
 		walk_write(d);
@@ -1115,15 +1164,7 @@ void dio_submit(struct dio_ctx *ctx, struct dio_file *f, enum dio_dir dir,
 		d->assembled = align_down(off, ctx->dbs);
 		walk(d, d->assembled, align_up(d->end, ctx->dbs));
 	}
-	if (d->error && d->cur) {
-		drop_req(d, d->cur, d->error);
-		d->cur = NULL;
-	}
-	close_req(d);
-	submit_batch(d);
-	d->walking = false;
-	if (!d->nreq)
-		complete_dio(d);
+	end_walk(d);
 }
 
 int dio_reap(struct dio_ctx *ctx, unsigned min)
@@ -1169,4 +1210,31 @@ ssize_t dio_rw(struct dio_ctx *ctx, struct dio_file *f, enum dio_dir dir,
 	while (!res.done)
 		reap_progress(ctx);
 	return res.ret;
+}
+
+int dio_zero_range(struct dio_ctx *ctx, struct dio_file *f, uint64_t off,
+		   uint64_t len)
+{
+	struct rw_result res = { 0 };
+	struct dio *d;
+
+	if (!len)
+		return 0;
+	if ((1ULL << f->blkbits) < ctx->dbs)
+		return -EINVAL;
+	if (off > DIO_MAX_FILE_SIZE || len > DIO_MAX_FILE_SIZE - off)
+		return -EFBIG;
+
+	/* Rule 9: every byte is a zero before the caller's (none), no
+	 * allocation, no end of file, and f->lock is the caller's. */
+	d = new_dio(ctx, f, DIO_WRITE, off, len, rw_done, &res);
+	d->uoff = d->end;
+	d->gap = true;
+	d->zeroing = true;
+	d->assembled = align_down(off, ctx->dbs);
+	walk(d, d->assembled, align_up(d->end, ctx->dbs));
+	end_walk(d);
+	while (!res.done)
+		reap_progress(ctx);
+	return (int)res.ret;
 }

@@ -4151,6 +4151,253 @@ START_TEST(t_async_writer_not_starved)
 }
 END_TEST
 
+/* ---- zeroing a range: dio_zero_range() ---------------------------------- */
+
+#define ZR_BLOCKS 12	/* file blocks laid out by zr_layout() */
+
+/* Mapped, hole, unwritten, mapped, ... from block 0; the end of file in
+ * mapped block 8, so blocks 9 (hole), 10 (unwritten) and 11 (mapped) lie
+ * past it.  shadow gets what the device holds behind every block that is
+ * not a hole. */
+static uint64_t zr_layout(struct fx *x, unsigned char *shadow)
+{
+	unsigned bs = x->m.bs;
+	uint64_t size = 8ull * bs + bs / 2 + 1;
+
+	model_reset(&x->m, size);
+	memset(shadow, 0, ZR_BLOCKS * (size_t)bs);
+	for (uint64_t b = 0; b < ZR_BLOCKS; b++) {
+		if (b % 4 == 1)
+			continue;
+		model_map(&x->m, b, 1, b % 4 == 2 ? B_UNWRITTEN : B_MAPPED);
+		model_fill(&x->m, b, 1, 40 + (unsigned)b, shadow);
+	}
+	return size;
+}
+
+/* The worker's unit: the larger of the device block and memory alignment. */
+static unsigned zr_dbs(struct fx *x)
+{
+	unsigned a = bdev_mem_align(x->e.bdev);
+
+	return a > x->e.dev_bs ? a : x->e.dev_bs;
+}
+
+static int zr_mapped(struct fx *x, uint64_t pos)
+{
+	uint64_t b = pos / x->m.bs;
+
+	return b < x->m.nblocks && x->m.map[b].state == B_MAPPED;
+}
+
+/* Device blocks that [off, end) covers in part and that hold data: the
+ * worker must read each of them once to zero its part. */
+static unsigned zr_rmw_expected(struct fx *x, uint64_t off, uint64_t end)
+{
+	unsigned db = zr_dbs(x), n = 0;
+	uint64_t head = off / db * db, tail = end / db * db;
+
+	if (off % db && zr_mapped(x, head))
+		n++;
+	if (end % db && (tail != head || !(off % db)) && zr_mapped(x, tail))
+		n++;
+	return n;
+}
+
+/* dio_zero_range() with f->lock held exclusive, as the filesystem calls it. */
+static int zr_call(struct fx *x, uint64_t off, uint64_t len)
+{
+	int r;
+
+	ck_assert_int_eq(pthread_rwlock_wrlock(&x->m.f.lock), 0);
+	r = dio_zero_range(x->ctx, &x->m.f, off, len);
+	ck_assert_int_eq(pthread_rwlock_unlock(&x->m.f.lock), 0);
+	return r;
+}
+
+/* The device and reads after zeroing: shadow is the device's expected
+ * contents, which read back as zeros in holes and unwritten blocks. */
+static void zr_check(struct fx *x, const unsigned char *shadow, uint64_t size,
+		     const char *what)
+{
+	unsigned bs = x->m.bs;
+	unsigned char *got = xalloc(bs);
+	unsigned char *img = xzalloc(ZR_BLOCKS * (size_t)bs);
+
+	for (uint64_t b = 0; b < ZR_BLOCKS; b++) {
+		if (x->m.map[b].state == B_HOLE)
+			continue;
+		dev_read(&x->e, x->m.map[b].pblk * bs, got, bs);
+		expect_mem(got, shadow + b * bs, bs,
+			   "%s: device copy of file block %" PRIu64, what, b);
+		if (x->m.map[b].state == B_MAPPED)
+			memcpy(img + b * bs, shadow + b * bs, bs);
+	}
+	check_read(x, img, size, 0, ZR_BLOCKS * (size_t)bs, 0, 1, what);
+	check_read(x, img, size, bs / 2 + 1, 5ull * bs, 3, 2, what);
+	free(got);
+	free(img);
+}
+
+static void core_zero_range(int file, unsigned fs_bs, unsigned dev_bs)
+{
+	/* the defaults, and a context whose every request is one unit */
+	const struct dio_params tight = {
+		.queue_depth = 2, .max_io = 4096, .staging_bufs = 1,
+	};
+	unsigned char *shadow;
+	uint64_t size;
+	unsigned bs, db;
+	struct fx x;
+
+	fx_init(&x, file, fs_bs, dev_bs, 8 * MiB, 16 * 65536, NULL);
+	bs = x.m.bs;
+	db = zr_dbs(&x);
+	shadow = xalloc(ZR_BLOCKS * (size_t)bs);
+
+	for (int pi = 0; pi < 2; pi++) {
+		if (pi) {
+			dio_ctx_destroy(x.ctx);
+			x.p = tight;
+			ck_assert_int_eq(dio_ctx_create(x.e.bdev, &x.p, &x.ctx), 0);
+		}
+		size = zr_layout(&x, shadow);
+		const struct { uint64_t off, len; const char *what; } cases[] = {
+			{ 0, 1, "one byte of a mapped block" },
+			{ db - 1, 2, "across a device block" },
+			{ bs / 2 + 3, bs, "a mapped tail and a hole's head" },
+			{ bs + 5, bs - 10, "inside a hole" },
+			{ 2ull * bs + 7, bs - 9, "inside an unwritten block" },
+			{ 2ull * bs, bs, "a whole unwritten block" },
+			{ 3ull * bs, bs, "a whole mapped block" },
+			{ 3ull * bs + db, 2ull * db > bs - db ? bs - db : 2ull * db,
+			  "device blocks inside a mapped block" },
+			{ 4ull * bs - 1, 3ull * db + 2, "unaligned, from a mapped block on" },
+			{ 1, 5ull * bs, "over every kind of block" },
+			{ size - 7, 20, "across end of file" },
+			{ size, 9ull * bs - size, "the tail of the last block" },
+			{ 9ull * bs + 3, 2ull * bs, "past end of file: hole, unwritten" },
+			{ 11ull * bs + 5, bs - 5, "a mapped block past end of file" },
+			{ 13ull * bs, 3ull * bs, "past every block" },
+			{ 0, (uint64_t)ZR_BLOCKS * bs, "the whole file" },
+		};
+
+		for (size_t ci = 0; ci < sizeof(cases) / sizeof(cases[0]); ci++) {
+			uint64_t off = cases[ci].off, end = off + cases[ci].len;
+			unsigned rmw = zr_rmw_expected(&x, off, end);
+			struct dio_ctx_stats c0, c1;
+			struct bdev_stats s0, s1;
+			int data = 0;
+			char what[128];
+
+			snprintf(what, sizeof(what), "%s (%" PRIu64 ", %" PRIu64 ", %s)",
+				 cases[ci].what, off, cases[ci].len,
+				 pi ? "one unit per request" : "defaults");
+			for (uint64_t p = off / bs * bs; p < end; p += bs)
+				data |= zr_mapped(&x, p);
+			for (uint64_t b = off / bs; b * bs < end && b < ZR_BLOCKS; b++) {
+				uint64_t a = b * bs > off ? b * bs : off;
+				uint64_t e = (b + 1) * bs < end ? (b + 1) * bs : end;
+
+				if (x.m.map[b].state == B_MAPPED)
+					memset(shadow + a, 0, e - a);
+			}
+			model_counts_clear(&x.m);
+			dio_ctx_get_stats(x.ctx, &c0);
+			s0 = bst(&x);
+			ck_assert_msg(zr_call(&x, off, cases[ci].len) == 0,
+				      "%s: %s failed", where, what);
+			s1 = bst(&x);
+			dio_ctx_get_stats(x.ctx, &c1);
+
+			ck_assert_uint_eq(x.m.gb_create_calls, 0);
+			ck_assert_uint_eq(x.m.convert_calls, 0);
+			ck_assert_uint_eq(x.m.size_calls, 0);
+			ck_assert_uint_eq(x.m.release_calls, 0);
+			ck_assert_uint_eq(x.m.f.size, size);
+			ck_assert_uint_eq(model_allocated(&x.m), ZR_BLOCKS * 3 / 4);
+			ck_assert_msg(c1.rmw_reads - c0.rmw_reads == rmw,
+				      "%s: %s: %" PRIu64 " read-modify-write reads, want %u",
+				      where, what, c1.rmw_reads - c0.rmw_reads, rmw);
+			if (!data)
+				ck_assert_msg(s1.writes == s0.writes &&
+					      s1.reads == s0.reads,
+					      "%s: %s: %" PRIu64 " writes, %" PRIu64 " reads without data to zero",
+					      where, what, s1.writes - s0.writes,
+					      s1.reads - s0.reads);
+			else
+				ck_assert_uint_gt(s1.writes, s0.writes);
+			if (!(off % db) && !(cases[ci].len % db))
+				ck_assert_msg(c1.staged_bytes == c0.staged_bytes,
+					      "%s: %s: %" PRIu64 " bytes staged for whole device blocks",
+					      where, what, c1.staged_bytes - c0.staged_bytes);
+			check_drained(&x, what);
+			zr_check(&x, shadow, size, what);
+			model_assert_clean(&x.m);
+		}
+		ck_assert_int_eq(zr_call(&x, 5, 0), 0);
+	}
+	free(shadow);
+	fx_fini(&x);
+}
+
+START_TEST(t_zero_range)
+{
+	core_zero_range(0, geoms[_i].fs_bs, geoms[_i].dev_bs);
+}
+END_TEST
+
+START_TEST(t_file_zero_range)
+{
+	core_zero_range(1, file_fs_bs[_i], 0);
+}
+END_TEST
+
+/* A failed write or read-modify-write read: the error, nothing in flight. */
+START_TEST(t_zero_range_eio)
+{
+	struct fx x;
+	unsigned char *shadow;
+	uint64_t size, dev;
+	unsigned bs, db;
+
+	fx_init(&x, 0, geoms[_i].fs_bs, geoms[_i].dev_bs, 8 * MiB, 16 * 65536, NULL);
+	bs = x.m.bs;
+	db = zr_dbs(&x);
+	shadow = xalloc(ZR_BLOCKS * (size_t)bs);
+
+	/* the write of the third mapped block fails */
+	size = zr_layout(&x, shadow);
+	dev = x.m.map[4].pblk * bs;
+	bdev_test_fail_range(x.e.bdev, BDEV_WRITE, dev, db, -EIO);
+	ck_assert_int_eq(zr_call(&x, 7, 6ull * bs), -EIO);
+	check_drained(&x, "a failed write");
+	bdev_test_clear_faults(x.e.bdev);
+	ck_assert_uint_eq(x.m.f.size, size);
+	ck_assert_uint_eq(x.m.gb_create_calls, 0);
+	ck_assert_uint_eq(x.m.convert_calls, 0);
+	ck_assert_uint_eq(x.m.size_calls, 0);
+
+	/* the read before a partial device block is patched fails: the block
+	 * keeps its contents */
+	size = zr_layout(&x, shadow);
+	dev = x.m.map[3].pblk * bs;
+	bdev_test_fail_range(x.e.bdev, BDEV_READ, dev, db, -EIO);
+	ck_assert_int_eq(zr_call(&x, 3ull * bs + 1, db / 2), -EIO);
+	check_drained(&x, "a failed read-modify-write read");
+	bdev_test_clear_faults(x.e.bdev);
+	zr_check(&x, shadow, size, "after a failed read-modify-write read");
+
+	/* and the same range then works */
+	ck_assert_int_eq(zr_call(&x, 3ull * bs + 1, db / 2), 0);
+	memset(shadow + 3ull * bs + 1, 0, db / 2);
+	zr_check(&x, shadow, size, "zeroed again");
+	model_assert_clean(&x.m);
+	free(shadow);
+	fx_fini(&x);
+}
+END_TEST
+
 static Suite *dio_suite(void)
 {
 	Suite *s = suite_create("dio");
@@ -4204,6 +4451,9 @@ static Suite *dio_suite(void)
 		{ "async_random", t_async_random, NARCFGS },
 		{ "rmw_wait_fails", t_rmw_wait_fails, NGEOMS },
 		{ "async_writer_not_starved", t_async_writer_not_starved, NGEOMS },
+		{ "zero_range", t_zero_range, NGEOMS },
+		{ "file_zero_range", t_file_zero_range, NFILEGEOMS },
+		{ "zero_range_eio", t_zero_range_eio, NGEOMS },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

@@ -19,7 +19,10 @@
  *     when its lookup count and open count both reach zero, and at the
  *     next mount after a crash.
  *  4. Reads and writes go through the direct-I/O worker with the calling
- *     thread's struct dio_ctx.
+ *     thread's struct dio_ctx; so do the zeros that truncation (fs_setattr
+ *     with FS_SET_SIZE), hole punching and zero-range (fs_fallocate) write
+ *     at their edges.  fs_setattr takes a NULL ctx only when it does not
+ *     change the size (-EINVAL otherwise).
  *  5. After a failed metadata write the filesystem becomes read-only: every
  *     later change fails with -EROFS (fs_error() tells why).
  */

@@ -18,6 +18,8 @@
  *     failed past end of file ever become visible.  Hole
  *     punching and zeroing a range likewise zero the partial blocks at
  *     their edges on the device; whole blocks are freed or made unwritten.
+ *     The zeros go through the worker (dio_zero_range()) on the caller's
+ *     dio_ctx, with dfile.lock held exclusive.
  *  3. Unwritten (preallocated) blocks count as holes for SEEK_DATA and
  *     SEEK_HOLE: they read as zeros, so a copy that skips them loses
  *     nothing.
@@ -99,65 +101,35 @@ static void file_touch(struct inode *ip)
 }
 
 /*
- * Rule 2: zero bytes [from, to) of one fs block on the device when the
- * block holds data; holes and unwritten blocks read as zeros already.
- * dfile.lock is held exclusive, so no worker I/O touches the block.
+ * Take ip's dfile.lock exclusive for a change of its blocks or size, which
+ * may zero bytes through ctx.  What ctx has in flight may hold that very
+ * lock, so it completes first (dio.h, asynchronous use, rule 4).
  */
-static int zero_in_block(struct inode *ip, uint64_t from, uint64_t to)
+static void lock_for_change(struct dio_ctx *ctx, struct inode *ip)
 {
-	struct fs *fs = ip->fs;
-	uint32_t bits = fs->sb.block_bits;
-	uint64_t lblk = from >> bits, a, b, dev;
-	uint32_t dbs = bdev_block_size(fs->bdev);
-	uint32_t align = bdev_mem_align(fs->bdev);
-	struct dio_map m;
-	ssize_t n;
-	void *buf;
-	int err;
-
-	if (from >= to)
-		return 0;
-	err = extent_map(ip, lblk, 1, &m);
-	if (err || m.type != DIO_MAP_MAPPED)
-		return err;
-	if (align < dbs)
-		align = dbs;
-	a = align_down(from, dbs);
-	b = align_up(to, dbs);
-	dev = (m.pblk << bits) + (a - (lblk << bits));
-	if (posix_memalign(&buf, align, b - a))
-		return -ENOMEM;
-	pthread_mutex_lock(&fs->q_lock);
-	n = 0;
-	if (a < from || b > to)
-		n = bdev_pread(fs->q, buf, b - a, dev);
-	if (n >= 0) {
-		memset((char *)buf + (from - a), 0, to - from);
-		n = bdev_pwrite(fs->q, buf, b - a, dev);
-	}
-	pthread_mutex_unlock(&fs->q_lock);
-	free(buf);
-	return n < 0 ? (int)n : 0;
+	if (dio_ctx_pending(ctx))
+		dio_reap(ctx, dio_ctx_pending(ctx));
+	pthread_rwlock_wrlock(&ip->dfile.lock);
 }
 
 /*
- * Zero the rest of the block holding byte `size` (a new or old end of
- * file), so that moving end of file past it never shows old bytes: those
- * of a truncated tail, or of a write that failed past end of file.
+ * Rule 2: zero the rest of the block holding byte `size` (a new or old end
+ * of file), so that moving end of file past it never shows old bytes:
+ * those of a truncated tail, or of a write that failed past end of file.
+ * The worker writes only where the block holds data.
  */
-static int zero_eof_tail(struct inode *ip, uint64_t size)
+static int zero_eof_tail(struct dio_ctx *ctx, struct inode *ip,
+			 uint64_t size)
 {
 	uint64_t bs = ip->fs->sb.block_size;
 
-	if (!(size & (bs - 1)))
-		return 0;
-	return zero_in_block(ip, size, align_up(size, bs));
+	return dio_zero_range(ctx, &ip->dfile, size, align_up(size, bs) - size);
 }
 
 /* Zero the partial blocks at the edges of [off, end); returns the whole
  * blocks inside it as [*first, *last). */
-static int zero_edges(struct inode *ip, uint64_t off, uint64_t end,
-		      uint64_t *first, uint64_t *last)
+static int zero_edges(struct dio_ctx *ctx, struct inode *ip, uint64_t off,
+		      uint64_t end, uint64_t *first, uint64_t *last)
 {
 	uint32_t bits = ip->fs->sb.block_bits;
 	uint64_t bs = 1ull << bits;
@@ -168,12 +140,14 @@ static int zero_edges(struct inode *ip, uint64_t off, uint64_t end,
 	if (*first > *last) {
 		/* Inside one block. */
 		*first = *last;
-		return zero_in_block(ip, off, end);
+		return dio_zero_range(ctx, &ip->dfile, off, end - off);
 	}
 	if (off & (bs - 1))
-		err = zero_in_block(ip, off, *first << bits);
+		err = dio_zero_range(ctx, &ip->dfile, off,
+				     (*first << bits) - off);
 	if (!err && (end & (bs - 1)))
-		err = zero_in_block(ip, *last << bits, end);
+		err = dio_zero_range(ctx, &ip->dfile, *last << bits,
+				     end - (*last << bits));
 	return err;
 }
 
@@ -259,7 +233,7 @@ int fs_setattr(struct fs *fs, struct dio_ctx *ctx, uint64_t ino,
 	if (sizing) {
 		if (S_ISDIR(ip->mode))
 			err = -EISDIR;
-		else if (!S_ISREG(ip->mode))
+		else if (!S_ISREG(ip->mode) || !ctx)
 			err = -EINVAL;
 		else if (sa->size > FILE_MAX_SIZE)
 			err = -EFBIG;
@@ -274,11 +248,12 @@ int fs_setattr(struct fs *fs, struct dio_ctx *ctx, uint64_t ino,
 	}
 
 	if (sizing) {
-		pthread_rwlock_wrlock(&ip->dfile.lock);
+		lock_for_change(ctx, ip);
 		old = ip->dfile.size;
 		/* Rule 2: the tail of the last block, old or new. */
 		if (sa->size != old)
-			err = zero_eof_tail(ip, sa->size < old ? sa->size : old);
+			err = zero_eof_tail(ctx, ip,
+					    sa->size < old ? sa->size : old);
 		if (err)
 			goto out_unlock;
 	}
@@ -402,8 +377,8 @@ int fs_fsync(struct fs *fs, uint64_t ino, bool datasync)
 
 /* ---- fallocate ----------------------------------------------------------------- */
 
-static int fallocate_once(struct fs *fs, uint64_t ino, int mode,
-			  uint64_t off, uint64_t len)
+static int fallocate_once(struct fs *fs, struct dio_ctx *ctx, uint64_t ino,
+			  int mode, uint64_t off, uint64_t len)
 {
 	uint32_t bits = fs->sb.block_bits;
 	bool keep = mode & FALLOC_FL_KEEP_SIZE;
@@ -431,12 +406,12 @@ static int fallocate_once(struct fs *fs, uint64_t ino, int mode,
 		goto out_put;
 	}
 
-	pthread_rwlock_wrlock(&ip->dfile.lock);
+	lock_for_change(ctx, ip);
 	old = ip->dfile.size;
 	if (punch || zero)
-		err = zero_edges(ip, off, end, &first, &last);
+		err = zero_edges(ctx, ip, off, end, &first, &last);
 	if (!err && !keep && end > old)
-		err = zero_eof_tail(ip, old);
+		err = zero_eof_tail(ctx, ip, old);
 	if (err)
 		goto out_unlock;
 	err = fs_txn_begin(fs, &t);
@@ -477,11 +452,10 @@ out_put:
 int fs_fallocate(struct fs *fs, struct dio_ctx *ctx, uint64_t ino, int mode,
 		 uint64_t off, uint64_t len)
 {
-	int err = fallocate_once(fs, ino, mode, off, len);
+	int err = fallocate_once(fs, ctx, ino, mode, off, len);
 
-	(void)ctx;
 	if (fs_retry_nospc(fs, err))
-		err = fallocate_once(fs, ino, mode, off, len);
+		err = fallocate_once(fs, ctx, ino, mode, off, len);
 	return err;
 }
 

@@ -91,8 +91,10 @@ struct fs {
 	struct cache *cache;
 	struct alloc *alloc;
 	pthread_rwlock_t meta_lock;	/* rule 1 */
-	struct bdev_queue *q;		/* for metadata-path data I/O */
-	pthread_mutex_t q_lock;
+	/* The engine's own worker context, for file data it moves when the
+	 * caller has none to lend (long symlink targets), under dio_lock. */
+	struct dio_ctx *dio;
+	pthread_mutex_t dio_lock;
 	bool read_only;
 	int error;			/* rule 5 */
 	const struct inode_content_ops *content;
@@ -206,8 +208,10 @@ int inode_write(struct txn *t, struct inode *ip);
 int inode_join(struct txn *t, struct inode *ip);
 /* Current time, for timestamps. */
 struct timespec inode_now(void);
-/* Orphan list (rule 4): add when links drops to 0, remove when freed. */
+/* Orphan list (rule 4): add when links drops to 0; remove when freed, or
+ * when an inode made unnamed gets its first name (a long symlink). */
 int inode_orphan_add(struct txn *t, struct inode *ip);
+int inode_orphan_remove(struct txn *t, struct inode *ip);
 /* Fill *a from ip; the caller holds meta_lock (shared is enough). */
 void inode_attr(struct inode *ip, struct fs_attr *a);
 /* Write ip's deferred times (rule 8), in a transaction of its own. */

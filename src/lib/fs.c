@@ -37,8 +37,13 @@
 /* Metadata cache when the caller does not say: 64 MiB of blocks. */
 #define FS_CACHE_BYTES		(64u << 20)
 #define FS_CACHE_MIN_BLOCKS	256u
-/* The queue for data I/O outside the worker (zeroing partial blocks). */
-#define FS_QUEUE_DEPTH		4u
+/* The engine's own worker context (inode.h, struct fs): a symlink target
+ * and the zeros after it fit one request of the largest fs block. */
+static const struct dio_params fs_dio_params = {
+	.queue_depth = 4,
+	.max_io = DIOFS_MAX_BLOCK_SIZE,
+	.staging_bufs = 2,
+};
 /* Seconds between timed commits when the mount does not say (as ext4). */
 #define FS_COMMIT_SECS		5u
 
@@ -118,12 +123,11 @@ static void fs_free(struct fs *fs)
 	if (fs->committing)
 		commit_fini(&fs->commit);
 	inode_cache_destroy(fs);
-	if (fs->q)
-		bdev_queue_close(fs->q);
+	dio_ctx_destroy(fs->dio);
 	alloc_close(fs->alloc);
 	cache_destroy(fs->cache);
 	journal_close(fs->journal);
-	pthread_mutex_destroy(&fs->q_lock);
+	pthread_mutex_destroy(&fs->dio_lock);
 	pthread_mutex_destroy(&fs->icache_lock);
 	pthread_rwlock_destroy(&fs->meta_lock);
 	free(fs);
@@ -213,7 +217,7 @@ int fs_mount_bdev(struct bdev *bdev, const struct fs_mount_opts *opts,
 	fs->content = &content_ops;
 	pthread_rwlock_init(&fs->meta_lock, NULL);
 	pthread_mutex_init(&fs->icache_lock, NULL);
-	pthread_mutex_init(&fs->q_lock, NULL);
+	pthread_mutex_init(&fs->dio_lock, NULL);
 
 	err = super_read(bdev, &fs->sb, msg, sizeof(msg));
 	if (err) {
@@ -255,7 +259,7 @@ int fs_mount_bdev(struct bdev *bdev, const struct fs_mount_opts *opts,
 		mount_fail(err_msg, err, "cannot read the group descriptors");
 		goto out_free;
 	}
-	err = bdev_queue_open(bdev, FS_QUEUE_DEPTH, &fs->q);
+	err = dio_ctx_create(bdev, &fs_dio_params, &fs->dio);
 	if (!err)
 		err = inode_cache_init(fs);
 	if (err) {

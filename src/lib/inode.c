@@ -343,9 +343,6 @@ int inode_get(struct fs *fs, uint64_t ino, struct inode **out)
 	return err;
 }
 
-/* Remove ip from the orphan list, in t (rule 5). */
-static int orphan_remove(struct txn *t, struct inode *ip);
-
 /* Rule 4 of inode.h: blocks, xattrs, orphan list entry, number. */
 static int inode_free_disk(struct inode *ip)
 {
@@ -365,7 +362,7 @@ static int inode_free_disk(struct inode *ip)
 	if (!err)
 		err = fs->content->free_xattrs(t, ip);
 	if (!err)
-		err = orphan_remove(t, ip);
+		err = inode_orphan_remove(t, ip);
 	if (!err) {
 		/* The generation stays in the slot for the next inode_new(). */
 		ip->mode = 0;
@@ -766,7 +763,7 @@ int inode_orphan_add(struct txn *t, struct inode *ip)
 	return err;
 }
 
-static int orphan_remove(struct txn *t, struct inode *ip)
+int inode_orphan_remove(struct txn *t, struct inode *ip)
 {
 	struct fs *fs = ip->fs;
 	uint64_t prev;
@@ -818,7 +815,8 @@ int inode_orphan_replay(struct fs *fs)
 			/* Linked again before the crash: just off the list. */
 			err = fs_txn_begin(fs, &t);
 			if (!err)
-				err = fs_txn_end(fs, t, orphan_remove(t, ip));
+				err = fs_txn_end(fs, t,
+						 inode_orphan_remove(t, ip));
 			inode_put(ip);
 		} else {
 			inode_put(ip);	/* frees it, head first */

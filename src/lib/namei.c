@@ -6,7 +6,8 @@
  * themselves live in dir.c, the attributes in xattr.c; this file keeps the
  * rules that tie inodes and names together.
  *
- * Every change of the namespace is one transaction:
+ * Every change of the namespace is one transaction (but a symlink whose
+ * target needs data blocks: rule 7):
  *
  *   check the names ──▶ pin the directories ──▶ fs_txn_begin()
  *     ──▶ look the names up under the lock; check liveness, types, loops,
@@ -55,9 +56,16 @@
  *     always runs with no lock held.
  *  7. A symlink target of up to DIOFS_INLINE_DATA bytes lives in the
  *     inode's data area (DIOFS_IFL_INLINE); a longer one (up to 4095
- *     bytes, PATH_MAX - 1) in data blocks mapped by inline extents, written
- *     before the transaction that points at them commits.  It is the one
- *     data write made with meta_lock held: at most 4 KiB, once per link.
+ *     bytes, PATH_MAX - 1) in data blocks mapped by inline extents, which
+ *     the worker writes and reads like a file's (fs->dio, the engine's own
+ *     context, under fs->dio_lock).  The worker's get_block() opens
+ *     transactions of its own, and a thread never opens a second one while
+ *     it holds one, so such a symlink takes three steps: a transaction
+ *     makes the inode unnamed, with no links, on the orphan list (a crash
+ *     now leaves it for the next mount to free); the worker writes the
+ *     target into unwritten blocks and converts them once it is on the
+ *     device; a second transaction names the inode and takes it off the
+ *     list.  No name ever points at a target that is not on the device.
  */
 #include <errno.h>
 #include <stdio.h>		/* RENAME_NOREPLACE, RENAME_EXCHANGE */
@@ -256,70 +264,26 @@ void fs_forget(struct fs *fs, uint64_t ino, uint64_t nlookup)
 
 /* ---- symlink targets (rule 7) ----------------------------------------------- */
 
-static void *block_buf(struct fs *fs, size_t len)
-{
-	size_t align = bdev_mem_align(fs->bdev);
-	void *p;
-
-	if (align < sizeof(void *))
-		align = sizeof(void *);
-	if (posix_memalign(&p, align, len))
-		return NULL;
-	return p;
-}
-
-/* Write the target into new blocks of ip, mapped by inline extents. */
-static int symlink_write_blocks(struct txn *t, struct inode *ip,
-				const char *target, size_t len)
+/* Move len bytes of ip's data at off, through the engine's own worker
+ * context: symlink and readlink get none from their caller. */
+static ssize_t symlink_io(struct inode *ip, enum dio_dir dir, uint64_t off,
+			  void *buf, size_t len)
 {
 	struct fs *fs = ip->fs;
-	uint32_t bs = fs->sb.block_size;
-	uint64_t nblk = (len + bs - 1) / bs, done = 0, start, got;
-	uint64_t goal = super_inode_goal(&fs->sb, ip->ino);
-	uint8_t *buf;
+	struct iovec iov = { buf, len };
 	ssize_t n;
-	int err = 0;
 
-	buf = block_buf(fs, nblk * bs);
-	if (!buf)
-		return -ENOMEM;
-	/* zeros after the target: no stale device bytes in the block */
-	memset(buf, 0, nblk * bs);
-	memcpy(buf, target, len);
-	while (done < nblk) {
-		struct diofs_extent *e = NULL;
-
-		err = alloc_blocks(fs->alloc, t, goal, 1, nblk - done, &start,
-				   &got);
-		if (err)
-			break;
-		ip->blocks += got;
-		if (ip->nr_extents)
-			e = &ip->ext[ip->nr_extents - 1];
-		/* runs that continue each other are one extent (extent.c) */
-		if (e && le64toh(e->pblk) + le32toh(e->len) == start) {
-			e->len = htole32(le32toh(e->len) + (uint32_t)got);
-		} else {
-			e = &ip->ext[ip->nr_extents++];
-			e->lblk = htole64(done);
-			e->pblk = htole64(start);
-			e->len = htole32((uint32_t)got);
-			e->flags = 0;
-		}
-		pthread_mutex_lock(&fs->q_lock);
-		n = bdev_pwrite(fs->q, buf + done * bs, got * bs, start * bs);
-		pthread_mutex_unlock(&fs->q_lock);
-		if (n < 0) {
-			err = (int)n;
-			break;
-		}
-		done += got;
-		goal = start + got;
-	}
-	free(buf);
-	return err;
+	pthread_mutex_lock(&fs->dio_lock);
+	n = dio_rw(fs->dio, &ip->dfile, dir, off, &iov, 1);
+	pthread_mutex_unlock(&fs->dio_lock);
+	return n;
 }
 
+/*
+ * Store the target in t: inline, or (too long for that) nothing yet but
+ * its size, the inode made an unnamed orphan until symlink_write() has
+ * put the target on the device and name_symlink() names it.
+ */
 static int symlink_store(struct txn *t, struct inode *ip, const char *target,
 			 size_t len)
 {
@@ -329,47 +293,51 @@ static int symlink_store(struct txn *t, struct inode *ip, const char *target,
 		memcpy(ip->inline_data, target, len);
 		ip->flags |= DIOFS_IFL_INLINE;
 	} else {
-		err = symlink_write_blocks(t, ip, target, len);
+		set_links(ip, 0);
+		err = inode_orphan_add(t, ip);
 	}
 	if (!err)
 		__atomic_store_n(&ip->dfile.size, len, __ATOMIC_RELAXED);
 	return err;
 }
 
+/* Write a long target into ip's blocks, allocated unwritten and converted
+ * once the bytes (and the zeros after them) are on the device. */
+static int symlink_write(struct inode *ip, const char *target, size_t len)
+{
+	size_t done = 0;
+	ssize_t n;
+
+	/* A short write leaves the rest to a second call, which says why. */
+	while (done < len) {
+		n = symlink_io(ip, DIO_WRITE, done, (char *)target + done,
+			       len - done);
+		if (n <= 0)
+			return n < 0 ? (int)n : -EIO;
+		done += (size_t)n;
+	}
+	return 0;
+}
+
 /* Read a block-stored target of len bytes; copy up to size of it. */
 static int symlink_read_blocks(struct inode *ip, size_t len, char *out,
 			       size_t size)
 {
-	struct fs *fs = ip->fs;
-	uint32_t bs = fs->sb.block_size;
-	uint64_t nblk = (len + bs - 1) / bs, lblk = 0;
-	struct dio_map map;
-	uint8_t *buf;
+	char *buf;
 	ssize_t n;
 	int err = 0;
 
-	buf = block_buf(fs, nblk * bs);
+	buf = malloc(len);
 	if (!buf)
 		return -ENOMEM;
-	while (lblk < nblk) {
-		err = extent_map(ip, lblk, nblk - lblk, &map);
-		if (err)
-			break;
-		if (map.type != DIO_MAP_MAPPED || map.len > nblk - lblk) {
-			err = -EUCLEAN;
-			break;
-		}
-		pthread_mutex_lock(&fs->q_lock);
-		n = bdev_pread(fs->q, buf + lblk * bs, map.len * bs,
-			       map.pblk * bs);
-		pthread_mutex_unlock(&fs->q_lock);
-		if (n < 0) {
-			err = (int)n;
-			break;
-		}
-		lblk += map.len;
-	}
-	if (!err)
+	n = symlink_io(ip, DIO_READ, 0, buf, len);
+	/* A target holds no NUL: zeros are blocks never written, a hole or
+	 * an unwritten extent, which the worker reads as zeros. */
+	if (n < 0)
+		err = (int)n;
+	else if ((size_t)n != len || memchr(buf, 0, len))
+		err = -EUCLEAN;
+	else
 		memcpy(out, buf, len < size ? len : size);
 	free(buf);
 	return err;
@@ -424,6 +392,52 @@ static void new_owner(const struct inode *dp, const struct fs_cred *cred,
 	}
 }
 
+/* Name the new inode ip in dp, in t. */
+static int name_new(struct txn *t, struct inode *dp, const char *name,
+		    size_t len, struct inode *ip, struct fs_attr *attr)
+{
+	int err;
+
+	err = inode_join(t, dp);
+	if (!err)
+		err = dir_add(t, dp, name, len, ip->ino, ftype_of(ip->mode));
+	if (!err) {
+		if (S_ISDIR(ip->mode))
+			set_links(dp, dp->links + 1);
+		dir_touch(dp, ip->ctime);
+		err = inode_write(t, ip);
+	}
+	if (!err)
+		err = inode_write(t, dp);
+	if (!err)
+		inode_attr(ip, attr);
+	return err;
+}
+
+/* Rule 7: the last step of a long symlink, whose target is on the device
+ * now: name it and take it off the orphan list, in one transaction. */
+static int name_symlink(struct fs *fs, struct inode *dp, const char *name,
+			size_t len, struct inode *ip, struct fs_attr *attr)
+{
+	struct txn *t;
+	int err;
+
+	err = fs_txn_begin(fs, &t);
+	if (err)
+		return err;
+	/* The name may have been taken meanwhile. */
+	err = may_add(dp, name, len);
+	if (!err)
+		err = inode_join(t, ip);
+	if (!err) {
+		set_links(ip, 1);
+		err = inode_orphan_remove(t, ip);
+	}
+	if (!err)
+		err = name_new(t, dp, name, len, ip, attr);
+	return fs_txn_end(fs, t, err);
+}
+
 /* A new inode of mode (a symlink to target) named name in parent. */
 static int create_once(struct fs *fs, uint64_t parent, const char *name,
 		       mode_t mode, dev_t rdev, const char *target,
@@ -432,6 +446,7 @@ static int create_once(struct fs *fs, uint64_t parent, const char *name,
 	struct inode *dp, *ip = NULL;
 	enum name_kind kind;
 	size_t len, tlen = 0;
+	bool unnamed;
 	struct txn *t;
 	uid_t uid;
 	gid_t gid;
@@ -449,6 +464,8 @@ static int create_once(struct fs *fs, uint64_t parent, const char *name,
 		if (tlen > NAMEI_SYMLINK_MAX)
 			return -ENAMETOOLONG;
 	}
+	/* Rule 7: a long target is written before the inode is named. */
+	unnamed = tlen > DIOFS_INLINE_DATA;
 	err = get_dir(fs, parent, &dp);
 	if (err)
 		return err;
@@ -456,31 +473,24 @@ static int create_once(struct fs *fs, uint64_t parent, const char *name,
 	if (err)
 		goto out_put;
 	err = may_add(dp, name, len);
-	if (!err)
-		err = inode_join(t, dp);
 	if (!err) {
 		new_owner(dp, cred, &mode, &uid, &gid);
 		err = inode_new(fs, t, dp->ino, mode, uid, gid, rdev, &ip);
 	}
 	if (!err && target)
 		err = symlink_store(t, ip, target, tlen);
-	if (!err)
-		err = dir_add(t, dp, name, len, ip->ino, ftype_of(mode));
-	if (!err) {
-		if (S_ISDIR(mode))
-			set_links(dp, dp->links + 1);
-		dir_touch(dp, ip->ctime);
-		err = inode_write(t, ip);
-	}
-	if (!err)
-		err = inode_write(t, dp);
-	if (!err)
-		inode_attr(ip, attr);
+	if (!err && !unnamed)
+		err = name_new(t, dp, name, len, ip, attr);
 	err = fs_txn_end(fs, t, err);
+	if (!err && unnamed) {
+		err = symlink_write(ip, target, tlen);
+		if (!err)
+			err = name_symlink(fs, dp, name, len, ip, attr);
+	}
 	if (!err)
 		nlookup_add(ip);	/* rule 5 */
 	if (ip)
-		inode_put(ip);
+		inode_put(ip);	/* frees an unnamed one left behind */
 out_put:
 	inode_put(dp);
 	return err;

@@ -776,6 +776,94 @@ START_TEST(test_symlink)
 }
 END_TEST
 
+/*
+ * A long target is written before its name exists (namei.c rule 7): a
+ * symlink that cannot have its name, or whose target finds no room,
+ * leaves no inode, block, name or orphan behind.
+ */
+START_TEST(test_symlink_unnamed_first)
+{
+	const struct geom *g = &geoms[_i];
+	const size_t tlen = 2000, big = 64 * KiB;
+	struct statvfs st0, st1;
+	struct fs_setattr sa = { .mask = FS_SET_SIZE };
+	char *target, *back;
+	unsigned char *buf;
+	struct fs_attr a;
+	uint64_t f, done = 0;
+	size_t chunk = big;
+	struct env e;
+	ssize_t n;
+
+	env_init(&e, g, 32 * MiB, NULL);
+	target = xalloc(tlen + 1);
+	back = xalloc(tlen + 1);
+	buf = xalloc(big);
+	for (size_t i = 0; i < tlen; i++)
+		target[i] = (char)('a' + i % 23);
+	target[tlen] = '\0';
+	memset(buf, 0x3C, big);
+	mkf(&e, ROOT, "taken");
+
+	/* The name is taken: refused before anything is made. */
+	ck_assert_int_eq(fs_statfs(e.fs, &st0), 0);
+	ck_assert_int_eq(fs_symlink(e.fs, ROOT, "taken", target, &cred0, &a),
+			 -EEXIST);
+	ck_assert_int_eq(fs_statfs(e.fs, &st1), 0);
+	ck_assert_uint_eq(st1.f_bfree, st0.f_bfree);
+	ck_assert_uint_eq(st1.f_ffree, st0.f_ffree);
+	ck_assert_uint_eq(e.fs->sb.orphan_head, 0);
+
+	/* No room for the target: the inode made for it goes again. */
+	f = mkf(&e, ROOT, "fill");
+	ck_assert_int_eq(fs_open(e.fs, f), 0);
+	for (;;) {
+		struct iovec iov = { buf, chunk };
+
+		n = fs_write(e.fs, e.ctx, f, done, &iov, 1);
+		if (n > 0)
+			done += (size_t)n;
+		if (n == (ssize_t)chunk)
+			continue;
+		if (chunk == e.bs)
+			break;
+		chunk = e.bs;	/* the last blocks one at a time */
+	}
+	bdev_test_log_clear(e.bdev);
+	ck_assert_int_eq(n, -ENOSPC);
+	ck_assert_uint_eq(free_blocks(&e), 0);
+	ck_assert_int_eq(fs_statfs(e.fs, &st0), 0);
+	ck_assert_int_eq(fs_symlink(e.fs, ROOT, "nospace", target, &cred0, &a),
+			 -ENOSPC);
+	ck_assert_int_eq(lk(&e, ROOT, "nospace", NULL), -ENOENT);
+	ck_assert_int_eq(fs_statfs(e.fs, &st1), 0);
+	ck_assert_uint_eq(st1.f_bfree, 0);
+	ck_assert_uint_eq(st1.f_ffree, st0.f_ffree);
+	ck_assert_uint_eq(e.fs->sb.orphan_head, 0);
+
+	/* Room again, once the truncate commits: the same call works. */
+	sa.size = 0;
+	ck_assert_int_eq(fs_setattr(e.fs, e.ctx, f, &sa, &a), 0);
+	ck_assert_int_eq(fs_symlink(e.fs, ROOT, "nospace", target, &cred0, &a),
+			 0);
+	fs_forget(e.fs, a.ino, 1);
+	ck_assert_uint_eq(a.size, tlen);
+	ck_assert_int_eq(fs_readlink(e.fs, a.ino, back, tlen + 1),
+			 (ssize_t)tlen);
+	ck_assert_int_eq(memcmp(back, target, tlen), 0);
+	ck_assert_uint_eq(e.fs->sb.orphan_head, 0);
+	fs_release(e.fs, f);
+	env_remount(&e);
+	ck_assert_int_eq(fs_readlink(e.fs, a.ino, back, tlen + 1),
+			 (ssize_t)tlen);
+	ck_assert_int_eq(memcmp(back, target, tlen), 0);
+	free(target);
+	free(back);
+	free(buf);
+	env_done_fsck(&e);
+}
+END_TEST
+
 /* ---- extended attributes ------------------------------------------------------------------- */
 
 START_TEST(test_xattr)
@@ -1415,6 +1503,7 @@ static Suite *namei_suite(void)
 	tc = tcase_create("symlink");
 	tcase_set_timeout(tc, CASE_TIMEOUT);
 	tcase_add_loop_test(tc, test_symlink, 0, NGEOMS);
+	tcase_add_loop_test(tc, test_symlink_unnamed_first, 0, NGEOMS);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("xattr");

@@ -94,7 +94,4 @@ void bdev_init(struct bdev *bdev, const struct bdev_ops *ops);
 int bdev_iocb_check(const struct bdev *bdev, const struct iocb *iocb,
 		    size_t *len);
 
-int bdev_aio_open(const char *path, int flags, struct bdev **out,
-		  const char **err_msg);
-
 #endif

@@ -161,12 +161,6 @@ int bdev_iocb_check(const struct bdev *bdev, const struct iocb *iocb,
 	return 0;
 }
 
-int bdev_open(const char *path, int flags, struct bdev **out,
-	      const char **err_msg)
-{
-	return bdev_aio_open(path, flags, out, err_msg);
-}
-
 void bdev_close(struct bdev *bdev)
 {
 	if (bdev)

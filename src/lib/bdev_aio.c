@@ -252,8 +252,10 @@ static int is_usable(const struct stat *st)
 	return S_ISBLK(st->st_mode) || S_ISREG(st->st_mode);
 }
 
-int bdev_aio_open(const char *path, int flags, struct bdev **out,
-		  const char **err_msg)
+/* bdev.h: the real device is this backend's; the test device has its own
+ * constructor, bdev_test_create(). */
+int bdev_open(const char *path, int flags, struct bdev **out,
+	      const char **err_msg)
 {
 	const char *msg = NULL;
 	struct bdev *bdev;

@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "diofs/crc.h"
 #include "diofs/format.h"
@@ -430,6 +431,54 @@ START_TEST(t_fsync_flushes)
 }
 END_TEST
 
+/* Mount e's device again with o (its log, ctx and all). */
+static void remount_with(struct env *e, const struct fs_mount_opts *o)
+{
+	const char *msg = NULL;
+
+	env_unmount(e);
+	ck_assert_msg(fs_mount_bdev(e->bdev, o, &e->fs, &msg) == 0, "%s: %s",
+		      where, msg ? msg : "mount");
+	ck_assert_int_eq(dio_ctx_create(e->bdev, NULL, &e->ctx), 0);
+}
+
+/* -o sync: every change is durable when its call returns, no fsync. */
+START_TEST(t_sync_mount)
+{
+	struct fs_mount_opts o = { .sync = true };
+	struct env e;
+
+	env_init(&e, &geoms[_i], DEV_SIZE, NULL);
+	remount_with(&e, &o);
+	make_file(&e, "a", 13);
+	crash_to(&e, crash_copy(&e));
+	env_mount(&e);
+	expect_file(&e, "a", 13, true);
+	env_unmount(&e);
+	expect_clean(&e);
+	env_done(&e);
+}
+END_TEST
+
+/* The commit interval commits what changed without anyone asking. */
+START_TEST(t_commit_interval)
+{
+	struct fs_mount_opts o = { .commit_secs = 1 };
+	struct env e;
+
+	env_init(&e, &geoms[_i], DEV_SIZE, NULL);
+	remount_with(&e, &o);
+	make_file(&e, "a", 14);
+	sleep(3);
+	crash_to(&e, crash_copy(&e));
+	env_mount(&e);
+	expect_file(&e, "a", 14, true);
+	env_unmount(&e);
+	expect_clean(&e);
+	env_done(&e);
+}
+END_TEST
+
 static Suite *journal_suite(void)
 {
 	Suite *s = suite_create("journal");
@@ -443,6 +492,8 @@ static Suite *journal_suite(void)
 	tcase_add_loop_test(tc, t_journal_write_fails, 0, NGEOMS);
 	tcase_add_loop_test(tc, t_damaged_journal_superblock, 0, NGEOMS);
 	tcase_add_loop_test(tc, t_fsync_flushes, 0, NGEOMS);
+	tcase_add_loop_test(tc, t_sync_mount, 0, NGEOMS);
+	tcase_add_loop_test(tc, t_commit_interval, 1, 2);
 	suite_add_tcase(s, tc);
 	return s;
 }

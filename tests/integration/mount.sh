@@ -293,6 +293,19 @@ remount_checks() {
 }
 remount_checks "$loop"
 remount_checks "$img"
+for form in fuse.diofs fuse; do
+	step "remount,ro and remount,rw in the $form form"
+	echo "$(form_line "$form" "$img" "$m") nosuid 0 0" >"$FSTAB"
+	fstab_mount "$m" "$img"
+	echo "$form" >"$m/form"
+	mount --fstab "$FSTAB" -o remount,ro "$m" || fail "$form: mount -o remount,ro"
+	[ "$(mount_flags "$m")" = ro,nosuid ] || fail "$form: flags after remount,ro: $(mount_flags "$m")"
+	expect_errno EROFS "os.open('$m/form', os.O_WRONLY)"
+	mount --fstab "$FSTAB" -o remount,rw "$m" || fail "$form: mount -o remount,rw"
+	[ "$(mount_flags "$m")" = nosuid ] || fail "$form: flags after remount,rw: $(mount_flags "$m")"
+	rm "$m/form" || fail "$form: a change after remount,rw"
+	unmount_fs "$m" umount
+done
 one_line_error "remount of a directory that is not a diofs mount" "diofs: $m2: " \
 	"$DIOFS_BIN" "$img" "$m2" -o remount,ro
 

@@ -14,47 +14,56 @@
 #    times each, and a second mount under either name is still refused;
 #  - UUID= and LABEL= sources.
 #
-# mount(8) only finds helpers in /sbin, and mount.fuse runs diofs from a
-# fixed PATH: the test links /sbin/mount.diofs, mount.fuse.diofs,
-# mount.fuseblk.diofs and diofs to the built daemon where nothing is in the
-# way, and removes exactly those links at the end.  Every mount(8) call
-# names a fstab file of the test's own (--fstab); /etc/fstab is never read.
+# mount(8) runs helpers only from /sbin, and mount.fuse runs diofs from a
+# fixed PATH with /sbin in it; linking the built daemon into the real /sbin
+# would change the machine for everyone while the test runs, and leave it
+# changed if the test were killed.  So the test runs in a mount namespace
+# of its own (unshare --mount) and there bind-mounts over /sbin a directory
+# of links to everything in /sbin (through a descriptor the shell holds on
+# it) plus mount.diofs, mount.fuse.diofs, mount.fuseblk.diofs and diofs,
+# links to the built daemon.  Nobody outside sees them, and they go with
+# the namespace.  Every mount(8) call names a fstab file of the test's own
+# (--fstab); /etc/fstab is never read.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
+
+if [ -z "${DIOFS_TEST_OUTER_MNTNS:-}" ]; then
+	command -v unshare >/dev/null || skip_or_fail "unshare is not installed"
+	unshare --mount --propagation private true 2>/dev/null ||
+		skip_or_fail "cannot make a private mount namespace (unshare --mount)"
+	DIOFS_TEST_OUTER_MNTNS=$(readlink /proc/self/ns/mnt)
+	export DIOFS_TEST_OUTER_MNTNS
+	exec unshare --mount --propagation private bash "$0" "$@"
+fi
+[ "$(readlink /proc/self/ns/mnt)" != "$DIOFS_TEST_OUTER_MNTNS" ] ||
+	fail "not in a mount namespace of its own"
 
 lib_init
 for tool in mount umount setpriv; do
 	command -v "$tool" >/dev/null || skip_or_fail "$tool is not installed"
 done
+T_DIR=$(realpath "$T_DIR")	# as mount(8) passes paths on
 
-# ---- helpers in /sbin --------------------------------------------------------
+# ---- helpers in /sbin, in this namespace only -------------------------------
 
-SBIN_LINKS=()			# links this test made
-HELPER_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-
-remove_links() {
-	local l
-	for l in "${SBIN_LINKS[@]}"; do
-		[ "$(readlink "$l")" = "$DIOFS_BIN" ] && rm -f "$l"
-	done
-	SBIN_LINKS=()
-}
-trap 'rc=$?; set +e; remove_links; (exit $rc); lib_cleanup' EXIT
-
-for name in mount.diofs mount.fuse.diofs mount.fuseblk.diofs diofs; do
-	link=/sbin/$name
-	if [ -e "$link" ] || [ -L "$link" ]; then
-		[ "$(readlink -f "$link")" = "$(readlink -f "$DIOFS_BIN")" ] ||
-			skip_or_fail "$link exists and is not this build's diofs"
-		continue
-	fi
-	ln -s "$DIOFS_BIN" "$link"
-	SBIN_LINKS+=("$link")
+HELPERS="mount.diofs mount.fuse.diofs mount.fuseblk.diofs diofs"
+sbin=$(realpath /sbin)
+exec {sbin_fd}<"$sbin"
+mkdir "$T_DIR/sbin"
+for f in "$sbin"/* "$sbin"/.[!.]*; do
+	[ -e "$f" ] || [ -h "$f" ] || continue
+	f=${f##*/}
+	[[ " $HELPERS " == *" $f "* ]] && continue
+	ln -s "/proc/$$/fd/$sbin_fd/$f" "$T_DIR/sbin/$f"
 done
+for f in $HELPERS; do
+	ln -s "$DIOFS_BIN" "$T_DIR/sbin/$f"
+done
+mount --bind "$T_DIR/sbin" "$sbin" || fail "bind mount over $sbin"
+[ /sbin/mount.diofs -ef "$DIOFS_BIN" ] || fail "/sbin/mount.diofs is not the built diofs"
 # what mount.fuse runs for the diofs#SOURCE form
-[ "$(readlink -f "$(PATH=$HELPER_PATH command -v diofs)")" = \
-  "$(readlink -f "$DIOFS_BIN")" ] ||
-	skip_or_fail "another diofs comes first in mount.fuse's PATH ($HELPER_PATH)"
+[ "$(PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin command -v diofs)" -ef "$DIOFS_BIN" ] ||
+	skip_or_fail "an installed diofs comes before /sbin in the PATH mount.fuse searches"
 
 FSTAB=$T_DIR/fstab
 

@@ -68,6 +68,23 @@ int fs_error(const struct fs *fs);
 /* What the mount did that the user should hear of (a journal replay), in
  * one line, or NULL. */
 const char *fs_mount_notice(const struct fs *fs);
+/*
+ * Remount.  ro: write everything home, mark the superblock clean, then
+ * refuse every change with -EROFS, as a read-only mount does.  !ro: take
+ * changes again (the superblock is marked in use first); -EROFS for a
+ * filesystem mounted read-only, whose device is open read-only, and the
+ * sticky error (rule 5) if there is one.  The caller makes sure no change
+ * is under way (the kernel refuses a read-only remount while files are
+ * open for writing).
+ */
+int fs_set_read_only(struct fs *fs, bool ro);
+/*
+ * Drop (exclusive false) or take back the O_EXCL claim on a block device
+ * while keeping it open: a fuseblk mount makes the kernel claim the device,
+ * which it cannot while the engine holds it.  0 for an image file, whose
+ * lock stays.  -EBUSY when taking it back finds another holder.
+ */
+int fs_bdev_set_exclusive(struct fs *fs, bool exclusive);
 
 struct fs_attr {
 	uint64_t ino;

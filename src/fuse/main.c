@@ -7,8 +7,11 @@
  * pool until the filesystem is unmounted (fusermount3 -u, umount) or the
  * daemon gets SIGINT, SIGTERM or SIGHUP; then it unmounts the engine, so
  * everything written is durable when the process exits.  Invoked as
- * mount.diofs it also takes mount(8)'s helper form, mount.diofs DEVICE DIR
- * [-sfnv] [-o opts], so an fstab line "DEVICE DIR diofs defaults 0 0" works.
+ * mount.diofs (or mount.fuse.diofs, mount.fuseblk.diofs) it also takes
+ * mount(8)'s helper form, mount.diofs DEVICE DIR [-sfnv] [-o opts] [-t
+ * type], so an fstab line "DEVICE DIR diofs defaults 0 0" works.  DEVICE
+ * may be UUID=... or LABEL=... (source.h).  With -o remount it remounts
+ * the diofs mounted on MOUNTPOINT instead (remount.h).
  *
  * Rules:
  *  1. Nothing is mounted unless the engine mounted: a bad device is
@@ -20,22 +23,49 @@
  *  3. SIGINT, SIGTERM and SIGHUP stay blocked while the engine mounts, so
  *     threads it starts never take them; libfuse's handlers, installed
  *     before they are unblocked in the main thread, end the session loop.
- *  4. Teardown runs in reverse: FUSE session, then engine, after the loop
- *     has joined every worker (their direct-I/O contexts go with them).
+ *  4. Teardown: the engine is unmounted by the kernel's destroy request or,
+ *     failing that, after the loop (ops.h rule 3), and only then is the
+ *     FUSE session unmounted: the kernel's claim of a fuseblk device so
+ *     outlasts every write of the engine.
+ *  5. Run by root, the kernel mounts fuseblk, for which umount(2) waits
+ *     until the daemon has answered the destroy request, that is until
+ *     the engine has closed the device: when umount returns, the device
+ *     is free.  A block device passes from the engine's O_EXCL claim to
+ *     the kernel's (fs_bdev_set_exclusive()) just before the mount; should
+ *     another program take it in between, the mount fails and the daemon
+ *     leaves without writing, as after a crash (the journal makes that
+ *     safe).  An image file gets a loop device for the kernel's side
+ *     (loopdev.h), while the engine goes on using the file.  A caller that
+ *     is not root (fusermount3 refuses fuseblk), or a system without loop
+ *     devices for an image, gets a plain fuse mount.
+ *  6. Set-id and device files work as on a kernel filesystem mounted by
+ *     root: unless nosuid or nodev is given, suid and dev are passed on,
+ *     overriding libfuse's own nosuid,nodev.  user and users imply nosuid,
+ *     nodev and noexec, owner and group nosuid and nodev, unless a later
+ *     option says otherwise (mount(8)).  A caller that is not root always
+ *     gets nosuid,nodev, which fusermount3 imposes.
+ *  7. nofail: a DEVICE that does not exist, or a UUID=/LABEL= that no
+ *     device carries, is no error: exit 0 without a word, as mount(8) does
+ *     for a kernel filesystem.
  */
 #include <config.h>
 
+#include "loopdev.h"
 #include "ops.h"
+#include "remount.h"
+#include "source.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/fs.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
@@ -45,6 +75,10 @@
 #define DEFAULT_MAX_THREADS	32
 #define DEFAULT_IDLE_THREADS	16
 #define DEFAULT_TIMEOUT		1.0
+#define IDLE_UNSET		UINT_MAX	/* -o max_idle_threads not given */
+/* fuseblk's block size unless the device's sectors are larger: the page
+ * size, which the kernel also takes for plain fuse */
+#define KERNEL_BLKSIZE		4096u
 
 struct main_opts {
 	const char *prog;
@@ -52,6 +86,10 @@ struct main_opts {
 	char *mountpoint;
 	int nonopts;
 	int helper;		/* invoked as mount.diofs */
+	int remount;		/* -o remount (remount.h) */
+	int nofail;		/* rule 7 */
+	int nosuid, nodev, noexec; /* rule 6 */
+	char *opts;		/* every -o option, in order, for a remount */
 	int foreground;
 	int fake;		/* mount.diofs -f: do everything but mount */
 	int show_help;
@@ -76,6 +114,16 @@ enum {
 	KEY_DISCARD,
 	KEY_TYPE,
 	KEY_SYNC,
+	KEY_SUID,
+	KEY_NOSUID,
+	KEY_DEV,
+	KEY_NODEV,
+	KEY_EXEC,
+	KEY_NOEXEC,
+	KEY_USER,
+	KEY_OWNER,
+	KEY_NOFAIL,
+	KEY_REMOUNT,
 };
 
 #define MAIN_OPT(t, field, v) { t, offsetof(struct main_opts, field), v }
@@ -98,6 +146,19 @@ static const struct fuse_opt main_opt_spec[] = {
 	FUSE_OPT_KEY("debug", KEY_DEBUG),
 	FUSE_OPT_KEY("ro", KEY_RO),
 	FUSE_OPT_KEY("rw", KEY_RW),
+	FUSE_OPT_KEY("remount", KEY_REMOUNT),
+	/* rule 6 */
+	FUSE_OPT_KEY("suid", KEY_SUID),
+	FUSE_OPT_KEY("nosuid", KEY_NOSUID),
+	FUSE_OPT_KEY("dev", KEY_DEV),
+	FUSE_OPT_KEY("nodev", KEY_NODEV),
+	FUSE_OPT_KEY("exec", KEY_EXEC),
+	FUSE_OPT_KEY("noexec", KEY_NOEXEC),
+	FUSE_OPT_KEY("user", KEY_USER),
+	FUSE_OPT_KEY("users", KEY_USER),
+	FUSE_OPT_KEY("owner", KEY_OWNER),
+	FUSE_OPT_KEY("group", KEY_OWNER),
+	FUSE_OPT_KEY("nofail", KEY_NOFAIL),
 	/* always on: default_permissions, clone_fd */
 	FUSE_OPT_KEY("default_permissions", KEY_DISCARD),
 	FUSE_OPT_KEY("clone_fd", KEY_DISCARD),
@@ -105,13 +166,8 @@ static const struct fuse_opt main_opt_spec[] = {
 	FUSE_OPT_KEY("defaults", KEY_DISCARD),
 	FUSE_OPT_KEY("auto", KEY_DISCARD),
 	FUSE_OPT_KEY("noauto", KEY_DISCARD),
-	FUSE_OPT_KEY("user", KEY_DISCARD),
-	FUSE_OPT_KEY("users", KEY_DISCARD),
 	FUSE_OPT_KEY("nouser", KEY_DISCARD),
-	FUSE_OPT_KEY("owner", KEY_DISCARD),
-	FUSE_OPT_KEY("group", KEY_DISCARD),
 	FUSE_OPT_KEY("_netdev", KEY_DISCARD),
-	FUSE_OPT_KEY("nofail", KEY_DISCARD),
 	/* mount(8) passes -t TYPE.SUBTYPE to a helper for subtyped types */
 	FUSE_OPT_KEY("-t ", KEY_TYPE),
 	FUSE_OPT_END
@@ -166,7 +222,8 @@ static void usage(FILE *f, const char *prog)
 {
 	fprintf(f,
 		"usage: %s DEVICE MOUNTPOINT [-f] [-d] [-o option[,option...]]\n"
-		"       %s -h | -V\n", prog, prog);
+		"       %s DEVICE MOUNTPOINT -o remount,ro|rw[,option...]\n"
+		"       %s -h | -V\n", prog, prog, prog);
 }
 
 static void help(const char *prog)
@@ -174,7 +231,7 @@ static void help(const char *prog)
 	usage(stdout, prog);
 	printf("\n"
 	       "Mount the diofs filesystem on DEVICE (a block device or an image\n"
-	       "file made by mkfs.diofs) at MOUNTPOINT.\n"
+	       "file made by mkfs.diofs, or UUID=uuid or LABEL=label) at MOUNTPOINT.\n"
 	       "\n"
 	       "    -f                     stay in the foreground\n"
 	       "    -d, -o debug           print every FUSE request (implies -f)\n"
@@ -190,6 +247,10 @@ static void help(const char *prog)
 	       "    -o cache_blocks=N      metadata cache size in blocks\n"
 	       "    -o commit=SECONDS      commit the journal at least this often (default 5)\n"
 	       "    -o sync                every change is durable before it returns\n"
+	       "    -o remount,ro|rw       remount a mounted diofs read-only or read-write\n"
+	       "    -o nosuid,nodev        ignore set-id bits and device files (root's\n"
+	       "                           mounts honour them unless told so)\n"
+	       "    -o nofail              a DEVICE that does not exist is no error\n"
 	       "\n"
 	       "Permissions are always checked by the kernel (default_permissions).\n"
 	       "Standard FUSE and mount options are passed on to libfuse:\n",
@@ -202,6 +263,10 @@ static int opt_proc(void *data, const char *arg, int key,
 {
 	struct main_opts *o = data;
 
+	/* kept for a remount, which takes them as the mount's flags */
+	if (key != FUSE_OPT_KEY_NONOPT && arg[0] != '-' &&
+	    fuse_opt_add_opt(&o->opts, arg))
+		return -1;
 	switch (key) {
 	case FUSE_OPT_KEY_NONOPT:
 		o->nonopts++;
@@ -239,6 +304,31 @@ static int opt_proc(void *data, const char *arg, int key,
 	case KEY_SYNC:
 		o->sync = 1;
 		return 1;	/* also the kernel's synchronous flag */
+	/* rule 6: add_fixed_opts() passes the outcome on */
+	case KEY_SUID:
+	case KEY_NOSUID:
+		o->nosuid = key == KEY_NOSUID;
+		return 0;
+	case KEY_DEV:
+	case KEY_NODEV:
+		o->nodev = key == KEY_NODEV;
+		return 0;
+	case KEY_EXEC:
+	case KEY_NOEXEC:
+		o->noexec = key == KEY_NOEXEC;
+		return 0;
+	case KEY_USER:
+		o->noexec = 1;
+		/* fall through */
+	case KEY_OWNER:
+		o->nosuid = o->nodev = 1;
+		return 0;
+	case KEY_NOFAIL:
+		o->nofail = 1;
+		return 0;
+	case KEY_REMOUNT:
+		o->remount = 1;
+		return 0;
 	case KEY_DISCARD:
 		return 0;
 	case KEY_TYPE:
@@ -327,21 +417,36 @@ static void daemon_ready(int ready_fd)
 	close(ready_fd);
 }
 
-/* libfuse's own options that diofs always sets; the user's come later. */
-static int add_fixed_opts(struct fuse_args *args, const char *device)
+/*
+ * libfuse's own options that diofs always sets; the user's come later.
+ * fsname is the mount's source: with blksize nonzero, a fuseblk mount
+ * (blkdev), the block device the kernel claims (rule 5).
+ */
+static int add_fixed_opts(struct fuse_args *args, const char *fsname,
+			  unsigned blksize, const struct main_opts *o)
 {
 	char *opts = NULL;
 	char *arg;
+	char num[32];
 	int rc = -1;
 
+	snprintf(num, sizeof(num), "blksize=%u", blksize);
 	if (fuse_opt_add_opt(&opts, "subtype=diofs") ||
-	    fuse_opt_add_opt(&opts, "default_permissions"))
+	    fuse_opt_add_opt(&opts, "default_permissions") ||
+	    (blksize && (fuse_opt_add_opt(&opts, "blkdev") ||
+			 fuse_opt_add_opt(&opts, num))) ||
+	    (o->noexec && fuse_opt_add_opt(&opts, "noexec")))
 		goto out;
-	arg = malloc(strlen("fsname=") + strlen(device) + 1);
+	/* rule 6: fusermount3 imposes nosuid,nodev on other users */
+	if (geteuid() == 0 &&
+	    (fuse_opt_add_opt(&opts, o->nosuid ? "nosuid" : "suid") ||
+	     fuse_opt_add_opt(&opts, o->nodev ? "nodev" : "dev")))
+		goto out;
+	arg = malloc(strlen("fsname=") + strlen(fsname) + 1);
 	if (!arg)
 		goto out;
 	strcpy(arg, "fsname=");
-	strcat(arg, device);
+	strcat(arg, fsname);
 	rc = fuse_opt_add_opt_escaped(&opts, arg);
 	free(arg);
 	if (rc)
@@ -403,12 +508,99 @@ static int serve(struct fuse_session *se, const struct main_opts *o)
 	return 0;
 }
 
+/* Rule 4: unmount the engine unless the destroy request has; log a failure. */
+static int unmount_engine(struct ops_state *st, const char *shown)
+{
+	int rc = ops_unmount(st);
+
+	if (rc < 0)
+		log_err("%s: unmount: %s", shown, strerror(-rc));
+	return rc;
+}
+
+/* The remount form (remount.h): nothing is mounted, nothing forks. */
+static int do_remount(const struct main_opts *o)
+{
+	char msg[300];
+
+	if (o->fake)
+		return 0;
+	if (remount(o->mountpoint, o->opts, msg, sizeof(msg)) < 0) {
+		log_err("%s: %s", o->mountpoint, msg);
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * The device to mount, absolute (it survives the daemon's chdir("/") and
+ * lets umount(8) match it in /proc/mounts), in *device.  1: nothing to do
+ * (rule 7), 0: go on, -1: reported.
+ */
+static int find_device(const struct main_opts *o, char **device)
+{
+	const char *why;
+	struct stat st;
+	int rc;
+
+	if (source_is_tag(o->device)) {
+		rc = source_resolve(o->device, device, &why);
+		if (rc == -ENOENT && o->nofail)
+			return 1;
+		if (rc < 0) {
+			log_err("%s: %s", o->device, why);
+			return -1;
+		}
+		return 0;
+	}
+	if (o->nofail && stat(o->device, &st) < 0 &&
+	    (errno == ENOENT || errno == ENOTDIR))
+		return 1;
+	*device = realpath(o->device, NULL);
+	if (!*device && !(*device = strdup(o->device)))
+		return -1;
+	return 0;
+}
+
+/*
+ * Rule 5: what the kernel mounts.  *fsname is the fuseblk device (with
+ * *loop_fd holding an image's loop device open until the mount), or NULL
+ * for a plain fuse mount of device.  *blksize is the block size the kernel
+ * is to give it: its default, 512 bytes, fails the mount of a device with
+ * larger sectors.
+ */
+static void kernel_source(const char *device, char **fsname, int *loop_fd,
+			  unsigned *blksize)
+{
+	const char *why;
+	struct stat st;
+	int fd, lbs;
+
+	*fsname = NULL;
+	if (geteuid() != 0 || stat(device, &st) < 0)
+		return;
+	if (S_ISBLK(st.st_mode))
+		*fsname = strdup(device);
+	else if (S_ISREG(st.st_mode) &&
+		 loopdev_attach(device, fsname, loop_fd, &why) < 0)
+		*fsname = NULL;	/* no loop devices here: plain fuse */
+	if (!*fsname)
+		return;
+	*blksize = KERNEL_BLKSIZE;
+	fd = open(*fsname, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd >= 0 && ioctl(fd, BLKSSZGET, &lbs) == 0 &&
+	    (unsigned)lbs > *blksize)
+		*blksize = (unsigned)lbs;
+	if (fd >= 0)
+		close(fd);
+}
+
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
 	struct main_opts o = {
 		.max_threads = DEFAULT_MAX_THREADS,
-		.max_idle_threads = DEFAULT_IDLE_THREADS,
+		.max_idle_threads = IDLE_UNSET,
 	};
 	struct fuse_conn_info_opts *conn_opts;
 	struct fs_mount_opts mopts = { 0 };
@@ -417,15 +609,22 @@ int main(int argc, char *argv[])
 	struct ops_state *st;
 	const char *err_msg = NULL;
 	char *device = NULL;
+	char *fsname = NULL;
+	char *shown = NULL;
 	char *mnt = NULL;
 	sigset_t sigs, oldsigs;
 	struct fs *fs;
+	bool handoff = false, abandon = false, engine_down = false;
+	unsigned blksize = 0;	/* fuseblk's; 0: plain fuse */
+	int loop_fd = -1;
 	int ready_fd = -1;
 	int status = 1;
 	int rc;
 
 	o.prog = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
-	o.helper = !strcmp(o.prog, "mount.diofs");
+	o.helper = !strcmp(o.prog, "mount.diofs") ||
+		   !strcmp(o.prog, "mount.fuse.diofs") ||
+		   !strcmp(o.prog, "mount.fuseblk.diofs");
 	if (fuse_opt_parse(&args, &o, main_opt_spec, opt_proc) == -1) {
 		usage(stderr, o.prog);
 		goto out_args;
@@ -449,19 +648,40 @@ int main(int argc, char *argv[])
 		usage(stderr, o.prog);
 		goto out_args;
 	}
-	if (o.max_threads == 0 || o.max_idle_threads > o.max_threads) {
-		fprintf(stderr, "%s: need 0 < max_idle_threads <= max_threads\n",
-			o.prog);
+	if (o.remount) {
+		status = do_remount(&o);
 		goto out_args;
 	}
-	if (check_mountpoint(o.mountpoint, &mnt))
+	/* the default number of idle workers never exceeds max_threads */
+	if (o.max_idle_threads == IDLE_UNSET)
+		o.max_idle_threads = o.max_threads < DEFAULT_IDLE_THREADS ?
+				     o.max_threads : DEFAULT_IDLE_THREADS;
+	if (o.max_threads == 0) {
+		fprintf(stderr, "%s: max_threads=0: give at least 1\n", o.prog);
 		goto out_args;
-	/* An absolute source survives the daemon's chdir("/") and lets
-	 * umount(8) match it in /proc/mounts. */
-	device = realpath(o.device, NULL);
-	if (!device && !(device = strdup(o.device)))
+	}
+	if (o.max_idle_threads > o.max_threads) {
+		fprintf(stderr, "%s: max_idle_threads=%u is more than max_threads=%u: lower it or raise max_threads\n",
+			o.prog, o.max_idle_threads, o.max_threads);
+		goto out_args;
+	}
+	rc = find_device(&o, &device);
+	if (rc) {
+		status = rc > 0 ? 0 : 1;
+		goto out_args;
+	}
+	/* errors name the device as given, and what a tag stood for */
+	if (source_is_tag(o.device) ?
+	    asprintf(&shown, "%s (%s)", o.device, device) < 0 :
+	    !(shown = strdup(o.device))) {
+		shown = NULL;
 		goto out_mnt;
-	if (add_fixed_opts(&args, device))
+	}
+	if (check_mountpoint(o.mountpoint, &mnt))
+		goto out_mnt;
+	if (!o.fake)
+		kernel_source(device, &fsname, &loop_fd, &blksize);
+	if (add_fixed_opts(&args, fsname ? fsname : device, blksize, &o))
 		goto out_mnt;
 	conn_opts = fuse_parse_conn_info_opts(&args);
 	if (!conn_opts)
@@ -502,16 +722,37 @@ int main(int argc, char *argv[])
 	mopts.log = log_engine;
 	rc = fs_mount(device, &mopts, &fs, &err_msg);
 	if (rc < 0) {
-		log_err("%s: %s", o.device, err_msg ? err_msg : strerror(-rc));
+		log_err("%s: %s", shown, err_msg ? err_msg : strerror(-rc));
 		goto out_sigs;
 	}
 	if (fs_mount_notice(fs))
-		log_notice("%s: %s", o.device, fs_mount_notice(fs));
+		log_notice("%s: %s", shown, fs_mount_notice(fs));
 	ops_state_attach(st, fs);
 	if (fuse_set_signal_handlers(se))
 		goto out_fs;
-	if (fuse_session_mount(se, mnt))
+	/* rule 5: the kernel claims a block device itself */
+	handoff = fsname && loop_fd < 0;
+	if (handoff) {
+		rc = fs_bdev_set_exclusive(fs, false);
+		if (rc < 0) {
+			log_err("%s: cannot hand the device to the kernel: %s",
+				shown, strerror(-rc));
+			goto out_handlers;
+		}
+	}
+	if (fuse_session_mount(se, mnt)) {
+		if (handoff && fs_bdev_set_exclusive(fs, true) < 0) {
+			abandon = true;
+			log_err("%s: another program took the device during the mount: left unwritten, as a crash leaves it (the next mount replays the journal)",
+				shown);
+		}
 		goto out_handlers;
+	}
+	/* the kernel holds the loop device now (loopdev.h rule 1) */
+	if (loop_fd >= 0) {
+		close(loop_fd);
+		loop_fd = -1;
+	}
 
 	if (ready_fd >= 0) {
 		daemon_ready(ready_fd);
@@ -523,18 +764,18 @@ int main(int argc, char *argv[])
 	status = serve(se, &o) ? 1 : 0;
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
+	/* rule 4 */
+	if (unmount_engine(st, shown) < 0)
+		status = 1;
+	engine_down = true;
 	fuse_session_unmount(se);
 out_handlers:
 	fuse_remove_signal_handlers(se);
 out_fs:
-	/* the destroy request makes the engine durable before it unmounts */
+	if (!engine_down && !abandon && unmount_engine(st, shown) < 0)
+		status = 1;
 	fuse_session_destroy(se);
 	se = NULL;
-	rc = fs_unmount(fs);
-	if (rc < 0) {
-		log_err("%s: unmount: %s", o.device, strerror(-rc));
-		status = 1;
-	}
 out_sigs:
 	pthread_sigmask(SIG_SETMASK, &oldsigs, NULL);
 	if (ready_fd >= 0)
@@ -547,11 +788,16 @@ out_state:
 out_conn:
 	free(conn_opts);
 out_mnt:
+	if (loop_fd >= 0)
+		close(loop_fd);
+	free(fsname);
+	free(shown);
 	free(device);
 	free(mnt);
 out_args:
 	free(o.device);
 	free(o.mountpoint);
+	free(o.opts);
 	fuse_opt_free_args(&args);
 	return status;
 }

@@ -34,6 +34,15 @@
  *  6. POSIX ACLs (acl.h) are negotiated in init.  With them the kernel sends
  *     creation modes unmasked (DONT_MASK), and create_node() applies either
  *     the umask or the parent's default ACL, never both.
+ *  7. The destroy request unmounts the engine (ops_unmount()) before it is
+ *     answered: on a fuseblk mount the kernel waits for that answer before
+ *     umount(2) returns, so the device is free by then.  Only forgets can
+ *     still be on their way in other workers (the kernel sends them without
+ *     waiting), so they run under the gate held shared and find no engine
+ *     once it is gone; every worker's direct-I/O context is destroyed
+ *     before the device closes, since the workers outlive it.
+ *  8. The one ioctl, DIOFS_IOC_SET_RO on the root directory, is how
+ *     mount.diofs remounts (main.c): only root may send it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -53,24 +62,39 @@
 #define OPS_MAX_WRITE	(1024 * 1024)
 
 struct ops_state {
-	struct fs *fs;
+	struct fs *fs;		/* NULL once unmounted (rule 7) */
 	struct ops_config cfg;
 	bool acl;		/* negotiated in init, read-only afterwards */
 	pthread_key_t thread_key;
+	pthread_rwlock_t gate;	/* rule 7: exclusive to unmount */
+	int unmount_rc;		/* fs_unmount()'s result */
+	pthread_mutex_t threads_lock;
+	struct ops_thread *threads; /* every worker's state (rule 7) */
 };
 
 struct ops_thread {
-	struct dio_ctx *ctx;
+	struct ops_state *st;
+	struct ops_thread *next, **pprev; /* on st->threads */
+	struct dio_ctx *ctx;	/* NULL once the engine is unmounted */
 	void *buf;		/* OPS_BUF_ALIGN-aligned read buffer */
 	size_t buf_size;
 };
 
+/* A worker ends; the gate keeps the engine from going meanwhile (rule 7). */
 static void thread_free(void *p)
 {
 	struct ops_thread *t = p;
+	struct ops_state *st = t->st;
 
+	pthread_rwlock_rdlock(&st->gate);
+	pthread_mutex_lock(&st->threads_lock);
+	*t->pprev = t->next;
+	if (t->next)
+		t->next->pprev = t->pprev;
+	pthread_mutex_unlock(&st->threads_lock);
 	if (t->ctx)
 		dio_ctx_destroy(t->ctx);
+	pthread_rwlock_unlock(&st->gate);
 	free(t->buf);
 	free(t);
 }
@@ -89,6 +113,8 @@ int ops_state_create(const struct ops_config *cfg, struct ops_state **out)
 		free(st);
 		return -rc;
 	}
+	pthread_rwlock_init(&st->gate, NULL);
+	pthread_mutex_init(&st->threads_lock, NULL);
 	*out = st;
 	return 0;
 }
@@ -98,9 +124,33 @@ void ops_state_attach(struct ops_state *st, struct fs *fs)
 	st->fs = fs;
 }
 
+int ops_unmount(struct ops_state *st)
+{
+	struct ops_thread *t;
+	int rc;
+
+	pthread_rwlock_wrlock(&st->gate);
+	if (st->fs) {
+		pthread_mutex_lock(&st->threads_lock);
+		for (t = st->threads; t; t = t->next) {
+			if (t->ctx)
+				dio_ctx_destroy(t->ctx);
+			t->ctx = NULL;
+		}
+		pthread_mutex_unlock(&st->threads_lock);
+		st->unmount_rc = fs_unmount(st->fs);
+		st->fs = NULL;
+	}
+	rc = st->unmount_rc;
+	pthread_rwlock_unlock(&st->gate);
+	return rc;
+}
+
 void ops_state_destroy(struct ops_state *st)
 {
 	pthread_key_delete(st->thread_key);
+	pthread_mutex_destroy(&st->threads_lock);
+	pthread_rwlock_destroy(&st->gate);
 	free(st);
 }
 
@@ -122,12 +172,20 @@ static int thread_get(struct ops_state *st, struct ops_thread **out)
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return -ENOMEM;
+	t->st = st;
 	rc = dio_ctx_create(fs_bdev(st->fs), NULL, &t->ctx);
 	if (rc)
 		goto out_free;
 	rc = -pthread_setspecific(st->thread_key, t);
 	if (rc)
 		goto out_ctx;
+	pthread_mutex_lock(&st->threads_lock);
+	t->next = st->threads;
+	if (t->next)
+		t->next->pprev = &t->next;
+	t->pprev = &st->threads;
+	st->threads = t;
+	pthread_mutex_unlock(&st->threads_lock);
 	*out = t;
 	return 0;
 
@@ -227,7 +285,8 @@ static void ops_init(void *userdata, struct fuse_conn_info *conn)
 {
 	struct ops_state *st = userdata;
 	unsigned want_on = FUSE_CAP_ASYNC_DIO | FUSE_CAP_PARALLEL_DIROPS |
-			   FUSE_CAP_ASYNC_READ | FUSE_CAP_CACHE_SYMLINKS;
+			   FUSE_CAP_ASYNC_READ | FUSE_CAP_CACHE_SYMLINKS |
+			   FUSE_CAP_IOCTL_DIR;
 	unsigned want_off = FUSE_CAP_WRITEBACK_CACHE | FUSE_CAP_SPLICE_READ |
 			    FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE |
 			    FUSE_CAP_ATOMIC_O_TRUNC |
@@ -251,12 +310,10 @@ static void ops_init(void *userdata, struct fuse_conn_info *conn)
 		fuse_apply_conn_info_opts(st->cfg.conn_opts, conn);
 }
 
-/* The kernel is gone: make everything durable before the daemon exits. */
+/* The kernel is done with the filesystem: unmount the engine (rule 7). */
 static void ops_destroy(void *userdata)
 {
-	struct ops_state *st = userdata;
-
-	fs_sync(st->fs);
+	ops_unmount(userdata);
 }
 
 static void ops_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -282,9 +339,15 @@ static void ops_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	reply_entry(req, rc, &a);
 }
 
+/* Rule 7: a forget may race with the destroy request. */
 static void ops_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
-	fs_forget(req_state(req)->fs, ino, nlookup);
+	struct ops_state *st = req_state(req);
+
+	pthread_rwlock_rdlock(&st->gate);
+	if (st->fs)
+		fs_forget(st->fs, ino, nlookup);
+	pthread_rwlock_unlock(&st->gate);
 	fuse_reply_none(req);
 }
 
@@ -294,8 +357,10 @@ static void ops_forget_multi(fuse_req_t req, size_t count,
 	struct ops_state *st = req_state(req);
 	size_t i;
 
-	for (i = 0; i < count; i++)
+	pthread_rwlock_rdlock(&st->gate);
+	for (i = 0; st->fs && i < count; i++)
 		fs_forget(st->fs, forgets[i].ino, forgets[i].nlookup);
+	pthread_rwlock_unlock(&st->gate);
 	fuse_reply_none(req);
 }
 
@@ -1051,12 +1116,32 @@ static void ops_copy_file_range(fuse_req_t req, fuse_ino_t ino_in,
 	fuse_reply_write(req, n);
 }
 
-/* diofs defines no ioctls; answering keeps the kernel from retrying. */
+/*
+ * Rule 8.  Every other ioctl gets ENOTTY: answering keeps the kernel from
+ * retrying.
+ */
 static void ops_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd,
 		      void *arg, struct fuse_file_info *fi, unsigned flags,
 		      const void *in_buf, size_t in_bufsz, size_t out_bufsz)
 {
-	fuse_reply_err(req, ENOTTY);
+	uint32_t ro;
+	int rc;
+
+	if (cmd != DIOFS_IOC_SET_RO || ino != FUSE_ROOT_ID ||
+	    in_bufsz != sizeof(ro)) {
+		fuse_reply_err(req, ENOTTY);
+		return;
+	}
+	if (fuse_req_ctx(req)->uid != 0) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	memcpy(&ro, in_buf, sizeof(ro));
+	rc = fs_set_read_only(req_state(req)->fs, ro != 0);
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_ioctl(req, 0, NULL, 0);
 }
 
 /*

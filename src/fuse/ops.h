@@ -8,13 +8,16 @@
  *
  * Rules:
  *  1. Every worker thread gets its own struct dio_ctx on its first read or
- *     write; it is destroyed when the thread ends.  So the session loop
- *     must have joined all its workers before ops_state_destroy() and
- *     fs_unmount() run.
+ *     write; it is destroyed when the thread ends or when the engine is
+ *     unmounted, whichever comes first.  The session loop must have joined
+ *     all its workers before ops_state_destroy() runs.
  *  2. Lookup counts follow FUSE exactly: a reply that gives the kernel a
  *     new reference (entry, create, readdirplus entries other than "." and
  *     "..") keeps the one the engine added; a reply that fails gives it
  *     back.
+ *  3. Once attached, the engine belongs to the state: ops_unmount()
+ *     unmounts it, from the destroy request or after the session loop,
+ *     whichever comes first.
  */
 #ifndef DIOFS_FUSE_OPS_H
 #define DIOFS_FUSE_OPS_H
@@ -24,6 +27,8 @@
 #endif
 
 #include <stdbool.h>
+#include <stdint.h>
+#include <sys/ioctl.h>
 
 #include <fuse_lowlevel.h>
 
@@ -46,7 +51,17 @@ struct ops_state;
  */
 int ops_state_create(const struct ops_config *cfg, struct ops_state **out);
 void ops_state_attach(struct ops_state *st, struct fs *fs);
+/* Unmount the attached engine unless that is done; fs_unmount()'s result,
+ * the same on every call (rule 3). */
+int ops_unmount(struct ops_state *st);
 void ops_state_destroy(struct ops_state *st);
+
+/*
+ * Sent by mount.diofs to the root directory of a mount to remount it, with
+ * a uint32_t: 1 read-only, 0 read-write (fs_set_read_only()).  Only root
+ * may; other callers get EPERM.
+ */
+#define DIOFS_IOC_SET_RO	_IOW('d', 0xf0, uint32_t)
 
 extern const struct fuse_lowlevel_ops ops_table;
 

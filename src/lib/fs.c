@@ -24,13 +24,17 @@
  *     (super.h rule 2); statfs asks the allocator.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "diofs/bdev_impl.h"	/* fs_bdev_set_exclusive(): the descriptor */
 #include "diofs/inode.h"
 #include "diofs/journal.h"
 
@@ -397,5 +401,83 @@ int fs_sync(struct fs *fs)
 	e = fs_commit(fs);
 	if (e && !err)
 		err = e;
+	return err;
+}
+
+/* ---- remounting and handing the device to the kernel ------------------------- */
+
+/*
+ * Read-only: deferred times join the running transaction, the superblock
+ * is marked clean (DIRTY and RECOVER cleared, as a clean unmount does),
+ * then no new handle may start and everything is committed and written
+ * home, so the device needs no replay however the daemon ends.
+ * Read-write: RECOVER and DIRTY go to the superblock in place before
+ * anything is journaled again (as journal_start() does at mount), then a
+ * transaction counts the mount.  Only a filesystem mounted read-write has
+ * a journal running: one mounted read-only stays so (-EROFS).
+ */
+int fs_set_read_only(struct fs *fs, bool ro)
+{
+	int err, e;
+
+	if (ro == fs->read_only)
+		return 0;
+	if (fs_error(fs))
+		return fs_error(fs);
+	if (ro) {
+		err = inode_sync_all(fs);
+		e = fs_mark(fs, false);
+		if (e && !err)
+			err = e;
+		__atomic_store_n(&fs->read_only, true, __ATOMIC_RELEASE);
+		e = commit_all_home(&fs->commit);
+		if (e && !err)
+			err = e;
+		return err;
+	}
+	if (!fs->committing || fs->sb.read_only || bdev_read_only(fs->bdev))
+		return -EROFS;
+	pthread_rwlock_wrlock(&fs->meta_lock);
+	fs->sb.incompat |= DIOFS_FEAT_INCOMPAT_RECOVER;
+	fs->sb.state |= DIOFS_STATE_DIRTY;
+	err = super_write(fs->bdev, &fs->sb);
+	pthread_rwlock_unlock(&fs->meta_lock);
+	if (err) {
+		/* Unknown on disk now: the sticky error keeps it unchanged. */
+		fs_set_error(fs, err);
+		return err;
+	}
+	__atomic_store_n(&fs->read_only, false, __ATOMIC_RELEASE);
+	return fs_mark(fs, true);
+}
+
+/*
+ * The device is reopened through /proc/self/fd with the same access mode,
+ * with or without O_EXCL, and the new descriptor takes the old one's
+ * number, so every queue goes on using it: the claim ends or starts with
+ * no moment at which the engine has no descriptor.
+ */
+int fs_bdev_set_exclusive(struct fs *fs, bool exclusive)
+{
+	struct bdev *bdev = fs->bdev;
+	char path[64];
+	struct stat st;
+	int fd, flags, err = 0;
+
+	if (fstat(bdev->fd, &st) < 0)
+		return -errno;
+	if (!S_ISBLK(st.st_mode))
+		return 0;
+	flags = fcntl(bdev->fd, F_GETFL);
+	if (flags < 0)
+		return -errno;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", bdev->fd);
+	fd = open(path, (flags & (O_ACCMODE | O_DIRECT)) | O_CLOEXEC |
+			(exclusive ? O_EXCL : 0));
+	if (fd < 0)
+		return -errno;
+	if (dup3(fd, bdev->fd, O_CLOEXEC) < 0)
+		err = -errno;
+	close(fd);
 	return err;
 }

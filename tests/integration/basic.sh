@@ -317,7 +317,7 @@ mkdir "$T_DIR/mnt" "$T_DIR/mnt2"
 # other users must reach the mountpoint for the ACL checks
 chmod 0711 "$T_DIR"
 mount_fs "$loop" "$T_DIR/mnt" -o allow_other
-grep -q "^$loop $T_DIR/mnt fuse.diofs " /proc/mounts ||
+grep -q "^$loop $T_DIR/mnt fuseblk.diofs " /proc/mounts ||
 	fail "/proc/mounts line: $(grep " $T_DIR/mnt " /proc/mounts)"
 fs_checks "$T_DIR/mnt"
 acl_checks "$T_DIR/mnt"
@@ -364,7 +364,7 @@ mount_daemon "$DIOFS_BIN" "$loop" "$T_DIR/mnt" -o ro
 expect_errno EROFS "os.open('$T_DIR/mnt/new', os.O_CREAT | os.O_WRONLY)"
 expect_errno EROFS "os.open('$T_DIR/mnt/f', os.O_WRONLY)"
 expect_errno EROFS "os.mkdir('$T_DIR/mnt/newdir')"
-grep -q " $T_DIR/mnt fuse.diofs ro," /proc/mounts || fail "ro flag in /proc/mounts"
+grep -q " $T_DIR/mnt fuseblk.diofs ro," /proc/mounts || fail "ro flag in /proc/mounts"
 unmount_fs "$T_DIR/mnt"
 
 step "image file, -o direct_io: mkfs, mount, checks"

@@ -97,10 +97,13 @@ make_fs() {
 	fi
 }
 
+# Run by root, diofs mounts fuseblk (on the device, or on a loop device of
+# its own for an image file); otherwise fuse.
 is_mounted() {
 	local dev mnt type rest
 	while read -r dev mnt type rest; do
-		[ "$mnt" = "$1" ] && [ "${type%%.*}" = fuse ] && return 0
+		[ "$mnt" = "$1" ] || continue
+		case ${type%%.*} in fuse | fuseblk) return 0 ;; esac
 	done </proc/mounts
 	return 1
 }

@@ -94,7 +94,10 @@ m=$T_DIR/mnt
 mkdir "$m" "$T_DIR/mnt2"
 # the unprivileged user must reach the mountpoint
 chmod 0711 "$T_DIR"
-mount_fs "$dev" "$m" -o allow_other
+# nodev: root's mounts honour device files by default, as a kernel
+# filesystem's do; the device node checks below want them refused until
+# the remount with -o dev
+mount_fs "$dev" "$m" -o allow_other,nodev
 
 remount() {
 	unmount_fs "$m"

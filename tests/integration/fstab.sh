@@ -53,7 +53,7 @@ if ! env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make --no-print-directory \
 	cat "$T_DIR/install.log" >&2
 	fail "make install into $inst failed"
 fi
-[ "$(ls "$inst/rootsbin" | tr '\n' ' ')" = "fsck.diofs mount.diofs " ] ||
+[ "$(ls "$inst/rootsbin" | tr '\n' ' ')" = "fsck.diofs mount.diofs mount.fuse.diofs mount.fuseblk.diofs " ] ||
 	fail "rootsbindir holds: $(ls "$inst/rootsbin" | tr '\n' ' ')"
 
 step "in this namespace: the rootsbindir links in /sbin, sbindir as /usr/local/sbin"
@@ -64,10 +64,13 @@ mkdir "$T_DIR/sbin"
 for f in "$sbin"/* "$sbin"/.[!.]*; do
 	[ -e "$f" ] || [ -h "$f" ] || continue
 	f=${f##*/}
-	case $f in mount.diofs | fsck.diofs) continue ;; esac
+	case $f in mount.diofs | mount.fuse.diofs | mount.fuseblk.diofs | fsck.diofs)
+		continue ;;
+	esac
 	ln -s "/proc/$$/fd/$sbin_fd/$f" "$T_DIR/sbin/$f"
 done
-cp -P "$inst/rootsbin/mount.diofs" "$inst/rootsbin/fsck.diofs" "$T_DIR/sbin/"
+cp -P "$inst/rootsbin/mount.diofs" "$inst/rootsbin/mount.fuse.diofs" \
+	"$inst/rootsbin/mount.fuseblk.diofs" "$inst/rootsbin/fsck.diofs" "$T_DIR/sbin/"
 mount --bind "$T_DIR/sbin" "$sbin" || fail "bind mount over $sbin"
 mount --bind "$inst/sbin" /usr/local/sbin || fail "bind mount over /usr/local/sbin"
 [ "$sbin" -ef "$T_DIR/sbin" ] && [ /usr/local/sbin -ef "$inst/sbin" ] ||
@@ -103,7 +106,8 @@ mount_with() {
 	is_mounted "$mnt" || fail "$* returned, but $mnt is not mounted: $out"
 	[ "/proc/$pid/exe" -ef "$inst/sbin/diofs" ] ||
 		fail "$mnt is served by $(readlink "/proc/$pid/exe"), not $inst/sbin/diofs"
-	grep -q "^$img $mnt fuse.diofs " /proc/mounts ||
+	# root's mounts are fuseblk, an image through a loop device of its own
+	grep -Eq " $mnt fuse(blk)?\.diofs " /proc/mounts ||
 		fail "/proc/mounts line: $(grep " $mnt " /proc/mounts)"
 }
 
@@ -116,14 +120,14 @@ printf '%s\n' "# diofs test fstab" \
 	"$img $mnt diofs defaults,noatime 0 0" >"$T_DIR/fstab"
 mount_with "fstab type diofs: mount --fstab FILE DIR" \
 	mount --fstab "$T_DIR/fstab" "$mnt"
-grep -q " $mnt fuse.diofs [^ ]*noatime" /proc/mounts ||
+grep -Eq " $mnt fuse(blk)?\.diofs [^ ]*noatime" /proc/mounts ||
 	fail "noatime of the fstab line did not reach the kernel"
 [ "$(cat "$mnt/one")" = "through mount -t diofs" ] || fail "data of the first mount"
 echo "through type diofs" >"$mnt/two"
 unmount_fs "$mnt" umount
 
 printf '%s\n' "$img $mnt fuse.diofs defaults 0 0" >"$T_DIR/fstab"
-mount_with "fstab type fuse.diofs: mount.fuse runs diofs from /usr/local/sbin" \
+mount_with "fstab type fuse.diofs: mount(8) runs /sbin/mount.fuse.diofs" \
 	mount --fstab "$T_DIR/fstab" "$mnt"
 [ "$(cat "$mnt/two")" = "through type diofs" ] || fail "data of the second mount"
 echo "through type fuse.diofs" >"$mnt/three"

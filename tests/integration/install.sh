@@ -5,10 +5,11 @@
 #
 # Checked for the configured directories and for three other layouts given
 # on make's command line:
-#  - sbindir holds diofs, mkfs.diofs, fsck.diofs and mount.diofs (a link to
+#  - sbindir holds diofs, mkfs.diofs, fsck.diofs and the mount helpers
+#    mount.diofs, mount.fuse.diofs and mount.fuseblk.diofs (links to
 #    diofs), mandir every page of dist_man_MANS, diofs(5) among them;
 #  - rootsbindir (configure --with-rootsbindir, /sbin by default), where
-#    mount(8) and fsck(8) look for helpers, holds mount.diofs and
+#    mount(8) and fsck(8) look for helpers, holds the mount helpers and
 #    fsck.diofs, links to the programs in sbindir, whatever the prefix;
 #  - prefix /usr with sbin a link to usr/sbin (merged /usr, as Debian 12):
 #    rootsbindir is sbindir, and the programs there stay programs;
@@ -93,21 +94,25 @@ check_layout() {
 	for prog in diofs mkfs.diofs fsck.diofs; do
 		expect_prog "$dest$sbin/$prog"
 	done
-	expect_link "$dest$sbin/mount.diofs" diofs
+	for helper in $mount_helpers; do
+		expect_link "$dest$sbin/$helper" diofs
+	done
 	"$dest$sbin/mount.diofs" -V | grep -q '^diofs ' ||
 		fail "$sbin/mount.diofs -V does not run diofs"
 	{
 		cat "$T_DIR/$name.before"
-		for prog in diofs mkfs.diofs fsck.diofs mount.diofs; do
+		for prog in diofs mkfs.diofs fsck.diofs $mount_helpers; do
 			echo "$dest$sbin/$prog"
 		done
 		for page in $man_pages; do
 			echo "$dest$man/man${page##*.}/${page##*/}"
 		done
 		if [ -n "$root" ] && ! [ "$dest$root" -ef "$dest$sbin" ]; then
-			echo "$dest$root/mount.diofs"
+			for helper in $mount_helpers; do
+				echo "$dest$root/$helper"
+				expect_link "$dest$root/$helper" "$sbin/diofs"
+			done
 			echo "$dest$root/fsck.diofs"
-			expect_link "$dest$root/mount.diofs" "$sbin/diofs"
 			expect_link "$dest$root/fsck.diofs" "$sbin/fsck.diofs"
 			[ "$dest$(readlink "$dest$root/fsck.diofs")" -ef \
 			  "$dest$sbin/fsck.diofs" ] ||
@@ -130,6 +135,7 @@ check_layout() {
 		fail "$name: make uninstall left files behind"
 }
 
+mount_helpers="mount.diofs mount.fuse.diofs mount.fuseblk.diofs"
 sbin=$(makevar sbindir)
 root=$(makevar rootsbindir)
 step "configured: sbindir $sbin, rootsbindir ${root:-(none)}"

@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * codec: the host-endian form of the on-disk records that the engine and
+ * fsck both read and write, and the one copy of their conversions and
+ * checks.
+ *
+ * format.h gives the bytes; this module turns them into host values and
+ * back.  The engine (inode.c and the modules above it) and fsck.diofs use
+ * it and keep no decoder of their own.  The superblock has its own pair
+ * in super.c (super_encode(), super_decode()).
+ *
+ * Rules:
+ *  1. A decode converts every field and trusts none.  The checks are
+ *     separate (codec_*_check()) and return a mask with one bit per field
+ *     that breaks format.h's rules (CODEC_BAD()), so that the engine can
+ *     refuse a record on any of them (-EUCLEAN) and fsck can report and
+ *     repair each one by name.
+ *  2. An encode writes every byte of the record from the host form, so a
+ *     decode followed by an encode gives back the same bytes: a caller
+ *     changes the fields it knows and leaves the others as they were.
+ *  3. Pure functions over memory: no I/O, no allocation, no locks.
+ */
+#ifndef DIOFS_CODEC_H
+#define DIOFS_CODEC_H
+
+#include <stdint.h>
+#include <time.h>
+
+#include "diofs/format.h"
+#include "diofs/super.h"
+
+/* A field's bit in the mask a check returns (rule 1). */
+#define CODEC_BAD(field)	(1u << (field))
+
+/* ---- inodes ---------------------------------------------------------------- */
+
+/* The four timestamps of an inode, in the order format.h stores them. */
+enum codec_time { CODEC_ATIME, CODEC_MTIME, CODEC_CTIME, CODEC_CRTIME,
+		  CODEC_TIMES };
+
+/* The host-endian form of one inode-table slot (struct diofs_inode). */
+struct codec_inode {
+	uint32_t mode, flags, uid, gid, links, generation;
+	uint64_t ino, size, blocks;
+	struct timespec time[CODEC_TIMES];
+	uint64_t parent, rdev;
+	uint64_t ext_root, xattr_root, orphan_next;
+	uint16_t nr_extents, xattr_len;
+	uint32_t reserved0;	/* as read; what the engine writes has 0 */
+	union {			/* the data area, as stored: inline extents
+				 * convert with codec_extent_decode() */
+		struct diofs_extent ext[DIOFS_INLINE_EXTENTS];
+		uint8_t inline_data[DIOFS_INLINE_DATA];
+	};
+	uint8_t xattr[DIOFS_INLINE_XATTR];	/* as stored */
+};
+
+/* The fields codec_inode_check() can find wrong. */
+enum codec_inode_field {
+	CODEC_INODE_INO,		/* not the number of its slot */
+	CODEC_INODE_SIZE,		/* past the largest off_t */
+	/* a timestamp whose nanoseconds are a second or more, which no
+	 * struct timespec may hold: CODEC_INODE_ATIME + enum codec_time */
+	CODEC_INODE_ATIME,
+	CODEC_INODE_MTIME,
+	CODEC_INODE_CTIME,
+	CODEC_INODE_CRTIME,
+	CODEC_INODE_EXT_ROOT,		/* past the device */
+	CODEC_INODE_XATTR_ROOT,		/* past the device */
+	CODEC_INODE_ORPHAN_NEXT,	/* past the inode count */
+	CODEC_INODE_NR_EXTENTS,		/* more than fit inline */
+	CODEC_INODE_XATTR_LEN,		/* more than the inline xattr area */
+	CODEC_INODE_FIELDS
+};
+
+void codec_inode_decode(const struct diofs_inode *d, struct codec_inode *r);
+void codec_inode_encode(const struct codec_inode *r, struct diofs_inode *d);
+/* Rule 1 for the inode in slot ino of the filesystem sb describes: the
+ * fields that later code may not trust, 0 if none. */
+unsigned codec_inode_check(const struct codec_inode *r, uint64_t ino,
+			   const struct super *sb);
+/* A field's name as format.h spells it ("ino", "atime", ...). */
+const char *codec_inode_field_name(enum codec_inode_field field);
+
+#endif

@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * codec: on-disk records to host form and back, and their checks
+ * (codec.h).
+ *
+ * Rules:
+ *  1. Every le*toh() and htole*() of the records codec.h covers is here,
+ *     field by field in format.h's order, so a field added to format.h is
+ *     added once.
+ *  2. The checks test exactly what format.h demands of a single record;
+ *     what depends on other records (a tree's contents, whether an inode
+ *     is in use) belongs to the caller.
+ */
+#include <string.h>
+
+#include "diofs/codec.h"
+
+/* ---- inodes ---------------------------------------------------------------- */
+
+static struct timespec time_decode(le64 sec, le32 nsec)
+{
+	struct timespec ts = {
+		.tv_sec = (time_t)(int64_t)le64toh(sec),
+		.tv_nsec = (long)le32toh(nsec),
+	};
+
+	return ts;
+}
+
+static void time_encode(struct timespec ts, le64 *sec, le32 *nsec)
+{
+	*sec = htole64((uint64_t)(int64_t)ts.tv_sec);
+	*nsec = htole32((uint32_t)ts.tv_nsec);
+}
+
+void codec_inode_decode(const struct diofs_inode *d, struct codec_inode *r)
+{
+	r->mode = le32toh(d->mode);
+	r->flags = le32toh(d->flags);
+	r->uid = le32toh(d->uid);
+	r->gid = le32toh(d->gid);
+	r->links = le32toh(d->links);
+	r->generation = le32toh(d->generation);
+	r->ino = le64toh(d->ino);
+	r->size = le64toh(d->size);
+	r->blocks = le64toh(d->blocks);
+	r->time[CODEC_ATIME] = time_decode(d->atime, d->atime_nsec);
+	r->time[CODEC_MTIME] = time_decode(d->mtime, d->mtime_nsec);
+	r->time[CODEC_CTIME] = time_decode(d->ctime, d->ctime_nsec);
+	r->time[CODEC_CRTIME] = time_decode(d->crtime, d->crtime_nsec);
+	r->parent = le64toh(d->parent);
+	r->rdev = le64toh(d->rdev);
+	r->ext_root = le64toh(d->ext_root);
+	r->xattr_root = le64toh(d->xattr_root);
+	r->orphan_next = le64toh(d->orphan_next);
+	r->nr_extents = le16toh(d->nr_extents);
+	r->xattr_len = le16toh(d->xattr_len);
+	r->reserved0 = le32toh(d->reserved0);
+	memcpy(r->inline_data, d->inline_data, sizeof(r->inline_data));
+	memcpy(r->xattr, d->xattr, sizeof(r->xattr));
+}
+
+void codec_inode_encode(const struct codec_inode *r, struct diofs_inode *d)
+{
+	d->mode = htole32(r->mode);
+	d->flags = htole32(r->flags);
+	d->uid = htole32(r->uid);
+	d->gid = htole32(r->gid);
+	d->links = htole32(r->links);
+	d->generation = htole32(r->generation);
+	d->ino = htole64(r->ino);
+	d->size = htole64(r->size);
+	d->blocks = htole64(r->blocks);
+	time_encode(r->time[CODEC_ATIME], &d->atime, &d->atime_nsec);
+	time_encode(r->time[CODEC_MTIME], &d->mtime, &d->mtime_nsec);
+	time_encode(r->time[CODEC_CTIME], &d->ctime, &d->ctime_nsec);
+	time_encode(r->time[CODEC_CRTIME], &d->crtime, &d->crtime_nsec);
+	d->parent = htole64(r->parent);
+	d->rdev = htole64(r->rdev);
+	d->ext_root = htole64(r->ext_root);
+	d->xattr_root = htole64(r->xattr_root);
+	d->orphan_next = htole64(r->orphan_next);
+	d->nr_extents = htole16(r->nr_extents);
+	d->xattr_len = htole16(r->xattr_len);
+	d->reserved0 = htole32(r->reserved0);
+	memcpy(d->inline_data, r->inline_data, sizeof(d->inline_data));
+	memcpy(d->xattr, r->xattr, sizeof(d->xattr));
+}
+
+unsigned codec_inode_check(const struct codec_inode *r, uint64_t ino,
+			   const struct super *sb)
+{
+	unsigned bad = 0;
+	int i;
+
+	if (r->ino != ino)
+		bad |= CODEC_BAD(CODEC_INODE_INO);
+	if (r->size > (uint64_t)INT64_MAX)
+		bad |= CODEC_BAD(CODEC_INODE_SIZE);
+	/* Negative: more than a 32-bit long holds, so too many as well. */
+	for (i = 0; i < CODEC_TIMES; i++)
+		if (r->time[i].tv_nsec < 0 || r->time[i].tv_nsec >= 1000000000L)
+			bad |= CODEC_BAD(CODEC_INODE_ATIME + i);
+	if (r->ext_root >= sb->blocks_count)
+		bad |= CODEC_BAD(CODEC_INODE_EXT_ROOT);
+	if (r->xattr_root >= sb->blocks_count)
+		bad |= CODEC_BAD(CODEC_INODE_XATTR_ROOT);
+	if (r->orphan_next >= sb->inodes_count)
+		bad |= CODEC_BAD(CODEC_INODE_ORPHAN_NEXT);
+	if (r->nr_extents > DIOFS_INLINE_EXTENTS)
+		bad |= CODEC_BAD(CODEC_INODE_NR_EXTENTS);
+	if (r->xattr_len > DIOFS_INLINE_XATTR)
+		bad |= CODEC_BAD(CODEC_INODE_XATTR_LEN);
+	return bad;
+}
+
+const char *codec_inode_field_name(enum codec_inode_field field)
+{
+	static const char *const names[CODEC_INODE_FIELDS] = {
+		[CODEC_INODE_INO] = "ino",
+		[CODEC_INODE_SIZE] = "size",
+		[CODEC_INODE_ATIME] = "atime",
+		[CODEC_INODE_MTIME] = "mtime",
+		[CODEC_INODE_CTIME] = "ctime",
+		[CODEC_INODE_CRTIME] = "crtime",
+		[CODEC_INODE_EXT_ROOT] = "ext_root",
+		[CODEC_INODE_XATTR_ROOT] = "xattr_root",
+		[CODEC_INODE_ORPHAN_NEXT] = "orphan_next",
+		[CODEC_INODE_NR_EXTENTS] = "nr_extents",
+		[CODEC_INODE_XATTR_LEN] = "xattr_len",
+	};
+
+	return (unsigned)field < CODEC_INODE_FIELDS ? names[field] : "?";
+}

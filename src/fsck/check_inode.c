@@ -40,18 +40,19 @@
  *     write of its inode, or as a new tree after btree_destroy() of the
  *     old one, so that a leaf that passed its checks but is wrong inside
  *     is never rearranged in place.
- *  7. Fields the model does not keep are checked in the record as read
- *     and repaired in it when the inode is written (encode_inode()), with
- *     the engine's own rule where format.h has one.
+ *  7. Slots are read and written through the engine's codec (codec.h):
+ *     fields the model does not keep are checked in the record as read,
+ *     with the engine's own check (codec_inode_check()), and repaired in
+ *     it when the inode is written (encode_inode()).
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 
+#include "diofs/codec.h"
 #include "diofs/crc.h"
 #include "check_impl.h"
 
@@ -74,23 +75,6 @@ static const struct {
 	[TREE_XATTR] = { DIOFS_MAGIC_XATTR_LEAF, DIOFS_MAGIC_XATTR_NODE,
 			 "extended attribute tree", "dropped" },
 };
-
-/* The nanoseconds of the inode's timestamps (rule 7). */
-static const struct {
-	const char *name;
-	size_t off;
-} nsec_fields[] = {
-	{ "atime", offsetof(struct diofs_inode, atime_nsec) },
-	{ "mtime", offsetof(struct diofs_inode, mtime_nsec) },
-	{ "ctime", offsetof(struct diofs_inode, ctime_nsec) },
-	{ "crtime", offsetof(struct diofs_inode, crtime_nsec) },
-};
-#define NSEC_FIELDS (sizeof(nsec_fields) / sizeof(nsec_fields[0]))
-
-static le32 *nsec_field(struct diofs_inode *di, size_t i)
-{
-	return (le32 *)((uint8_t *)di + nsec_fields[i].off);
-}
 
 /* ---- records -------------------------------------------------------------- */
 
@@ -472,7 +456,7 @@ static int add_extent(struct fsck *f, struct finode *fi, struct ext_walk *w,
 }
 
 static int collect_extents(struct fsck *f, struct finode *fi,
-			   const struct diofs_inode *di)
+			   const struct codec_inode *r)
 {
 	struct ext_walk w = { 0, fi->size / f->bs + (fi->size % f->bs != 0) };
 	struct diofs_extent_val v;
@@ -493,10 +477,10 @@ static int collect_extents(struct fsck *f, struct finode *fi,
 			fi->state |= FI_DIRTY;
 		}
 		for (i = 0; i < n; i++) {
-			err = add_extent(f, fi, &w, le64toh(di->ext[i].lblk),
-					 le64toh(di->ext[i].pblk),
-					 le32toh(di->ext[i].len),
-					 le32toh(di->ext[i].flags), 0);
+			err = add_extent(f, fi, &w, le64toh(r->ext[i].lblk),
+					 le64toh(r->ext[i].pblk),
+					 le32toh(r->ext[i].len),
+					 le32toh(r->ext[i].flags), 0);
 			if (err)
 				return err;
 		}
@@ -545,7 +529,7 @@ static int valid_type(uint32_t type)
 
 /* The inline attribute area: entries packed from byte 0 for xattr_len. */
 static void check_xattr_area(struct fsck *f, struct finode *fi,
-			     const struct diofs_inode *di)
+			     const struct codec_inode *r)
 {
 	uint32_t len = fi->xattr_len, off = 0, n;
 
@@ -553,7 +537,7 @@ static void check_xattr_area(struct fsck *f, struct finode *fi,
 		len = DIOFS_INLINE_XATTR;
 	while (off + sizeof(struct diofs_xattr_entry) <= len) {
 		const struct diofs_xattr_entry *x =
-			(const struct diofs_xattr_entry *)(di->xattr + off);
+			(const struct diofs_xattr_entry *)(r->xattr + off);
 
 		n = (uint32_t)(sizeof(*x) + x->name_len + le16toh(x->value_len));
 		n = (n + 3) & ~3u;
@@ -571,48 +555,50 @@ static void check_xattr_area(struct fsck *f, struct finode *fi,
 	}
 }
 
-static void decode_inode(struct finode *fi, const struct diofs_inode *di)
+/* The fields the model keeps, from the record. */
+static void finode_from_rec(struct finode *fi, const struct codec_inode *r)
 {
-	fi->mode = le32toh(di->mode);
-	fi->flags = le32toh(di->flags);
-	fi->links = le32toh(di->links);
-	fi->nr_extents = le16toh(di->nr_extents);
-	fi->xattr_len = le16toh(di->xattr_len);
-	fi->size = le64toh(di->size);
-	fi->blocks = le64toh(di->blocks);
-	fi->parent = le64toh(di->parent);
-	fi->ext_root = le64toh(di->ext_root);
-	fi->xattr_root = le64toh(di->xattr_root);
-	fi->orphan_next = le64toh(di->orphan_next);
+	fi->mode = r->mode;
+	fi->flags = r->flags;
+	fi->links = r->links;
+	fi->nr_extents = r->nr_extents;
+	fi->xattr_len = r->xattr_len;
+	fi->size = r->size;
+	fi->blocks = r->blocks;
+	fi->parent = r->parent;
+	fi->ext_root = r->ext_root;
+	fi->xattr_root = r->xattr_root;
+	fi->orphan_next = r->orphan_next;
 }
 
 /* The engine refuses an inode with a timestamp it cannot represent; the
- * seconds are kept, the nanoseconds become 0 (encode_inode()). */
+ * seconds are kept, the nanoseconds become 0 (encode_inode()).  bad is
+ * codec_inode_check()'s verdict on r. */
 static void check_times(struct fsck *f, struct finode *fi,
-			struct diofs_inode *di)
+			const struct codec_inode *r, unsigned bad)
 {
-	size_t i;
-	le32 *ns;
+	int i;
 
-	for (i = 0; i < NSEC_FIELDS; i++) {
-		ns = nsec_field(di, i);
-		if (diofs_nsec_valid(*ns))
+	for (i = 0; i < CODEC_TIMES; i++) {
+		if (!(bad & CODEC_BAD(CODEC_INODE_ATIME + i)))
 			continue;
 		fsck_problem(f, "set to 0",
 			     "inode %" PRIu64 ": %s nanoseconds %" PRIu32 " out of range",
-			     fi->ino, nsec_fields[i].name, le32toh(*ns));
+			     fi->ino, codec_inode_field_name(CODEC_INODE_ATIME + i),
+			     (uint32_t)r->time[i].tv_nsec);
 		fi->state |= FI_DIRTY;
 	}
 }
 
-/* Why the inode in slot ino cannot be kept at all, or NULL. */
+/* Why the inode in slot ino cannot be kept at all, or NULL; bad as for
+ * check_times(). */
 static const char *inode_garbage(const struct fsck *f, uint64_t ino,
-				 const struct diofs_inode *di)
+				 const struct codec_inode *r, unsigned bad)
 {
-	uint32_t type = le32toh(di->mode) & S_IFMT;
-	uint64_t size = le64toh(di->size);
+	uint32_t type = r->mode & S_IFMT;
+	uint64_t size = r->size;
 
-	if (le64toh(di->ino) != ino)
+	if (bad & CODEC_BAD(CODEC_INODE_INO))
 		return "its number field names another inode";
 	if (!valid_type(type))
 		return "its file type is invalid";
@@ -628,17 +614,21 @@ static const char *inode_garbage(const struct fsck *f, uint64_t ino,
 static int scan_inode(struct fsck *f, uint64_t ino, struct diofs_inode *di,
 		      int salvage)
 {
-	uint32_t type;
+	struct codec_inode r;
 	struct finode *fi;
 	const char *why;
+	uint32_t type;
+	unsigned bad;
 	int err = 0;
 
-	if (!di->mode)
+	codec_inode_decode(di, &r);
+	if (!r.mode)
 		return 0;
-	why = inode_garbage(f, ino, di);
+	bad = codec_inode_check(&r, ino, &f->sb);
+	why = inode_garbage(f, ino, &r, bad);
 	if (why) {
 		fsck_problem(f, "cleared", "inode %" PRIu64 ": %s", ino, why);
-		err = fsck_own_ino(f, ino, S_ISDIR(le32toh(di->mode)) ? -1 : 0);
+		err = fsck_own_ino(f, ino, S_ISDIR(r.mode) ? -1 : 0);
 		if (err)
 			return err;
 		if (salvage) {
@@ -654,11 +644,11 @@ static int scan_inode(struct fsck *f, uint64_t ino, struct diofs_inode *di,
 	fi = fsck_inode_add(f, ino);
 	if (!fi)
 		return fsck_fail(f, -ENOMEM, "out of memory");
-	decode_inode(fi, di);
+	finode_from_rec(fi, &r);
 	type = fi->mode & S_IFMT;
 
-	check_times(f, fi, di);
-	check_xattr_area(f, fi, di);
+	check_times(f, fi, &r, bad);
+	check_xattr_area(f, fi, &r);
 	/* A salvaged block is rewritten as it stands: what a torn write
 	 * left in the free part of the attribute area goes. */
 	if (salvage)
@@ -689,7 +679,7 @@ static int scan_inode(struct fsck *f, uint64_t ino, struct diofs_inode *di,
 	}
 	if (type == S_IFREG || type == S_IFLNK) {
 		if (!(fi->flags & DIOFS_IFL_INLINE))
-			return collect_extents(f, fi, di);
+			return collect_extents(f, fi, &r);
 		if (fi->ext_root || fi->nr_extents) {
 			fsck_problem(f, "extents dropped",
 				     "inode %" PRIu64 ": has inline data and extents", ino);
@@ -1346,49 +1336,55 @@ int fsck_inode_counts(struct fsck *f)
 	return 0;
 }
 
-static void encode_inode(const struct finode *fi, struct diofs_inode *di)
+/* Slot di as the model says: the fields the model keeps are set in the
+ * record read from it, the others stay as they are (codec.h rule 2). */
+static void encode_inode(const struct fsck *f, const struct finode *fi,
+			 struct diofs_inode *di)
 {
-	struct timespec ts;
-	size_t i;
+	struct codec_inode r;
+	struct timespec now;
+	unsigned bad;
+	int i;
 
+	codec_inode_decode(di, &r);
 	if (fi->state & FI_FREE) {
 		/* As the engine frees: the generation stays for the slot's
 		 * next inode, so old handles never match the new one. */
-		le32 gen = di->generation;
+		uint32_t gen = r.generation;
 
-		memset(di, 0, sizeof(*di));
-		di->ino = htole64(fi->ino);
-		di->generation = gen;
+		memset(&r, 0, sizeof(r));
+		r.ino = fi->ino;
+		r.generation = gen;
+		codec_inode_encode(&r, di);
 		return;
 	}
 	if (fi->state & FI_NEW) {
-		clock_gettime(CLOCK_REALTIME, &ts);
-		memset(di, 0, sizeof(*di));
-		di->ino = htole64(fi->ino);
-		di->generation = htole32((uint32_t)ts.tv_nsec);
-		di->atime = di->mtime = di->ctime = di->crtime =
-			htole64((uint64_t)ts.tv_sec);
-		di->atime_nsec = di->mtime_nsec = di->ctime_nsec =
-			di->crtime_nsec = htole32((uint32_t)ts.tv_nsec);
+		clock_gettime(CLOCK_REALTIME, &now);
+		memset(&r, 0, sizeof(r));
+		r.ino = fi->ino;
+		r.generation = (uint32_t)now.tv_nsec;
+		for (i = 0; i < CODEC_TIMES; i++)
+			r.time[i] = now;
 	}
-	di->mode = htole32(fi->mode);
-	di->flags = htole32(fi->flags);
-	di->links = htole32(fi->links);
-	di->size = htole64(fi->size);
-	di->blocks = htole64(fi->blocks);
-	di->parent = htole64(fi->parent);
-	di->ext_root = htole64(fi->ext_root);
-	di->xattr_root = htole64(fi->xattr_root);
-	di->orphan_next = htole64(fi->orphan_next);
-	di->nr_extents = htole16(fi->nr_extents);
-	di->xattr_len = htole16(fi->xattr_len);
+	r.mode = fi->mode;
+	r.flags = fi->flags;
+	r.links = fi->links;
+	r.size = fi->size;
+	r.blocks = fi->blocks;
+	r.parent = fi->parent;
+	r.ext_root = fi->ext_root;
+	r.xattr_root = fi->xattr_root;
+	r.orphan_next = fi->orphan_next;
+	r.nr_extents = fi->nr_extents;
+	r.xattr_len = fi->xattr_len;
 	/* check_times() reported these. */
-	for (i = 0; i < NSEC_FIELDS; i++)
-		if (!diofs_nsec_valid(*nsec_field(di, i)))
-			*nsec_field(di, i) = 0;
+	bad = codec_inode_check(&r, fi->ino, &f->sb);
+	for (i = 0; i < CODEC_TIMES; i++)
+		if (bad & CODEC_BAD(CODEC_INODE_ATIME + i))
+			r.time[i].tv_nsec = 0;
 	/* The engine keeps the free part of the attribute area zero. */
-	memset(di->xattr + fi->xattr_len, 0,
-	       DIOFS_INLINE_XATTR - fi->xattr_len);
+	memset(r.xattr + fi->xattr_len, 0, DIOFS_INLINE_XATTR - fi->xattr_len);
+	codec_inode_encode(&r, di);
 }
 
 int fsck_write_inodes(struct fsck *f)
@@ -1417,8 +1413,8 @@ int fsck_write_inodes(struct fsck *f)
 			if (other != blkno)
 				break;
 			if (f->ino[j].state & FI_DIRTY)
-				encode_inode(&f->ino[j], (struct diofs_inode *)
-					     (block + off));
+				encode_inode(f, &f->ino[j],
+					     (struct diofs_inode *)(block + off));
 		}
 		err = fsck_commit(f, t);
 		i = j;

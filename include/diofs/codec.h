@@ -82,4 +82,33 @@ unsigned codec_inode_check(const struct codec_inode *r, uint64_t ino,
 /* A field's name as format.h spells it ("ino", "atime", ...). */
 const char *codec_inode_field_name(enum codec_inode_field field);
 
+/* ---- extents --------------------------------------------------------------- */
+
+/* An extent in host byte order: an inline one (struct diofs_extent), or an
+ * extent-tree entry (key lblk, value struct diofs_extent_val). */
+struct codec_extent {
+	uint64_t lblk, pblk;
+	uint32_t len, flags;
+};
+
+/* The fields codec_extent_check() can find wrong. */
+enum codec_extent_field {
+	CODEC_EXTENT_LEN,		/* 0 */
+	CODEC_EXTENT_FLAGS,		/* a flag format.h does not know */
+	CODEC_EXTENT_PBLK,		/* the blocks run past the device */
+	CODEC_EXTENT_LBLK,		/* the file blocks run past 2^64 - 1 */
+	CODEC_EXTENT_FIELDS
+};
+
+void codec_extent_decode(const struct diofs_extent *d, struct codec_extent *e);
+void codec_extent_encode(const struct codec_extent *e, struct diofs_extent *d);
+/* A tree entry: lblk is its key. */
+void codec_extent_val_decode(uint64_t lblk, const struct diofs_extent_val *v,
+			     struct codec_extent *e);
+void codec_extent_val_encode(const struct codec_extent *e,
+			     struct diofs_extent_val *v);
+/* Rule 1 for an extent of the filesystem sb describes. */
+unsigned codec_extent_check(const struct codec_extent *e,
+			    const struct super *sb);
+
 #endif

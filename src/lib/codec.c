@@ -132,3 +132,55 @@ const char *codec_inode_field_name(enum codec_inode_field field)
 
 	return (unsigned)field < CODEC_INODE_FIELDS ? names[field] : "?";
 }
+
+/* ---- extents --------------------------------------------------------------- */
+
+void codec_extent_decode(const struct diofs_extent *d, struct codec_extent *e)
+{
+	e->lblk = le64toh(d->lblk);
+	e->pblk = le64toh(d->pblk);
+	e->len = le32toh(d->len);
+	e->flags = le32toh(d->flags);
+}
+
+void codec_extent_encode(const struct codec_extent *e, struct diofs_extent *d)
+{
+	d->lblk = htole64(e->lblk);
+	d->pblk = htole64(e->pblk);
+	d->len = htole32(e->len);
+	d->flags = htole32(e->flags);
+}
+
+void codec_extent_val_decode(uint64_t lblk, const struct diofs_extent_val *v,
+			     struct codec_extent *e)
+{
+	e->lblk = lblk;
+	e->pblk = le64toh(v->pblk);
+	e->len = le32toh(v->len);
+	e->flags = le32toh(v->flags);
+}
+
+void codec_extent_val_encode(const struct codec_extent *e,
+			     struct diofs_extent_val *v)
+{
+	v->pblk = htole64(e->pblk);
+	v->len = htole32(e->len);
+	v->flags = htole32(e->flags);
+}
+
+unsigned codec_extent_check(const struct codec_extent *e,
+			    const struct super *sb)
+{
+	uint64_t nblocks = sb->blocks_count;
+	unsigned bad = 0;
+
+	if (!e->len)
+		bad |= CODEC_BAD(CODEC_EXTENT_LEN);
+	if (e->flags & ~DIOFS_EXT_UNWRITTEN)
+		bad |= CODEC_BAD(CODEC_EXTENT_FLAGS);
+	if (e->pblk >= nblocks || e->len > nblocks - e->pblk)
+		bad |= CODEC_BAD(CODEC_EXTENT_PBLK);
+	if (e->lblk > UINT64_MAX - e->len)
+		bad |= CODEC_BAD(CODEC_EXTENT_LBLK);
+	return bad;
+}

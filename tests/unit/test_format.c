@@ -264,6 +264,45 @@ START_TEST(test_codec_inode)
 }
 END_TEST
 
+START_TEST(test_codec_extent)
+{
+	struct codec_extent e, good = { .lblk = 10, .pblk = 100, .len = 5,
+					.flags = DIOFS_EXT_UNWRITTEN };
+	struct diofs_extent_val v;
+	struct diofs_extent d;
+	struct super sb;
+
+	plan_sb(&sb);
+	codec_extent_encode(&good, &d);
+	ck_assert_uint_eq(le64toh(d.lblk), 10);
+	ck_assert_uint_eq(le32toh(d.flags), DIOFS_EXT_UNWRITTEN);
+	codec_extent_decode(&d, &e);
+	ck_assert_mem_eq(&e, &good, sizeof(e));
+	codec_extent_val_encode(&good, &v);
+	ck_assert_uint_eq(le64toh(v.pblk), 100);
+	codec_extent_val_decode(10, &v, &e);
+	ck_assert_mem_eq(&e, &good, sizeof(e));
+	ck_assert_uint_eq(codec_extent_check(&good, &sb), 0);
+
+	e = good;
+	e.len = 0;
+	ck_assert_uint_eq(codec_extent_check(&e, &sb),
+			  CODEC_BAD(CODEC_EXTENT_LEN));
+	e = good;
+	e.flags |= 0x100;
+	ck_assert_uint_eq(codec_extent_check(&e, &sb),
+			  CODEC_BAD(CODEC_EXTENT_FLAGS));
+	e = good;
+	e.pblk = sb.blocks_count - 4;
+	ck_assert_uint_eq(codec_extent_check(&e, &sb),
+			  CODEC_BAD(CODEC_EXTENT_PBLK));
+	e = good;
+	e.lblk = UINT64_MAX - 3;
+	ck_assert_uint_eq(codec_extent_check(&e, &sb),
+			  CODEC_BAD(CODEC_EXTENT_LBLK));
+}
+END_TEST
+
 /* ---- superblock ------------------------------------------------------------ */
 
 START_TEST(test_sb_roundtrip)
@@ -968,6 +1007,7 @@ static Suite *format_suite(void)
 
 	tc = tcase_create("codec");
 	tcase_add_test(tc, test_codec_inode);
+	tcase_add_test(tc, test_codec_extent);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("super");

@@ -397,10 +397,12 @@ static struct fclaim *claim_new(struct fsck *f)
 }
 
 static int add_extent(struct fsck *f, struct finode *fi, struct ext_walk *w,
-		      uint64_t lblk, uint64_t pblk, uint32_t len,
-		      uint32_t eflags, int malformed)
+		      const struct codec_extent *e, int malformed)
 {
 	uint64_t max_blocks = (1ull << 63) / f->bs;
+	uint64_t lblk = e->lblk, pblk = e->pblk;
+	uint32_t len = e->len, eflags = e->flags;
+	unsigned bad = codec_extent_check(e, &f->sb);
 	const char *why = NULL;
 	struct fclaim *c;
 
@@ -416,9 +418,9 @@ static int add_extent(struct fsck *f, struct finode *fi, struct ext_walk *w,
 
 	if (malformed)
 		why = "is malformed";
-	else if (len == 0)
+	else if (bad & CODEC_BAD(CODEC_EXTENT_LEN))
 		why = "is empty";
-	else if (eflags & ~DIOFS_EXT_UNWRITTEN)
+	else if (bad & CODEC_BAD(CODEC_EXTENT_FLAGS))
 		why = "has unknown flags";
 	else if (lblk >= max_blocks || len > max_blocks - lblk)
 		why = "lies past the largest possible file";
@@ -460,6 +462,7 @@ static int collect_extents(struct fsck *f, struct finode *fi,
 {
 	struct ext_walk w = { 0, fi->size / f->bs + (fi->size % f->bs != 0) };
 	struct diofs_extent_val v;
+	struct codec_extent e;
 	uint64_t key = 0, found;
 	struct ftree t;
 	unsigned i, n;
@@ -477,10 +480,8 @@ static int collect_extents(struct fsck *f, struct finode *fi,
 			fi->state |= FI_DIRTY;
 		}
 		for (i = 0; i < n; i++) {
-			err = add_extent(f, fi, &w, le64toh(r->ext[i].lblk),
-					 le64toh(r->ext[i].pblk),
-					 le32toh(r->ext[i].len),
-					 le32toh(r->ext[i].flags), 0);
+			codec_extent_decode(&r->ext[i], &e);
+			err = add_extent(f, fi, &w, &e, 0);
 			if (err)
 				return err;
 		}
@@ -506,9 +507,10 @@ static int collect_extents(struct fsck *f, struct finode *fi,
 		if (err)
 			return fsck_fail(f, err, "cannot read the extent tree of inode %" PRIu64 ": %s",
 					 fi->ino, strerror(-err));
-		err = add_extent(f, fi, &w, found, le64toh(v.pblk),
-				 le32toh(v.len), le32toh(v.flags),
-				 vlen != sizeof(v));
+		/* A value of the wrong size is reported as read, and
+		 * dropped. */
+		codec_extent_val_decode(found, &v, &e);
+		err = add_extent(f, fi, &w, &e, vlen != sizeof(v));
 		if (err || found == UINT64_MAX)
 			return err;
 		key = found + 1;
@@ -1149,17 +1151,12 @@ static int clone_extent(struct fsck *f, struct finode *fi,
 	return copy_blocks(f, c->pblk, *to, c->newlen);
 }
 
-/* An extent in host byte order, as it is to be written. */
-struct hext {
-	uint64_t lblk, pblk;
-	uint32_t len, flags;
-};
-
 /* Write fi's extents as v[0..n): inline, or into a new tree (rule 6). */
 static int write_extents(struct fsck *f, struct finode *fi,
-			 const struct hext *v, size_t n)
+			 const struct codec_extent *v, size_t n)
 {
 	struct diofs_extent_val val;
+	struct codec_inode r;
 	struct diofs_inode *di;
 	struct ftree tr;
 	struct txn *t;
@@ -1175,14 +1172,12 @@ static int write_extents(struct fsck *f, struct finode *fi,
 		if (err)
 			return err;
 		di = (struct diofs_inode *)(block + off);
-		memset(di->ext, 0, sizeof(di->ext));
-		for (i = 0; i < n; i++) {
-			di->ext[i].lblk = htole64(v[i].lblk);
-			di->ext[i].pblk = htole64(v[i].pblk);
-			di->ext[i].len = htole32(v[i].len);
-			di->ext[i].flags = htole32(v[i].flags);
-		}
-		di->nr_extents = htole16((uint16_t)n);
+		codec_inode_decode(di, &r);
+		memset(r.ext, 0, sizeof(r.ext));
+		for (i = 0; i < n; i++)
+			codec_extent_encode(&v[i], &r.ext[i]);
+		r.nr_extents = (uint16_t)n;
+		codec_inode_encode(&r, di);
 		fi->nr_extents = (uint16_t)n;
 		return fsck_commit(f, t);
 	}
@@ -1193,9 +1188,7 @@ static int write_extents(struct fsck *f, struct finode *fi,
 		return fsck_fail(f, err, "out of memory");
 	err = btree_destroy(&tr.bt, t);
 	for (i = 0; i < n && !err; i++) {
-		val.pblk = htole64(v[i].pblk);
-		val.len = htole32(v[i].len);
-		val.flags = htole32(v[i].flags);
+		codec_extent_val_encode(&v[i], &val);
 		err = btree_insert(&tr.bt, t, v[i].lblk, &val, sizeof(val));
 	}
 	if (err) {
@@ -1215,7 +1208,7 @@ static int write_extents(struct fsck *f, struct finode *fi,
 static int fix_inode_extents(struct fsck *f, struct finode *fi,
 			     const struct fclaim *c, size_t n)
 {
-	struct hext *v;
+	struct codec_extent *v;
 	size_t i, m = 0;
 	uint64_t to;
 	int err = 0;

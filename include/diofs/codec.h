@@ -23,6 +23,7 @@
 #ifndef DIOFS_CODEC_H
 #define DIOFS_CODEC_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -110,5 +111,34 @@ void codec_extent_val_encode(const struct codec_extent *e,
 /* Rule 1 for an extent of the filesystem sb describes. */
 unsigned codec_extent_check(const struct codec_extent *e,
 			    const struct super *sb);
+
+/* ---- directory entries ------------------------------------------------------ */
+
+/* The longest value of a directory-tree entry: the header and a name of
+ * DIOFS_NAME_MAX bytes. */
+#define CODEC_DIRENT_MAX	(sizeof(struct diofs_dirent) + DIOFS_NAME_MAX)
+
+/* The host form of a directory-tree value (struct diofs_dirent and its
+ * name).  The key it is filed under is diofs_dir_key() of the name's
+ * diofs_name_hash() (format.h). */
+struct codec_dirent {
+	uint64_t ino;
+	uint8_t ftype;			/* DIOFS_FT_* */
+	uint8_t name_len;		/* 1 .. DIOFS_NAME_MAX */
+	char name[DIOFS_NAME_MAX + 1];	/* NUL-terminated */
+};
+
+/* Decode a value of vlen bytes, as btree_lookup() reports its length (val
+ * holds its first CODEC_DIRENT_MAX bytes at most): 0, or -EUCLEAN when
+ * the length and name_len disagree or the name is empty; *e then holds
+ * no entry (inode 0, no name). */
+int codec_dirent_decode(const void *val, size_t vlen, struct codec_dirent *e);
+/* Encode name (len bytes, 1 .. DIOFS_NAME_MAX) -> ino into buf, which
+ * holds CODEC_DIRENT_MAX bytes; returns the value's length. */
+size_t codec_dirent_encode(void *buf, const void *name, size_t len,
+			   uint64_t ino, uint8_t ftype);
+/* The file type an entry names an inode of this mode with; DIOFS_FT_UNKNOWN
+ * when the mode has no valid type. */
+uint8_t codec_ftype(uint32_t mode);
 
 #endif

@@ -11,7 +11,9 @@
  *     what depends on other records (a tree's contents, whether an inode
  *     is in use) belongs to the caller.
  */
+#include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "diofs/codec.h"
 
@@ -183,4 +185,49 @@ unsigned codec_extent_check(const struct codec_extent *e,
 	if (e->lblk > UINT64_MAX - e->len)
 		bad |= CODEC_BAD(CODEC_EXTENT_LBLK);
 	return bad;
+}
+
+/* ---- directory entries ------------------------------------------------------ */
+
+int codec_dirent_decode(const void *val, size_t vlen, struct codec_dirent *e)
+{
+	const struct diofs_dirent *d = val;
+
+	if (vlen < sizeof(*d) || vlen > CODEC_DIRENT_MAX ||
+	    d->name_len == 0 || d->name_len != vlen - sizeof(*d)) {
+		memset(e, 0, sizeof(*e));
+		return -EUCLEAN;
+	}
+	e->ino = le64toh(d->ino);
+	e->ftype = d->ftype;
+	e->name_len = d->name_len;
+	memcpy(e->name, d->name, e->name_len);
+	e->name[e->name_len] = '\0';
+	return 0;
+}
+
+size_t codec_dirent_encode(void *buf, const void *name, size_t len,
+			   uint64_t ino, uint8_t ftype)
+{
+	struct diofs_dirent *d = buf;
+
+	d->ino = htole64(ino);
+	d->ftype = ftype;
+	d->name_len = (uint8_t)len;
+	memcpy(d->name, name, len);
+	return sizeof(*d) + len;
+}
+
+uint8_t codec_ftype(uint32_t mode)
+{
+	switch (mode & S_IFMT) {
+	case S_IFREG:	return DIOFS_FT_REG;
+	case S_IFDIR:	return DIOFS_FT_DIR;
+	case S_IFLNK:	return DIOFS_FT_LNK;
+	case S_IFCHR:	return DIOFS_FT_CHR;
+	case S_IFBLK:	return DIOFS_FT_BLK;
+	case S_IFIFO:	return DIOFS_FT_FIFO;
+	case S_IFSOCK:	return DIOFS_FT_SOCK;
+	}
+	return DIOFS_FT_UNKNOWN;
 }

@@ -303,6 +303,38 @@ START_TEST(test_codec_extent)
 }
 END_TEST
 
+START_TEST(test_codec_dirent)
+{
+	uint8_t val[CODEC_DIRENT_MAX + 8];
+	struct codec_dirent e;
+	size_t n;
+
+	n = codec_dirent_encode(val, "name", 4, 1234, DIOFS_FT_REG);
+	ck_assert_uint_eq(n, sizeof(struct diofs_dirent) + 4);
+	ck_assert_int_eq(codec_dirent_decode(val, n, &e), 0);
+	ck_assert_uint_eq(e.ino, 1234);
+	ck_assert_uint_eq(e.ftype, DIOFS_FT_REG);
+	ck_assert_uint_eq(e.name_len, 4);
+	ck_assert_str_eq(e.name, "name");
+
+	/* a length that disagrees with name_len, either way */
+	ck_assert_int_eq(codec_dirent_decode(val, n - 1, &e), -EUCLEAN);
+	ck_assert_uint_eq(e.name_len, 0);
+	ck_assert_int_eq(codec_dirent_decode(val, n + 1, &e), -EUCLEAN);
+	ck_assert_int_eq(codec_dirent_decode(val, 3, &e), -EUCLEAN);
+	ck_assert_int_eq(codec_dirent_decode(val, CODEC_DIRENT_MAX + 1, &e),
+			 -EUCLEAN);
+	/* an empty name */
+	n = codec_dirent_encode(val, "", 0, 1234, DIOFS_FT_REG);
+	ck_assert_int_eq(codec_dirent_decode(val, n, &e), -EUCLEAN);
+
+	ck_assert_uint_eq(codec_ftype(S_IFDIR | 0755), DIOFS_FT_DIR);
+	ck_assert_uint_eq(codec_ftype(S_IFLNK | 0777), DIOFS_FT_LNK);
+	ck_assert_uint_eq(codec_ftype(S_IFSOCK), DIOFS_FT_SOCK);
+	ck_assert_uint_eq(codec_ftype(0170000), DIOFS_FT_UNKNOWN);
+}
+END_TEST
+
 /* ---- superblock ------------------------------------------------------------ */
 
 START_TEST(test_sb_roundtrip)
@@ -1008,6 +1040,7 @@ static Suite *format_suite(void)
 	tc = tcase_create("codec");
 	tcase_add_test(tc, test_codec_inode);
 	tcase_add_test(tc, test_codec_extent);
+	tcase_add_test(tc, test_codec_dirent);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("super");

@@ -189,7 +189,4 @@ int fsck_scan_dirs(struct fsck *f);
 int fsck_fix_entries(struct fsck *f);
 int fsck_connect(struct fsck *f);
 
-/* The file type of an entry for inode mode. */
-uint8_t fsck_ftype(uint32_t mode);
-
 #endif

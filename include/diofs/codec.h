@@ -141,4 +141,36 @@ size_t codec_dirent_encode(void *buf, const void *name, size_t len,
  * when the mode has no valid type. */
 uint8_t codec_ftype(uint32_t mode);
 
+/* ---- extended attribute entries --------------------------------------------- */
+
+/* One extended attribute entry (struct diofs_xattr_entry, then its name
+ * and value), decoded where it lies: name and value point into the bytes
+ * it was decoded from. */
+struct codec_xattr {
+	uint8_t name_index;		/* DIOFS_XATTR_* */
+	uint8_t name_len;		/* 1 .. 255 */
+	uint16_t value_len;
+	const uint8_t *name;		/* no prefix, no NUL */
+	const uint8_t *value;
+};
+
+/* The bytes an entry takes: as a tree value, and in the inline area
+ * (padded to a multiple of 4). */
+size_t codec_xattr_size(size_t name_len, size_t value_len);
+size_t codec_xattr_padded(size_t name_len, size_t value_len);
+/* The entry at byte off of an inline area whose first used bytes are in
+ * use: 0 with *x and *next, the offset of the entry after it; -EUCLEAN
+ * when the entry runs past used, padding included, or its name is
+ * empty. */
+int codec_xattr_inline(const uint8_t *area, size_t used, size_t off,
+		       struct codec_xattr *x, size_t *next);
+/* A tree value of vlen bytes, all of them in val: 0 with *x when it is
+ * exactly one entry with a name, else -EUCLEAN. */
+int codec_xattr_value(const void *val, size_t vlen, struct codec_xattr *x);
+/* Encode an entry into buf, which holds codec_xattr_size() bytes;
+ * returns that size.  value may be NULL when value_len is 0. */
+size_t codec_xattr_encode(void *buf, uint8_t name_index, const void *name,
+			  size_t name_len, const void *value,
+			  size_t value_len);
+
 #endif

@@ -231,3 +231,67 @@ uint8_t codec_ftype(uint32_t mode)
 	}
 	return DIOFS_FT_UNKNOWN;
 }
+
+/* ---- extended attribute entries --------------------------------------------- */
+
+size_t codec_xattr_size(size_t name_len, size_t value_len)
+{
+	return sizeof(struct diofs_xattr_entry) + name_len + value_len;
+}
+
+size_t codec_xattr_padded(size_t name_len, size_t value_len)
+{
+	return (codec_xattr_size(name_len, value_len) + 3) & ~(size_t)3;
+}
+
+/* The header at p; name and value follow it. */
+static void xattr_decode(const struct diofs_xattr_entry *p,
+			 struct codec_xattr *x)
+{
+	x->name_index = p->name_index;
+	x->name_len = p->name_len;
+	x->value_len = le16toh(p->value_len);
+	x->name = p->data;
+	x->value = p->data + x->name_len;
+}
+
+int codec_xattr_inline(const uint8_t *area, size_t used, size_t off,
+		       struct codec_xattr *x, size_t *next)
+{
+	size_t n;
+
+	if (off + sizeof(struct diofs_xattr_entry) > used)
+		return -EUCLEAN;
+	xattr_decode((const struct diofs_xattr_entry *)(area + off), x);
+	n = codec_xattr_padded(x->name_len, x->value_len);
+	if (x->name_len == 0 || off + n > used)
+		return -EUCLEAN;
+	*next = off + n;
+	return 0;
+}
+
+int codec_xattr_value(const void *val, size_t vlen, struct codec_xattr *x)
+{
+	if (vlen < sizeof(struct diofs_xattr_entry))
+		return -EUCLEAN;
+	xattr_decode(val, x);
+	if (x->name_len == 0 ||
+	    vlen != codec_xattr_size(x->name_len, x->value_len))
+		return -EUCLEAN;
+	return 0;
+}
+
+size_t codec_xattr_encode(void *buf, uint8_t name_index, const void *name,
+			  size_t name_len, const void *value,
+			  size_t value_len)
+{
+	struct diofs_xattr_entry *p = buf;
+
+	p->name_index = name_index;
+	p->name_len = (uint8_t)name_len;
+	p->value_len = htole16((uint16_t)value_len);
+	memcpy(p->data, name, name_len);
+	if (value_len)
+		memcpy(p->data + name_len, value, value_len);
+	return codec_xattr_size(name_len, value_len);
+}

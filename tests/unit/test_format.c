@@ -335,6 +335,47 @@ START_TEST(test_codec_dirent)
 }
 END_TEST
 
+START_TEST(test_codec_xattr)
+{
+	uint8_t area[DIOFS_INLINE_XATTR] = { 0 }, val[64];
+	struct codec_xattr x;
+	size_t n, used, next;
+
+	ck_assert_uint_eq(codec_xattr_size(3, 2), 9);
+	ck_assert_uint_eq(codec_xattr_padded(3, 2), 12);
+	ck_assert_uint_eq(codec_xattr_padded(4, 4), 12);
+
+	/* an inline area of two entries, each padded to 4 */
+	codec_xattr_encode(area, DIOFS_XATTR_USER, "abc", 3, "xy", 2);
+	codec_xattr_encode(area + 12, DIOFS_XATTR_TRUSTED, "k", 1, NULL, 0);
+	used = 12 + 8;
+	ck_assert_int_eq(codec_xattr_inline(area, used, 0, &x, &next), 0);
+	ck_assert_uint_eq(x.name_index, DIOFS_XATTR_USER);
+	ck_assert_uint_eq(x.name_len, 3);
+	ck_assert_uint_eq(x.value_len, 2);
+	ck_assert_mem_eq(x.name, "abc", 3);
+	ck_assert_mem_eq(x.value, "xy", 2);
+	ck_assert_uint_eq(next, 12);
+	ck_assert_int_eq(codec_xattr_inline(area, used, next, &x, &next), 0);
+	ck_assert_uint_eq(x.value_len, 0);
+	ck_assert_uint_eq(next, used);
+	/* past the used part: the header, or the padding */
+	ck_assert_int_eq(codec_xattr_inline(area, used, used, &x, &next),
+			 -EUCLEAN);
+	ck_assert_int_eq(codec_xattr_inline(area, 11, 0, &x, &next), -EUCLEAN);
+	/* an empty name */
+	area[1] = 0;
+	ck_assert_int_eq(codec_xattr_inline(area, used, 0, &x, &next), -EUCLEAN);
+
+	n = codec_xattr_encode(val, DIOFS_XATTR_SECURITY, "name", 4, "value", 5);
+	ck_assert_uint_eq(n, 13);
+	ck_assert_int_eq(codec_xattr_value(val, n, &x), 0);
+	ck_assert_mem_eq(x.value, "value", 5);
+	ck_assert_int_eq(codec_xattr_value(val, n + 1, &x), -EUCLEAN);
+	ck_assert_int_eq(codec_xattr_value(val, 3, &x), -EUCLEAN);
+}
+END_TEST
+
 /* ---- superblock ------------------------------------------------------------ */
 
 START_TEST(test_sb_roundtrip)
@@ -1041,6 +1082,7 @@ static Suite *format_suite(void)
 	tcase_add_test(tc, test_codec_inode);
 	tcase_add_test(tc, test_codec_extent);
 	tcase_add_test(tc, test_codec_dirent);
+	tcase_add_test(tc, test_codec_xattr);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("super");

@@ -231,7 +231,7 @@ static void collect_node(void *arg, uint64_t blkno)
 static int xattr_tree_sane(struct fsck *f, struct btree *bt, int *sane)
 {
 	size_t max = btree_max_value(f->bs), vlen;
-	const struct diofs_xattr_entry *x;
+	struct codec_xattr x;
 	uint64_t key = 0, found;
 	uint8_t *val;
 	int err;
@@ -249,11 +249,8 @@ static int xattr_tree_sane(struct fsck *f, struct btree *bt, int *sane)
 		}
 		if (err)
 			break;
-		x = (const struct diofs_xattr_entry *)val;
-		if (vlen < sizeof(*x) || vlen > max || !x->name_len ||
-		    x->name_index > DIOFS_XATTR_SYSTEM ||
-		    vlen != sizeof(*x) + x->name_len + le16toh(x->value_len) ||
-		    found < 256) {
+		if (vlen > max || codec_xattr_value(val, vlen, &x) ||
+		    x.name_index > DIOFS_XATTR_SYSTEM || found < 256) {
 			*sane = 0;
 			break;
 		}
@@ -533,24 +530,18 @@ static int valid_type(uint32_t type)
 static void check_xattr_area(struct fsck *f, struct finode *fi,
 			     const struct codec_inode *r)
 {
-	uint32_t len = fi->xattr_len, off = 0, n;
+	size_t len = fi->xattr_len, off = 0, next;
+	struct codec_xattr x;
 
 	if (len > DIOFS_INLINE_XATTR)
 		len = DIOFS_INLINE_XATTR;
-	while (off + sizeof(struct diofs_xattr_entry) <= len) {
-		const struct diofs_xattr_entry *x =
-			(const struct diofs_xattr_entry *)(r->xattr + off);
-
-		n = (uint32_t)(sizeof(*x) + x->name_len + le16toh(x->value_len));
-		n = (n + 3) & ~3u;
-		if (!x->name_len || x->name_index > DIOFS_XATTR_SYSTEM ||
-		    off + n > len)
-			break;
-		off += n;
-	}
+	while (off < len &&
+	       !codec_xattr_inline(r->xattr, len, off, &x, &next) &&
+	       x.name_index <= DIOFS_XATTR_SYSTEM)
+		off = next;
 	if (off != fi->xattr_len) {
 		fsck_problem(f, "cut there",
-			     "inode %" PRIu64 ": inline extended attributes are malformed from byte %u on",
+			     "inode %" PRIu64 ": inline extended attributes are malformed from byte %zu on",
 			     fi->ino, off);
 		fi->xattr_len = (uint16_t)off;
 		fi->state |= FI_DIRTY;

@@ -173,4 +173,36 @@ size_t codec_xattr_encode(void *buf, uint8_t name_index, const void *name,
 			  size_t name_len, const void *value,
 			  size_t value_len);
 
+/* ---- group descriptors ------------------------------------------------------- */
+
+/* The DIOFS_BG_* flags format.h defines. */
+#define CODEC_GROUP_KNOWN_FLAGS	(DIOFS_BG_BLOCK_UNINIT | DIOFS_BG_INODE_UNINIT)
+
+/* The host-endian form of struct diofs_group_desc. */
+struct codec_group {
+	uint64_t block_bitmap, inode_bitmap, inode_table;
+	uint32_t free_blocks, free_inodes, dirs, itable_init;
+	uint32_t flags;				/* DIOFS_BG_* */
+	uint8_t reserved[20];			/* as read; format.h: zero */
+};
+
+/* The fields codec_group_check() can find wrong. */
+enum codec_group_field {
+	CODEC_GROUP_LAYOUT,		/* a bitmap or the inode table is not
+					 * where the group's are */
+	CODEC_GROUP_FREE_BLOCKS,	/* more than the group's data area */
+	CODEC_GROUP_FREE_INODES,	/* more than inodes_per_group */
+	CODEC_GROUP_ITABLE_INIT,	/* more than the inode table's blocks */
+	CODEC_GROUP_FLAGS,		/* a flag format.h does not know */
+	CODEC_GROUP_FIELDS
+};
+
+void codec_group_decode(const struct diofs_group_desc *d,
+			struct codec_group *r);
+void codec_group_encode(const struct codec_group *r,
+			struct diofs_group_desc *d);
+/* Rule 1 for the descriptor of group g of the filesystem sb describes. */
+unsigned codec_group_check(const struct codec_group *r, uint64_t g,
+			   const struct super *sb);
+
 #endif

@@ -9,7 +9,8 @@
  *     added once.
  *  2. The checks test exactly what format.h demands of a single record;
  *     what depends on other records (a tree's contents, whether an inode
- *     is in use) belongs to the caller.
+ *     is in use) belongs to the caller.  The geometry they need comes from
+ *     super.h, whose helpers are the only functions this module calls.
  */
 #include <errno.h>
 #include <string.h>
@@ -294,4 +295,54 @@ size_t codec_xattr_encode(void *buf, uint8_t name_index, const void *name,
 	if (value_len)
 		memcpy(p->data + name_len, value, value_len);
 	return codec_xattr_size(name_len, value_len);
+}
+
+/* ---- group descriptors ------------------------------------------------------- */
+
+void codec_group_decode(const struct diofs_group_desc *d,
+			struct codec_group *r)
+{
+	r->block_bitmap = le64toh(d->block_bitmap);
+	r->inode_bitmap = le64toh(d->inode_bitmap);
+	r->inode_table = le64toh(d->inode_table);
+	r->free_blocks = le32toh(d->free_blocks);
+	r->free_inodes = le32toh(d->free_inodes);
+	r->dirs = le32toh(d->dirs);
+	r->itable_init = le32toh(d->itable_init);
+	r->flags = le32toh(d->flags);
+	memcpy(r->reserved, d->reserved, sizeof(r->reserved));
+}
+
+void codec_group_encode(const struct codec_group *r,
+			struct diofs_group_desc *d)
+{
+	d->block_bitmap = htole64(r->block_bitmap);
+	d->inode_bitmap = htole64(r->inode_bitmap);
+	d->inode_table = htole64(r->inode_table);
+	d->free_blocks = htole32(r->free_blocks);
+	d->free_inodes = htole32(r->free_inodes);
+	d->dirs = htole32(r->dirs);
+	d->itable_init = htole32(r->itable_init);
+	d->flags = htole32(r->flags);
+	memcpy(d->reserved, r->reserved, sizeof(d->reserved));
+}
+
+unsigned codec_group_check(const struct codec_group *r, uint64_t g,
+			   const struct super *sb)
+{
+	uint64_t first = super_group_first(sb, g);
+	unsigned bad = 0;
+
+	if (r->block_bitmap != first || r->inode_bitmap != first + 1 ||
+	    r->inode_table != first + 2)
+		bad |= CODEC_BAD(CODEC_GROUP_LAYOUT);
+	if (r->free_blocks > super_group_len(sb, g) - super_group_meta(sb))
+		bad |= CODEC_BAD(CODEC_GROUP_FREE_BLOCKS);
+	if (r->free_inodes > sb->inodes_per_group)
+		bad |= CODEC_BAD(CODEC_GROUP_FREE_INODES);
+	if (r->itable_init > sb->itable_blocks)
+		bad |= CODEC_BAD(CODEC_GROUP_ITABLE_INIT);
+	if (r->flags & ~CODEC_GROUP_KNOWN_FLAGS)
+		bad |= CODEC_BAD(CODEC_GROUP_FLAGS);
+	return bad;
 }

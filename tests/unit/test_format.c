@@ -177,13 +177,15 @@ END_TEST
 
 /* ---- the record codec (codec.h) --------------------------------------------- */
 
-/* The geometry of a 64 MiB filesystem of 4 KiB blocks, without a device. */
+/* The geometry of a 64 MiB filesystem of 4 KiB blocks in four groups,
+ * without a device. */
 static void plan_sb(struct super *sb)
 {
-	struct format_opts o = { 0 };
+	struct format_opts o = { .blocks_per_group = 4096 };
 	char msg[256];
 
 	ck_assert_int_eq(super_plan(64 * MiB, 512, &o, sb, msg, sizeof(msg)), 0);
+	ck_assert_uint_ge(sb->group_count, 3);
 }
 
 /* Bytes that no field leaves as they were by accident. */
@@ -373,6 +375,47 @@ START_TEST(test_codec_xattr)
 	ck_assert_mem_eq(x.value, "value", 5);
 	ck_assert_int_eq(codec_xattr_value(val, n + 1, &x), -EUCLEAN);
 	ck_assert_int_eq(codec_xattr_value(val, 3, &x), -EUCLEAN);
+}
+END_TEST
+
+START_TEST(test_codec_group)
+{
+	struct diofs_group_desc d, back;
+	struct codec_group r, good;
+	struct super sb;
+	uint64_t first;
+
+	plan_sb(&sb);
+	fill_pattern(&d, sizeof(d), 9);
+	codec_group_decode(&d, &r);
+	codec_group_encode(&r, &back);
+	ck_assert_mem_eq(&back, &d, sizeof(d));
+
+	first = super_group_first(&sb, 1);
+	memset(&good, 0, sizeof(good));
+	good.block_bitmap = first;
+	good.inode_bitmap = first + 1;
+	good.inode_table = first + 2;
+	good.free_blocks = (uint32_t)(super_group_len(&sb, 1) -
+				      super_group_meta(&sb));
+	good.free_inodes = sb.inodes_per_group;
+	good.itable_init = sb.itable_blocks;
+	good.flags = CODEC_GROUP_KNOWN_FLAGS;
+	ck_assert_uint_eq(codec_group_check(&good, 1, &sb), 0);
+	ck_assert_uint_eq(codec_group_check(&good, 2, &sb),
+			  CODEC_BAD(CODEC_GROUP_LAYOUT));
+	r = good;
+	r.free_blocks++;
+	r.free_inodes++;
+	ck_assert_uint_eq(codec_group_check(&r, 1, &sb),
+			  CODEC_BAD(CODEC_GROUP_FREE_BLOCKS) |
+			  CODEC_BAD(CODEC_GROUP_FREE_INODES));
+	r = good;
+	r.itable_init++;
+	r.flags |= 0x10;
+	ck_assert_uint_eq(codec_group_check(&r, 1, &sb),
+			  CODEC_BAD(CODEC_GROUP_ITABLE_INIT) |
+			  CODEC_BAD(CODEC_GROUP_FLAGS));
 }
 END_TEST
 
@@ -1083,6 +1126,7 @@ static Suite *format_suite(void)
 	tcase_add_test(tc, test_codec_extent);
 	tcase_add_test(tc, test_codec_dirent);
 	tcase_add_test(tc, test_codec_xattr);
+	tcase_add_test(tc, test_codec_group);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("super");

@@ -47,6 +47,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "diofs/codec.h"
 #include "diofs/crc.h"
 #include "diofs/journal.h"
 #include "check_impl.h"
@@ -468,28 +469,26 @@ static int check_desc(struct fsck *f, uint64_t g)
 {
 	const struct super *sb = &f->sb;
 	struct fgroup *fg = &f->g[g];
-	const struct diofs_group_desc *d = &fg->disk;
-	uint64_t first = super_group_first(sb, g);
-	uint32_t known = DIOFS_BG_BLOCK_UNINIT | DIOFS_BG_INODE_UNINIT;
+	const struct codec_group *d = &fg->disk;
+	unsigned bad = codec_group_check(d, g, sb);
 	static const uint8_t zero[sizeof(d->reserved)];
 	int err;
 
-	fg->flags = le32toh(d->flags);
-	fg->itable_init = le32toh(d->itable_init);
-	if (le64toh(d->block_bitmap) != first ||
-	    le64toh(d->inode_bitmap) != first + 1 ||
-	    le64toh(d->inode_table) != first + 2 ||
+	fg->flags = d->flags;
+	fg->itable_init = d->itable_init;
+	/* The engine ignores the reserved bytes; fsck wants them zero. */
+	if ((bad & CODEC_BAD(CODEC_GROUP_LAYOUT)) ||
 	    memcmp(d->reserved, zero, sizeof(zero))) {
 		fsck_problem(f, "fixed",
 			     "group %" PRIu64 ": descriptor does not match the group's layout",
 			     g);
 		fg->desc_bad = 1;
 	}
-	if (fg->flags & ~known) {
+	if (bad & CODEC_BAD(CODEC_GROUP_FLAGS)) {
 		fsck_problem(f, "cleared",
 			     "group %" PRIu64 ": descriptor has unknown flags 0x%x",
-			     g, fg->flags & ~known);
-		fg->flags &= known;
+			     g, fg->flags & ~CODEC_GROUP_KNOWN_FLAGS);
+		fg->flags &= CODEC_GROUP_KNOWN_FLAGS;
 		fg->desc_bad = 1;
 	}
 	/* Group 0 holds the root and the reserved inodes. */
@@ -506,7 +505,7 @@ static int check_desc(struct fsck *f, uint64_t g)
 		fg->flags &= ~DIOFS_BG_INODE_UNINIT;
 		fg->desc_bad = 1;
 	}
-	if (fg->itable_init > sb->itable_blocks) {
+	if (bad & CODEC_BAD(CODEC_GROUP_ITABLE_INIT)) {
 		fsck_problem(f, "recounted",
 			     "group %" PRIu64 ": %u initialized inode-table blocks, but the table has %u",
 			     g, fg->itable_init, sb->itable_blocks);
@@ -561,8 +560,9 @@ static int check_groups(struct fsck *f)
 					 blkno, strerror(-err));
 		for (; g < end; g++) {
 			super_desc_loc(sb, g, &blkno, &off);
-			memcpy(&f->g[g].disk, (uint8_t *)b->data + off,
-			       sizeof(f->g[g].disk));
+			codec_group_decode((const struct diofs_group_desc *)
+					   ((uint8_t *)b->data + off),
+					   &f->g[g].disk);
 		}
 		cache_release(f->c, b);
 		for (g = k * sb->descs_per_block; g < end && !err; g++)
@@ -820,8 +820,7 @@ static int check_inode_bitmap(struct fsck *f, uint64_t g, size_t *idx,
 
 /* Rewrite the descriptors of table block k that changed. */
 static int write_descs(struct fsck *f, uint64_t k,
-		       const struct diofs_group_desc *want,
-		       const uint8_t *changed)
+		       const struct codec_group *want, const uint8_t *changed)
 {
 	const struct super *sb = &f->sb;
 	uint64_t g0 = k * sb->descs_per_block, g, blkno = sb->gdt_start + k;
@@ -854,26 +853,38 @@ static int write_descs(struct fsck *f, uint64_t k,
 		if (!fresh && !changed[g - g0])
 			continue;
 		super_desc_loc(sb, g, &blkno, &off);
-		memcpy((uint8_t *)b->data + off, &want[g - g0], sizeof(*want));
+		codec_group_encode(&want[g - g0], (struct diofs_group_desc *)
+				   ((uint8_t *)b->data + off));
 	}
 	return fsck_commit(f, t);
 }
 
 static void expected_desc(const struct fsck *f, uint64_t g, uint32_t nfree_b,
 			  uint32_t nfree_i, uint32_t ndirs,
-			  struct diofs_group_desc *d)
+			  struct codec_group *d)
 {
 	uint64_t first = super_group_first(&f->sb, g);
 
 	memset(d, 0, sizeof(*d));
-	d->block_bitmap = htole64(first);
-	d->inode_bitmap = htole64(first + 1);
-	d->inode_table = htole64(first + 2);
-	d->free_blocks = htole32(nfree_b);
-	d->free_inodes = htole32(nfree_i);
-	d->dirs = htole32(ndirs);
-	d->itable_init = htole32(f->g[g].itable_init);
-	d->flags = htole32(f->g[g].flags);
+	d->block_bitmap = first;
+	d->inode_bitmap = first + 1;
+	d->inode_table = first + 2;
+	d->free_blocks = nfree_b;
+	d->free_inodes = nfree_i;
+	d->dirs = ndirs;
+	d->itable_init = f->g[g].itable_init;
+	d->flags = f->g[g].flags;
+}
+
+/* Do two descriptors differ on disk? */
+static int desc_differs(const struct codec_group *a,
+			const struct codec_group *b)
+{
+	struct diofs_group_desc x, y;
+
+	codec_group_encode(a, &x);
+	codec_group_encode(b, &y);
+	return memcmp(&x, &y, sizeof(x)) != 0;
 }
 
 /*
@@ -895,9 +906,9 @@ struct disk_totals {
 
 static int check_group_counts(struct fsck *f, uint64_t g, struct bm_bufs *bb,
 			      size_t *idx, size_t *oidx,
-			      struct diofs_group_desc *want, int *changed)
+			      struct codec_group *want, int *changed)
 {
-	const struct diofs_group_desc *d = &f->g[g].disk;
+	const struct codec_group *d = &f->g[g].disk;
 	struct bm_cmp rb, ri;
 	uint32_t nb, ni, nd;
 	int err;
@@ -908,15 +919,15 @@ static int check_group_counts(struct fsck *f, uint64_t g, struct bm_bufs *bb,
 	if (err)
 		return err;
 	expected_desc(f, g, nb, ni, nd, want);
-	*changed = f->g[g].desc_bad || memcmp(d, want, sizeof(*d)) != 0;
+	*changed = f->g[g].desc_bad || desc_differs(d, want);
 	if (!f->g[g].lost &&
-	    (count_wrong(le32toh(d->free_blocks), &rb, nb) ||
-	     count_wrong(le32toh(d->free_inodes), &ri, ni) ||
-	     (int64_t)le32toh(d->dirs) + f->g[g].own_dirs != (int64_t)nd))
+	    (count_wrong(d->free_blocks, &rb, nb) ||
+	     count_wrong(d->free_inodes, &ri, ni) ||
+	     (int64_t)d->dirs + f->g[g].own_dirs != (int64_t)nd))
 		fsck_problem(f, "fixed",
 			     "group %" PRIu64 ": descriptor counts %u free blocks, %u free inodes, %u directories; found %u, %u, %u",
-			     g, le32toh(d->free_blocks), le32toh(d->free_inodes),
-			     le32toh(d->dirs), nb, ni, nd);
+			     g, d->free_blocks, d->free_inodes, d->dirs, nb, ni,
+			     nd);
 	return 0;
 }
 
@@ -925,7 +936,7 @@ static int check_bitmaps(struct fsck *f, uint64_t *free_blocks,
 {
 	const struct super *sb = &f->sb;
 	uint64_t k, g, g0, g1;
-	struct diofs_group_desc *want;
+	struct codec_group *want;
 	struct bm_bufs bb;
 	uint8_t *changed;
 	size_t idx = 0, oidx = 0;
@@ -959,10 +970,10 @@ static int check_bitmaps(struct fsck *f, uint64_t *free_blocks,
 				break;
 			changed[g - g0] = (uint8_t)ch;
 			any |= ch;
-			*free_blocks += le32toh(want[g - g0].free_blocks);
-			*free_inodes += le32toh(want[g - g0].free_inodes);
-			disk->free_blocks += le32toh(f->g[g].disk.free_blocks);
-			disk->free_inodes += le32toh(f->g[g].disk.free_inodes);
+			*free_blocks += want[g - g0].free_blocks;
+			*free_inodes += want[g - g0].free_inodes;
+			disk->free_blocks += f->g[g].disk.free_blocks;
+			disk->free_inodes += f->g[g].disk.free_inodes;
 			disk->lost |= f->g[g].lost;
 		}
 		if (!err && any && f->repair)

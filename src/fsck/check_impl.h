@@ -19,6 +19,7 @@
 #include "diofs/bdev.h"
 #include "diofs/btree.h"
 #include "diofs/cache.h"
+#include "diofs/codec.h"
 #include "diofs/format.h"
 #include "diofs/super.h"
 #include "checker.h"
@@ -82,7 +83,7 @@ struct fgroup {
 	int lost;		/* its descriptor block was corrupt */
 	int bbm_new, ibm_new;	/* bitmap never written: write, not compare */
 	int32_t own_dirs;	/* directories the checker added (or freed) */
-	struct diofs_group_desc disk;	/* as read (little-endian) */
+	struct codec_group disk;	/* as read */
 };
 
 struct fsck {

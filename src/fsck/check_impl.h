@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * check_impl: the state that the passes of the checker share (check.c,
- * check_inode.c, check_dir.c).  Nothing outside src/fsck uses it.
+ * check_inode.c, check_dir.c) and the helpers below them (model.c).
+ * Nothing outside src/fsck uses it.
  *
  * The checker builds a model of the filesystem in memory: one record per
  * inode in use (struct finode), the blocks in use (a bitmap over the whole
@@ -118,7 +119,7 @@ struct fsck {
 	int err;		/* the first operational error */
 };
 
-/* ---- check.c: reporting, maps, allocation, I/O ------------------------------ */
+/* ---- model.c: reporting, maps, allocation, I/O ------------------------------ */
 
 void fsck_problem(struct fsck *f, const char *fix, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -130,6 +131,8 @@ int fsck_fail(struct fsck *f, int err, const char *fmt, ...)
 
 int fsck_test(const uint8_t *map, uint64_t bit);
 void fsck_set(uint8_t *map, uint64_t bit, int one);
+/* Bits [from, to) of map. */
+void fsck_set_range(uint8_t *map, uint64_t from, uint64_t to, int one);
 /* 1 if [pblk, pblk+len) lies in the data area of one group. */
 int fsck_in_data(const struct fsck *f, uint64_t pblk, uint64_t len);
 /* 1 if any block of [pblk, pblk+len) is set in the used map. */

@@ -4,8 +4,8 @@
  * group descriptors and the bitmaps.
  *
  * fsck_run() reads everything the filesystem holds into a model (see
- * check_impl.h) and compares what the disk says with what the model
- * counts.  The passes, in order:
+ * model.h) and compares what the disk says with what the model counts.
+ * The passes, in order:
  *
  *   check_super        both superblock copies, the error state
  *   check_groups       descriptors: locations, flags, itable_init
@@ -23,7 +23,9 @@
  *   check_bitmaps      bitmaps and descriptor counts against the model
  *   finish_super       superblock totals, orphan head, error state
  *
- * Reporting, the block maps and the I/O every pass uses are model.c's.
+ * This module is the top of the checker (model.h gives the order): it
+ * calls the passes of check_inode.c and check_dir.c and the helpers of
+ * model.c, and none of them calls it.
  *
  * Rules:
  *  1. Uninitialized groups (format.h rule 3) are never read: their bitmaps
@@ -51,7 +53,9 @@
 #include "diofs/codec.h"
 #include "diofs/crc.h"
 #include "diofs/journal.h"
-#include "check_impl.h"
+#include "check_dir.h"
+#include "check_inode.h"
+#include "model.h"
 
 /* Metadata cache size, and the largest raw read or write. */
 #define FSCK_CACHE_BYTES	(32u << 20)

@@ -14,6 +14,9 @@
  * every inode named somewhere, moving what is not into /lost+found (made
  * if missing) under the name "#<inode number>".
  *
+ * check.c runs these passes and check_inode.c scans an orphan directory
+ * with fsck_scan_dir(); this module calls model.c only (model.h).
+ *
  * Rules:
  *  1. A directory is named by exactly one entry: the one in the directory
  *     its parent field names, if that one names it; otherwise the first
@@ -31,7 +34,7 @@
  *  4. Inodes are never freed here: whatever no entry names is kept, in
  *     lost+found (check_inode.c rule 5).
  *  5. Entries are changed through the B+tree with the checker's own node
- *     allocator (check_inode.c), so the bitmaps rebuilt afterwards match.
+ *     allocator (model.c), so the bitmaps rebuilt afterwards match.
  *  6. A directory with entries to fix is rebuilt, not patched: the entries
  *     that stay are read, the old tree is freed (btree_destroy() never
  *     rearranges a leaf) and they go into a new tree under their right
@@ -45,7 +48,8 @@
 #include <sys/stat.h>
 
 #include "diofs/codec.h"
-#include "check_impl.h"
+#include "check_dir.h"
+#include "model.h"
 
 #define LOST_FOUND	"lost+found"
 

@@ -12,6 +12,10 @@
  * which inodes live (fsck_claim_data), so that an orphan that is freed
  * never makes a block look shared.
  *
+ * Below check.c, this module calls check_dir.c (fsck_scan_dir(), for an
+ * orphan directory that stays, which the directory pass left out) and
+ * model.c, and check_dir.c never calls it (model.h).
+ *
  * Rules:
  *  1. Blocks are claimed in a fixed order: static metadata, then tree
  *     nodes, then data extents in inode order.  Checksummed blocks are the
@@ -54,7 +58,9 @@
 
 #include "diofs/codec.h"
 #include "diofs/crc.h"
-#include "check_impl.h"
+#include "check_dir.h"
+#include "check_inode.h"
+#include "model.h"
 
 #define SCAN_CHUNK_BYTES	(1u << 20)
 #define SYMLINK_MAX		4095u	/* PATH_MAX without the NUL */
@@ -76,132 +82,7 @@ static const struct {
 			 "extended attribute tree", "dropped" },
 };
 
-/* ---- records -------------------------------------------------------------- */
-
-static size_t inode_pos(const struct fsck *f, uint64_t ino)
-{
-	size_t lo = 0, hi = f->nino;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (f->ino[mid].ino < ino)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
-struct finode *fsck_inode(struct fsck *f, uint64_t ino)
-{
-	size_t i = inode_pos(f, ino);
-
-	return i < f->nino && f->ino[i].ino == ino ? &f->ino[i] : NULL;
-}
-
-struct finode *fsck_inode_add(struct fsck *f, uint64_t ino)
-{
-	size_t i;
-
-	if (f->nino == f->cap_ino) {
-		size_t cap = f->cap_ino ? f->cap_ino * 2 : 256;
-		struct finode *p = realloc(f->ino, cap * sizeof(*p));
-
-		if (!p)
-			return NULL;
-		f->ino = p;
-		f->cap_ino = cap;
-	}
-	i = inode_pos(f, ino);
-	if (i < f->nino && f->ino[i].ino == ino)
-		return &f->ino[i];
-	memmove(&f->ino[i + 1], &f->ino[i], (f->nino - i) * sizeof(*f->ino));
-	memset(&f->ino[i], 0, sizeof(*f->ino));
-	f->ino[i].ino = ino;
-	f->nino++;
-	return &f->ino[i];
-}
-
-/* Rule 5's orphans.  The root is never one: no entry names it, and a
- * root on the list is a damaged list, not a directory to free. */
-static int unlinked_orphan(const struct fsck *f, const struct finode *fi)
-{
-	return (fi->state & FI_ORPHAN) && fi->links == 0 && fi->nrefs == 0 &&
-	       fi->ino != f->sb.root_ino;
-}
-
-int fsck_awaiting(const struct fsck *f, const struct finode *fi)
-{
-	return !f->repair && unlinked_orphan(f, fi);
-}
-
 /* ---- trees ------------------------------------------------------------------ */
-
-/*
- * A node the repair allocates (one) or frees (!one) is charged to the
- * inode as the engine's allocators charge it: to blocks as well as to the
- * count, so that a difference the disk had stays visible to
- * fsck_inode_counts().  The inode is written back whatever its root does:
- * a rebuilt tree may start in the old root's block and still hold another
- * number of nodes.
- */
-static void tree_charge(struct ftree *tr, int one)
-{
-	struct finode *fi = fsck_inode(tr->f, tr->ino);
-
-	if (!fi)
-		return;
-	if (one) {
-		fi->nblocks++;
-		fi->blocks++;
-	} else {
-		if (fi->nblocks)
-			fi->nblocks--;
-		if (fi->blocks)
-			fi->blocks--;
-	}
-	fi->state |= FI_DIRTY;
-}
-
-static int tree_alloc(void *arg, struct txn *t, uint64_t goal,
-		      uint64_t *blkno)
-{
-	struct ftree *tr = arg;
-	int err;
-
-	if (!goal)
-		goal = super_inode_goal(&tr->f->sb, tr->ino);
-	err = fsck_alloc_run(tr->f, goal, 1, blkno);
-	if (err)
-		return err;
-	tree_charge(tr, 1);
-	return 0;
-}
-
-static void tree_free(void *arg, struct txn *t, uint64_t blkno)
-{
-	struct ftree *tr = arg;
-
-	fsck_mark(tr->f, blkno, 1, 0);
-	fsck_own(tr->f, blkno, 1);
-	tree_charge(tr, 0);
-}
-
-void fsck_tree_init(struct ftree *t, struct fsck *f, uint64_t ino,
-		    uint32_t magic_leaf, uint32_t magic_node, uint64_t root)
-{
-	t->f = f;
-	t->ino = ino;
-	t->ops.alloc_block = tree_alloc;
-	t->ops.free_block = tree_free;
-	t->ops.arg = t;
-	t->bt.cache = f->c;
-	t->bt.ops = &t->ops;
-	t->bt.magic_leaf = magic_leaf;
-	t->bt.magic_node = magic_node;
-	t->bt.root = root;
-}
 
 struct nodes {
 	uint64_t *v;
@@ -752,39 +633,6 @@ static int scan_block(struct fsck *f, uint64_t g, uint32_t idx, uint8_t *data)
 	return err;
 }
 
-int fsck_itable_grow(struct fsck *f, uint64_t g)
-{
-	struct fgroup *fg = &f->g[g];
-	uint64_t blkno = super_group_first(&f->sb, g) + 2 + fg->itable_init;
-	struct mbuf *b;
-	struct txn *t;
-	int err;
-
-	if (fg->itable_init >= f->sb.itable_blocks)
-		return -ENOSPC;
-	if (f->repair) {
-		err = cache_new(f->c, blkno, DIOFS_MAGIC_ITABLE, &b);
-		if (err)
-			return fsck_fail(f, err, "cannot set up block %" PRIu64 ": %s",
-					 blkno, strerror(-err));
-		err = txn_begin(f->c, &t);
-		if (!err) {
-			err = txn_add(t, b);
-			if (err)
-				txn_abort(t);
-		}
-		cache_release(f->c, b);
-		if (err)
-			return fsck_fail(f, err, "out of memory");
-		err = fsck_commit(f, t);
-		if (err)
-			return err;
-	}
-	fg->itable_init++;
-	fg->desc_bad = 1;
-	return 0;
-}
-
 /* The root must be a directory: a missing one is made anew, empty. */
 static int check_root(struct fsck *f)
 {
@@ -929,7 +777,7 @@ int fsck_orphans_decide(struct fsck *f)
 		fi = &f->ino[i];
 		if (!(fi->state & FI_ORPHAN) || (fi->state & FI_FREE))
 			continue;
-		if (unlinked_orphan(f, fi)) {
+		if (fsck_unlinked_orphan(f, fi)) {
 			if (!f->repair) {
 				fsck_note(f, "inode %" PRIu64 ": unlinked, on the orphan list: will be freed at next mount",
 					  fi->ino);

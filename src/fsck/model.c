@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * model: what every pass of the checker shares, below them all:
- * reporting, the block maps and the checker's own allocation, and raw and
- * cached I/O.
+ * reporting, the block maps and the checker's own allocation, raw and
+ * cached I/O, the inode records, B+trees whose nodes are charged to an
+ * inode, and the growth of an inode table.
  *
  * The passes (check.c, check_inode.c, check_dir.c) build the model of the
- * filesystem (check_impl.h) and compare the disk with it; they call this
+ * filesystem (model.h) and compare the disk with it; they call this
  * module, and it calls none of them, only the engine's library.
  *
  * Rules:
@@ -18,6 +19,13 @@
  *  3. What the checker frees or allocates itself goes into f->own and
  *     f->own_ino (fsck_own(), fsck_own_ino(), fsck_alloc_run()), so that
  *     the bitmap pass does not report it a second time (check.c rule 5).
+ *  4. Records stay sorted by inode number: fsck_inode() is a binary
+ *     search, and fsck_inode_add() inserts in place (and may move the
+ *     array), so a record pointer held across an add is stale: look the
+ *     inode up again.
+ *  5. A tree node the checker allocates comes from the used map and one
+ *     it frees goes back to it, both charged to the tree's inode as the
+ *     engine's allocators charge them (blocks and the count).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -25,7 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "check_impl.h"
+#include "model.h"
 
 /* ---- reporting ---------------------------------------------------------- */
 
@@ -232,7 +240,7 @@ int fsck_alloc_run(struct fsck *f, uint64_t goal, uint64_t len,
 	return -ENOSPC;
 }
 
-/* ---- raw I/O ------------------------------------------------------------ */
+/* ---- I/O: raw, and through the cache ---------------------------------------- */
 
 void *fsck_buf(struct fsck *f, size_t len)
 {
@@ -288,5 +296,167 @@ int fsck_commit(struct fsck *f, struct txn *t)
 	if (err)
 		return fsck_fail(f, err, "cannot write metadata: %s",
 				 strerror(-err));
+	return 0;
+}
+
+/* ---- inode records -------------------------------------------------------- */
+
+static size_t inode_pos(const struct fsck *f, uint64_t ino)
+{
+	size_t lo = 0, hi = f->nino;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (f->ino[mid].ino < ino)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+struct finode *fsck_inode(struct fsck *f, uint64_t ino)
+{
+	size_t i = inode_pos(f, ino);
+
+	return i < f->nino && f->ino[i].ino == ino ? &f->ino[i] : NULL;
+}
+
+struct finode *fsck_inode_add(struct fsck *f, uint64_t ino)
+{
+	size_t i;
+
+	if (f->nino == f->cap_ino) {
+		size_t cap = f->cap_ino ? f->cap_ino * 2 : 256;
+		struct finode *p = realloc(f->ino, cap * sizeof(*p));
+
+		if (!p)
+			return NULL;
+		f->ino = p;
+		f->cap_ino = cap;
+	}
+	i = inode_pos(f, ino);
+	if (i < f->nino && f->ino[i].ino == ino)
+		return &f->ino[i];
+	memmove(&f->ino[i + 1], &f->ino[i], (f->nino - i) * sizeof(*f->ino));
+	memset(&f->ino[i], 0, sizeof(*f->ino));
+	f->ino[i].ino = ino;
+	f->nino++;
+	return &f->ino[i];
+}
+
+/* check_inode.c rule 5's orphans.  The root is never one: no entry names
+ * it, and a root on the list is a damaged list, not a directory to free. */
+int fsck_unlinked_orphan(const struct fsck *f, const struct finode *fi)
+{
+	return (fi->state & FI_ORPHAN) && fi->links == 0 && fi->nrefs == 0 &&
+	       fi->ino != f->sb.root_ino;
+}
+
+int fsck_awaiting(const struct fsck *f, const struct finode *fi)
+{
+	return !f->repair && fsck_unlinked_orphan(f, fi);
+}
+
+/* ---- trees charged to an inode ---------------------------------------------- */
+
+/*
+ * A node the repair allocates (one) or frees (!one) is charged to the
+ * inode as the engine's allocators charge it: to blocks as well as to the
+ * count, so that a difference the disk had stays visible to
+ * fsck_inode_counts().  The inode is written back whatever its root does:
+ * a rebuilt tree may start in the old root's block and still hold another
+ * number of nodes.
+ */
+static void tree_charge(struct ftree *tr, int one)
+{
+	struct finode *fi = fsck_inode(tr->f, tr->ino);
+
+	if (!fi)
+		return;
+	if (one) {
+		fi->nblocks++;
+		fi->blocks++;
+	} else {
+		if (fi->nblocks)
+			fi->nblocks--;
+		if (fi->blocks)
+			fi->blocks--;
+	}
+	fi->state |= FI_DIRTY;
+}
+
+static int tree_alloc(void *arg, struct txn *t, uint64_t goal,
+		      uint64_t *blkno)
+{
+	struct ftree *tr = arg;
+	int err;
+
+	if (!goal)
+		goal = super_inode_goal(&tr->f->sb, tr->ino);
+	err = fsck_alloc_run(tr->f, goal, 1, blkno);
+	if (err)
+		return err;
+	tree_charge(tr, 1);
+	return 0;
+}
+
+static void tree_free(void *arg, struct txn *t, uint64_t blkno)
+{
+	struct ftree *tr = arg;
+
+	fsck_mark(tr->f, blkno, 1, 0);
+	fsck_own(tr->f, blkno, 1);
+	tree_charge(tr, 0);
+}
+
+void fsck_tree_init(struct ftree *t, struct fsck *f, uint64_t ino,
+		    uint32_t magic_leaf, uint32_t magic_node, uint64_t root)
+{
+	t->f = f;
+	t->ino = ino;
+	t->ops.alloc_block = tree_alloc;
+	t->ops.free_block = tree_free;
+	t->ops.arg = t;
+	t->bt.cache = f->c;
+	t->bt.ops = &t->ops;
+	t->bt.magic_leaf = magic_leaf;
+	t->bt.magic_node = magic_node;
+	t->bt.root = root;
+}
+
+/* ---- inode tables ------------------------------------------------------------ */
+
+int fsck_itable_grow(struct fsck *f, uint64_t g)
+{
+	struct fgroup *fg = &f->g[g];
+	uint64_t blkno = super_group_first(&f->sb, g) + 2 + fg->itable_init;
+	struct mbuf *b;
+	struct txn *t;
+	int err;
+
+	if (fg->itable_init >= f->sb.itable_blocks)
+		return -ENOSPC;
+	if (f->repair) {
+		err = cache_new(f->c, blkno, DIOFS_MAGIC_ITABLE, &b);
+		if (err)
+			return fsck_fail(f, err, "cannot set up block %" PRIu64 ": %s",
+					 blkno, strerror(-err));
+		err = txn_begin(f->c, &t);
+		if (!err) {
+			err = txn_add(t, b);
+			if (err)
+				txn_abort(t);
+		}
+		cache_release(f->c, b);
+		if (err)
+			return fsck_fail(f, err, "out of memory");
+		err = fsck_commit(f, t);
+		if (err)
+			return err;
+	}
+	fg->itable_init++;
+	fg->desc_bad = 1;
 	return 0;
 }

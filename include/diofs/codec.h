@@ -5,16 +5,19 @@
  * checks.
  *
  * format.h gives the bytes; this module turns them into host values and
- * back.  The engine (inode.c and the modules above it) and fsck.diofs use
- * it and keep no decoder of their own.  The superblock has its own pair
- * in super.c (super_encode(), super_decode()).
+ * back.  The engine (inode.c, extent.c, dir.c, xattr.c, namei.c, alloc.c)
+ * and fsck.diofs use it and keep no decoder of their own.  The superblock
+ * has its own pair in super.c (super_encode(), super_decode()).
  *
  * Rules:
- *  1. A decode converts every field and trusts none.  The checks are
- *     separate (codec_*_check()) and return a mask with one bit per field
- *     that breaks format.h's rules (CODEC_BAD()), so that the engine can
- *     refuse a record on any of them (-EUCLEAN) and fsck can report and
- *     repair each one by name.
+ *  1. A decode converts every field and trusts none.  Only the decodes of
+ *     entries of variable length (directory and attribute entries) refuse
+ *     one (-EUCLEAN), when its lengths disagree: they must stay inside
+ *     their input.  The fixed records have checks of their own
+ *     (codec_*_check()) that return a mask with one bit per field that
+ *     breaks format.h's rules (CODEC_BAD()), so that the engine can refuse
+ *     a record on any of them (-EUCLEAN) and fsck can name the field of
+ *     each fault it repairs.
  *  2. An encode writes every byte of the record from the host form, so a
  *     decode followed by an encode gives back the same bytes: a caller
  *     changes the fields it knows and leaves the others as they were.
@@ -158,10 +161,10 @@ struct codec_xattr {
  * (padded to a multiple of 4). */
 size_t codec_xattr_size(size_t name_len, size_t value_len);
 size_t codec_xattr_padded(size_t name_len, size_t value_len);
-/* The entry at byte off of an inline area whose first used bytes are in
- * use: 0 with *x and *next, the offset of the entry after it; -EUCLEAN
- * when the entry runs past used, padding included, or its name is
- * empty. */
+/* The entry at byte off of an inline area, of which the first used bytes
+ * are in use: 0 with *x and *next, the offset of the entry after it;
+ * -EUCLEAN when the entry runs past used, padding included, or its name
+ * is empty. */
 int codec_xattr_inline(const uint8_t *area, size_t used, size_t off,
 		       struct codec_xattr *x, size_t *next);
 /* A tree value of vlen bytes, all of them in val: 0 with *x when it is

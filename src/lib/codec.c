@@ -7,10 +7,11 @@
  *  1. Every le*toh() and htole*() of the records codec.h covers is here,
  *     field by field in format.h's order, so a field added to format.h is
  *     added once.
- *  2. The checks test exactly what format.h demands of a single record;
- *     what depends on other records (a tree's contents, whether an inode
- *     is in use) belongs to the caller.  The geometry they need comes from
- *     super.h, whose helpers are the only functions this module calls.
+ *  2. The checks test what the engine needs of a single record before it
+ *     trusts it; what depends on other records (a tree's contents,
+ *     whether an inode is in use) and what only fsck demands belong to the
+ *     caller.  The geometry they need comes from super.h, whose helpers
+ *     are the only functions this module calls.
  */
 #include <errno.h>
 #include <string.h>

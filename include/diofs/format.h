@@ -249,7 +249,7 @@ struct diofs_inode {
 	le64 mtime;		/*  56 */
 	le64 ctime;		/*  64 */
 	le64 crtime;		/*  72 */
-	le32 atime_nsec;	/*  80 */
+	le32 atime_nsec;	/*  80 below 10^9: no struct timespec holds more */
 	le32 mtime_nsec;	/*  84 */
 	le32 ctime_nsec;	/*  88 */
 	le32 crtime_nsec;	/*  92 */
@@ -271,14 +271,6 @@ struct diofs_inode {
 static_assert(sizeof(struct diofs_inode) == DIOFS_INODE_SIZE, "inode size");
 static_assert(offsetof(struct diofs_inode, ext) == 144, "inode data area");
 static_assert(offsetof(struct diofs_inode, xattr) == 256, "inode xattr area");
-
-/* A timestamp's nanoseconds (atime_nsec .. crtime_nsec) stay below one
- * second: no struct timespec may hold more, so an inode with more is
- * corrupt. */
-static inline int diofs_nsec_valid(le32 nsec)
-{
-	return le32toh(nsec) < 1000000000u;
-}
 
 /* ---- directory entries ----------------------------------------------------- */
 

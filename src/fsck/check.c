@@ -4,8 +4,8 @@
  * group descriptors and the bitmaps.
  *
  * fsck_run() reads everything the filesystem holds into a model (see
- * check_impl.h) and compares what the disk says with what the model
- * counts.  The passes, in order:
+ * model.h) and compares what the disk says with what the model counts.
+ * The passes, in order:
  *
  *   check_super        both superblock copies, the error state
  *   check_groups       descriptors: locations, flags, itable_init
@@ -22,6 +22,10 @@
  *   fsck_inode_counts, fsck_write_inodes
  *   check_bitmaps      bitmaps and descriptor counts against the model
  *   finish_super       superblock totals, orphan head, error state
+ *
+ * This module is the top of the checker (model.h gives the order): it
+ * calls the passes of check_inode.c and check_dir.c and the helpers of
+ * model.c, and none of them calls it.
  *
  * Rules:
  *  1. Uninitialized groups (format.h rule 3) are never read: their bitmaps
@@ -42,311 +46,21 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "diofs/codec.h"
 #include "diofs/crc.h"
 #include "diofs/journal.h"
-#include "check_impl.h"
+#include "check_dir.h"
+#include "check_inode.h"
+#include "model.h"
 
 /* Metadata cache size, and the largest raw read or write. */
 #define FSCK_CACHE_BYTES	(32u << 20)
 #define FSCK_CACHE_MIN		256u
 #define FSCK_IO_CHUNK		(1u << 20)
-
-/* ---- reporting ---------------------------------------------------------- */
-
-static void put_line(struct fsck *f, const char *tail, const char *fmt,
-		     va_list ap)
-{
-	FILE *out = f->o->out;
-
-	if (!out)
-		return;
-	fputs(f->prefix, out);
-	vfprintf(out, fmt, ap);
-	if (tail)
-		fprintf(out, ": %s", tail);
-	fputc('\n', out);
-}
-
-void fsck_problem(struct fsck *f, const char *fix, const char *fmt, ...)
-{
-	va_list ap;
-
-	f->res->found++;
-	if (f->repair && fix)
-		f->res->fixed++;
-	va_start(ap, fmt);
-	put_line(f, f->repair ? (fix ? fix : "left as is") : NULL, fmt, ap);
-	va_end(ap);
-}
-
-void fsck_note(struct fsck *f, const char *fmt, ...)
-{
-	va_list ap;
-
-	f->res->notes++;
-	va_start(ap, fmt);
-	put_line(f, NULL, fmt, ap);
-	va_end(ap);
-}
-
-int fsck_fail(struct fsck *f, int err, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!f->err) {
-		f->err = err;
-		va_start(ap, fmt);
-		vsnprintf(f->res->msg, sizeof(f->res->msg), fmt, ap);
-		va_end(ap);
-	}
-	return err;
-}
-
-/* ---- bit maps ----------------------------------------------------------- */
-
-int fsck_test(const uint8_t *map, uint64_t bit)
-{
-	return (map[bit / 8] >> (bit % 8)) & 1;
-}
-
-void fsck_set(uint8_t *map, uint64_t bit, int one)
-{
-	if (one)
-		map[bit / 8] |= (uint8_t)(1u << (bit % 8));
-	else
-		map[bit / 8] &= (uint8_t)~(1u << (bit % 8));
-}
-
-/* The first bit in [from, to) equal to one; to if none.  Whole words that
- * cannot hold it are skipped, which keeps the scans of big, empty groups
- * cheap. */
-static uint64_t map_find(const uint8_t *map, uint64_t from, uint64_t to,
-			 int one)
-{
-	uint64_t w, skip = one ? 0 : UINT64_MAX;
-
-	while (from < to) {
-		if (!(from % 64) && to - from >= 64) {
-			memcpy(&w, map + from / 8, sizeof(w));
-			if (w == skip) {
-				from += 64;
-				continue;
-			}
-		}
-		if (fsck_test(map, from) == one)
-			return from;
-		from++;
-	}
-	return to;
-}
-
-static void map_range(uint8_t *map, uint64_t from, uint64_t to, int one)
-{
-	for (; from < to && from % 8; from++)
-		fsck_set(map, from, one);
-	if (to - from >= 8 && from < to) {
-		memset(map + from / 8, one ? 0xff : 0, (to - from) / 8);
-		from += (to - from) / 8 * 8;
-	}
-	for (; from < to; from++)
-		fsck_set(map, from, one);
-}
-
-/* Copy bits [from, from + n) of map to bits [0, n) of dst (dst zeroed
- * first, n rounded up to a byte). */
-static void map_extract(uint8_t *dst, const uint8_t *map, uint64_t from,
-			uint32_t n)
-{
-	uint32_t nbytes = (n + 7) / 8, i, s = from % 8;
-	const uint8_t *src = map + from / 8;
-
-	if (!s) {
-		memcpy(dst, src, nbytes);
-	} else {
-		for (i = 0; i < nbytes; i++)
-			dst[i] = (uint8_t)(src[i] >> s | src[i + 1] << (8 - s));
-	}
-	if (n % 8)
-		dst[nbytes - 1] &= (uint8_t)((1u << (n % 8)) - 1);
-}
-
-static uint64_t popcount_bytes(const uint8_t *p, size_t n)
-{
-	uint64_t c = 0;
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		c += (uint64_t)__builtin_popcount(p[i]);
-	return c;
-}
-
-int fsck_in_data(const struct fsck *f, uint64_t pblk, uint64_t len)
-{
-	const struct super *sb = &f->sb;
-	uint64_t g, off;
-
-	if (len == 0 || pblk >= sb->blocks_count ||
-	    len > sb->blocks_count - pblk)
-		return 0;
-	g = super_group_of(sb, pblk);
-	if (g == sb->group_count)
-		return 0;
-	off = pblk - super_group_first(sb, g);
-	return off >= super_group_meta(sb) &&
-	       len <= super_group_len(sb, g) - off;
-}
-
-int fsck_any_used(const struct fsck *f, uint64_t pblk, uint64_t len)
-{
-	return map_find(f->used, pblk, pblk + len, 1) != pblk + len;
-}
-
-void fsck_mark(struct fsck *f, uint64_t pblk, uint64_t len, int used)
-{
-	map_range(f->used, pblk, pblk + len, used);
-}
-
-int fsck_own(struct fsck *f, uint64_t pblk, uint64_t len)
-{
-	uint64_t n = f->sb.blocks_count;
-
-	if (pblk >= n || !len)
-		return 0;
-	if (len > n - pblk)
-		len = n - pblk;
-	if (!f->own) {
-		/* Spare bytes as for the used map. */
-		f->own = calloc(n / 8 + 8, 1);
-		if (!f->own)
-			return fsck_fail(f, -ENOMEM, "out of memory");
-	}
-	map_range(f->own, pblk, pblk + len, 1);
-	return 0;
-}
-
-int fsck_own_ino(struct fsck *f, uint64_t ino, int dirs)
-{
-	if (ino >= f->sb.inodes_count)
-		return 0;
-	if (f->nown_ino == f->cap_own_ino) {
-		size_t cap = f->cap_own_ino ? f->cap_own_ino * 2 : 16;
-		uint64_t *p = realloc(f->own_ino, cap * sizeof(*p));
-
-		if (!p)
-			return fsck_fail(f, -ENOMEM, "out of memory");
-		f->own_ino = p;
-		f->cap_own_ino = cap;
-	}
-	f->own_ino[f->nown_ino++] = ino;
-	f->g[ino / f->sb.inodes_per_group].own_dirs += dirs;
-	return 0;
-}
-
-int fsck_alloc_run(struct fsck *f, uint64_t goal, uint64_t len,
-		   uint64_t *start)
-{
-	const struct super *sb = &f->sb;
-	uint64_t g0 = super_group_of(sb, goal), i, g, first, s, e, end;
-
-	if (g0 == sb->group_count)
-		g0 = 0;
-	/* One round of the groups from goal's, then goal's group from its
-	 * start, for what lies before goal. */
-	for (i = 0; i <= sb->group_count; i++) {
-		g = (g0 + i) % sb->group_count;
-		first = super_group_first(sb, g);
-		s = first + super_group_meta(sb);
-		end = first + super_group_len(sb, g);
-		if (i == 0 && goal > s && goal < end)
-			s = goal;
-		while (s + len <= end) {
-			s = map_find(f->used, s, end, 0);
-			if (s + len > end)
-				break;
-			e = map_find(f->used, s, s + len, 1);
-			if (e < s + len) {
-				s = e;
-				continue;
-			}
-			if (fsck_own(f, s, len))
-				return f->err;
-			fsck_mark(f, s, len, 1);
-			*start = s;
-			/* The group's bitmap is written from the map. */
-			if (f->g[g].flags & DIOFS_BG_BLOCK_UNINIT) {
-				f->g[g].flags &= ~DIOFS_BG_BLOCK_UNINIT;
-				f->g[g].bbm_new = 1;
-				f->g[g].desc_bad = 1;
-			}
-			return 0;
-		}
-	}
-	return -ENOSPC;
-}
-
-/* ---- raw I/O ------------------------------------------------------------ */
-
-void *fsck_buf(struct fsck *f, size_t len)
-{
-	size_t align = bdev_mem_align(f->bdev);
-	void *p;
-
-	if (align < sizeof(void *))
-		align = sizeof(void *);
-	if (posix_memalign(&p, align, len))
-		return NULL;
-	return p;
-}
-
-int fsck_pread(struct fsck *f, void *buf, uint64_t blkno, size_t nblocks)
-{
-	size_t len = nblocks * f->bs;
-	ssize_t n = bdev_pread(f->q, buf, len, blkno * f->bs);
-
-	if (n < 0)
-		return fsck_fail(f, (int)n, "cannot read block %" PRIu64 ": %s",
-				 blkno, strerror((int)-n));
-	if ((size_t)n != len)
-		return fsck_fail(f, -EIO, "short read at block %" PRIu64, blkno);
-	return 0;
-}
-
-int fsck_pwrite(struct fsck *f, const void *buf, uint64_t blkno,
-		size_t nblocks)
-{
-	size_t len = nblocks * f->bs;
-	ssize_t n;
-
-	if (!f->repair)
-		return fsck_fail(f, -EROFS, "internal error: write while only checking");
-	n = bdev_pwrite(f->q, buf, len, blkno * f->bs);
-	if (n < 0)
-		return fsck_fail(f, (int)n, "cannot write block %" PRIu64 ": %s",
-				 blkno, strerror((int)-n));
-	if ((size_t)n != len)
-		return fsck_fail(f, -EIO, "short write at block %" PRIu64, blkno);
-	return 0;
-}
-
-int fsck_commit(struct fsck *f, struct txn *t)
-{
-	int err;
-
-	if (!f->repair) {
-		txn_abort(t);
-		return fsck_fail(f, -EROFS, "internal error: write while only checking");
-	}
-	err = txn_commit(t);
-	if (err)
-		return fsck_fail(f, err, "cannot write metadata: %s",
-				 strerror(-err));
-	return 0;
-}
 
 /* ---- superblock ----------------------------------------------------------- */
 
@@ -468,28 +182,26 @@ static int check_desc(struct fsck *f, uint64_t g)
 {
 	const struct super *sb = &f->sb;
 	struct fgroup *fg = &f->g[g];
-	const struct diofs_group_desc *d = &fg->disk;
-	uint64_t first = super_group_first(sb, g);
-	uint32_t known = DIOFS_BG_BLOCK_UNINIT | DIOFS_BG_INODE_UNINIT;
+	const struct codec_group *d = &fg->disk;
+	unsigned bad = codec_group_check(d, g, sb);
 	static const uint8_t zero[sizeof(d->reserved)];
 	int err;
 
-	fg->flags = le32toh(d->flags);
-	fg->itable_init = le32toh(d->itable_init);
-	if (le64toh(d->block_bitmap) != first ||
-	    le64toh(d->inode_bitmap) != first + 1 ||
-	    le64toh(d->inode_table) != first + 2 ||
+	fg->flags = d->flags;
+	fg->itable_init = d->itable_init;
+	/* The engine ignores the reserved bytes; fsck wants them zero. */
+	if ((bad & CODEC_BAD(CODEC_GROUP_LAYOUT)) ||
 	    memcmp(d->reserved, zero, sizeof(zero))) {
 		fsck_problem(f, "fixed",
 			     "group %" PRIu64 ": descriptor does not match the group's layout",
 			     g);
 		fg->desc_bad = 1;
 	}
-	if (fg->flags & ~known) {
+	if (bad & CODEC_BAD(CODEC_GROUP_FLAGS)) {
 		fsck_problem(f, "cleared",
 			     "group %" PRIu64 ": descriptor has unknown flags 0x%x",
-			     g, fg->flags & ~known);
-		fg->flags &= known;
+			     g, fg->flags & ~CODEC_GROUP_KNOWN_FLAGS);
+		fg->flags &= CODEC_GROUP_KNOWN_FLAGS;
 		fg->desc_bad = 1;
 	}
 	/* Group 0 holds the root and the reserved inodes. */
@@ -506,7 +218,7 @@ static int check_desc(struct fsck *f, uint64_t g)
 		fg->flags &= ~DIOFS_BG_INODE_UNINIT;
 		fg->desc_bad = 1;
 	}
-	if (fg->itable_init > sb->itable_blocks) {
+	if (bad & CODEC_BAD(CODEC_GROUP_ITABLE_INIT)) {
 		fsck_problem(f, "recounted",
 			     "group %" PRIu64 ": %u initialized inode-table blocks, but the table has %u",
 			     g, fg->itable_init, sb->itable_blocks);
@@ -561,8 +273,9 @@ static int check_groups(struct fsck *f)
 					 blkno, strerror(-err));
 		for (; g < end; g++) {
 			super_desc_loc(sb, g, &blkno, &off);
-			memcpy(&f->g[g].disk, (uint8_t *)b->data + off,
-			       sizeof(f->g[g].disk));
+			codec_group_decode((const struct diofs_group_desc *)
+					   ((uint8_t *)b->data + off),
+					   &f->g[g].disk);
 		}
 		cache_release(f->c, b);
 		for (g = k * sb->descs_per_block; g < end && !err; g++)
@@ -587,6 +300,34 @@ static void mark_static(struct fsck *f)
 }
 
 /* ---- bitmaps and descriptor counts ------------------------------------------- */
+
+/* Copy bits [from, from + n) of map to bits [0, n) of dst (dst zeroed
+ * first, n rounded up to a byte). */
+static void map_extract(uint8_t *dst, const uint8_t *map, uint64_t from,
+			uint32_t n)
+{
+	uint32_t nbytes = (n + 7) / 8, i, s = from % 8;
+	const uint8_t *src = map + from / 8;
+
+	if (!s) {
+		memcpy(dst, src, nbytes);
+	} else {
+		for (i = 0; i < nbytes; i++)
+			dst[i] = (uint8_t)(src[i] >> s | src[i + 1] << (8 - s));
+	}
+	if (n % 8)
+		dst[nbytes - 1] &= (uint8_t)((1u << (n % 8)) - 1);
+}
+
+static uint64_t popcount_bytes(const uint8_t *p, size_t n)
+{
+	uint64_t c = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		c += (uint64_t)__builtin_popcount(p[i]);
+	return c;
+}
 
 /* Write a bitmap block: blkno gets the bytes of want after its header. */
 static int write_bitmap(struct fsck *f, uint64_t blkno, uint32_t magic,
@@ -690,8 +431,8 @@ static int load_bitmap(struct fsck *f, uint64_t g, int implied,
 
 	if (implied) {
 		memset(bb->have, 0, n);
-		map_range(bb->have, 0, head, 1);
-		map_range(bb->have, tail, bits, 1);
+		fsck_set_range(bb->have, 0, head, 1);
+		fsck_set_range(bb->have, tail, bits, 1);
 	} else if (f->g[g].lost) {
 		r->unreadable = 1;
 	} else {
@@ -723,7 +464,7 @@ static int check_block_bitmap(struct fsck *f, uint64_t g, struct bm_bufs *bb,
 	memset(bb->want, 0, n);
 	map_extract(bb->want, f->used, first, len);
 	*nfree = len - (uint32_t)popcount_bytes(bb->want, (len + 7) / 8);
-	map_range(bb->want, len, bits, 1);
+	fsck_set_range(bb->want, len, bits, 1);
 	memset(bb->own, 0, n);
 	if (f->own)
 		map_extract(bb->own, f->own, first, len);
@@ -780,7 +521,7 @@ static int check_inode_bitmap(struct fsck *f, uint64_t g, size_t *idx,
 
 	memset(r, 0, sizeof(*r));
 	memset(bb->want, 0, n);
-	map_range(bb->want, 0, reserved, 1);
+	fsck_set_range(bb->want, 0, reserved, 1);
 	*ndirs = 0;
 	for (; *idx < f->nino && f->ino[*idx].ino < base + ipg; (*idx)++) {
 		const struct finode *fi = &f->ino[*idx];
@@ -792,7 +533,7 @@ static int check_inode_bitmap(struct fsck *f, uint64_t g, size_t *idx,
 			(*ndirs)++;
 	}
 	*nfree = ipg - (uint32_t)popcount_bytes(bb->want, (ipg + 7) / 8);
-	map_range(bb->want, ipg, bits, 1);
+	fsck_set_range(bb->want, ipg, bits, 1);
 	memset(bb->own, 0, n);
 	for (; *oidx < f->nown_ino && f->own_ino[*oidx] < base + ipg; (*oidx)++)
 		fsck_set(bb->own, f->own_ino[*oidx] - base, 1);
@@ -820,8 +561,7 @@ static int check_inode_bitmap(struct fsck *f, uint64_t g, size_t *idx,
 
 /* Rewrite the descriptors of table block k that changed. */
 static int write_descs(struct fsck *f, uint64_t k,
-		       const struct diofs_group_desc *want,
-		       const uint8_t *changed)
+		       const struct codec_group *want, const uint8_t *changed)
 {
 	const struct super *sb = &f->sb;
 	uint64_t g0 = k * sb->descs_per_block, g, blkno = sb->gdt_start + k;
@@ -854,26 +594,38 @@ static int write_descs(struct fsck *f, uint64_t k,
 		if (!fresh && !changed[g - g0])
 			continue;
 		super_desc_loc(sb, g, &blkno, &off);
-		memcpy((uint8_t *)b->data + off, &want[g - g0], sizeof(*want));
+		codec_group_encode(&want[g - g0], (struct diofs_group_desc *)
+				   ((uint8_t *)b->data + off));
 	}
 	return fsck_commit(f, t);
 }
 
 static void expected_desc(const struct fsck *f, uint64_t g, uint32_t nfree_b,
 			  uint32_t nfree_i, uint32_t ndirs,
-			  struct diofs_group_desc *d)
+			  struct codec_group *d)
 {
 	uint64_t first = super_group_first(&f->sb, g);
 
 	memset(d, 0, sizeof(*d));
-	d->block_bitmap = htole64(first);
-	d->inode_bitmap = htole64(first + 1);
-	d->inode_table = htole64(first + 2);
-	d->free_blocks = htole32(nfree_b);
-	d->free_inodes = htole32(nfree_i);
-	d->dirs = htole32(ndirs);
-	d->itable_init = htole32(f->g[g].itable_init);
-	d->flags = htole32(f->g[g].flags);
+	d->block_bitmap = first;
+	d->inode_bitmap = first + 1;
+	d->inode_table = first + 2;
+	d->free_blocks = nfree_b;
+	d->free_inodes = nfree_i;
+	d->dirs = ndirs;
+	d->itable_init = f->g[g].itable_init;
+	d->flags = f->g[g].flags;
+}
+
+/* Do two descriptors differ on disk? */
+static int desc_differs(const struct codec_group *a,
+			const struct codec_group *b)
+{
+	struct diofs_group_desc x, y;
+
+	codec_group_encode(a, &x);
+	codec_group_encode(b, &y);
+	return memcmp(&x, &y, sizeof(x)) != 0;
 }
 
 /*
@@ -895,9 +647,9 @@ struct disk_totals {
 
 static int check_group_counts(struct fsck *f, uint64_t g, struct bm_bufs *bb,
 			      size_t *idx, size_t *oidx,
-			      struct diofs_group_desc *want, int *changed)
+			      struct codec_group *want, int *changed)
 {
-	const struct diofs_group_desc *d = &f->g[g].disk;
+	const struct codec_group *d = &f->g[g].disk;
 	struct bm_cmp rb, ri;
 	uint32_t nb, ni, nd;
 	int err;
@@ -908,15 +660,15 @@ static int check_group_counts(struct fsck *f, uint64_t g, struct bm_bufs *bb,
 	if (err)
 		return err;
 	expected_desc(f, g, nb, ni, nd, want);
-	*changed = f->g[g].desc_bad || memcmp(d, want, sizeof(*d)) != 0;
+	*changed = f->g[g].desc_bad || desc_differs(d, want);
 	if (!f->g[g].lost &&
-	    (count_wrong(le32toh(d->free_blocks), &rb, nb) ||
-	     count_wrong(le32toh(d->free_inodes), &ri, ni) ||
-	     (int64_t)le32toh(d->dirs) + f->g[g].own_dirs != (int64_t)nd))
+	    (count_wrong(d->free_blocks, &rb, nb) ||
+	     count_wrong(d->free_inodes, &ri, ni) ||
+	     (int64_t)d->dirs + f->g[g].own_dirs != (int64_t)nd))
 		fsck_problem(f, "fixed",
 			     "group %" PRIu64 ": descriptor counts %u free blocks, %u free inodes, %u directories; found %u, %u, %u",
-			     g, le32toh(d->free_blocks), le32toh(d->free_inodes),
-			     le32toh(d->dirs), nb, ni, nd);
+			     g, d->free_blocks, d->free_inodes, d->dirs, nb, ni,
+			     nd);
 	return 0;
 }
 
@@ -925,7 +677,7 @@ static int check_bitmaps(struct fsck *f, uint64_t *free_blocks,
 {
 	const struct super *sb = &f->sb;
 	uint64_t k, g, g0, g1;
-	struct diofs_group_desc *want;
+	struct codec_group *want;
 	struct bm_bufs bb;
 	uint8_t *changed;
 	size_t idx = 0, oidx = 0;
@@ -959,10 +711,10 @@ static int check_bitmaps(struct fsck *f, uint64_t *free_blocks,
 				break;
 			changed[g - g0] = (uint8_t)ch;
 			any |= ch;
-			*free_blocks += le32toh(want[g - g0].free_blocks);
-			*free_inodes += le32toh(want[g - g0].free_inodes);
-			disk->free_blocks += le32toh(f->g[g].disk.free_blocks);
-			disk->free_inodes += le32toh(f->g[g].disk.free_inodes);
+			*free_blocks += want[g - g0].free_blocks;
+			*free_inodes += want[g - g0].free_inodes;
+			disk->free_blocks += f->g[g].disk.free_blocks;
+			disk->free_inodes += f->g[g].disk.free_inodes;
 			disk->lost |= f->g[g].lost;
 		}
 		if (!err && any && f->repair)

@@ -14,6 +14,9 @@
  * every inode named somewhere, moving what is not into /lost+found (made
  * if missing) under the name "#<inode number>".
  *
+ * check.c runs these passes and check_inode.c scans an orphan directory
+ * with fsck_scan_dir(); this module calls model.c only (model.h).
+ *
  * Rules:
  *  1. A directory is named by exactly one entry: the one in the directory
  *     its parent field names, if that one names it; otherwise the first
@@ -31,7 +34,7 @@
  *  4. Inodes are never freed here: whatever no entry names is kept, in
  *     lost+found (check_inode.c rule 5).
  *  5. Entries are changed through the B+tree with the checker's own node
- *     allocator (check_inode.c), so the bitmaps rebuilt afterwards match.
+ *     allocator (model.c), so the bitmaps rebuilt afterwards match.
  *  6. A directory with entries to fix is rebuilt, not patched: the entries
  *     that stay are read, the old tree is freed (btree_destroy() never
  *     rearranges a leaf) and they go into a new tree under their right
@@ -44,36 +47,25 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "check_impl.h"
+#include "diofs/codec.h"
+#include "check_dir.h"
+#include "model.h"
 
 #define LOST_FOUND	"lost+found"
 
-uint8_t fsck_ftype(uint32_t mode)
-{
-	switch (mode & S_IFMT) {
-	case S_IFREG:	return DIOFS_FT_REG;
-	case S_IFDIR:	return DIOFS_FT_DIR;
-	case S_IFLNK:	return DIOFS_FT_LNK;
-	case S_IFCHR:	return DIOFS_FT_CHR;
-	case S_IFBLK:	return DIOFS_FT_BLK;
-	case S_IFIFO:	return DIOFS_FT_FIFO;
-	case S_IFSOCK:	return DIOFS_FT_SOCK;
-	}
-	return DIOFS_FT_UNKNOWN;
-}
-
 /* A name for a report: printable bytes as they are, others as \xNN. */
-static const char *show(char *buf, size_t size, const uint8_t *name,
+static const char *show(char *buf, size_t size, const char *name,
 			size_t len)
 {
 	size_t i, o = 0;
+	unsigned char c;
 
 	for (i = 0; i < len && o + 5 < size; i++) {
-		if (name[i] >= 0x20 && name[i] < 0x7f && name[i] != '\\')
-			buf[o++] = (char)name[i];
+		c = (unsigned char)name[i];
+		if (c >= 0x20 && c < 0x7f && c != '\\')
+			buf[o++] = (char)c;
 		else
-			o += (size_t)snprintf(buf + o, size - o, "\\x%02x",
-					      name[i]);
+			o += (size_t)snprintf(buf + o, size - o, "\\x%02x", c);
 	}
 	buf[o] = '\0';
 	return buf;
@@ -82,45 +74,23 @@ static const char *show(char *buf, size_t size, const uint8_t *name,
 /* ---- entries in a tree -------------------------------------------------------- */
 
 struct dent {
-	uint64_t key, ino;
-	uint8_t ftype, name_len;
-	int malformed;
-	uint8_t name[DIOFS_NAME_MAX];
+	uint64_t key;
+	int malformed;		/* the value did not decode: no name */
+	struct codec_dirent v;
 };
 
 /* The entry with the least key >= key; -ENOENT past the last one. */
 static int dent_next(struct btree *bt, uint64_t key, struct dent *e)
 {
-	union {
-		struct diofs_dirent d;
-		uint8_t raw[sizeof(struct diofs_dirent) + DIOFS_NAME_MAX];
-	} v;
+	uint8_t v[CODEC_DIRENT_MAX];
 	size_t vlen = sizeof(v);
 	int err;
 
-	err = btree_lookup(bt, key, BTREE_GE, &e->key, &v, &vlen);
+	err = btree_lookup(bt, key, BTREE_GE, &e->key, v, &vlen);
 	if (err)
 		return err;
-	e->malformed = vlen < sizeof(v.d) || vlen > sizeof(v) ||
-		       v.d.name_len == 0 ||
-		       v.d.name_len != vlen - sizeof(v.d);
-	e->ino = le64toh(v.d.ino);
-	e->ftype = v.d.ftype;
-	e->name_len = e->malformed ? 0 : v.d.name_len;
-	memcpy(e->name, v.d.name, e->name_len);
+	e->malformed = codec_dirent_decode(v, vlen, &e->v) != 0;
 	return 0;
-}
-
-static size_t dent_encode(uint8_t *buf, const uint8_t *name, size_t len,
-			  uint64_t ino, uint8_t ftype)
-{
-	struct diofs_dirent *d = (struct diofs_dirent *)buf;
-
-	d->ino = htole64(ino);
-	d->ftype = ftype;
-	d->name_len = (uint8_t)len;
-	memcpy(d->name, name, len);
-	return sizeof(*d) + len;
 }
 
 /*
@@ -128,7 +98,7 @@ static size_t dent_encode(uint8_t *buf, const uint8_t *name, size_t len,
  * there, else -ENOENT with *free_n the lowest unused counter
  * (DIOFS_DIR_COLLISIONS if none).
  */
-static int group_find(struct fsck *f, struct btree *bt, const uint8_t *name,
+static int group_find(struct fsck *f, struct btree *bt, const char *name,
 		      size_t len, uint64_t *ino, uint64_t *key,
 		      unsigned *free_n)
 {
@@ -148,10 +118,10 @@ static int group_find(struct fsck *f, struct btree *bt, const uint8_t *name,
 			return fsck_fail(f, err, "cannot read a directory: %s",
 					 strerror(-err));
 		taken[e.key & 0xff] = 1;
-		if (!e.malformed && e.name_len == len &&
-		    !memcmp(e.name, name, len)) {
+		if (!e.malformed && e.v.name_len == len &&
+		    !memcmp(e.v.name, name, len)) {
 			if (ino)
-				*ino = e.ino;
+				*ino = e.v.ino;
 			if (key)
 				*key = e.key;
 			return 0;
@@ -169,10 +139,10 @@ static int group_find(struct fsck *f, struct btree *bt, const uint8_t *name,
 
 /* Add name -> ino to t (rule 5); *key gets its key.  -EEXIST if there. */
 static int tree_add(struct fsck *f, struct ftree *t, struct txn *tx,
-		    const uint8_t *name, size_t len, uint64_t ino,
+		    const char *name, size_t len, uint64_t ino,
 		    uint8_t ftype, uint64_t *key)
 {
-	uint8_t val[sizeof(struct diofs_dirent) + DIOFS_NAME_MAX];
+	uint8_t val[CODEC_DIRENT_MAX];
 	unsigned n;
 	int err;
 
@@ -185,7 +155,7 @@ static int tree_add(struct fsck *f, struct ftree *t, struct txn *tx,
 		return -ENOSPC;
 	*key = diofs_dir_key(diofs_name_hash(f->sb.hash_seed, name, len), n);
 	return btree_insert(&t->bt, tx, *key, val,
-			    dent_encode(val, name, len, ino, ftype));
+			    codec_dirent_encode(val, name, len, ino, ftype));
 }
 
 /* Begin a change to directory dir's tree. */
@@ -276,8 +246,8 @@ static int seen_dup(struct seen *s, const struct dent *e, int *dup)
 		s->group = e->key >> 8;
 	}
 	for (i = 0; i < s->n; i++)
-		if (s->v[i]->name_len == e->name_len &&
-		    !memcmp(s->v[i]->name, e->name, e->name_len))
+		if (s->v[i]->v.name_len == e->v.name_len &&
+		    !memcmp(s->v[i]->v.name, e->v.name, e->v.name_len))
 			*dup = 1;
 	if (*dup)
 		return 0;
@@ -312,7 +282,7 @@ static int unname_dir(struct fsck *f, struct finode *t, uint64_t parent,
 		      const char *name)
 {
 	struct finode *old = fsck_inode(f, t->dotdot);
-	struct dent gone = { .key = t->dotdot_key, .ino = t->ino };
+	struct dent gone = { .key = t->dotdot_key, .v.ino = t->ino };
 	size_t i;
 
 	fsck_problem(f, "removed",
@@ -351,8 +321,9 @@ static int scan_entry(struct fsck *f, struct finode *dir, const struct dent *e,
 			     dir->ino, e->key);
 		return drop_entry(f, dir, e);
 	}
-	show(name, sizeof(name), e->name, e->name_len);
-	if (memchr(e->name, '/', e->name_len) || memchr(e->name, 0, e->name_len)) {
+	show(name, sizeof(name), e->v.name, e->v.name_len);
+	if (memchr(e->v.name, '/', e->v.name_len) ||
+	    memchr(e->v.name, 0, e->v.name_len)) {
 		fsck_problem(f, "removed",
 			     "directory %" PRIu64 ": entry \"%s\" has an invalid name",
 			     dir->ino, name);
@@ -367,25 +338,26 @@ static int scan_entry(struct fsck *f, struct finode *dir, const struct dent *e,
 			     dir->ino, name);
 		return drop_entry(f, dir, e);
 	}
-	t = fsck_inode(f, e->ino);
+	t = fsck_inode(f, e->v.ino);
 	if (!t || (t->state & FI_FREE)) {
 		fsck_problem(f, "removed",
 			     "directory %" PRIu64 ": entry \"%s\" names inode %" PRIu64 ", which is not in use",
-			     dir->ino, name, e->ino);
+			     dir->ino, name, e->v.ino);
 		return drop_entry(f, dir, e);
 	}
-	if (e->ino == root || e->ino == dir->ino) {
+	if (e->v.ino == root || e->v.ino == dir->ino) {
 		fsck_problem(f, "removed",
 			     "directory %" PRIu64 ": entry \"%s\" names %s",
-			     dir->ino, name, e->ino == root ? "the root directory"
-							    : "the directory itself");
+			     dir->ino, name,
+			     e->v.ino == root ? "the root directory"
+					      : "the directory itself");
 		return drop_entry(f, dir, e);
 	}
 	if (S_ISDIR(t->mode) && t->dotdot) {
 		if (t->parent != dir->ino || t->dotdot == t->parent) {
 			fsck_problem(f, "removed",
 				     "directory %" PRIu64 ": entry \"%s\" names directory %" PRIu64 ", which directory %" PRIu64 " names already",
-				     dir->ino, name, e->ino, t->dotdot);
+				     dir->ino, name, e->v.ino, t->dotdot);
 			return drop_entry(f, dir, e);
 		}
 		/* Rule 1: this is the entry the parent field agrees with;
@@ -394,17 +366,17 @@ static int scan_entry(struct fsck *f, struct finode *dir, const struct dent *e,
 		if (err)
 			return err;
 	}
-	want = fsck_ftype(t->mode);
-	h = diofs_name_hash(f->sb.hash_seed, e->name, e->name_len);
+	want = codec_ftype(t->mode);
+	h = diofs_name_hash(f->sb.hash_seed, e->v.name, e->v.name_len);
 	if (e->key >> 8 != diofs_dir_key(h, 0) >> 8) {
 		fsck_problem(f, "refiled",
 			     "directory %" PRIu64 ": entry \"%s\" is filed under the wrong key",
 			     dir->ino, name);
 		err = add_fix(f, ENT_REKEY, dir, e, want);
-	} else if (e->ftype != want) {
+	} else if (e->v.ftype != want) {
 		fsck_problem(f, "fixed",
 			     "directory %" PRIu64 ": entry \"%s\" says file type %u, inode %" PRIu64 " has type %u",
-			     dir->ino, name, e->ftype, e->ino, want);
+			     dir->ino, name, e->v.ftype, e->v.ino, want);
 		err = add_fix(f, ENT_FIXTYPE, dir, e, want);
 	}
 	if (err)
@@ -498,15 +470,9 @@ static const struct fentfix *find_fix(const struct fentfix *v, size_t n,
 	return lo < n && v[lo].key == key ? &v[lo] : NULL;
 }
 
-/* An entry that stays, on its way from the old tree to the new one. */
-struct kept {
-	uint64_t ino;
-	uint8_t ftype, name_len;
-	uint8_t name[DIOFS_NAME_MAX];
-};
-
 /* The entry for name turned out to be there twice (rule 2): it goes. */
-static void drop_twice(struct fsck *f, uint64_t dino, const struct kept *k)
+static void drop_twice(struct fsck *f, uint64_t dino,
+		       const struct codec_dirent *k)
 {
 	char name[4 * DIOFS_NAME_MAX + 1];
 	struct finode *dir = fsck_inode(f, dino), *t = fsck_inode(f, k->ino);
@@ -533,7 +499,8 @@ static int rebuild_dir(struct fsck *f, uint64_t dino, const struct fentfix *v,
 {
 	struct finode *dir = fsck_inode(f, dino), *t;
 	const struct fentfix *x;
-	struct kept *keep = NULL, *k;
+	/* The entries that stay, on their way to the new tree. */
+	struct codec_dirent *keep = NULL, *k;
 	size_t nkeep = 0, cap = 0, i;
 	uint64_t key = 0;
 	struct ftree tr;
@@ -568,10 +535,9 @@ static int rebuild_dir(struct fsck *f, uint64_t dino, const struct fentfix *v,
 				cap = c2;
 			}
 			k = &keep[nkeep++];
-			k->ino = e.ino;
-			k->ftype = x ? x->ftype : e.ftype;
-			k->name_len = e.name_len;
-			memcpy(k->name, e.name, e.name_len);
+			*k = e.v;
+			if (x)
+				k->ftype = x->ftype;
 		}
 		if (e.key == UINT64_MAX)
 			break;
@@ -734,7 +700,7 @@ static int lost_found(struct fsck *f, uint64_t *out)
 	*out = 0;
 	fsck_tree_init(&tr, f, root, DIOFS_MAGIC_DIR_LEAF,
 		       DIOFS_MAGIC_DIR_NODE, r->ext_root);
-	err = r->ext_root ? group_find(f, &tr.bt, (const uint8_t *)LOST_FOUND,
+	err = r->ext_root ? group_find(f, &tr.bt, LOST_FOUND,
 				       strlen(LOST_FOUND), &ino, NULL, NULL)
 			  : -ENOENT;
 	if (!err) {
@@ -771,8 +737,8 @@ static int lost_found(struct fsck *f, uint64_t *out)
 	err = dir_begin(f, r, &tr, &tx);
 	if (err)
 		return err;
-	err = tree_add(f, &tr, tx, (const uint8_t *)LOST_FOUND,
-		       strlen(LOST_FOUND), ino, DIOFS_FT_DIR, &key);
+	err = tree_add(f, &tr, tx, LOST_FOUND, strlen(LOST_FOUND), ino,
+		       DIOFS_FT_DIR, &key);
 	err = dir_end(f, root, &tr, tx, err);
 	if (err)
 		return err;
@@ -809,8 +775,8 @@ static int relink(struct fsck *f, uint64_t ino, uint64_t lf)
 		fsck_tree_init(&tr, f, lf, DIOFS_MAGIC_DIR_LEAF,
 			       DIOFS_MAGIC_DIR_NODE, l->ext_root);
 		for (tries = 1; l->ext_root && tries < 100; tries++) {
-			err = group_find(f, &tr.bt, (const uint8_t *)name,
-					 (size_t)len, NULL, NULL, NULL);
+			err = group_find(f, &tr.bt, name, (size_t)len, NULL,
+					 NULL, NULL);
 			if (err)
 				break;
 			len = snprintf(name, sizeof(name), "#%" PRIu64 ".%d",
@@ -856,8 +822,8 @@ static int relink(struct fsck *f, uint64_t ino, uint64_t lf)
 	err = dir_begin(f, l, &tr, &tx);
 	if (err)
 		return err;
-	err = tree_add(f, &tr, tx, (const uint8_t *)name, (size_t)len, ino,
-		       fsck_ftype(x->mode), &key);
+	err = tree_add(f, &tr, tx, name, (size_t)len, ino, codec_ftype(x->mode),
+		       &key);
 	err = dir_end(f, lf, &tr, tx, err);
 	if (err)
 		return err;

@@ -12,6 +12,10 @@
  * which inodes live (fsck_claim_data), so that an orphan that is freed
  * never makes a block look shared.
  *
+ * Below check.c, this module calls check_dir.c (fsck_scan_dir(), for an
+ * orphan directory that stays, which the directory pass left out) and
+ * model.c, and check_dir.c never calls it (model.h).
+ *
  * Rules:
  *  1. Blocks are claimed in a fixed order: static metadata, then tree
  *     nodes, then data extents in inode order.  Checksummed blocks are the
@@ -40,20 +44,23 @@
  *     write of its inode, or as a new tree after btree_destroy() of the
  *     old one, so that a leaf that passed its checks but is wrong inside
  *     is never rearranged in place.
- *  7. Fields the model does not keep are checked in the record as read
- *     and repaired in it when the inode is written (encode_inode()), with
- *     the engine's own rule where format.h has one.
+ *  7. Slots are read and written through the engine's codec (codec.h):
+ *     fields the model does not keep are checked in the record as read,
+ *     with the engine's own check (codec_inode_check()), and repaired in
+ *     it when the inode is written (encode_inode()).
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 
+#include "diofs/codec.h"
 #include "diofs/crc.h"
-#include "check_impl.h"
+#include "check_dir.h"
+#include "check_inode.h"
+#include "model.h"
 
 #define SCAN_CHUNK_BYTES	(1u << 20)
 #define SYMLINK_MAX		4095u	/* PATH_MAX without the NUL */
@@ -75,149 +82,7 @@ static const struct {
 			 "extended attribute tree", "dropped" },
 };
 
-/* The nanoseconds of the inode's timestamps (rule 7). */
-static const struct {
-	const char *name;
-	size_t off;
-} nsec_fields[] = {
-	{ "atime", offsetof(struct diofs_inode, atime_nsec) },
-	{ "mtime", offsetof(struct diofs_inode, mtime_nsec) },
-	{ "ctime", offsetof(struct diofs_inode, ctime_nsec) },
-	{ "crtime", offsetof(struct diofs_inode, crtime_nsec) },
-};
-#define NSEC_FIELDS (sizeof(nsec_fields) / sizeof(nsec_fields[0]))
-
-static le32 *nsec_field(struct diofs_inode *di, size_t i)
-{
-	return (le32 *)((uint8_t *)di + nsec_fields[i].off);
-}
-
-/* ---- records -------------------------------------------------------------- */
-
-static size_t inode_pos(const struct fsck *f, uint64_t ino)
-{
-	size_t lo = 0, hi = f->nino;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (f->ino[mid].ino < ino)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
-struct finode *fsck_inode(struct fsck *f, uint64_t ino)
-{
-	size_t i = inode_pos(f, ino);
-
-	return i < f->nino && f->ino[i].ino == ino ? &f->ino[i] : NULL;
-}
-
-struct finode *fsck_inode_add(struct fsck *f, uint64_t ino)
-{
-	size_t i;
-
-	if (f->nino == f->cap_ino) {
-		size_t cap = f->cap_ino ? f->cap_ino * 2 : 256;
-		struct finode *p = realloc(f->ino, cap * sizeof(*p));
-
-		if (!p)
-			return NULL;
-		f->ino = p;
-		f->cap_ino = cap;
-	}
-	i = inode_pos(f, ino);
-	if (i < f->nino && f->ino[i].ino == ino)
-		return &f->ino[i];
-	memmove(&f->ino[i + 1], &f->ino[i], (f->nino - i) * sizeof(*f->ino));
-	memset(&f->ino[i], 0, sizeof(*f->ino));
-	f->ino[i].ino = ino;
-	f->nino++;
-	return &f->ino[i];
-}
-
-/* Rule 5's orphans.  The root is never one: no entry names it, and a
- * root on the list is a damaged list, not a directory to free. */
-static int unlinked_orphan(const struct fsck *f, const struct finode *fi)
-{
-	return (fi->state & FI_ORPHAN) && fi->links == 0 && fi->nrefs == 0 &&
-	       fi->ino != f->sb.root_ino;
-}
-
-int fsck_awaiting(const struct fsck *f, const struct finode *fi)
-{
-	return !f->repair && unlinked_orphan(f, fi);
-}
-
 /* ---- trees ------------------------------------------------------------------ */
-
-/*
- * A node the repair allocates (one) or frees (!one) is charged to the
- * inode as the engine's allocators charge it: to blocks as well as to the
- * count, so that a difference the disk had stays visible to
- * fsck_inode_counts().  The inode is written back whatever its root does:
- * a rebuilt tree may start in the old root's block and still hold another
- * number of nodes.
- */
-static void tree_charge(struct ftree *tr, int one)
-{
-	struct finode *fi = fsck_inode(tr->f, tr->ino);
-
-	if (!fi)
-		return;
-	if (one) {
-		fi->nblocks++;
-		fi->blocks++;
-	} else {
-		if (fi->nblocks)
-			fi->nblocks--;
-		if (fi->blocks)
-			fi->blocks--;
-	}
-	fi->state |= FI_DIRTY;
-}
-
-static int tree_alloc(void *arg, struct txn *t, uint64_t goal,
-		      uint64_t *blkno)
-{
-	struct ftree *tr = arg;
-	int err;
-
-	if (!goal)
-		goal = super_inode_goal(&tr->f->sb, tr->ino);
-	err = fsck_alloc_run(tr->f, goal, 1, blkno);
-	if (err)
-		return err;
-	tree_charge(tr, 1);
-	return 0;
-}
-
-static void tree_free(void *arg, struct txn *t, uint64_t blkno)
-{
-	struct ftree *tr = arg;
-
-	fsck_mark(tr->f, blkno, 1, 0);
-	fsck_own(tr->f, blkno, 1);
-	tree_charge(tr, 0);
-}
-
-void fsck_tree_init(struct ftree *t, struct fsck *f, uint64_t ino,
-		    uint32_t magic_leaf, uint32_t magic_node, uint64_t root)
-{
-	t->f = f;
-	t->ino = ino;
-	t->ops.alloc_block = tree_alloc;
-	t->ops.free_block = tree_free;
-	t->ops.arg = t;
-	t->bt.cache = f->c;
-	t->bt.ops = &t->ops;
-	t->bt.magic_leaf = magic_leaf;
-	t->bt.magic_node = magic_node;
-	t->bt.root = root;
-}
 
 struct nodes {
 	uint64_t *v;
@@ -247,7 +112,7 @@ static void collect_node(void *arg, uint64_t blkno)
 static int xattr_tree_sane(struct fsck *f, struct btree *bt, int *sane)
 {
 	size_t max = btree_max_value(f->bs), vlen;
-	const struct diofs_xattr_entry *x;
+	struct codec_xattr x;
 	uint64_t key = 0, found;
 	uint8_t *val;
 	int err;
@@ -265,11 +130,8 @@ static int xattr_tree_sane(struct fsck *f, struct btree *bt, int *sane)
 		}
 		if (err)
 			break;
-		x = (const struct diofs_xattr_entry *)val;
-		if (vlen < sizeof(*x) || vlen > max || !x->name_len ||
-		    x->name_index > DIOFS_XATTR_SYSTEM ||
-		    vlen != sizeof(*x) + x->name_len + le16toh(x->value_len) ||
-		    found < 256) {
+		if (vlen > max || codec_xattr_value(val, vlen, &x) ||
+		    x.name_index > DIOFS_XATTR_SYSTEM || found < 256) {
 			*sane = 0;
 			break;
 		}
@@ -413,10 +275,12 @@ static struct fclaim *claim_new(struct fsck *f)
 }
 
 static int add_extent(struct fsck *f, struct finode *fi, struct ext_walk *w,
-		      uint64_t lblk, uint64_t pblk, uint32_t len,
-		      uint32_t eflags, int malformed)
+		      const struct codec_extent *e, int malformed)
 {
 	uint64_t max_blocks = (1ull << 63) / f->bs;
+	uint64_t lblk = e->lblk, pblk = e->pblk;
+	uint32_t len = e->len, eflags = e->flags;
+	unsigned bad = codec_extent_check(e, &f->sb);
 	const char *why = NULL;
 	struct fclaim *c;
 
@@ -432,9 +296,9 @@ static int add_extent(struct fsck *f, struct finode *fi, struct ext_walk *w,
 
 	if (malformed)
 		why = "is malformed";
-	else if (len == 0)
+	else if (bad & CODEC_BAD(CODEC_EXTENT_LEN))
 		why = "is empty";
-	else if (eflags & ~DIOFS_EXT_UNWRITTEN)
+	else if (bad & CODEC_BAD(CODEC_EXTENT_FLAGS))
 		why = "has unknown flags";
 	else if (lblk >= max_blocks || len > max_blocks - lblk)
 		why = "lies past the largest possible file";
@@ -472,10 +336,11 @@ static int add_extent(struct fsck *f, struct finode *fi, struct ext_walk *w,
 }
 
 static int collect_extents(struct fsck *f, struct finode *fi,
-			   const struct diofs_inode *di)
+			   const struct codec_inode *r)
 {
 	struct ext_walk w = { 0, fi->size / f->bs + (fi->size % f->bs != 0) };
 	struct diofs_extent_val v;
+	struct codec_extent e;
 	uint64_t key = 0, found;
 	struct ftree t;
 	unsigned i, n;
@@ -493,10 +358,8 @@ static int collect_extents(struct fsck *f, struct finode *fi,
 			fi->state |= FI_DIRTY;
 		}
 		for (i = 0; i < n; i++) {
-			err = add_extent(f, fi, &w, le64toh(di->ext[i].lblk),
-					 le64toh(di->ext[i].pblk),
-					 le32toh(di->ext[i].len),
-					 le32toh(di->ext[i].flags), 0);
+			codec_extent_decode(&r->ext[i], &e);
+			err = add_extent(f, fi, &w, &e, 0);
 			if (err)
 				return err;
 		}
@@ -522,9 +385,10 @@ static int collect_extents(struct fsck *f, struct finode *fi,
 		if (err)
 			return fsck_fail(f, err, "cannot read the extent tree of inode %" PRIu64 ": %s",
 					 fi->ino, strerror(-err));
-		err = add_extent(f, fi, &w, found, le64toh(v.pblk),
-				 le32toh(v.len), le32toh(v.flags),
-				 vlen != sizeof(v));
+		/* A value of the wrong size is reported as read, and
+		 * dropped. */
+		codec_extent_val_decode(found, &v, &e);
+		err = add_extent(f, fi, &w, &e, vlen != sizeof(v));
 		if (err || found == UINT64_MAX)
 			return err;
 		key = found + 1;
@@ -545,74 +409,70 @@ static int valid_type(uint32_t type)
 
 /* The inline attribute area: entries packed from byte 0 for xattr_len. */
 static void check_xattr_area(struct fsck *f, struct finode *fi,
-			     const struct diofs_inode *di)
+			     const struct codec_inode *r)
 {
-	uint32_t len = fi->xattr_len, off = 0, n;
+	size_t len = fi->xattr_len, off = 0, next;
+	struct codec_xattr x;
 
 	if (len > DIOFS_INLINE_XATTR)
 		len = DIOFS_INLINE_XATTR;
-	while (off + sizeof(struct diofs_xattr_entry) <= len) {
-		const struct diofs_xattr_entry *x =
-			(const struct diofs_xattr_entry *)(di->xattr + off);
-
-		n = (uint32_t)(sizeof(*x) + x->name_len + le16toh(x->value_len));
-		n = (n + 3) & ~3u;
-		if (!x->name_len || x->name_index > DIOFS_XATTR_SYSTEM ||
-		    off + n > len)
-			break;
-		off += n;
-	}
+	while (off < len &&
+	       !codec_xattr_inline(r->xattr, len, off, &x, &next) &&
+	       x.name_index <= DIOFS_XATTR_SYSTEM)
+		off = next;
 	if (off != fi->xattr_len) {
 		fsck_problem(f, "cut there",
-			     "inode %" PRIu64 ": inline extended attributes are malformed from byte %u on",
+			     "inode %" PRIu64 ": inline extended attributes are malformed from byte %zu on",
 			     fi->ino, off);
 		fi->xattr_len = (uint16_t)off;
 		fi->state |= FI_DIRTY;
 	}
 }
 
-static void decode_inode(struct finode *fi, const struct diofs_inode *di)
+/* The fields the model keeps, from the record. */
+static void finode_from_rec(struct finode *fi, const struct codec_inode *r)
 {
-	fi->mode = le32toh(di->mode);
-	fi->flags = le32toh(di->flags);
-	fi->links = le32toh(di->links);
-	fi->nr_extents = le16toh(di->nr_extents);
-	fi->xattr_len = le16toh(di->xattr_len);
-	fi->size = le64toh(di->size);
-	fi->blocks = le64toh(di->blocks);
-	fi->parent = le64toh(di->parent);
-	fi->ext_root = le64toh(di->ext_root);
-	fi->xattr_root = le64toh(di->xattr_root);
-	fi->orphan_next = le64toh(di->orphan_next);
+	fi->mode = r->mode;
+	fi->flags = r->flags;
+	fi->links = r->links;
+	fi->nr_extents = r->nr_extents;
+	fi->xattr_len = r->xattr_len;
+	fi->size = r->size;
+	fi->blocks = r->blocks;
+	fi->parent = r->parent;
+	fi->ext_root = r->ext_root;
+	fi->xattr_root = r->xattr_root;
+	fi->orphan_next = r->orphan_next;
 }
 
 /* The engine refuses an inode with a timestamp it cannot represent; the
- * seconds are kept, the nanoseconds become 0 (encode_inode()). */
+ * seconds are kept, the nanoseconds become 0 (encode_inode()).  bad is
+ * codec_inode_check()'s verdict on r. */
 static void check_times(struct fsck *f, struct finode *fi,
-			struct diofs_inode *di)
+			const struct codec_inode *r, unsigned bad)
 {
-	size_t i;
-	le32 *ns;
+	int i;
 
-	for (i = 0; i < NSEC_FIELDS; i++) {
-		ns = nsec_field(di, i);
-		if (diofs_nsec_valid(*ns))
+	for (i = 0; i < CODEC_TIMES; i++) {
+		if (!(bad & CODEC_BAD(CODEC_INODE_ATIME + i)))
 			continue;
 		fsck_problem(f, "set to 0",
 			     "inode %" PRIu64 ": %s nanoseconds %" PRIu32 " out of range",
-			     fi->ino, nsec_fields[i].name, le32toh(*ns));
+			     fi->ino, codec_inode_field_name(CODEC_INODE_ATIME + i),
+			     (uint32_t)r->time[i].tv_nsec);
 		fi->state |= FI_DIRTY;
 	}
 }
 
-/* Why the inode in slot ino cannot be kept at all, or NULL. */
+/* Why the inode in slot ino cannot be kept at all, or NULL; bad as for
+ * check_times(). */
 static const char *inode_garbage(const struct fsck *f, uint64_t ino,
-				 const struct diofs_inode *di)
+				 const struct codec_inode *r, unsigned bad)
 {
-	uint32_t type = le32toh(di->mode) & S_IFMT;
-	uint64_t size = le64toh(di->size);
+	uint32_t type = r->mode & S_IFMT;
+	uint64_t size = r->size;
 
-	if (le64toh(di->ino) != ino)
+	if (bad & CODEC_BAD(CODEC_INODE_INO))
 		return "its number field names another inode";
 	if (!valid_type(type))
 		return "its file type is invalid";
@@ -628,17 +488,21 @@ static const char *inode_garbage(const struct fsck *f, uint64_t ino,
 static int scan_inode(struct fsck *f, uint64_t ino, struct diofs_inode *di,
 		      int salvage)
 {
-	uint32_t type;
+	struct codec_inode r;
 	struct finode *fi;
 	const char *why;
+	uint32_t type;
+	unsigned bad;
 	int err = 0;
 
-	if (!di->mode)
+	codec_inode_decode(di, &r);
+	if (!r.mode)
 		return 0;
-	why = inode_garbage(f, ino, di);
+	bad = codec_inode_check(&r, ino, &f->sb);
+	why = inode_garbage(f, ino, &r, bad);
 	if (why) {
 		fsck_problem(f, "cleared", "inode %" PRIu64 ": %s", ino, why);
-		err = fsck_own_ino(f, ino, S_ISDIR(le32toh(di->mode)) ? -1 : 0);
+		err = fsck_own_ino(f, ino, S_ISDIR(r.mode) ? -1 : 0);
 		if (err)
 			return err;
 		if (salvage) {
@@ -654,11 +518,11 @@ static int scan_inode(struct fsck *f, uint64_t ino, struct diofs_inode *di,
 	fi = fsck_inode_add(f, ino);
 	if (!fi)
 		return fsck_fail(f, -ENOMEM, "out of memory");
-	decode_inode(fi, di);
+	finode_from_rec(fi, &r);
 	type = fi->mode & S_IFMT;
 
-	check_times(f, fi, di);
-	check_xattr_area(f, fi, di);
+	check_times(f, fi, &r, bad);
+	check_xattr_area(f, fi, &r);
 	/* A salvaged block is rewritten as it stands: what a torn write
 	 * left in the free part of the attribute area goes. */
 	if (salvage)
@@ -689,7 +553,7 @@ static int scan_inode(struct fsck *f, uint64_t ino, struct diofs_inode *di,
 	}
 	if (type == S_IFREG || type == S_IFLNK) {
 		if (!(fi->flags & DIOFS_IFL_INLINE))
-			return collect_extents(f, fi, di);
+			return collect_extents(f, fi, &r);
 		if (fi->ext_root || fi->nr_extents) {
 			fsck_problem(f, "extents dropped",
 				     "inode %" PRIu64 ": has inline data and extents", ino);
@@ -767,39 +631,6 @@ static int scan_block(struct fsck *f, uint64_t g, uint32_t idx, uint8_t *data)
 	if (!err && salvage && f->repair)
 		err = rewrite_itable(f, blkno, data);
 	return err;
-}
-
-int fsck_itable_grow(struct fsck *f, uint64_t g)
-{
-	struct fgroup *fg = &f->g[g];
-	uint64_t blkno = super_group_first(&f->sb, g) + 2 + fg->itable_init;
-	struct mbuf *b;
-	struct txn *t;
-	int err;
-
-	if (fg->itable_init >= f->sb.itable_blocks)
-		return -ENOSPC;
-	if (f->repair) {
-		err = cache_new(f->c, blkno, DIOFS_MAGIC_ITABLE, &b);
-		if (err)
-			return fsck_fail(f, err, "cannot set up block %" PRIu64 ": %s",
-					 blkno, strerror(-err));
-		err = txn_begin(f->c, &t);
-		if (!err) {
-			err = txn_add(t, b);
-			if (err)
-				txn_abort(t);
-		}
-		cache_release(f->c, b);
-		if (err)
-			return fsck_fail(f, err, "out of memory");
-		err = fsck_commit(f, t);
-		if (err)
-			return err;
-	}
-	fg->itable_init++;
-	fg->desc_bad = 1;
-	return 0;
 }
 
 /* The root must be a directory: a missing one is made anew, empty. */
@@ -946,7 +777,7 @@ int fsck_orphans_decide(struct fsck *f)
 		fi = &f->ino[i];
 		if (!(fi->state & FI_ORPHAN) || (fi->state & FI_FREE))
 			continue;
-		if (unlinked_orphan(f, fi)) {
+		if (fsck_unlinked_orphan(f, fi)) {
 			if (!f->repair) {
 				fsck_note(f, "inode %" PRIu64 ": unlinked, on the orphan list: will be freed at next mount",
 					  fi->ino);
@@ -1159,17 +990,12 @@ static int clone_extent(struct fsck *f, struct finode *fi,
 	return copy_blocks(f, c->pblk, *to, c->newlen);
 }
 
-/* An extent in host byte order, as it is to be written. */
-struct hext {
-	uint64_t lblk, pblk;
-	uint32_t len, flags;
-};
-
 /* Write fi's extents as v[0..n): inline, or into a new tree (rule 6). */
 static int write_extents(struct fsck *f, struct finode *fi,
-			 const struct hext *v, size_t n)
+			 const struct codec_extent *v, size_t n)
 {
 	struct diofs_extent_val val;
+	struct codec_inode r;
 	struct diofs_inode *di;
 	struct ftree tr;
 	struct txn *t;
@@ -1185,14 +1011,12 @@ static int write_extents(struct fsck *f, struct finode *fi,
 		if (err)
 			return err;
 		di = (struct diofs_inode *)(block + off);
-		memset(di->ext, 0, sizeof(di->ext));
-		for (i = 0; i < n; i++) {
-			di->ext[i].lblk = htole64(v[i].lblk);
-			di->ext[i].pblk = htole64(v[i].pblk);
-			di->ext[i].len = htole32(v[i].len);
-			di->ext[i].flags = htole32(v[i].flags);
-		}
-		di->nr_extents = htole16((uint16_t)n);
+		codec_inode_decode(di, &r);
+		memset(r.ext, 0, sizeof(r.ext));
+		for (i = 0; i < n; i++)
+			codec_extent_encode(&v[i], &r.ext[i]);
+		r.nr_extents = (uint16_t)n;
+		codec_inode_encode(&r, di);
 		fi->nr_extents = (uint16_t)n;
 		return fsck_commit(f, t);
 	}
@@ -1203,9 +1027,7 @@ static int write_extents(struct fsck *f, struct finode *fi,
 		return fsck_fail(f, err, "out of memory");
 	err = btree_destroy(&tr.bt, t);
 	for (i = 0; i < n && !err; i++) {
-		val.pblk = htole64(v[i].pblk);
-		val.len = htole32(v[i].len);
-		val.flags = htole32(v[i].flags);
+		codec_extent_val_encode(&v[i], &val);
 		err = btree_insert(&tr.bt, t, v[i].lblk, &val, sizeof(val));
 	}
 	if (err) {
@@ -1225,7 +1047,7 @@ static int write_extents(struct fsck *f, struct finode *fi,
 static int fix_inode_extents(struct fsck *f, struct finode *fi,
 			     const struct fclaim *c, size_t n)
 {
-	struct hext *v;
+	struct codec_extent *v;
 	size_t i, m = 0;
 	uint64_t to;
 	int err = 0;
@@ -1346,49 +1168,55 @@ int fsck_inode_counts(struct fsck *f)
 	return 0;
 }
 
-static void encode_inode(const struct finode *fi, struct diofs_inode *di)
+/* Slot di as the model says: the fields the model keeps are set in the
+ * record read from it, the others stay as they are (codec.h rule 2). */
+static void encode_inode(const struct fsck *f, const struct finode *fi,
+			 struct diofs_inode *di)
 {
-	struct timespec ts;
-	size_t i;
+	struct codec_inode r;
+	struct timespec now;
+	unsigned bad;
+	int i;
 
+	codec_inode_decode(di, &r);
 	if (fi->state & FI_FREE) {
 		/* As the engine frees: the generation stays for the slot's
 		 * next inode, so old handles never match the new one. */
-		le32 gen = di->generation;
+		uint32_t gen = r.generation;
 
-		memset(di, 0, sizeof(*di));
-		di->ino = htole64(fi->ino);
-		di->generation = gen;
+		memset(&r, 0, sizeof(r));
+		r.ino = fi->ino;
+		r.generation = gen;
+		codec_inode_encode(&r, di);
 		return;
 	}
 	if (fi->state & FI_NEW) {
-		clock_gettime(CLOCK_REALTIME, &ts);
-		memset(di, 0, sizeof(*di));
-		di->ino = htole64(fi->ino);
-		di->generation = htole32((uint32_t)ts.tv_nsec);
-		di->atime = di->mtime = di->ctime = di->crtime =
-			htole64((uint64_t)ts.tv_sec);
-		di->atime_nsec = di->mtime_nsec = di->ctime_nsec =
-			di->crtime_nsec = htole32((uint32_t)ts.tv_nsec);
+		clock_gettime(CLOCK_REALTIME, &now);
+		memset(&r, 0, sizeof(r));
+		r.ino = fi->ino;
+		r.generation = (uint32_t)now.tv_nsec;
+		for (i = 0; i < CODEC_TIMES; i++)
+			r.time[i] = now;
 	}
-	di->mode = htole32(fi->mode);
-	di->flags = htole32(fi->flags);
-	di->links = htole32(fi->links);
-	di->size = htole64(fi->size);
-	di->blocks = htole64(fi->blocks);
-	di->parent = htole64(fi->parent);
-	di->ext_root = htole64(fi->ext_root);
-	di->xattr_root = htole64(fi->xattr_root);
-	di->orphan_next = htole64(fi->orphan_next);
-	di->nr_extents = htole16(fi->nr_extents);
-	di->xattr_len = htole16(fi->xattr_len);
+	r.mode = fi->mode;
+	r.flags = fi->flags;
+	r.links = fi->links;
+	r.size = fi->size;
+	r.blocks = fi->blocks;
+	r.parent = fi->parent;
+	r.ext_root = fi->ext_root;
+	r.xattr_root = fi->xattr_root;
+	r.orphan_next = fi->orphan_next;
+	r.nr_extents = fi->nr_extents;
+	r.xattr_len = fi->xattr_len;
 	/* check_times() reported these. */
-	for (i = 0; i < NSEC_FIELDS; i++)
-		if (!diofs_nsec_valid(*nsec_field(di, i)))
-			*nsec_field(di, i) = 0;
+	bad = codec_inode_check(&r, fi->ino, &f->sb);
+	for (i = 0; i < CODEC_TIMES; i++)
+		if (bad & CODEC_BAD(CODEC_INODE_ATIME + i))
+			r.time[i].tv_nsec = 0;
 	/* The engine keeps the free part of the attribute area zero. */
-	memset(di->xattr + fi->xattr_len, 0,
-	       DIOFS_INLINE_XATTR - fi->xattr_len);
+	memset(r.xattr + fi->xattr_len, 0, DIOFS_INLINE_XATTR - fi->xattr_len);
+	codec_inode_encode(&r, di);
 }
 
 int fsck_write_inodes(struct fsck *f)
@@ -1417,8 +1245,8 @@ int fsck_write_inodes(struct fsck *f)
 			if (other != blkno)
 				break;
 			if (f->ino[j].state & FI_DIRTY)
-				encode_inode(&f->ino[j], (struct diofs_inode *)
-					     (block + off));
+				encode_inode(f, &f->ino[j],
+					     (struct diofs_inode *)(block + off));
 		}
 		err = fsck_commit(f, t);
 		i = j;

@@ -4,7 +4,8 @@
  *
  * Both work on allocation groups (format.h).  In memory the allocator keeps
  * one small record per group, a mirror of its descriptor (free counts,
- * flags, inode-table high-water mark) plus a hint: an upper bound on the
+ * flags, inode-table high-water mark; codec.h converts and checks the
+ * descriptors themselves) plus a hint: an upper bound on the
  * longest free run in the group.  A search skips every group whose free
  * count or hint is below what it needs, and only reads the bitmaps of
  * groups that may satisfy it; a scan that comes up short makes the hint
@@ -49,6 +50,7 @@
 #include <string.h>
 
 #include "diofs/alloc.h"
+#include "diofs/codec.h"
 #include "diofs/crc.h"
 #include "diofs/util.h"
 
@@ -179,35 +181,30 @@ static uint32_t group_len(const struct alloc *a, uint64_t g)
 	return (uint32_t)super_group_len(a->sb, g);
 }
 
-static void mirror_desc(struct grp *gr, const struct diofs_group_desc *d)
+static void mirror_desc(struct grp *gr, const struct codec_group *r)
 {
-	gr->free_blocks = le32toh(d->free_blocks);
-	gr->free_inodes = le32toh(d->free_inodes);
-	gr->dirs = le32toh(d->dirs);
-	gr->itable_init = le32toh(d->itable_init);
-	gr->flags = le32toh(d->flags);
+	gr->free_blocks = r->free_blocks;
+	gr->free_inodes = r->free_inodes;
+	gr->dirs = r->dirs;
+	gr->itable_init = r->itable_init;
+	gr->flags = r->flags;
 	gr->max_run = gr->free_blocks;
 }
 
-/* A descriptor that does not fit the geometry means a corrupt table. */
-static int desc_sane(const struct alloc *a, uint64_t g,
-		     const struct diofs_group_desc *d)
+/* Group g's descriptor d into *r.  One that does not fit the geometry
+ * means a corrupt table: -EUCLEAN. */
+static int desc_decode(const struct alloc *a, uint64_t g,
+		       const struct diofs_group_desc *d, struct codec_group *r)
 {
-	const struct super *sb = a->sb;
-	uint64_t first = super_group_first(sb, g);
-
-	return le64toh(d->block_bitmap) == first &&
-	       le64toh(d->inode_bitmap) == first + 1 &&
-	       le64toh(d->inode_table) == first + 2 &&
-	       le32toh(d->free_blocks) <= group_len(a, g) - meta_blocks(a) &&
-	       le32toh(d->free_inodes) <= sb->inodes_per_group &&
-	       le32toh(d->itable_init) <= sb->itable_blocks &&
-	       !(le32toh(d->flags) & ~(DIOFS_BG_BLOCK_UNINIT |
-				       DIOFS_BG_INODE_UNINIT));
+	codec_group_decode(d, r);
+	return codec_group_check(r, g, a->sb) ? -EUCLEAN : 0;
 }
 
+/* Group g's descriptor: *d where it lies in *b (which the caller
+ * releases), *r its decoded form.  A change sets *r and encodes it back
+ * into *d. */
 static int desc_read(struct alloc *a, uint64_t g, struct mbuf **b,
-		     struct diofs_group_desc **d)
+		     struct diofs_group_desc **d, struct codec_group *r)
 {
 	uint64_t blkno;
 	uint32_t off;
@@ -218,11 +215,10 @@ static int desc_read(struct alloc *a, uint64_t g, struct mbuf **b,
 	if (err)
 		return err;
 	*d = (struct diofs_group_desc *)((uint8_t *)(*b)->data + off);
-	if (!desc_sane(a, g, *d)) {
+	err = desc_decode(a, g, *d, r);
+	if (err)
 		cache_release(a->c, *b);
-		return -EUCLEAN;
-	}
-	return 0;
+	return err;
 }
 
 /*
@@ -384,12 +380,13 @@ static void txn_end_cb(void *arg, int committed)
 			uint64_t g = r->touched[i];
 			struct grp *gr = &a->g[g];
 			struct diofs_group_desc *d;
+			struct codec_group rec;
 			struct mbuf *b;
 			int err;
 
 			a->free_blocks -= gr->free_blocks;
 			a->free_inodes -= gr->free_inodes;
-			err = desc_read(a, g, &b, &d);
+			err = desc_read(a, g, &b, &d, &rec);
 			if (err) {
 				if (!a->error)
 					a->error = err;
@@ -397,7 +394,7 @@ static void txn_end_cb(void *arg, int committed)
 				gr->max_run = 0;
 				continue;
 			}
-			mirror_desc(gr, d);
+			mirror_desc(gr, &rec);
 			cache_release(a->c, b);
 			a->free_blocks += gr->free_blocks;
 			a->free_inodes += gr->free_inodes;
@@ -440,6 +437,7 @@ static int load_descs(struct alloc *a)
 	uint64_t nblocks = (sb->group_count + sb->descs_per_block - 1) /
 			   sb->descs_per_block;
 	uint64_t chunk = (1u << 20) / bs, k, i, g = 0;
+	struct codec_group rec;
 	struct bdev_queue *q;
 	uint8_t *buf;
 	ssize_t n;
@@ -473,11 +471,10 @@ static int load_descs(struct alloc *a)
 			if (end > sb->group_count)
 				end = sb->group_count;
 			for (; !err && g < end; g++, d++) {
-				if (!desc_sane(a, g, d)) {
-					err = -EUCLEAN;
+				err = desc_decode(a, g, d, &rec);
+				if (err)
 					break;
-				}
-				mirror_desc(&a->g[g], d);
+				mirror_desc(&a->g[g], &rec);
 				a->free_blocks += a->g[g].free_blocks;
 				a->free_inodes += a->g[g].free_inodes;
 			}
@@ -633,6 +630,7 @@ static int take_blocks(struct alloc *a, struct txn *t, uint64_t g,
 {
 	struct grp *gr = &a->g[g];
 	struct diofs_group_desc *d;
+	struct codec_group rec;
 	struct mbuf *db, *bb;
 	struct txrec *r;
 	int err;
@@ -642,7 +640,7 @@ static int take_blocks(struct alloc *a, struct txn *t, uint64_t g,
 		err = txrec_touch(r, g);
 	if (err)
 		return err;
-	err = desc_read(a, g, &db, &d);
+	err = desc_read(a, g, &db, &d, &rec);
 	if (err)
 		return err;
 	if (gr->flags & DIOFS_BG_BLOCK_UNINIT)
@@ -664,14 +662,15 @@ static int take_blocks(struct alloc *a, struct txn *t, uint64_t g,
 		       DIOFS_BITMAP_BITS(a->sb->block_size), 1);
 	}
 	if (bm_find(bm_bits(bb), bit, bit + len, 1) != bit + len ||
-	    le32toh(d->free_blocks) < len) {
+	    rec.free_blocks < len) {
 		/* The search saw these blocks free a moment ago. */
 		err = -EUCLEAN;
 		goto out_bitmap;
 	}
 	bm_set(bm_bits(bb), bit, bit + len, 1);
-	d->free_blocks = htole32(le32toh(d->free_blocks) - len);
-	d->flags = htole32(le32toh(d->flags) & ~DIOFS_BG_BLOCK_UNINIT);
+	rec.free_blocks -= len;
+	rec.flags &= ~DIOFS_BG_BLOCK_UNINIT;
+	codec_group_encode(&rec, d);
 	gr->free_blocks -= len;
 	gr->flags &= ~DIOFS_BG_BLOCK_UNINIT;
 	a->free_blocks -= len;
@@ -822,6 +821,7 @@ int alloc_free(struct alloc *a, struct txn *t, uint64_t start, uint64_t len)
 {
 	const struct super *sb = a->sb;
 	struct diofs_group_desc *d;
+	struct codec_group rec;
 	struct mbuf *db, *bb;
 	struct txrec *r;
 	uint32_t bit;
@@ -852,7 +852,7 @@ int alloc_free(struct alloc *a, struct txn *t, uint64_t start, uint64_t len)
 			   sizeof(*r->busy));
 	if (err)
 		goto out;
-	err = desc_read(a, g, &db, &d);
+	err = desc_read(a, g, &db, &d, &rec);
 	if (err)
 		goto out;
 	err = bbitmap_read(a, g, &bb);
@@ -869,7 +869,8 @@ int alloc_free(struct alloc *a, struct txn *t, uint64_t start, uint64_t len)
 	if (err)
 		goto out_bitmap;
 	bm_set(bm_bits(bb), bit, (uint32_t)(bit + len), 0);
-	d->free_blocks = htole32(le32toh(d->free_blocks) + (uint32_t)len);
+	rec.free_blocks += (uint32_t)len;
+	codec_group_encode(&rec, d);
 	a->g[g].free_blocks += (uint32_t)len;
 	a->free_blocks += len;
 	a->busy_blocks += len;
@@ -968,6 +969,7 @@ static int take_inode(struct alloc *a, struct txn *t, uint64_t g,
 	uint32_t blk = idx / sb->inodes_per_block, k, init = gr->itable_init;
 	uint64_t itable = super_group_first(sb, g) + 2;
 	struct diofs_group_desc *d;
+	struct codec_group rec;
 	struct mbuf *db, *ib, *tb;
 	struct txrec *r;
 	int err;
@@ -977,7 +979,7 @@ static int take_inode(struct alloc *a, struct txn *t, uint64_t g,
 		err = txrec_touch(r, g);
 	if (err)
 		return err;
-	err = desc_read(a, g, &db, &d);
+	err = desc_read(a, g, &db, &d, &rec);
 	if (err)
 		return err;
 	if (gr->flags & DIOFS_BG_INODE_UNINIT)
@@ -1005,20 +1007,21 @@ static int take_inode(struct alloc *a, struct txn *t, uint64_t g,
 		bm_set(bm_bits(ib), sb->inodes_per_group,
 		       DIOFS_BITMAP_BITS(sb->block_size), 1);
 	}
-	if (bm_test(bm_bits(ib), idx) || !le32toh(d->free_inodes)) {
+	if (bm_test(bm_bits(ib), idx) || !rec.free_inodes) {
 		err = -EUCLEAN;
 		goto out_bitmap;
 	}
 	bm_set(bm_bits(ib), idx, idx + 1, 1);
-	d->free_inodes = htole32(le32toh(d->free_inodes) - 1);
+	rec.free_inodes--;
 	if (is_dir)
-		d->dirs = htole32(le32toh(d->dirs) + 1);
+		rec.dirs++;
 	if (blk + 1 > init)
-		d->itable_init = htole32(blk + 1);
-	d->flags = htole32(le32toh(d->flags) & ~DIOFS_BG_INODE_UNINIT);
+		rec.itable_init = blk + 1;
+	rec.flags &= ~DIOFS_BG_INODE_UNINIT;
+	codec_group_encode(&rec, d);
 	gr->free_inodes--;
-	gr->dirs = le32toh(d->dirs);
-	gr->itable_init = le32toh(d->itable_init);
+	gr->dirs = rec.dirs;
+	gr->itable_init = rec.itable_init;
 	gr->flags &= ~DIOFS_BG_INODE_UNINIT;
 	a->free_inodes--;
 out_bitmap:
@@ -1082,6 +1085,7 @@ int alloc_inode_free(struct alloc *a, struct txn *t, uint64_t ino, int is_dir)
 {
 	const struct super *sb = a->sb;
 	struct diofs_group_desc *d;
+	struct codec_group rec;
 	struct mbuf *db, *ib;
 	struct txrec *r;
 	uint64_t g;
@@ -1105,7 +1109,7 @@ int alloc_inode_free(struct alloc *a, struct txn *t, uint64_t ino, int is_dir)
 	if (!err)
 		err = txrec_touch(r, g);
 	if (!err)
-		err = desc_read(a, g, &db, &d);
+		err = desc_read(a, g, &db, &d, &rec);
 	if (err)
 		goto out;
 	err = ibitmap_read(a, g, &ib);
@@ -1121,11 +1125,12 @@ int alloc_inode_free(struct alloc *a, struct txn *t, uint64_t ino, int is_dir)
 	if (err)
 		goto out_bitmap;
 	bm_set(bm_bits(ib), idx, idx + 1, 0);
-	d->free_inodes = htole32(le32toh(d->free_inodes) + 1);
-	if (is_dir && le32toh(d->dirs))
-		d->dirs = htole32(le32toh(d->dirs) - 1);
+	rec.free_inodes++;
+	if (is_dir && rec.dirs)
+		rec.dirs--;
+	codec_group_encode(&rec, d);
 	a->g[g].free_inodes++;
-	a->g[g].dirs = le32toh(d->dirs);
+	a->g[g].dirs = rec.dirs;
 	a->free_inodes++;
 out_bitmap:
 	cache_release(a->c, ib);
@@ -1171,22 +1176,23 @@ static int check_group(struct alloc *a, uint64_t g, char *msg, size_t msglen)
 	uint32_t meta = meta_blocks(a), len = group_len(a, g), nfree;
 	uint32_t ipg = sb->inodes_per_group, used_end;
 	struct diofs_group_desc *d;
+	struct codec_group rec;
 	struct mbuf *db, *b;
 	const uint8_t *bm;
 	int err;
 
-	err = desc_read(a, g, &db, &d);
+	err = desc_read(a, g, &db, &d, &rec);
 	if (err) {
 		set_msg(msg, msglen, "group %" PRIu64 ": bad descriptor", g);
 		return err;
 	}
 	err = -EUCLEAN;
-	if (le32toh(d->free_blocks) != a->g[g].free_blocks ||
-	    le32toh(d->free_inodes) != a->g[g].free_inodes) {
+	if (rec.free_blocks != a->g[g].free_blocks ||
+	    rec.free_inodes != a->g[g].free_inodes) {
 		set_msg(msg, msglen, "group %" PRIu64 ": descriptor and memory disagree", g);
 		goto out_desc;
 	}
-	if (le32toh(d->flags) & DIOFS_BG_BLOCK_UNINIT) {
+	if (rec.flags & DIOFS_BG_BLOCK_UNINIT) {
 		nfree = len - meta;
 	} else {
 		err = bbitmap_read(a, g, &b);
@@ -1201,14 +1207,14 @@ static int check_group(struct alloc *a, uint64_t g, char *msg, size_t msglen)
 			nfree = UINT32_MAX;
 		cache_release(a->c, b);
 	}
-	if (nfree != le32toh(d->free_blocks)) {
+	if (nfree != rec.free_blocks) {
 		set_msg(msg, msglen, "group %" PRIu64 ": block bitmap does not match %u free blocks",
-		       g, le32toh(d->free_blocks));
+		       g, rec.free_blocks);
 		err = -EUCLEAN;
 		goto out_desc;
 	}
 
-	if (le32toh(d->flags) & DIOFS_BG_INODE_UNINIT) {
+	if (rec.flags & DIOFS_BG_INODE_UNINIT) {
 		nfree = ipg - reserved_inodes(a, g);
 		used_end = 0;
 	} else {
@@ -1220,7 +1226,7 @@ static int check_group(struct alloc *a, uint64_t g, char *msg, size_t msglen)
 		bm = bm_bits(b);
 		nfree = bm_count_zero(bm, 0, ipg);
 		/* No inode may live in a table block never initialized. */
-		used_end = le32toh(d->itable_init) * sb->inodes_per_block;
+		used_end = rec.itable_init * sb->inodes_per_block;
 		if (bm_find(bm, 0, reserved_inodes(a, g), 0) !=
 		    reserved_inodes(a, g) ||
 		    bm_find(bm, ipg, bits, 0) != bits ||
@@ -1229,9 +1235,9 @@ static int check_group(struct alloc *a, uint64_t g, char *msg, size_t msglen)
 		cache_release(a->c, b);
 	}
 	err = 0;
-	if (nfree != le32toh(d->free_inodes)) {
+	if (nfree != rec.free_inodes) {
 		set_msg(msg, msglen, "group %" PRIu64 ": inode bitmap does not match %u free inodes",
-		       g, le32toh(d->free_inodes));
+		       g, rec.free_inodes);
 		err = -EUCLEAN;
 	}
 out_desc:

@@ -4,12 +4,13 @@
  *
  * A directory maps names to inode numbers through a B+tree (btree.h) whose
  * keys are diofs_dir_key(diofs_name_hash(seed, name), n) and whose values
- * are struct diofs_dirent followed by the name (format.h).  Names whose
- * hashes agree in the 54 bits the key keeps share a "collision group": the
- * 256 keys dir_key(h, 0..255).  Every operation on one name looks only at
- * that name's group, so a lookup costs one root-to-leaf descent plus one
- * more per colliding name, whatever the size of the directory.  The tree
- * order is the readdir order, and a key is the entry's readdir cookie.
+ * are struct diofs_dirent followed by the name (format.h), converted by
+ * codec.h.  Names whose hashes agree in the 54 bits the key keeps share a
+ * "collision group": the 256 keys dir_key(h, 0..255).  Every operation on
+ * one name looks only at that name's group, so a lookup costs one
+ * root-to-leaf descent plus one more per colliding name, whatever the size
+ * of the directory.  The tree order is the readdir order, and a key is the
+ * entry's readdir cookie.
  *
  * Rules:
  *  1. The tree's root lives in the directory inode's ext_root field: a
@@ -38,10 +39,8 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "diofs/codec.h"
 #include "diofs/inode.h"
-
-/* A dirent value: the header and the longest name. */
-#define DIR_VAL_MAX	(sizeof(struct diofs_dirent) + DIOFS_NAME_MAX)
 
 /* The btree_ops argument: node blocks are charged to the directory. */
 struct dir_tree {
@@ -103,34 +102,23 @@ static void dir_tree_done(struct dir_tree *dt)
 /* One entry as read from the tree. */
 struct dir_ent {
 	uint64_t key;
-	uint64_t ino;
-	uint8_t ftype;
-	uint8_t name_len;
-	char name[DIOFS_NAME_MAX + 1];	/* NUL-terminated for readdir */
+	struct codec_dirent v;
 };
 
 /* Read the entry with the least key >= key; -ENOENT past the last one. */
 static int dir_next(struct btree *bt, uint64_t key, struct dir_ent *e)
 {
-	union {
-		struct diofs_dirent d;
-		uint8_t raw[DIR_VAL_MAX];
-	} v;
+	uint8_t v[CODEC_DIRENT_MAX];
 	size_t vlen = sizeof(v);
 	int err;
 
-	err = btree_lookup(bt, key, BTREE_GE, &e->key, &v, &vlen);
+	err = btree_lookup(bt, key, BTREE_GE, &e->key, v, &vlen);
 	if (err)
 		return err;
-	if (vlen < sizeof(v.d) || vlen > sizeof(v) || v.d.name_len == 0 ||
-	    v.d.name_len != vlen - sizeof(v.d) || (e->key & ~0xffull) == 0)
+	/* Keys 0 .. 255 are the readdir offsets of "." and "..". */
+	if ((e->key & ~0xffull) == 0)
 		return -EUCLEAN;
-	e->ino = le64toh(v.d.ino);
-	e->ftype = v.d.ftype;
-	e->name_len = v.d.name_len;
-	memcpy(e->name, v.d.name, e->name_len);
-	e->name[e->name_len] = '\0';
-	return 0;
+	return codec_dirent_decode(v, vlen, &e->v);
 }
 
 /*
@@ -159,7 +147,7 @@ static int dir_find(struct btree *bt, const uint8_t seed[16],
 			gap = true;
 		if (!gap)
 			next_n++;
-		if (e->name_len == len && !memcmp(e->name, name, len))
+		if (e->v.name_len == len && !memcmp(e->v.name, name, len))
 			return 0;
 		if (e->key == last)
 			break;
@@ -197,29 +185,17 @@ int dir_lookup(struct inode *dp, const char *name, size_t len, uint64_t *ino,
 	if (err)
 		return err;
 	if (ino)
-		*ino = e.ino;
+		*ino = e.v.ino;
 	if (ftype)
-		*ftype = e.ftype;
+		*ftype = e.v.ftype;
 	return 0;
-}
-
-static size_t dir_encode(uint8_t *buf, const char *name, size_t len,
-			 uint64_t ino, uint8_t ftype)
-{
-	struct diofs_dirent *d = (struct diofs_dirent *)buf;
-
-	d->ino = htole64(ino);
-	d->ftype = ftype;
-	d->name_len = (uint8_t)len;
-	memcpy(d->name, name, len);
-	return sizeof(*d) + len;
 }
 
 int dir_add(struct txn *t, struct inode *dp, const char *name, size_t len,
 	    uint64_t ino, uint8_t ftype)
 {
 	const uint8_t *seed = dp->fs->sb.hash_seed;
-	uint8_t val[DIR_VAL_MAX];
+	uint8_t val[CODEC_DIRENT_MAX];
 	struct dir_tree dt;
 	struct dir_ent e;
 	unsigned n;
@@ -238,7 +214,7 @@ int dir_add(struct txn *t, struct inode *dp, const char *name, size_t len,
 	/* 256 names with one 54-bit hash: only a broken seed gets here. */
 	if (n >= DIOFS_DIR_COLLISIONS)
 		return -ENOSPC;
-	vlen = dir_encode(val, name, len, ino, ftype);
+	vlen = codec_dirent_encode(val, name, len, ino, ftype);
 	err = btree_insert(&dt.bt, t, diofs_dir_key(diofs_name_hash(seed, name,
 								    len), n),
 			   val, vlen);
@@ -271,7 +247,7 @@ int dir_remove(struct txn *t, struct inode *dp, const char *name, size_t len)
 int dir_replace(struct txn *t, struct inode *dp, const char *name, size_t len,
 		uint64_t ino, uint8_t ftype)
 {
-	uint8_t val[DIR_VAL_MAX];
+	uint8_t val[CODEC_DIRENT_MAX];
 	struct dir_tree dt;
 	struct dir_ent e;
 	size_t vlen;
@@ -284,7 +260,7 @@ int dir_replace(struct txn *t, struct inode *dp, const char *name, size_t len,
 	err = dir_find(&dt.bt, dp->fs->sb.hash_seed, name, len, &e, NULL);
 	if (err)
 		return err;
-	vlen = dir_encode(val, name, len, ino, ftype);
+	vlen = codec_dirent_encode(val, name, len, ino, ftype);
 	err = btree_update(&dt.bt, t, e.key, val, vlen);
 	dir_tree_done(&dt);
 	return err;
@@ -314,7 +290,8 @@ int dir_iterate(struct inode *dp, uint64_t cookie,
 				err = 0;
 			break;
 		}
-		if (fill(arg, e.name, e.name_len, e.ino, e.ftype, e.key + 1))
+		if (fill(arg, e.v.name, e.v.name_len, e.v.ino, e.v.ftype,
+			 e.key + 1))
 			break;
 		cookie = e.key + 1;
 	}

@@ -50,17 +50,12 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "diofs/codec.h"
 #include "diofs/inode.h"
 
 /* Room in the inline scratch copy before it moves to a tree mid-change. */
 #define XS_INLINE_CAP	(DIOFS_INLINE_EXTENTS + 4)
 #define XLEN_MAX	UINT32_MAX
-
-/* An extent in host byte order. */
-struct xent {
-	uint64_t lblk, pblk;
-	uint32_t len, flags;
-};
 
 /* One session over an inode's extents: read-only (t NULL) or a change. */
 struct xstore {
@@ -70,10 +65,10 @@ struct xstore {
 	struct btree bt;
 	struct btree_ops ops;
 	unsigned n;			/* inline: extents in v */
-	struct xent v[XS_INLINE_CAP];
+	struct codec_extent v[XS_INLINE_CAP];
 };
 
-static inline uint64_t xend(const struct xent *e)
+static inline uint64_t xend(const struct codec_extent *e)
 {
 	return e->lblk + e->len;
 }
@@ -90,15 +85,9 @@ static inline uint64_t max_u64(uint64_t a, uint64_t b)
 
 /* Rule 1, checked on everything read, so that a corrupt map never sends
  * I/O outside the device. */
-static int xent_sane(const struct inode *ip, const struct xent *e)
+static int xent_sane(const struct inode *ip, const struct codec_extent *e)
 {
-	uint64_t nblocks = ip->fs->sb.blocks_count;
-
-	if (!e->len || (e->flags & ~DIOFS_EXT_UNWRITTEN) ||
-	    e->pblk >= nblocks || e->len > nblocks - e->pblk ||
-	    e->lblk > UINT64_MAX - e->len)
-		return -EUCLEAN;
-	return 0;
+	return codec_extent_check(e, &ip->fs->sb) ? -EUCLEAN : 0;
 }
 
 /* ---- tree nodes, charged to the inode (rule 5) ---------------------------- */
@@ -149,12 +138,9 @@ static int xs_open(struct xstore *xs, struct inode *ip, struct txn *t)
 	if (ip->nr_extents > DIOFS_INLINE_EXTENTS)
 		return -EUCLEAN;
 	for (i = 0; i < ip->nr_extents; i++) {
-		struct xent *e = &xs->v[i];
+		struct codec_extent *e = &xs->v[i];
 
-		e->lblk = le64toh(ip->ext[i].lblk);
-		e->pblk = le64toh(ip->ext[i].pblk);
-		e->len = le32toh(ip->ext[i].len);
-		e->flags = le32toh(ip->ext[i].flags);
+		codec_extent_decode(&ip->ext[i], e);
 		if (xent_sane(ip, e) || (i && e->lblk < xend(&xs->v[i - 1])))
 			return -EUCLEAN;
 	}
@@ -163,32 +149,24 @@ static int xs_open(struct xstore *xs, struct inode *ip, struct txn *t)
 }
 
 static int xs_tree_lookup(struct xstore *xs, uint64_t key,
-			  enum btree_match how, struct xent *e)
+			  enum btree_match how, struct codec_extent *e)
 {
 	struct diofs_extent_val v;
 	size_t vlen = sizeof(v);
+	uint64_t lblk;
 	int err;
 
-	err = btree_lookup(&xs->bt, key, how, &e->lblk, &v, &vlen);
+	err = btree_lookup(&xs->bt, key, how, &lblk, &v, &vlen);
 	if (err)
 		return err;
 	if (vlen != sizeof(v))
 		return -EUCLEAN;
-	e->pblk = le64toh(v.pblk);
-	e->len = le32toh(v.len);
-	e->flags = le32toh(v.flags);
+	codec_extent_val_decode(lblk, &v, e);
 	return xent_sane(xs->ip, e);
 }
 
-static void xs_tree_val(const struct xent *e, struct diofs_extent_val *v)
-{
-	v->pblk = htole64(e->pblk);
-	v->len = htole32(e->len);
-	v->flags = htole32(e->flags);
-}
-
 /* The extent with the greatest lblk <= key; -ENOENT if none. */
-static int xs_le(struct xstore *xs, uint64_t key, struct xent *e)
+static int xs_le(struct xstore *xs, uint64_t key, struct codec_extent *e)
 {
 	unsigned i;
 
@@ -204,7 +182,7 @@ static int xs_le(struct xstore *xs, uint64_t key, struct xent *e)
 }
 
 /* The extent with the least lblk >= key; -ENOENT if none. */
-static int xs_ge(struct xstore *xs, uint64_t key, struct xent *e)
+static int xs_ge(struct xstore *xs, uint64_t key, struct codec_extent *e)
 {
 	unsigned i;
 
@@ -229,7 +207,7 @@ static int xs_to_tree(struct xstore *xs)
 	xs->bt.root = 0;
 	xs->tree = true;
 	for (i = 0; i < xs->n; i++) {
-		xs_tree_val(&xs->v[i], &v);
+		codec_extent_val_encode(&xs->v[i], &v);
 		err = btree_insert(&xs->bt, xs->t, xs->v[i].lblk, &v,
 				   sizeof(v));
 		if (err)
@@ -239,7 +217,7 @@ static int xs_to_tree(struct xstore *xs)
 	return 0;
 }
 
-static int xs_insert(struct xstore *xs, const struct xent *e)
+static int xs_insert(struct xstore *xs, const struct codec_extent *e)
 {
 	struct diofs_extent_val v;
 	unsigned i;
@@ -251,7 +229,7 @@ static int xs_insert(struct xstore *xs, const struct xent *e)
 			return err;
 	}
 	if (xs->tree) {
-		xs_tree_val(e, &v);
+		codec_extent_val_encode(e, &v);
 		return btree_insert(&xs->bt, xs->t, e->lblk, &v, sizeof(v));
 	}
 	for (i = xs->n; i > 0 && xs->v[i - 1].lblk > e->lblk; i--)
@@ -290,14 +268,14 @@ static int xs_delete(struct xstore *xs, uint64_t lblk)
 }
 
 /* Replace the extent that starts at e->lblk. */
-static int xs_update(struct xstore *xs, const struct xent *e)
+static int xs_update(struct xstore *xs, const struct codec_extent *e)
 {
 	struct diofs_extent_val v;
 	unsigned i;
 	int err;
 
 	if (xs->tree) {
-		xs_tree_val(e, &v);
+		codec_extent_val_encode(e, &v);
 		return btree_update(&xs->bt, xs->t, e->lblk, &v, sizeof(v));
 	}
 	err = xs_find_slot(xs, e->lblk, &i);
@@ -324,12 +302,8 @@ static int xs_close(struct xstore *xs)
 		ip->nr_extents = 0;
 		return 0;
 	}
-	for (i = 0; i < xs->n; i++) {
-		ip->ext[i].lblk = htole64(xs->v[i].lblk);
-		ip->ext[i].pblk = htole64(xs->v[i].pblk);
-		ip->ext[i].len = htole32(xs->v[i].len);
-		ip->ext[i].flags = htole32(xs->v[i].flags);
-	}
+	for (i = 0; i < xs->n; i++)
+		codec_extent_encode(&xs->v[i], &ip->ext[i]);
 	ip->nr_extents = (uint16_t)xs->n;
 	ip->ext_root = 0;
 	return 0;
@@ -338,7 +312,8 @@ static int xs_close(struct xstore *xs)
 /* ---- the primitives ---------------------------------------------------------- */
 
 /* The extent holding block pos, or else the first one after it. */
-static int xs_at_or_after(struct xstore *xs, uint64_t pos, struct xent *e)
+static int xs_at_or_after(struct xstore *xs, uint64_t pos,
+			  struct codec_extent *e)
 {
 	int err = xs_le(xs, pos, e);
 
@@ -350,9 +325,9 @@ static int xs_at_or_after(struct xstore *xs, uint64_t pos, struct xent *e)
 }
 
 /* The part of e from file block at on. */
-static struct xent xent_tail(const struct xent *e, uint64_t at)
+static struct codec_extent xent_tail(const struct codec_extent *e, uint64_t at)
 {
-	struct xent r = *e;
+	struct codec_extent r = *e;
 
 	r.lblk = at;
 	r.pblk = e->pblk + (at - e->lblk);
@@ -360,7 +335,8 @@ static struct xent xent_tail(const struct xent *e, uint64_t at)
 	return r;
 }
 
-static bool xent_continues(const struct xent *l, const struct xent *r)
+static bool xent_continues(const struct codec_extent *l,
+			   const struct codec_extent *r)
 {
 	return xend(l) == r->lblk && l->pblk + l->len == r->pblk &&
 	       l->flags == r->flags && (uint64_t)l->len + r->len <= XLEN_MAX;
@@ -372,9 +348,9 @@ static bool xent_continues(const struct xent *l, const struct xent *r)
  * forgotten here; freeing its blocks is the caller's.
  */
 static int xs_set(struct xstore *xs, uint64_t a, uint64_t b,
-		  const struct xent *nw)
+		  const struct codec_extent *nw)
 {
-	struct xent e, r, m;
+	struct codec_extent e, r, m;
 	bool left = false;
 	int err;
 
@@ -440,7 +416,7 @@ static int xs_set(struct xstore *xs, uint64_t a, uint64_t b,
 static int xs_map(struct xstore *xs, uint64_t lblk, uint64_t max,
 		  struct dio_map *map)
 {
-	struct xent e;
+	struct codec_extent e;
 	int err;
 
 	memset(map, 0, sizeof(*map));
@@ -470,7 +446,7 @@ static int xs_map(struct xstore *xs, uint64_t lblk, uint64_t max,
 /* Rule 3: where the blocks for a hole at lblk should come from. */
 static int xs_goal(struct xstore *xs, uint64_t lblk, uint64_t *goal)
 {
-	struct xent e;
+	struct codec_extent e;
 	int err = xs_le(xs, lblk, &e);
 
 	if (err == -ENOENT) {
@@ -488,7 +464,7 @@ static int xs_fill_hole(struct xstore *xs, uint64_t lblk, uint64_t n,
 			uint64_t *pblk, uint64_t *got)
 {
 	struct inode *ip = xs->ip;
-	struct xent e;
+	struct codec_extent e;
 	uint64_t goal;
 	int err;
 
@@ -533,7 +509,7 @@ int extent_punch(struct txn *t, struct inode *ip, uint64_t lblk, uint64_t len)
 	uint64_t end = len > UINT64_MAX - lblk ? UINT64_MAX : lblk + len;
 	uint64_t pos = lblk;
 	struct xstore xs;
-	struct xent e;
+	struct codec_extent e;
 	int err;
 
 	if (!len)
@@ -627,7 +603,7 @@ int extent_check(struct inode *ip, void (*visit)(void *arg, uint64_t pblk,
 {
 	struct check_arg ca = { visit, arg };
 	struct xstore xs;
-	struct xent e = { 0 };
+	struct codec_extent e = { 0 };
 	uint64_t pos = 0, entries;
 	bool taken, first = true;
 	int err;
@@ -638,7 +614,7 @@ int extent_check(struct inode *ip, void (*visit)(void *arg, uint64_t pblk,
 		err = btree_check(&xs.bt, &entries, check_node, &ca);
 	/* Walk the extents in order; overlaps and merge misses are corrupt. */
 	while (!err) {
-		struct xent prev = e;
+		struct codec_extent prev = e;
 
 		err = xs_ge(&xs, pos, &e);
 		if (err == -ENOENT) {
@@ -704,7 +680,7 @@ static int ext_convert(struct dio_file *f, uint64_t lblk, uint64_t len)
 	uint64_t pos = lblk, end = lblk + len;
 	struct xstore xs;
 	struct txn *t;
-	struct xent e;
+	struct codec_extent e;
 	int err;
 
 	err = fs_txn_begin(ip->fs, &t);
@@ -726,7 +702,7 @@ static int ext_convert(struct dio_file *f, uint64_t lblk, uint64_t len)
 		s = max_u64(pos, e.lblk);
 		n = min_u64(end, xend(&e)) - s;
 		if (e.flags & DIOFS_EXT_UNWRITTEN) {
-			struct xent w = xent_tail(&e, s);
+			struct codec_extent w = xent_tail(&e, s);
 
 			w.len = (uint32_t)n;
 			w.flags &= ~DIOFS_EXT_UNWRITTEN;

@@ -3,8 +3,9 @@
  * inode: in-memory inodes, the cache that finds them, their life and death,
  * and the on-disk orphan list.
  *
- * An in-memory inode is the host-endian copy of one inode-table slot plus
- * what only memory knows (pins, FUSE lookups, open handles, the dio_file).
+ * An in-memory inode is the host-endian copy of one inode-table slot
+ * (codec.h converts it and says what a slot may not hold) plus what only
+ * memory knows (pins, FUSE lookups, open handles, the dio_file).
  * The cache is a hash table of them keyed by inode number, grown as it
  * fills.  The life of one:
  *
@@ -49,6 +50,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "diofs/codec.h"
 #include "diofs/inode.h"
 
 #define ICACHE_MIN_BUCKETS	256
@@ -154,91 +156,68 @@ void inode_cache_destroy(struct fs *fs)
 
 /* ---- the on-disk form ---------------------------------------------------------- */
 
-static struct timespec ts_decode(le64 sec, le32 nsec)
-{
-	struct timespec ts = {
-		.tv_sec = (time_t)(int64_t)le64toh(sec),
-		.tv_nsec = (long)le32toh(nsec),
-	};
-
-	return ts;
-}
-
-static void ts_encode(struct timespec ts, le64 *sec, le32 *nsec)
-{
-	*sec = htole64((uint64_t)(int64_t)ts.tv_sec);
-	*nsec = htole32((uint32_t)ts.tv_nsec);
-}
-
+/* Slot d from ip's fields as stored. */
 static void inode_encode(const struct inode *ip, struct diofs_inode *d)
 {
-	memset(d, 0, sizeof(*d));
-	d->mode = htole32(ip->mode);
-	d->flags = htole32(ip->flags);
-	d->uid = htole32(ip->uid);
-	d->gid = htole32(ip->gid);
-	d->links = htole32(ip->links);
-	d->generation = htole32(ip->generation);
-	d->ino = htole64(ip->mode ? ip->ino : 0);	/* a free slot: 0 */
+	struct codec_inode r;
+
+	memset(&r, 0, sizeof(r));
+	r.mode = ip->mode;
+	r.flags = ip->flags;
+	r.uid = ip->uid;
+	r.gid = ip->gid;
+	r.links = ip->links;
+	r.generation = ip->generation;
+	r.ino = ip->mode ? ip->ino : 0;	/* a free slot: 0 */
 	/* Written by the worker under dfile.lock only (inode.h rule 2). */
-	d->size = htole64(__atomic_load_n(&ip->dfile.size, __ATOMIC_RELAXED));
-	d->blocks = htole64(ip->blocks);
-	ts_encode(ip->atime, &d->atime, &d->atime_nsec);
-	ts_encode(ip->mtime, &d->mtime, &d->mtime_nsec);
-	ts_encode(ip->ctime, &d->ctime, &d->ctime_nsec);
-	ts_encode(ip->crtime, &d->crtime, &d->crtime_nsec);
-	d->parent = htole64(ip->parent);
-	d->rdev = htole64(ip->rdev);
-	d->ext_root = htole64(ip->ext_root);
-	d->xattr_root = htole64(ip->xattr_root);
-	d->orphan_next = htole64(ip->orphan_next);
-	d->nr_extents = htole16(ip->nr_extents);
-	d->xattr_len = htole16(ip->xattr_len);
-	memcpy(d->inline_data, ip->inline_data, sizeof(d->inline_data));
-	memcpy(d->xattr, ip->xattr, sizeof(d->xattr));
+	r.size = __atomic_load_n(&ip->dfile.size, __ATOMIC_RELAXED);
+	r.blocks = ip->blocks;
+	r.time[CODEC_ATIME] = ip->atime;
+	r.time[CODEC_MTIME] = ip->mtime;
+	r.time[CODEC_CTIME] = ip->ctime;
+	r.time[CODEC_CRTIME] = ip->crtime;
+	r.parent = ip->parent;
+	r.rdev = ip->rdev;
+	r.ext_root = ip->ext_root;
+	r.xattr_root = ip->xattr_root;
+	r.orphan_next = ip->orphan_next;
+	r.nr_extents = ip->nr_extents;
+	r.xattr_len = ip->xattr_len;
+	memcpy(r.inline_data, ip->inline_data, sizeof(r.inline_data));
+	memcpy(r.xattr, ip->xattr, sizeof(r.xattr));
+	codec_inode_encode(&r, d);
 }
 
-/* Decode slot d into ip's on-disk fields (and *size), checking what later
- * code trusts. */
-static int inode_decode(struct fs *fs, struct inode *ip,
-			const struct diofs_inode *d, uint64_t *size)
+/* Decode slot d of inode ino, refusing what later code could not trust. */
+static int inode_decode(const struct fs *fs, uint64_t ino,
+			const struct diofs_inode *d, struct codec_inode *r)
 {
-	uint64_t nblocks = fs->sb.blocks_count;
+	codec_inode_decode(d, r);
+	return codec_inode_check(r, ino, &fs->sb) ? -EUCLEAN : 0;
+}
 
-	if (le64toh(d->ino) != ip->ino ||
-	    le16toh(d->nr_extents) > DIOFS_INLINE_EXTENTS ||
-	    le16toh(d->xattr_len) > DIOFS_INLINE_XATTR ||
-	    le64toh(d->ext_root) >= nblocks ||
-	    le64toh(d->xattr_root) >= nblocks ||
-	    le64toh(d->orphan_next) >= fs->sb.inodes_count ||
-	    le64toh(d->size) > (uint64_t)INT64_MAX ||
-	    !diofs_nsec_valid(d->atime_nsec) ||
-	    !diofs_nsec_valid(d->mtime_nsec) ||
-	    !diofs_nsec_valid(d->ctime_nsec) ||
-	    !diofs_nsec_valid(d->crtime_nsec))
-		return -EUCLEAN;
-	ip->mode = le32toh(d->mode);
-	ip->flags = le32toh(d->flags);
-	ip->uid = le32toh(d->uid);
-	ip->gid = le32toh(d->gid);
-	ip->links = le32toh(d->links);
-	ip->generation = le32toh(d->generation);
-	ip->blocks = le64toh(d->blocks);
-	ip->atime = ts_decode(d->atime, d->atime_nsec);
-	ip->mtime = ts_decode(d->mtime, d->mtime_nsec);
-	ip->ctime = ts_decode(d->ctime, d->ctime_nsec);
-	ip->crtime = ts_decode(d->crtime, d->crtime_nsec);
-	ip->parent = le64toh(d->parent);
-	ip->rdev = le64toh(d->rdev);
-	ip->ext_root = le64toh(d->ext_root);
-	ip->xattr_root = le64toh(d->xattr_root);
-	ip->orphan_next = le64toh(d->orphan_next);
-	ip->nr_extents = le16toh(d->nr_extents);
-	ip->xattr_len = le16toh(d->xattr_len);
-	memcpy(ip->inline_data, d->inline_data, sizeof(ip->inline_data));
-	memcpy(ip->xattr, d->xattr, sizeof(ip->xattr));
-	*size = le64toh(d->size);
-	return 0;
+/* ip's fields as stored from r, but for mode and links, which lookups
+ * read under icache_lock, and the size (inode.h rule 2): the caller's. */
+static void inode_from_rec(struct inode *ip, const struct codec_inode *r)
+{
+	ip->flags = r->flags;
+	ip->uid = r->uid;
+	ip->gid = r->gid;
+	ip->generation = r->generation;
+	ip->blocks = r->blocks;
+	ip->atime = r->time[CODEC_ATIME];
+	ip->mtime = r->time[CODEC_MTIME];
+	ip->ctime = r->time[CODEC_CTIME];
+	ip->crtime = r->time[CODEC_CRTIME];
+	ip->parent = r->parent;
+	ip->rdev = r->rdev;
+	ip->ext_root = r->ext_root;
+	ip->xattr_root = r->xattr_root;
+	ip->orphan_next = r->orphan_next;
+	ip->nr_extents = r->nr_extents;
+	ip->xattr_len = r->xattr_len;
+	memcpy(ip->inline_data, r->inline_data, sizeof(ip->inline_data));
+	memcpy(ip->xattr, r->xattr, sizeof(ip->xattr));
 }
 
 /* The inode-table block holding ino, and ino's slot in it. */
@@ -262,9 +241,9 @@ static int slot_read(struct fs *fs, uint64_t ino, struct mbuf **b,
 /* Read inode ino into the new in-memory inode ip (meta_lock held). */
 static int inode_load(struct fs *fs, uint64_t ino, struct inode *ip)
 {
+	struct codec_inode r;
 	struct diofs_inode *d;
 	struct mbuf *b;
-	uint64_t size;
 	int err;
 
 	err = slot_read(fs, ino, &b, &d);
@@ -272,17 +251,19 @@ static int inode_load(struct fs *fs, uint64_t ino, struct inode *ip)
 		return -ENOENT;	/* an inode-table block never written */
 	if (err)
 		return err;
-	ip->fs = fs;
-	ip->ino = ino;
-	if (!le32toh(d->mode))
-		err = -ENOENT;
-	else
-		err = inode_decode(fs, ip, d, &size);
+	err = inode_decode(fs, ino, d, &r);
 	cache_release(fs->cache, b);
+	if (!r.mode)
+		return -ENOENT;
 	if (err)
 		return err;
+	ip->fs = fs;
+	ip->ino = ino;
+	ip->mode = r.mode;
+	ip->links = r.links;
+	inode_from_rec(ip, &r);
 	return -dio_file_init(&ip->dfile, fs->content->dio_ops,
-			      fs->sb.block_bits, size, ip);
+			      fs->sb.block_bits, r.size, ip);
 }
 
 /* ---- pins ------------------------------------------------------------------- */
@@ -483,10 +464,9 @@ int inode_write(struct txn *t, struct inode *ip)
 static void inode_restore(struct inode *ip, bool created)
 {
 	struct fs *fs = ip->fs;
+	struct codec_inode r;
 	struct diofs_inode *d;
-	struct inode tmp;
 	struct mbuf *b;
-	uint64_t size;
 	int err;
 
 	if (created) {
@@ -499,38 +479,20 @@ static void inode_restore(struct inode *ip, bool created)
 	err = slot_read(fs, ip->ino, &b, &d);
 	if (err)
 		goto out_error;
-	tmp.ino = ip->ino;
-	err = inode_decode(fs, &tmp, d, &size);
+	err = inode_decode(fs, ip->ino, d, &r);
 	cache_release(fs->cache, b);
 	if (err)
 		goto out_error;
 	/* Copy the on-disk fields; memory-only ones stay. */
 	pthread_mutex_lock(&fs->icache_lock);
-	ip->mode = tmp.mode;
-	ip->links = tmp.links;
+	ip->mode = r.mode;
+	ip->links = r.links;
 	pthread_mutex_unlock(&fs->icache_lock);
-	ip->flags = tmp.flags;
-	ip->uid = tmp.uid;
-	ip->gid = tmp.gid;
-	ip->generation = tmp.generation;
-	ip->blocks = tmp.blocks;
-	ip->atime = tmp.atime;
-	ip->mtime = tmp.mtime;
-	ip->ctime = tmp.ctime;
-	ip->crtime = tmp.crtime;
-	ip->parent = tmp.parent;
-	ip->rdev = tmp.rdev;
-	ip->ext_root = tmp.ext_root;
-	ip->xattr_root = tmp.xattr_root;
-	ip->orphan_next = tmp.orphan_next;
-	ip->nr_extents = tmp.nr_extents;
-	ip->xattr_len = tmp.xattr_len;
-	memcpy(ip->inline_data, tmp.inline_data, sizeof(ip->inline_data));
-	memcpy(ip->xattr, tmp.xattr, sizeof(ip->xattr));
+	inode_from_rec(ip, &r);
 	ip->times_dirty = false;
 	/* A directory's size is metadata (dir.c); a file's is dfile.lock's. */
 	if (S_ISDIR(ip->mode))
-		ip->dfile.size = size;
+		ip->dfile.size = r.size;
 	return;
 
 out_error:
@@ -564,11 +526,11 @@ struct timespec inode_now(void)
 int inode_new(struct fs *fs, struct txn *t, uint64_t parent, mode_t mode,
 	      uid_t uid, gid_t gid, dev_t rdev, struct inode **out)
 {
+	struct codec_inode r;
 	struct diofs_inode *d;
 	struct inode *ip;
 	struct mbuf *b;
 	uint64_t ino;
-	uint32_t gen;
 	int err;
 
 	err = alloc_inode(fs->alloc, t, parent, S_ISDIR(mode), &ino);
@@ -578,11 +540,10 @@ int inode_new(struct fs *fs, struct txn *t, uint64_t parent, mode_t mode,
 	err = slot_read(fs, ino, &b, &d);
 	if (err)
 		return err;
-	gen = le32toh(d->generation) + 1;
-	err = le32toh(d->mode) ? -EUCLEAN : 0;	/* the bitmap called it free */
+	codec_inode_decode(d, &r);
 	cache_release(fs->cache, b);
-	if (err)
-		return err;
+	if (r.mode)
+		return -EUCLEAN;	/* the bitmap called it free */
 
 	ip = calloc(1, sizeof(*ip));
 	if (!ip)
@@ -593,7 +554,7 @@ int inode_new(struct fs *fs, struct txn *t, uint64_t parent, mode_t mode,
 	ip->uid = uid;
 	ip->gid = gid;
 	ip->links = S_ISDIR(mode) ? 2 : 1;
-	ip->generation = gen;
+	ip->generation = r.generation + 1;
 	ip->atime = ip->mtime = ip->ctime = ip->crtime = inode_now();
 	ip->parent = parent;
 	ip->rdev = rdev;
@@ -669,6 +630,7 @@ int inode_sync(struct inode *ip)
 /* The successor of ino on the list: from memory, or from its slot. */
 static int orphan_next_of(struct fs *fs, uint64_t ino, uint64_t *next)
 {
+	struct codec_inode r;
 	struct diofs_inode *d;
 	struct inode *ip;
 	struct mbuf *b;
@@ -684,15 +646,18 @@ static int orphan_next_of(struct fs *fs, uint64_t ino, uint64_t *next)
 	err = slot_read(fs, ino, &b, &d);
 	if (err)
 		return err;
-	*next = le64toh(d->orphan_next);
+	codec_inode_decode(d, &r);
 	cache_release(fs->cache, b);
-	return *next < fs->sb.inodes_count ? 0 : -EUCLEAN;
+	*next = r.orphan_next;
+	return codec_inode_check(&r, ino, &fs->sb) &
+	       CODEC_BAD(CODEC_INODE_ORPHAN_NEXT) ? -EUCLEAN : 0;
 }
 
 /* Point ino's orphan_next at next, in memory if it is there (rule 4). */
 static int orphan_set_next(struct txn *t, struct fs *fs, uint64_t ino,
 			   uint64_t next)
 {
+	struct codec_inode r;
 	struct diofs_inode *d;
 	struct inode *ip;
 	struct mbuf *b;
@@ -716,8 +681,11 @@ static int orphan_set_next(struct txn *t, struct fs *fs, uint64_t ino,
 	if (err)
 		return err;
 	err = txn_add(t, b);
-	if (!err)
-		d->orphan_next = htole64(next);
+	if (!err) {
+		codec_inode_decode(d, &r);
+		r.orphan_next = next;
+		codec_inode_encode(&r, d);
+	}
 	cache_release(fs->cache, b);
 	return err;
 }

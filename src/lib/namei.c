@@ -73,6 +73,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "diofs/codec.h"
 #include "diofs/inode.h"
 
 #define NAMEI_LINK_MAX		65000u	/* names of one file, as ext4 */
@@ -104,12 +105,6 @@ static int name_check(const char *name, size_t *len, enum name_kind *kind)
 	else
 		*kind = NAME_PLAIN;
 	return 0;
-}
-
-/* The DIOFS_FT_* of a mode: they are the DT_* values, S_IFMT >> 12. */
-static uint8_t ftype_of(mode_t mode)
-{
-	return (uint8_t)((mode & S_IFMT) >> 12);
 }
 
 /* Pin directory ino; -ENOTDIR if it is something else. */
@@ -400,7 +395,7 @@ static int name_new(struct txn *t, struct inode *dp, const char *name,
 
 	err = inode_join(t, dp);
 	if (!err)
-		err = dir_add(t, dp, name, len, ip->ino, ftype_of(ip->mode));
+		err = dir_add(t, dp, name, len, ip->ino, codec_ftype(ip->mode));
 	if (!err) {
 		if (S_ISDIR(ip->mode))
 			set_links(dp, dp->links + 1);
@@ -587,7 +582,7 @@ static int link_once(struct fs *fs, uint64_t ino, uint64_t parent,
 	if (!err)
 		err = inode_join(t, ip);
 	if (!err)
-		err = dir_add(t, dp, name, len, ip->ino, ftype_of(ip->mode));
+		err = dir_add(t, dp, name, len, ip->ino, codec_ftype(ip->mode));
 	if (!err) {
 		now = inode_now();
 		set_links(ip, ip->links + 1);
@@ -774,14 +769,14 @@ static int rename_move(struct rename_op *r, struct timespec now)
 
 	if (tg) {
 		err = dir_replace(r->t, r->p2, r->newname, r->newlen, s->ino,
-				  ftype_of(s->mode));
+				  codec_ftype(s->mode));
 		if (!err)
 			err = drop_link(r->t, tg, now);
 		if (!err && S_ISDIR(tg->mode))
 			set_links(r->p2, r->p2->links - 1);
 	} else {
 		err = dir_add(r->t, r->p2, r->newname, r->newlen, s->ino,
-			      ftype_of(s->mode));
+			      codec_ftype(s->mode));
 	}
 	if (!err)
 		err = dir_remove(r->t, r->p1, r->name, r->len);
@@ -796,10 +791,10 @@ static int rename_exchange(struct rename_op *r)
 	int err;
 
 	err = dir_replace(r->t, r->p1, r->name, r->len, tg->ino,
-			  ftype_of(tg->mode));
+			  codec_ftype(tg->mode));
 	if (!err)
 		err = dir_replace(r->t, r->p2, r->newname, r->newlen, s->ino,
-				  ftype_of(s->mode));
+				  codec_ftype(s->mode));
 	if (!err && r->p1 != r->p2) {
 		if (S_ISDIR(s->mode))
 			move_dir(s, r->p1, r->p2);

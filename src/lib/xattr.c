@@ -5,10 +5,10 @@
  * An attribute name is a namespace prefix and a suffix.  The prefix is
  * stored as a one-byte name_index (format.h: user., trusted., security.,
  * system.) and only the suffix is kept.  Each attribute is one struct
- * diofs_xattr_entry: first in the inode's 240-byte inline area, packed and
- * padded to 4 bytes; what does not fit there goes to the inode's xattr
- * tree (xattr_root), keyed like directory entries by the hash of the index
- * byte and the suffix, plus a collision counter.
+ * diofs_xattr_entry (codec.h converts them): first in the inode's 240-byte
+ * inline area, packed and padded to 4 bytes; what does not fit there goes
+ * to the inode's xattr tree (xattr_root), keyed like directory entries by
+ * the hash of the index byte and the suffix, plus a collision counter.
  *
  * POSIX ACLs are the attributes system.posix_acl_access and
  * system.posix_acl_default, stored like any other: the kernel interprets
@@ -42,10 +42,10 @@
 #include <string.h>
 #include <sys/xattr.h>
 
+#include "diofs/codec.h"
 #include "diofs/inode.h"
 
 #define XATTR_NAME_LIMIT	255	/* XATTR_NAME_MAX, whole name */
-#define XATTR_HDR		sizeof(struct diofs_xattr_entry)
 
 struct xattr_prefix {
 	const char *prefix;
@@ -106,65 +106,54 @@ static const char *xattr_prefix_of(uint8_t index)
 	return NULL;
 }
 
-static size_t xattr_pad(size_t n)
-{
-	return (n + 3) & ~(size_t)3;
-}
-
 static size_t xattr_value_max(const struct inode *ip, size_t name_len)
 {
-	return btree_max_value(ip->fs->sb.block_size) - XATTR_HDR - name_len;
+	return btree_max_value(ip->fs->sb.block_size) -
+	       codec_xattr_size(name_len, 0);
+}
+
+static bool xattr_is(const struct codec_xattr *x, const struct xattr_name *xn)
+{
+	return x->name_index == xn->index && x->name_len == xn->len &&
+	       !memcmp(x->name, xn->suffix, xn->len);
+}
+
+/* Encode xn = value into buf (codec_xattr_size() bytes); its size. */
+static size_t xattr_encode(void *buf, const struct xattr_name *xn,
+			   const void *value, size_t size)
+{
+	return codec_xattr_encode(buf, xn->index, xn->suffix, xn->len, value,
+				  size);
 }
 
 /* ---- the inline area ------------------------------------------------------- */
 
-/*
- * Entry at byte off of the inline area, checked to lie inside the used
- * part; *size is its padded size.  NULL (corrupt) otherwise.
- */
-static struct diofs_xattr_entry *inl_entry(struct inode *ip, size_t off,
-					   size_t *size)
-{
-	struct diofs_xattr_entry *x = (void *)(ip->xattr + off);
-	size_t n;
-
-	if (off + XATTR_HDR > ip->xattr_len)
-		return NULL;
-	n = xattr_pad(XATTR_HDR + x->name_len + le16toh(x->value_len));
-	if (x->name_len == 0 || off + n > ip->xattr_len)
-		return NULL;
-	*size = n;
-	return x;
-}
-
-/* Offset of name in the inline area: 0 and *off, -ENODATA, or -EUCLEAN. */
+/* Name in the inline area: 0 with the entry in *x and its offset in *off,
+ * -ENODATA, or -EUCLEAN. */
 static int inl_find(struct inode *ip, const struct xattr_name *xn,
-		    size_t *off)
+		    struct codec_xattr *x, size_t *off)
 {
-	size_t pos = 0, n;
+	size_t pos = 0, next;
 
 	if (ip->xattr_len > DIOFS_INLINE_XATTR)
 		return -EUCLEAN;
 	while (pos < ip->xattr_len) {
-		struct diofs_xattr_entry *x = inl_entry(ip, pos, &n);
-
-		if (!x)
+		if (codec_xattr_inline(ip->xattr, ip->xattr_len, pos, x, &next))
 			return -EUCLEAN;
-		if (x->name_index == xn->index && x->name_len == xn->len &&
-		    !memcmp(x->data, xn->suffix, xn->len)) {
+		if (xattr_is(x, xn)) {
 			*off = pos;
 			return 0;
 		}
-		pos += n;
+		pos = next;
 	}
 	return -ENODATA;
 }
 
-/* Remove the entry at off, which inl_find() has checked. */
-static void inl_remove(struct inode *ip, size_t off)
+/* Remove the entry x at off, as inl_find() found it. */
+static void inl_remove(struct inode *ip, const struct codec_xattr *x,
+		       size_t off)
 {
-	const struct diofs_xattr_entry *x = (void *)(ip->xattr + off);
-	size_t n = xattr_pad(XATTR_HDR + x->name_len + le16toh(x->value_len));
+	size_t n = codec_xattr_padded(x->name_len, x->value_len);
 
 	memmove(ip->xattr + off, ip->xattr + off + n, ip->xattr_len - off - n);
 	ip->xattr_len -= n;
@@ -174,31 +163,16 @@ static void inl_remove(struct inode *ip, size_t off)
 static bool inl_fits(const struct inode *ip, const struct xattr_name *xn,
 		     size_t size)
 {
-	return ip->xattr_len + xattr_pad(XATTR_HDR + xn->len + size) <=
+	return ip->xattr_len + codec_xattr_padded(xn->len, size) <=
 	       DIOFS_INLINE_XATTR;
-}
-
-static size_t xattr_encode(void *buf, const struct xattr_name *xn,
-			   const void *value, size_t size)
-{
-	struct diofs_xattr_entry *x = buf;
-
-	x->name_index = xn->index;
-	x->name_len = xn->len;
-	x->value_len = htole16((uint16_t)size);
-	memcpy(x->data, xn->suffix, xn->len);
-	if (size)
-		memcpy(x->data + xn->len, value, size);
-	return XATTR_HDR + xn->len + size;
 }
 
 static void inl_append(struct inode *ip, const struct xattr_name *xn,
 		       const void *value, size_t size)
 {
-	size_t n = xattr_encode(ip->xattr + ip->xattr_len, xn, value, size);
-
+	xattr_encode(ip->xattr + ip->xattr_len, xn, value, size);
 	/* the padding is already zero: the free part of the area is kept so */
-	ip->xattr_len += xattr_pad(n);
+	ip->xattr_len += codec_xattr_padded(xn->len, size);
 }
 
 /* ---- the tree -------------------------------------------------------------- */
@@ -273,9 +247,9 @@ static uint64_t xattr_hash(const struct inode *ip, const struct xattr_name *xn)
 	return diofs_name_hash(ip->fs->sb.hash_seed, buf, 1 + (size_t)xn->len);
 }
 
-/* The entry with the least key >= key, into xt->val; checked. */
+/* The entry with the least key >= key, into xt->val and *x; checked. */
 static int tree_next(struct xattr_tree *xt, uint64_t key, uint64_t *found,
-		     struct diofs_xattr_entry **x)
+		     struct codec_xattr *x)
 {
 	size_t vlen = xt->val_max;
 	int err;
@@ -283,25 +257,22 @@ static int tree_next(struct xattr_tree *xt, uint64_t key, uint64_t *found,
 	err = btree_lookup(&xt->bt, key, BTREE_GE, found, xt->val, &vlen);
 	if (err)
 		return err;
-	*x = (struct diofs_xattr_entry *)xt->val;
-	if (vlen > xt->val_max || vlen < XATTR_HDR || (*x)->name_len == 0 ||
-	    vlen != XATTR_HDR + (*x)->name_len + le16toh((*x)->value_len))
+	if (vlen > xt->val_max)
 		return -EUCLEAN;
-	return 0;
+	return codec_xattr_value(xt->val, vlen, x);
 }
 
 /*
  * Find xn in the tree (the collision walk of dir.c's rule 2): 0 with *key
- * and xt->val holding the entry, or -ENODATA with *free_n the lowest
+ * and *x the entry (in xt->val), or -ENODATA with *free_n the lowest
  * unused counter.
  */
 static int tree_find(struct xattr_tree *xt, const struct xattr_name *xn,
-		     uint64_t *key, unsigned *free_n)
+		     uint64_t *key, struct codec_xattr *x, unsigned *free_n)
 {
 	uint64_t h = xattr_hash(xt->ip, xn);
 	uint64_t k = diofs_dir_key(h, 0);
 	uint64_t last = diofs_dir_key(h, DIOFS_DIR_COLLISIONS - 1);
-	struct diofs_xattr_entry *x;
 	unsigned next_n = 0;
 	bool gap = false;
 	int err;
@@ -309,7 +280,7 @@ static int tree_find(struct xattr_tree *xt, const struct xattr_name *xn,
 	if (!xt->bt.root)
 		goto none;
 	for (;;) {
-		err = tree_next(xt, k, key, &x);
+		err = tree_next(xt, k, key, x);
 		if (err == -ENOENT || (!err && *key > last))
 			break;
 		if (err)
@@ -318,8 +289,7 @@ static int tree_find(struct xattr_tree *xt, const struct xattr_name *xn,
 			gap = true;
 		if (!gap)
 			next_n++;
-		if (x->name_index == xn->index && x->name_len == xn->len &&
-		    !memcmp(x->data, xn->suffix, xn->len))
+		if (xattr_is(x, xn))
 			return 0;
 		if (*key == last)
 			break;
@@ -335,7 +305,7 @@ static int tree_insert(struct xattr_tree *xt, struct txn *t,
 		       const struct xattr_name *xn, unsigned n,
 		       const void *value, size_t size)
 {
-	uint8_t *buf = malloc(XATTR_HDR + xn->len + size);
+	uint8_t *buf = malloc(codec_xattr_size(xn->len, size));
 	size_t len;
 	int err;
 
@@ -358,7 +328,7 @@ static int tree_update(struct xattr_tree *xt, struct txn *t, uint64_t key,
 		       const struct xattr_name *xn, const void *value,
 		       size_t size)
 {
-	uint8_t *buf = malloc(XATTR_HDR + xn->len + size);
+	uint8_t *buf = malloc(codec_xattr_size(xn->len, size));
 	size_t len;
 	int err;
 
@@ -377,6 +347,7 @@ int xattr_set(struct txn *t, struct inode *ip, const char *name,
 {
 	struct xattr_name xn;
 	struct xattr_tree xt;
+	struct codec_xattr x;
 	uint64_t key = 0;
 	unsigned free_n = 0;
 	size_t off = 0;
@@ -395,11 +366,11 @@ int xattr_set(struct txn *t, struct inode *ip, const char *name,
 	if (err)
 		return err;
 
-	err = inl_find(ip, &xn, &off);
+	err = inl_find(ip, &xn, &x, &off);
 	if (!err)
 		inl = true;
 	else if (err == -ENODATA)
-		err = tree_find(&xt, &xn, &key, &free_n);
+		err = tree_find(&xt, &xn, &key, &x, &free_n);
 	if (!err && !inl)
 		intree = true;
 	if (err && err != -ENODATA)
@@ -415,7 +386,7 @@ int xattr_set(struct txn *t, struct inode *ip, const char *name,
 	}
 
 	if (inl)
-		inl_remove(ip, off);
+		inl_remove(ip, &x, off);
 	if (inl_fits(ip, &xn, size)) {
 		if (intree)
 			err = btree_delete(&xt.bt, t, key);
@@ -425,7 +396,7 @@ int xattr_set(struct txn *t, struct inode *ip, const char *name,
 		err = tree_update(&xt, t, key, &xn, value, size);
 	} else {
 		if (inl)	/* it left the inline area: find a counter */
-			err = tree_find(&xt, &xn, &key, &free_n);
+			err = tree_find(&xt, &xn, &key, &x, &free_n);
 		if (err == -ENODATA)
 			err = 0;
 		if (!err)
@@ -440,21 +411,19 @@ static ssize_t xattr_get_locked(struct inode *ip,
 				const struct xattr_name *xn, void *value,
 				size_t size)
 {
-	struct diofs_xattr_entry *x;
+	struct codec_xattr x;
 	struct xattr_tree xt;
 	uint64_t key;
-	size_t off, len;
+	size_t off;
 	ssize_t ret;
 
-	ret = inl_find(ip, xn, &off);
+	ret = inl_find(ip, xn, &x, &off);
 	if (!ret) {
-		x = (struct diofs_xattr_entry *)(ip->xattr + off);
-		len = le16toh(x->value_len);
-		if (size && size < len)
+		if (size && size < x.value_len)
 			return -ERANGE;
 		if (size)
-			memcpy(value, x->data + x->name_len, len);
-		return (ssize_t)len;
+			memcpy(value, x.value, x.value_len);
+		return (ssize_t)x.value_len;
 	}
 	if (ret != -ENODATA)
 		return ret;
@@ -462,18 +431,16 @@ static ssize_t xattr_get_locked(struct inode *ip,
 	ret = xattr_tree_init(&xt, ip);
 	if (ret)
 		return ret;
-	ret = tree_find(&xt, xn, &key, NULL);
+	ret = tree_find(&xt, xn, &key, &x, NULL);
 	if (ret)
 		goto out;
-	x = (struct diofs_xattr_entry *)xt.val;
-	len = le16toh(x->value_len);
-	if (size && size < len) {
+	if (size && size < x.value_len) {
 		ret = -ERANGE;
 		goto out;
 	}
 	if (size)
-		memcpy(value, x->data + x->name_len, len);
-	ret = (ssize_t)len;
+		memcpy(value, x.value, x.value_len);
+	ret = (ssize_t)x.value_len;
 out:
 	xattr_tree_free(&xt);
 	return ret;
@@ -496,7 +463,7 @@ ssize_t xattr_get(struct inode *ip, const char *name, void *value,
 }
 
 /* Append one name to the list being built; the total size goes on. */
-static int list_add(const struct diofs_xattr_entry *x, char *list,
+static int list_add(const struct codec_xattr *x, char *list,
 		    size_t size, size_t *pos)
 {
 	const char *prefix = xattr_prefix_of(x->name_index);
@@ -510,7 +477,7 @@ static int list_add(const struct diofs_xattr_entry *x, char *list,
 		if (*pos + n > size)
 			return -ERANGE;
 		memcpy(list + *pos, prefix, plen);
-		memcpy(list + *pos + plen, x->data, x->name_len);
+		memcpy(list + *pos + plen, x->name, x->name_len);
 		list[*pos + n - 1] = '\0';
 	}
 	*pos += n;
@@ -519,22 +486,21 @@ static int list_add(const struct diofs_xattr_entry *x, char *list,
 
 static ssize_t xattr_list_locked(struct inode *ip, char *list, size_t size)
 {
-	struct diofs_xattr_entry *x;
+	struct codec_xattr x;
 	struct xattr_tree xt;
-	size_t pos = 0, off = 0, n;
+	size_t pos = 0, off = 0, next;
 	uint64_t key = 0;
 	int err;
 
 	if (ip->xattr_len > DIOFS_INLINE_XATTR)
 		return -EUCLEAN;
 	while (off < ip->xattr_len) {
-		x = inl_entry(ip, off, &n);
-		if (!x)
+		if (codec_xattr_inline(ip->xattr, ip->xattr_len, off, &x, &next))
 			return -EUCLEAN;
-		err = list_add(x, list, size, &pos);
+		err = list_add(&x, list, size, &pos);
 		if (err)
 			return err;
-		off += n;
+		off = next;
 	}
 	if (!ip->xattr_root)
 		return (ssize_t)pos;
@@ -549,7 +515,7 @@ static ssize_t xattr_list_locked(struct inode *ip, char *list, size_t size)
 			break;
 		}
 		if (!err)
-			err = list_add(x, list, size, &pos);
+			err = list_add(&x, list, size, &pos);
 		if (err)
 			break;
 		key++;
@@ -573,6 +539,7 @@ int xattr_remove(struct txn *t, struct inode *ip, const char *name)
 {
 	struct xattr_name xn;
 	struct xattr_tree xt;
+	struct codec_xattr x;
 	uint64_t key;
 	size_t off;
 	int err;
@@ -580,9 +547,9 @@ int xattr_remove(struct txn *t, struct inode *ip, const char *name)
 	err = xattr_parse(name, &xn);
 	if (err)
 		return err;
-	err = inl_find(ip, &xn, &off);
+	err = inl_find(ip, &xn, &x, &off);
 	if (!err) {
-		inl_remove(ip, off);
+		inl_remove(ip, &x, off);
 		return 0;
 	}
 	if (err != -ENODATA)
@@ -590,7 +557,7 @@ int xattr_remove(struct txn *t, struct inode *ip, const char *name)
 	err = xattr_tree_init(&xt, ip);
 	if (err)
 		return err;
-	err = tree_find(&xt, &xn, &key, NULL);
+	err = tree_find(&xt, &xn, &key, &x, NULL);
 	if (!err)
 		err = btree_delete(&xt.bt, t, key);
 	xattr_tree_done(&xt);

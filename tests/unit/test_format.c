@@ -6,7 +6,9 @@
  * 512-byte and 4 KiB device sectors, block allocation (goal locality, large
  * contiguous runs, no reuse of freed blocks before commit, ENOSPC exactly
  * when full, free counts), inode allocation, and a 1 TiB sparse image
- * formatted and mounted through the real block device in seconds.
+ * formatted and mounted through the real block device in seconds; and the
+ * record codec: byte-exact round trips, and each check naming the field
+ * it finds wrong.
  */
 #include <check.h>
 #include <errno.h>
@@ -21,6 +23,7 @@
 #include "diofs/alloc.h"
 #include "diofs/bdev.h"
 #include "diofs/cache.h"
+#include "diofs/codec.h"
 #include "diofs/crc.h"
 #include "diofs/format.h"
 #include "diofs/super.h"
@@ -169,6 +172,250 @@ START_TEST(test_struct_sizes)
 	ck_assert_uint_eq(diofs_dir_key(h, 0) >> 8, k >> 8);
 	ck_assert_uint_ge(diofs_dir_key(0, 0), 256);
 	ck_assert_uint_lt(diofs_dir_key(UINT64_MAX, 255), 1ull << 63);
+}
+END_TEST
+
+/* ---- the record codec (codec.h) --------------------------------------------- */
+
+/* The geometry of a 64 MiB filesystem of 4 KiB blocks in four groups,
+ * without a device. */
+static void plan_sb(struct super *sb)
+{
+	struct format_opts o = { .blocks_per_group = 4096 };
+	char msg[256];
+
+	ck_assert_int_eq(super_plan(64 * MiB, 512, &o, sb, msg, sizeof(msg)), 0);
+	ck_assert_uint_ge(sb->group_count, 3);
+}
+
+/* Bytes that no field leaves as they were by accident. */
+static void fill_pattern(void *p, size_t len, unsigned seed)
+{
+	uint8_t *b = p;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		b[i] = (uint8_t)(seed + i * 37 + (i >> 3));
+}
+
+START_TEST(test_codec_inode)
+{
+	struct diofs_inode d, back;
+	struct codec_inode r, good;
+	struct super sb;
+	int i;
+
+	plan_sb(&sb);
+	/* Rule 2: every byte comes back, the reserved word included. */
+	fill_pattern(&d, sizeof(d), 5);
+	codec_inode_decode(&d, &r);
+	memset(&back, 0, sizeof(back));
+	codec_inode_encode(&r, &back);
+	ck_assert_mem_eq(&back, &d, sizeof(d));
+
+	memset(&d, 0, sizeof(d));
+	d.mode = htole32(0100644);
+	d.ino = htole64(42);
+	d.size = htole64(12345);
+	d.mtime = htole64((uint64_t)-5);
+	d.mtime_nsec = htole32(999999999);
+	d.ext_root = htole64(sb.blocks_count - 1);
+	d.orphan_next = htole64(sb.inodes_count - 1);
+	d.nr_extents = htole16(DIOFS_INLINE_EXTENTS);
+	d.xattr_len = htole16(DIOFS_INLINE_XATTR);
+	d.ext[1].pblk = htole64(77);
+	codec_inode_decode(&d, &good);
+	ck_assert_uint_eq(good.mode, 0100644);
+	ck_assert_uint_eq(good.size, 12345);
+	ck_assert_int_eq(good.time[CODEC_MTIME].tv_sec, -5);
+	ck_assert_int_eq(good.time[CODEC_MTIME].tv_nsec, 999999999);
+	ck_assert_uint_eq(le64toh(good.ext[1].pblk), 77);
+	ck_assert_uint_eq(codec_inode_check(&good, 42, &sb), 0);
+
+	/* Rule 1: each broken field is named, and only it. */
+	ck_assert_uint_eq(codec_inode_check(&good, 43, &sb),
+			  CODEC_BAD(CODEC_INODE_INO));
+	r = good;
+	r.size = (uint64_t)INT64_MAX + 1;
+	ck_assert_uint_eq(codec_inode_check(&r, 42, &sb),
+			  CODEC_BAD(CODEC_INODE_SIZE));
+	for (i = 0; i < CODEC_TIMES; i++) {
+		r = good;
+		r.time[i].tv_nsec = 1000000000L;
+		ck_assert_uint_eq(codec_inode_check(&r, 42, &sb),
+				  CODEC_BAD(CODEC_INODE_ATIME + i));
+	}
+	ck_assert_str_eq(codec_inode_field_name(CODEC_INODE_ATIME + CODEC_CRTIME),
+			 "crtime");
+	r = good;
+	r.ext_root = sb.blocks_count;
+	r.xattr_root = sb.blocks_count;
+	ck_assert_uint_eq(codec_inode_check(&r, 42, &sb),
+			  CODEC_BAD(CODEC_INODE_EXT_ROOT) |
+			  CODEC_BAD(CODEC_INODE_XATTR_ROOT));
+	r = good;
+	r.orphan_next = sb.inodes_count;
+	r.nr_extents = DIOFS_INLINE_EXTENTS + 1;
+	r.xattr_len = DIOFS_INLINE_XATTR + 1;
+	ck_assert_uint_eq(codec_inode_check(&r, 42, &sb),
+			  CODEC_BAD(CODEC_INODE_ORPHAN_NEXT) |
+			  CODEC_BAD(CODEC_INODE_NR_EXTENTS) |
+			  CODEC_BAD(CODEC_INODE_XATTR_LEN));
+	ck_assert_str_eq(codec_inode_field_name(CODEC_INODE_ORPHAN_NEXT),
+			 "orphan_next");
+}
+END_TEST
+
+START_TEST(test_codec_extent)
+{
+	struct codec_extent e, good = { .lblk = 10, .pblk = 100, .len = 5,
+					.flags = DIOFS_EXT_UNWRITTEN };
+	struct diofs_extent_val v;
+	struct diofs_extent d;
+	struct super sb;
+
+	plan_sb(&sb);
+	codec_extent_encode(&good, &d);
+	ck_assert_uint_eq(le64toh(d.lblk), 10);
+	ck_assert_uint_eq(le32toh(d.flags), DIOFS_EXT_UNWRITTEN);
+	codec_extent_decode(&d, &e);
+	ck_assert_mem_eq(&e, &good, sizeof(e));
+	codec_extent_val_encode(&good, &v);
+	ck_assert_uint_eq(le64toh(v.pblk), 100);
+	codec_extent_val_decode(10, &v, &e);
+	ck_assert_mem_eq(&e, &good, sizeof(e));
+	ck_assert_uint_eq(codec_extent_check(&good, &sb), 0);
+
+	e = good;
+	e.len = 0;
+	ck_assert_uint_eq(codec_extent_check(&e, &sb),
+			  CODEC_BAD(CODEC_EXTENT_LEN));
+	e = good;
+	e.flags |= 0x100;
+	ck_assert_uint_eq(codec_extent_check(&e, &sb),
+			  CODEC_BAD(CODEC_EXTENT_FLAGS));
+	e = good;
+	e.pblk = sb.blocks_count - 4;
+	ck_assert_uint_eq(codec_extent_check(&e, &sb),
+			  CODEC_BAD(CODEC_EXTENT_PBLK));
+	e = good;
+	e.lblk = UINT64_MAX - 3;
+	ck_assert_uint_eq(codec_extent_check(&e, &sb),
+			  CODEC_BAD(CODEC_EXTENT_LBLK));
+}
+END_TEST
+
+START_TEST(test_codec_dirent)
+{
+	uint8_t val[CODEC_DIRENT_MAX + 8];
+	struct codec_dirent e;
+	size_t n;
+
+	n = codec_dirent_encode(val, "name", 4, 1234, DIOFS_FT_REG);
+	ck_assert_uint_eq(n, sizeof(struct diofs_dirent) + 4);
+	ck_assert_int_eq(codec_dirent_decode(val, n, &e), 0);
+	ck_assert_uint_eq(e.ino, 1234);
+	ck_assert_uint_eq(e.ftype, DIOFS_FT_REG);
+	ck_assert_uint_eq(e.name_len, 4);
+	ck_assert_str_eq(e.name, "name");
+
+	/* a length that disagrees with name_len, either way */
+	ck_assert_int_eq(codec_dirent_decode(val, n - 1, &e), -EUCLEAN);
+	ck_assert_uint_eq(e.name_len, 0);
+	ck_assert_int_eq(codec_dirent_decode(val, n + 1, &e), -EUCLEAN);
+	ck_assert_int_eq(codec_dirent_decode(val, 3, &e), -EUCLEAN);
+	ck_assert_int_eq(codec_dirent_decode(val, CODEC_DIRENT_MAX + 1, &e),
+			 -EUCLEAN);
+	/* an empty name */
+	n = codec_dirent_encode(val, "", 0, 1234, DIOFS_FT_REG);
+	ck_assert_int_eq(codec_dirent_decode(val, n, &e), -EUCLEAN);
+
+	ck_assert_uint_eq(codec_ftype(S_IFDIR | 0755), DIOFS_FT_DIR);
+	ck_assert_uint_eq(codec_ftype(S_IFLNK | 0777), DIOFS_FT_LNK);
+	ck_assert_uint_eq(codec_ftype(S_IFSOCK), DIOFS_FT_SOCK);
+	ck_assert_uint_eq(codec_ftype(0170000), DIOFS_FT_UNKNOWN);
+}
+END_TEST
+
+START_TEST(test_codec_xattr)
+{
+	uint8_t area[DIOFS_INLINE_XATTR] = { 0 }, val[64];
+	struct codec_xattr x;
+	size_t n, used, next;
+
+	ck_assert_uint_eq(codec_xattr_size(3, 2), 9);
+	ck_assert_uint_eq(codec_xattr_padded(3, 2), 12);
+	ck_assert_uint_eq(codec_xattr_padded(4, 4), 12);
+
+	/* an inline area of two entries, each padded to 4 */
+	codec_xattr_encode(area, DIOFS_XATTR_USER, "abc", 3, "xy", 2);
+	codec_xattr_encode(area + 12, DIOFS_XATTR_TRUSTED, "k", 1, NULL, 0);
+	used = 12 + 8;
+	ck_assert_int_eq(codec_xattr_inline(area, used, 0, &x, &next), 0);
+	ck_assert_uint_eq(x.name_index, DIOFS_XATTR_USER);
+	ck_assert_uint_eq(x.name_len, 3);
+	ck_assert_uint_eq(x.value_len, 2);
+	ck_assert_mem_eq(x.name, "abc", 3);
+	ck_assert_mem_eq(x.value, "xy", 2);
+	ck_assert_uint_eq(next, 12);
+	ck_assert_int_eq(codec_xattr_inline(area, used, next, &x, &next), 0);
+	ck_assert_uint_eq(x.value_len, 0);
+	ck_assert_uint_eq(next, used);
+	/* past the used part: the header, or the padding */
+	ck_assert_int_eq(codec_xattr_inline(area, used, used, &x, &next),
+			 -EUCLEAN);
+	ck_assert_int_eq(codec_xattr_inline(area, 11, 0, &x, &next), -EUCLEAN);
+	/* an empty name */
+	area[1] = 0;
+	ck_assert_int_eq(codec_xattr_inline(area, used, 0, &x, &next), -EUCLEAN);
+
+	n = codec_xattr_encode(val, DIOFS_XATTR_SECURITY, "name", 4, "value", 5);
+	ck_assert_uint_eq(n, 13);
+	ck_assert_int_eq(codec_xattr_value(val, n, &x), 0);
+	ck_assert_mem_eq(x.value, "value", 5);
+	ck_assert_int_eq(codec_xattr_value(val, n + 1, &x), -EUCLEAN);
+	ck_assert_int_eq(codec_xattr_value(val, 3, &x), -EUCLEAN);
+}
+END_TEST
+
+START_TEST(test_codec_group)
+{
+	struct diofs_group_desc d, back;
+	struct codec_group r, good;
+	struct super sb;
+	uint64_t first;
+
+	plan_sb(&sb);
+	fill_pattern(&d, sizeof(d), 9);
+	codec_group_decode(&d, &r);
+	codec_group_encode(&r, &back);
+	ck_assert_mem_eq(&back, &d, sizeof(d));
+
+	first = super_group_first(&sb, 1);
+	memset(&good, 0, sizeof(good));
+	good.block_bitmap = first;
+	good.inode_bitmap = first + 1;
+	good.inode_table = first + 2;
+	good.free_blocks = (uint32_t)(super_group_len(&sb, 1) -
+				      super_group_meta(&sb));
+	good.free_inodes = sb.inodes_per_group;
+	good.itable_init = sb.itable_blocks;
+	good.flags = CODEC_GROUP_KNOWN_FLAGS;
+	ck_assert_uint_eq(codec_group_check(&good, 1, &sb), 0);
+	ck_assert_uint_eq(codec_group_check(&good, 2, &sb),
+			  CODEC_BAD(CODEC_GROUP_LAYOUT));
+	r = good;
+	r.free_blocks++;
+	r.free_inodes++;
+	ck_assert_uint_eq(codec_group_check(&r, 1, &sb),
+			  CODEC_BAD(CODEC_GROUP_FREE_BLOCKS) |
+			  CODEC_BAD(CODEC_GROUP_FREE_INODES));
+	r = good;
+	r.itable_init++;
+	r.flags |= 0x10;
+	ck_assert_uint_eq(codec_group_check(&r, 1, &sb),
+			  CODEC_BAD(CODEC_GROUP_ITABLE_INIT) |
+			  CODEC_BAD(CODEC_GROUP_FLAGS));
 }
 END_TEST
 
@@ -872,6 +1119,14 @@ static Suite *format_suite(void)
 
 	tc = tcase_create("layout");
 	tcase_add_test(tc, test_struct_sizes);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("codec");
+	tcase_add_test(tc, test_codec_inode);
+	tcase_add_test(tc, test_codec_extent);
+	tcase_add_test(tc, test_codec_dirent);
+	tcase_add_test(tc, test_codec_xattr);
+	tcase_add_test(tc, test_codec_group);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("super");

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * check_impl: the state that the passes of the checker share (check.c,
- * check_inode.c, check_dir.c).  Nothing outside src/fsck uses it.
+ * model: the checker's model of the filesystem, and the helpers every pass
+ * uses on it (model.c).  Nothing outside src/fsck uses it.
  *
  * The checker builds a model of the filesystem in memory: one record per
  * inode in use (struct finode), the blocks in use (a bitmap over the whole
@@ -9,9 +9,22 @@
  * directory entries to change (struct fentfix).  Repairs change the model
  * first and, with repair on, the device too; the checks that follow look
  * at the model, so a report-only run says what a repairing run would do.
+ *
+ * The checker's modules call only downwards:
+ *
+ *   check.c        the driver; superblock, descriptor and bitmap passes
+ *     check_inode.c  inode tables, trees, extents, orphans, claims
+ *       check_dir.c    directory entries, reachability, lost+found
+ *         model.c        reporting, block maps, records, trees, I/O
+ *
+ * check.c calls each module below it, check_inode.c calls check_dir.c
+ * (an orphan directory that stays is scanned in the orphan pass) and
+ * model.c, check_dir.c calls model.c only, and model.c calls none of
+ * them.  Each .c includes the headers of the modules it calls and no
+ * other.
  */
-#ifndef DIOFS_FSCK_CHECK_IMPL_H
-#define DIOFS_FSCK_CHECK_IMPL_H
+#ifndef DIOFS_FSCK_MODEL_H
+#define DIOFS_FSCK_MODEL_H
 
 #include <stdint.h>
 #include <stdio.h>
@@ -19,6 +32,7 @@
 #include "diofs/bdev.h"
 #include "diofs/btree.h"
 #include "diofs/cache.h"
+#include "diofs/codec.h"
 #include "diofs/format.h"
 #include "diofs/super.h"
 #include "checker.h"
@@ -82,7 +96,7 @@ struct fgroup {
 	int lost;		/* its descriptor block was corrupt */
 	int bbm_new, ibm_new;	/* bitmap never written: write, not compare */
 	int32_t own_dirs;	/* directories the checker added (or freed) */
-	struct diofs_group_desc disk;	/* as read (little-endian) */
+	struct codec_group disk;	/* as read */
 };
 
 struct fsck {
@@ -117,7 +131,7 @@ struct fsck {
 	int err;		/* the first operational error */
 };
 
-/* ---- check.c: reporting, maps, allocation, I/O ------------------------------ */
+/* ---- reporting (model.c rule 1) ---------------------------------------------- */
 
 void fsck_problem(struct fsck *f, const char *fix, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -127,8 +141,12 @@ void fsck_note(struct fsck *f, const char *fmt, ...)
 int fsck_fail(struct fsck *f, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* ---- block maps and the checker's own allocation ----------------------------- */
+
 int fsck_test(const uint8_t *map, uint64_t bit);
 void fsck_set(uint8_t *map, uint64_t bit, int one);
+/* Bits [from, to) of map. */
+void fsck_set_range(uint8_t *map, uint64_t from, uint64_t to, int one);
 /* 1 if [pblk, pblk+len) lies in the data area of one group. */
 int fsck_in_data(const struct fsck *f, uint64_t pblk, uint64_t len);
 /* 1 if any block of [pblk, pblk+len) is set in the used map. */
@@ -143,6 +161,8 @@ int fsck_own_ino(struct fsck *f, uint64_t ino, int dirs);
 int fsck_alloc_run(struct fsck *f, uint64_t goal, uint64_t len,
 		   uint64_t *start);
 
+/* ---- I/O: raw, and through the cache ----------------------------------------- */
+
 void *fsck_buf(struct fsck *f, size_t len);
 int fsck_pread(struct fsck *f, void *buf, uint64_t blkno, size_t nblocks);
 int fsck_pwrite(struct fsck *f, const void *buf, uint64_t blkno,
@@ -150,13 +170,19 @@ int fsck_pwrite(struct fsck *f, const void *buf, uint64_t blkno,
 /* Commit t; a failure is an operational error. */
 int fsck_commit(struct fsck *f, struct txn *t);
 
-/* ---- check_inode.c: inodes, trees, extents, orphans ------------------------ */
+/* ---- inode records --------------------------------------------------------------- */
 
 struct finode *fsck_inode(struct fsck *f, uint64_t ino);
-/* Is fi an unlinked orphan that only the next mount may free? */
-int fsck_awaiting(const struct fsck *f, const struct finode *fi);
-/* A record for ino, inserted in order; NULL without memory. */
+/* A record for ino, inserted in order (records after it move); NULL
+ * without memory. */
 struct finode *fsck_inode_add(struct fsck *f, uint64_t ino);
+/* Is fi an orphan that may be freed: on the list, no links, no names, not
+ * the root (check_inode.c rule 5)? */
+int fsck_unlinked_orphan(const struct fsck *f, const struct finode *fi);
+/* Is fi such an orphan that only the next mount may free (no repair)? */
+int fsck_awaiting(const struct fsck *f, const struct finode *fi);
+
+/* ---- trees charged to an inode --------------------------------------------------- */
 
 /* A B+tree of an inode, with node allocation charged to the inode and
  * served from the used map. */
@@ -169,27 +195,10 @@ struct ftree {
 void fsck_tree_init(struct ftree *t, struct fsck *f, uint64_t ino,
 		    uint32_t magic_leaf, uint32_t magic_node, uint64_t root);
 
-int fsck_scan_inodes(struct fsck *f);
-/* Initialize the next inode-table block of group g. */
+/* ---- inode tables ------------------------------------------------------------------ */
+
+/* Initialize the next inode-table block of group g; -ENOSPC when the
+ * table is all initialized. */
 int fsck_itable_grow(struct fsck *f, uint64_t g);
-int fsck_orphans(struct fsck *f);
-/* Orphans with no links and no names: freed (repair) or noted. */
-int fsck_orphans_decide(struct fsck *f);
-int fsck_claim_data(struct fsck *f);
-int fsck_fix_extents(struct fsck *f);
-/* Set every inode's counted fields and write back what changed. */
-int fsck_inode_counts(struct fsck *f);
-int fsck_write_inodes(struct fsck *f);
-
-/* ---- check_dir.c: directory entries and the tree of directories --------- */
-
-/* Walk the entries of one directory into the model. */
-int fsck_scan_dir(struct fsck *f, struct finode *dir);
-int fsck_scan_dirs(struct fsck *f);
-int fsck_fix_entries(struct fsck *f);
-int fsck_connect(struct fsck *f);
-
-/* The file type of an entry for inode mode. */
-uint8_t fsck_ftype(uint32_t mode);
 
 #endif

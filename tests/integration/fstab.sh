@@ -26,19 +26,10 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-if [ -z "${DIOFS_TEST_OUTER_MNTNS:-}" ]; then
-	for tool in unshare mount umount fsck make; do
-		command -v "$tool" >/dev/null ||
-			skip_or_fail "$tool is not installed"
-	done
-	unshare --mount --propagation private true 2>/dev/null ||
-		skip_or_fail "cannot make a private mount namespace (unshare --mount)"
-	DIOFS_TEST_OUTER_MNTNS=$(readlink /proc/self/ns/mnt)
-	export DIOFS_TEST_OUTER_MNTNS
-	exec unshare --mount --propagation private bash "$0" "$@"
-fi
-[ "$(readlink /proc/self/ns/mnt)" != "$DIOFS_TEST_OUTER_MNTNS" ] ||
-	fail "not in a mount namespace of its own"
+for tool in mount umount fsck make; do
+	command -v "$tool" >/dev/null || skip_or_fail "$tool is not installed"
+done
+private_mount_namespace "$@"
 
 lib_init
 fsck=$(command -v fsck)

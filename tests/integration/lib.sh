@@ -50,6 +50,33 @@ skip_or_fail() {
 	exit 77
 }
 
+
+# private_mount_namespace "$@": run the rest of the test in a mount
+# namespace of its own (the script runs again there), for tests that must
+# bind-mount over system directories such as /sbin.  The namespace starts
+# with a copy of every mount, other tests' FUSE mounts among them; a copy
+# would keep such a filesystem alive after its own test unmounted it, and
+# its daemon would never hear that it is done.  So the copies of FUSE
+# mounts are let go of at once (only the copies: nothing outside changes).
+private_mount_namespace() {
+	local m
+	if [ -z "${DIOFS_TEST_OUTER_MNTNS:-}" ]; then
+		command -v unshare >/dev/null ||
+			skip_or_fail "unshare is not installed"
+		unshare --mount --propagation private true 2>/dev/null ||
+			skip_or_fail "cannot make a private mount namespace (unshare --mount)"
+		DIOFS_TEST_OUTER_MNTNS=$(readlink /proc/self/ns/mnt)
+		export DIOFS_TEST_OUTER_MNTNS
+		exec unshare --mount --propagation private bash "$0" "$@"
+	fi
+	[ "$(readlink /proc/self/ns/mnt)" != "$DIOFS_TEST_OUTER_MNTNS" ] ||
+		fail "not in a mount namespace of its own"
+	awk '$3 ~ /^fuse/ { print $2 }' /proc/self/mounts | sort -r |
+		while read -r m; do
+			umount -l "$(printf '%b' "$m")" 2>/dev/null || true
+		done
+}
+
 lib_init() {
 	local tool fd
 

@@ -27,16 +27,7 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-if [ -z "${DIOFS_TEST_OUTER_MNTNS:-}" ]; then
-	command -v unshare >/dev/null || skip_or_fail "unshare is not installed"
-	unshare --mount --propagation private true 2>/dev/null ||
-		skip_or_fail "cannot make a private mount namespace (unshare --mount)"
-	DIOFS_TEST_OUTER_MNTNS=$(readlink /proc/self/ns/mnt)
-	export DIOFS_TEST_OUTER_MNTNS
-	exec unshare --mount --propagation private bash "$0" "$@"
-fi
-[ "$(readlink /proc/self/ns/mnt)" != "$DIOFS_TEST_OUTER_MNTNS" ] ||
-	fail "not in a mount namespace of its own"
+private_mount_namespace "$@"
 
 lib_init
 for tool in mount umount setpriv; do

@@ -151,6 +151,9 @@ struct format_opts {
 };
 
 #define FORMAT_BYTES_PER_INODE	16384u
+/* Fewest inodes a filesystem has for files, beyond the reserved ones
+ * (DIOFS_FIRST_INO): a smaller count asked for is raised to this. */
+#define FORMAT_MIN_FREE_INODES	16u
 
 /*
  * Work out the geometry of a filesystem for a device of dev_size bytes and

@@ -728,8 +728,10 @@ int super_plan(uint64_t dev_size, uint32_t dev_block,
 	wanted = opts->inodes ? opts->inodes
 			      : size / FORMAT_BYTES_PER_INODE;
 	ipg = div_up(div_up(wanted, ngroups), ipb) * ipb;
-	if (ipg < DIOFS_FIRST_INO)
-		ipg = div_up(DIOFS_FIRST_INO, ipb) * ipb;
+	/* Group 0 also holds the reserved inodes: fewer than these plus
+	 * FORMAT_MIN_FREE_INODES would leave little or no room for files. */
+	if (ipg < DIOFS_FIRST_INO + FORMAT_MIN_FREE_INODES)
+		ipg = div_up(DIOFS_FIRST_INO + FORMAT_MIN_FREE_INODES, ipb) * ipb;
 	ipg_max = bits / ipb * ipb;
 	if (len0 / 2 > 2 && (len0 / 2 - 2) * ipb < ipg_max)
 		ipg_max = (len0 / 2 - 2) * ipb;

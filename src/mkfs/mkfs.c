@@ -376,6 +376,17 @@ static void human(uint64_t bytes, char *buf, size_t len)
 		snprintf(buf, len, "%.1f %s", v, units[u]);
 }
 
+/* An inode count too small to hold any file was raised by super_plan(). */
+static void note_inodes(const struct mkfs_opts *o, const struct super *sb)
+{
+	if (o->quiet || !o->fmt.inodes ||
+	    o->fmt.inodes >= DIOFS_FIRST_INO + FORMAT_MIN_FREE_INODES)
+		return;
+	fprintf(stderr, PROG ": %" PRIu64 " inode%s would leave too few for files (%u are reserved); making %" PRIu64 "\n",
+		o->fmt.inodes, o->fmt.inodes == 1 ? "" : "s", DIOFS_FIRST_INO,
+		sb->inodes_count);
+}
+
 static void summary(const struct mkfs_opts *o, const struct super *sb)
 {
 	char size[32], uuid[37];
@@ -431,6 +442,7 @@ int main(int argc, char **argv)
 					 sizeof(msg));
 			if (err)
 				die("%s", msg);
+			note_inodes(&o, &sb);
 			if (o.fmt.uuid)
 				memcpy(sb.uuid, o.fmt.uuid, sizeof(sb.uuid));
 			if (!o.quiet)
@@ -469,6 +481,7 @@ int main(int argc, char **argv)
 		bdev_close(bdev);
 		if (err)
 			die("%s", msg);
+		note_inodes(&o, &sb);
 		if (o.fmt.uuid)
 			memcpy(sb.uuid, o.fmt.uuid, sizeof(sb.uuid));
 		summary(&o, &sb);
@@ -494,6 +507,7 @@ int main(int argc, char **argv)
 			 msg, sizeof(msg));
 	if (err)
 		die("%s", msg);
+	note_inodes(&o, &sb);
 	if (o.force && !created_path)
 		wipe_signatures(o.path);
 	err = super_format(bdev, &o.fmt, &sb, msg, sizeof(msg));

@@ -152,6 +152,25 @@ run_fail "device too small" "$MKFS" -s 16K "$work/tiny.img"
 	bad "a failed run left an image behind"
 run_fail "too many inodes" "$MKFS" -f -N 100000000000 "$img"
 
+# -N below the reserved inodes plus room for files is raised, with one
+# line on stderr (none with -q); the filesystem has free inodes.
+few=$work/few.img
+truncate -s 64M "$few"
+if out=$("$MKFS" -N 1 "$few" 2>"$work/err") &&
+   [[ $(wc -l <"$work/err") -eq 1 ]] && grep -q "making" "$work/err" &&
+   free=$(sed -n 's/^ *inodes: *[0-9]* (\([0-9]*\) free)$/\1/p' <<<"$out") &&
+   (( free >= 16 )); then
+	ok "-N 1 is raised to a usable count: $(cat "$work/err")"
+else
+	bad "-N 1: $out $(cat "$work/err")"
+fi
+if "$MKFS" -q -f -N 1 "$few" >"$work/out" 2>&1 && [[ ! -s $work/out ]]; then
+	ok "-q -N 1 prints nothing"
+else
+	bad "-q -N 1: $(cat "$work/out")"
+fi
+rm -f "$few"
+
 if out=$("$MKFS" -V) && [[ $out == mkfs.diofs* ]]; then
 	ok "-V prints the version"
 else

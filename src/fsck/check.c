@@ -696,6 +696,7 @@ static int check_bitmaps(struct fsck *f, uint64_t *free_blocks,
 		qsort(f->own_ino, f->nown_ino, sizeof(*f->own_ino), cmp_ino);
 	*free_blocks = *free_inodes = 0;
 	memset(disk, 0, sizeof(*disk));
+	fsck_progress(f, FSCK_PASS_GROUPS, 0, sb->group_count);
 	for (k = 0; k < sb->gdt_blocks && !err; k++) {
 		g0 = k * sb->descs_per_block;
 		if (g0 >= sb->group_count)
@@ -716,6 +717,8 @@ static int check_bitmaps(struct fsck *f, uint64_t *free_blocks,
 			disk->free_blocks += f->g[g].disk.free_blocks;
 			disk->free_inodes += f->g[g].disk.free_inodes;
 			disk->lost |= f->g[g].lost;
+			fsck_progress(f, FSCK_PASS_GROUPS, g + 1,
+				      sb->group_count);
 		}
 		if (!err && any && f->repair)
 			err = write_descs(f, k, want, changed);

@@ -429,7 +429,9 @@ int fsck_scan_dirs(struct fsck *f)
 	size_t i;
 	int err = 0;
 
-	for (i = 0; i < f->nino && !err; i++) {
+	fsck_progress(f, FSCK_PASS_DIRS, 0, f->nino);
+	for (i = 0; i < f->nino && !err;
+	     fsck_progress(f, FSCK_PASS_DIRS, ++i, f->nino)) {
 		fi = &f->ino[i];
 		if (!S_ISDIR(fi->mode) || (fi->state & FI_FREE))
 			continue;

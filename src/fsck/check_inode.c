@@ -675,7 +675,9 @@ int fsck_scan_inodes(struct fsck *f)
 	buf = fsck_buf(f, (size_t)chunk * f->bs);
 	if (!buf)
 		return fsck_fail(f, -ENOMEM, "out of memory");
-	for (g = 0; g < sb->group_count && !err; g++) {
+	fsck_progress(f, FSCK_PASS_INODES, 0, sb->group_count);
+	for (g = 0; g < sb->group_count && !err;
+	     fsck_progress(f, FSCK_PASS_INODES, ++g, sb->group_count)) {
 		/* format.h rule 3: nothing lives past itable_init. */
 		if (f->g[g].flags & DIOFS_BG_INODE_UNINIT)
 			continue;

@@ -18,6 +18,13 @@
  *  4. Returns 0 when the check ran to the end, whatever it found, and a
  *     negative errno when it could not (not a diofs filesystem, I/O error,
  *     no memory); res->msg then says why in one line.
+ *  5. opts->progress, when set, hears how far the long passes are, with
+ *     e2fsck's pass numbers: FSCK_PASS_INODES, FSCK_PASS_DIRS and
+ *     FSCK_PASS_GROUPS.  Within a pass done grows from 0 to total, and
+ *     the last call of a pass has done == total; calls are few (at most
+ *     about a thousand a pass), so the callback may write each one out.
+ *     After a repair the check runs again (rule 3) and the passes start
+ *     over.  Nothing the callback is told goes to opts->out.
  */
 #ifndef DIOFS_FSCK_CHECKER_H
 #define DIOFS_FSCK_CHECKER_H
@@ -27,10 +34,18 @@
 
 #include "diofs/bdev.h"
 
+/* Rule 5: the passes that report progress, numbered as e2fsck's. */
+#define FSCK_PASS_INODES	1	/* inode tables and trees */
+#define FSCK_PASS_DIRS		2	/* directory entries */
+#define FSCK_PASS_GROUPS	5	/* bitmaps and group counts */
+
 struct fsck_opts {
 	int repair;		/* 0: report only (-n); 1: repair (-y, -p) */
 	int skip_clean;		/* return at once if cleanly unmounted (-p) */
 	FILE *out;		/* problems and fixes; NULL: silent */
+	/* rule 5; NULL: none */
+	void (*progress)(void *arg, int pass, uint64_t done, uint64_t total);
+	void *progress_arg;
 };
 
 struct fsck_result {

@@ -86,6 +86,23 @@ int fsck_fail(struct fsck *f, int err, const char *fmt, ...)
 	return err;
 }
 
+void fsck_progress(struct fsck *f, int pass, uint64_t done, uint64_t total)
+{
+	uint64_t step;
+
+	if (!f->o->progress)
+		return;
+	if (done > total)
+		done = total;
+	/* done * 1000 could overflow only past 2^54 blocks or inodes */
+	step = total ? done / (total / 1000 + 1) : 0;
+	if (pass == f->prog_pass && step == f->prog_step && done < total)
+		return;
+	f->prog_pass = pass;
+	f->prog_step = step;
+	f->o->progress(f->o->progress_arg, pass, done, total);
+}
+
 /* ---- bit maps ----------------------------------------------------------- */
 
 int fsck_test(const uint8_t *map, uint64_t bit)

@@ -129,6 +129,8 @@ struct fsck {
 	int sb_rewrite;		/* both superblock copies must be written */
 	int clear_error;	/* the error state bit goes */
 	int err;		/* the first operational error */
+	int prog_pass;		/* the pass last reported (checker.h rule 5) */
+	uint64_t prog_step;	/* and its thousandths done */
 };
 
 /* ---- reporting (model.c rule 1) ---------------------------------------------- */
@@ -140,6 +142,9 @@ void fsck_note(struct fsck *f, const char *fmt, ...)
 /* The first operational error is kept; returns err. */
 int fsck_fail(struct fsck *f, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* checker.h rule 5: tell opts->progress, when done has moved on by a
+ * thousandth of total since the last call of the pass, or reached it. */
+void fsck_progress(struct fsck *f, int pass, uint64_t done, uint64_t total);
 
 /* ---- block maps and the checker's own allocation ----------------------------- */
 

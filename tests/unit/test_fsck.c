@@ -359,6 +359,72 @@ START_TEST(t_clean)
 }
 END_TEST
 
+/* checker.h rule 5: what the progress callback hears. */
+struct prog_log {
+	int pass[4096];
+	uint64_t done[4096], total[4096];
+	size_t n;
+};
+
+static void prog_record(void *arg, int pass, uint64_t done, uint64_t total)
+{
+	struct prog_log *l = arg;
+
+	ck_assert_uint_lt(l->n, 4096);
+	l->pass[l->n] = pass;
+	l->done[l->n] = done;
+	l->total[l->n] = total;
+	l->n++;
+}
+
+START_TEST(t_progress)
+{
+	struct prog_log *l = xalloc(sizeof(*l));
+	struct fsck_opts o = { .progress = prog_record };
+	struct fsck_result res;
+	struct env e;
+	struct run r = { 0 };
+	char *out = NULL;
+	size_t outlen = 0, i, passes = 0;
+
+	memset(l, 0, sizeof(*l));
+	o.progress_arg = l;
+	env_init_tree(&e, fsck_geoms[_i]);
+	o.out = open_memstream(&out, &outlen);
+	ck_assert_ptr_nonnull(o.out);
+	ck_assert_int_eq(fsck_run(e.bdev, &o, &res), 0);
+	fclose(o.out);
+	/* The lines on out are those of a run without the callback. */
+	run_fsck(&e, 0, &r);
+	ck_assert_str_eq(out, r.out);
+	run_free(&r);
+	free(out);
+
+	ck_assert_uint_gt(l->n, 0);
+	for (i = 0; i < l->n; i++) {
+		ck_assert_uint_le(l->done[i], l->total[i]);
+		if (i == 0 || l->pass[i] != l->pass[i - 1]) {
+			/* a pass starts at 0, after the last one ended */
+			ck_assert_uint_eq(l->done[i], 0);
+			if (i)
+				ck_assert_int_gt(l->pass[i], l->pass[i - 1]);
+			passes++;
+		} else {
+			ck_assert_uint_eq(l->total[i], l->total[i - 1]);
+			ck_assert_uint_gt(l->done[i], l->done[i - 1]);
+		}
+		if (i + 1 == l->n || l->pass[i + 1] != l->pass[i])
+			ck_assert_uint_eq(l->done[i], l->total[i]);
+	}
+	ck_assert_uint_eq(passes, 3);
+	ck_assert_int_eq(l->pass[0], FSCK_PASS_INODES);
+	ck_assert_int_eq(l->pass[l->n - 1], FSCK_PASS_GROUPS);
+	ck_assert_uint_eq(l->total[0], e.sb.group_count);
+	free(l);
+	env_done(&e);
+}
+END_TEST
+
 START_TEST(t_double_owner)
 {
 	const char *const want[] = { "also used by inode", NULL };
@@ -1257,6 +1323,7 @@ static Suite *fsck_suite(void)
 
 	tcase_set_timeout(tc, CASE_TIMEOUT);
 	tcase_add_loop_test(tc, t_clean, 0, NFSCK_GEOMS);
+	tcase_add_loop_test(tc, t_progress, 0, NFSCK_GEOMS);
 	tcase_add_loop_test(tc, t_double_owner, 0, NFSCK_GEOMS);
 	tcase_add_loop_test(tc, t_no_room_to_copy, 0, NFSCK_GEOMS);
 	tcase_add_loop_test(tc, t_link_count, 0, NFSCK_GEOMS);

@@ -2,9 +2,9 @@
 # Integration test of fsck.diofs on image files: a fresh filesystem is
 # clean; a torn superblock, bitmap or inode-table block is found by -n
 # (exit 4, nothing written), repaired by -y (exit 1) and clean afterwards
-# (exit 0); -p skips a clean filesystem; usage errors, missing files and
-# files without diofs exit 8 with one line; a fresh 1 TiB image checks in
-# seconds.  When the daemon can mount (always under CI=true), a filesystem
+# (exit 0); -p skips a clean filesystem; usage errors exit 16, missing
+# files and files without diofs 8, with one line; -V; -C progress lines;
+# a fresh 1 TiB image checks in seconds.  When the daemon can mount (always under CI=true), a filesystem
 # that was mounted and used is clean, and a mounted one is refused.
 set -euo pipefail
 
@@ -99,16 +99,34 @@ damage() {
 	fi
 }
 
+# run_usage_error NAME CMD...: exit 16 with exactly one line on stderr.
+run_usage_error() {
+	local name=$1
+	shift
+	run "$name" 16 "$@" || return 0
+	if [[ $(wc -l <"$work/err") -ne 1 ]]; then
+		bad "$name: expected one line on stderr, got: $err"
+	else
+		ok "$name: $err"
+	fi
+}
+
 # ---- usage and operational errors -------------------------------------------
 
 img=$work/a.img
 truncate -s 64M "$img"
 "$MKFS_BIN" -q "$img"
 
-run_op_error "no arguments" "$FSCK_BIN"
-run_op_error "-n with -y" "$FSCK_BIN" -n -y "$img"
-run_op_error "unknown option" "$FSCK_BIN" -Z "$img"
-run_op_error "two devices" "$FSCK_BIN" -n "$img" "$img"
+run_usage_error "no arguments" "$FSCK_BIN"
+run_usage_error "-n with -y" "$FSCK_BIN" -n -y "$img"
+run_usage_error "unknown option" "$FSCK_BIN" -Z "$img"
+run_usage_error "two devices" "$FSCK_BIN" -n "$img" "$img"
+run_usage_error "-C without a number" "$FSCK_BIN" -n -C x "$img"
+run_usage_error "-C with a closed descriptor" "$FSCK_BIN" -n -C 9 "$img"
+run_usage_error "-C without an argument" "$FSCK_BIN" -C
+if run "-V" 0 "$FSCK_BIN" -V && [[ $out == "fsck.diofs (diofs) "[0-9]* ]]; then
+	ok "-V prints the version: $out"
+fi
 run_op_error "missing image" "$FSCK_BIN" -n "$work/none.img"
 head -c 4M /dev/zero >"$work/zero.img"
 run_op_error "zeros" "$FSCK_BIN" -n "$work/zero.img"
@@ -145,6 +163,40 @@ flip "$img" 64 0x01
 if run "-p on damage" 1 "$FSCK_BIN" -p "$img"; then
 	ok "-p repairs a filesystem that is not marked clean"
 fi
+
+# ---- progress ----------------------------------------------------------------------
+
+# -C 3: lines "PASS DONE TOTAL DEVICE" with DONE growing to TOTAL in every
+# pass, passes in order; stderr, not a terminal here, stays empty.
+many=$work/many.img
+truncate -s 1G "$many"
+"$MKFS_BIN" -q -b 1024 "$many"
+if run "-C 3" 0 "$FSCK_BIN" -n -C 3 "$many" 3>"$work/prog"; then
+	if [[ -s $work/err ]]; then
+		bad "-C 3: stderr is not empty: $err"
+	elif why=$(awk -v dev="$many" '
+		NF != 4 || $1 !~ /^[0-9]+$/ || $2 !~ /^[0-9]+$/ ||
+		    $3 !~ /^[0-9]+$/ || $4 != dev { print "bad line: " $0; exit 1 }
+		$1 < pass { print "pass goes back: " $0; exit 1 }
+		$1 > pass { if (pass && last != max) { print "pass " pass " ends at " last "/" max; exit 1 }
+			    pass = $1; last = -1; max = $3; passes++ }
+		$3 != max || $2 < last || $2 > $3 { print "bad step: " $0; exit 1 }
+		{ last = $2 }
+		END { if (!NR) { print "no lines"; exit 1 }
+		      if (last != max) { print "last pass ends at " last "/" max; exit 1 }
+		      if (passes < 3) { print passes " passes"; exit 1 } }
+		' "$work/prog"); then
+		ok "-C 3 writes $(wc -l <"$work/prog") progress lines, $(awk '{print $1}' "$work/prog" | uniq | tr '\n' ' ')passes, each up to its total"
+	else
+		bad "-C 3: $why"
+	fi
+fi
+if run "no terminal" 0 "$FSCK_BIN" -n "$many" && [[ ! -s $work/err ]]; then
+	ok "without a terminal or -C, stderr stays empty"
+elif [[ -s $work/err ]]; then
+	bad "without a terminal: stderr has: $err"
+fi
+rm -f "$many"
 
 # ---- a large, fresh filesystem --------------------------------------------------
 
@@ -194,6 +246,23 @@ if mount_ok; then
 	unmount_fs "$mnt"
 	if run "used -n" 0 "$FSCK_BIN" -n "$used"; then
 		ok "a filesystem that was mounted and used is clean"
+	fi
+
+	# mkfs -N 1 raises the count to one that leaves room for files.
+	few=$work/few.img
+	truncate -s 64M "$few"
+	"$MKFS_BIN" -q -N 1 "$few"
+	mount_fs "$few" "$mnt"
+	n=0
+	for i in $(seq 1 16); do
+		: >"$mnt/f$i" 2>/dev/null && n=$((n + 1))
+	done
+	unmount_fs "$mnt"
+	if [[ $n -eq 16 ]] && run "-N 1 -n" 0 "$FSCK_BIN" -n "$few" &&
+	   grep -q " 32/32 inodes" <<<"$out"; then
+		ok "mkfs -N 1 leaves room for 16 files: $(head -n1 <<<"$out")"
+	else
+		bad "mkfs -N 1: $n of 16 files created; $out"
 	fi
 elif [[ ${CI:-} == true ]]; then
 	bad "cannot mount (no daemon, fusermount3 or usable /dev/fuse); CI=true requires it"

@@ -83,7 +83,7 @@ done
 [[ " $opts" != *" -o option"* ]] || fail "diofs -h: a placeholder taken for an option: $opts"
 "$FSCK_BIN" -h >"$T_DIR/help"
 opts=$(help_options "$T_DIR/help" | sort -u | tr '\n' ' ')
-[ "$opts" = "-a -f -h -n -p -y " ] || fail "fsck.diofs -h yields: $opts"
+[ "$opts" = "-C -V -a -f -h -n -p -y " ] || fail "fsck.diofs -h yields: $opts"
 
 pages=("$man_dir"/*.[1-9])
 [ ${#pages[@]} -ge 4 ] || fail "only ${#pages[@]} pages in $man_dir"

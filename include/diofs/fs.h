@@ -56,7 +56,14 @@ struct fs_mount_opts {
 	bool test_skip_commit_flush;
 };
 
-/* Open the device and mount.  On failure *err_msg is a one-line reason. */
+/*
+ * Open the device and mount.  On failure *err_msg is a one-line reason; it
+ * starts with FS_NOT_DIOFS (and the result is -EINVAL) when the device
+ * holds no diofs superblock, and says "run fsck.diofs" (-EUCLEAN) when the
+ * root directory cannot be read.  A device that cannot be opened for
+ * writing is mounted read-only, as fs_mount_notice() then says.
+ */
+#define FS_NOT_DIOFS "not a diofs filesystem"
 int fs_mount(const char *device, const struct fs_mount_opts *opts,
 	     struct fs **out, const char **err_msg);
 /* Write back everything and close the device. */
@@ -65,9 +72,14 @@ struct bdev *fs_bdev(struct fs *fs);
 uint32_t fs_block_size(const struct fs *fs);
 /* The error that made the filesystem read-only (rule 5), or 0. */
 int fs_error(const struct fs *fs);
-/* What the mount did that the user should hear of (a journal replay), in
- * one line, or NULL. */
+/* What the mount did that the user should hear of (a write-protected
+ * device, a journal replay, the superblock's error flag), in one line, or
+ * NULL. */
 const char *fs_mount_notice(const struct fs *fs);
+/* Whether the filesystem takes no changes: mounted read-only, on a device
+ * opened read-only, or with a feature this diofs can read but not write
+ * (the kernel's mount should say ro too). */
+bool fs_read_only(const struct fs *fs);
 /*
  * Remount.  ro: write everything home, mark the superblock clean, then
  * refuse every change with -EROFS, as a read-only mount does.  !ro: take

@@ -70,6 +70,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include <blkid/blkid.h>
 #include <fuse_opt.h>
 
 #define DEFAULT_MAX_THREADS	32
@@ -595,9 +596,48 @@ static void kernel_source(const char *device, char **fsname, int *loop_fd,
 		close(fd);
 }
 
+/*
+ * The mount's failure in one line.  For a device with no diofs superblock,
+ * what libblkid recognizes on it, if anything, as mkfs.diofs does.
+ */
+static const char *mount_error(const char *device, int rc, const char *msg)
+{
+	static char line[300];
+	const char *type = NULL;
+	bool table = false;
+	blkid_probe pr;
+
+	if (!msg)
+		return strerror(-rc);
+	if (rc != -EINVAL || strncmp(msg, FS_NOT_DIOFS, strlen(FS_NOT_DIOFS)))
+		return msg;
+	pr = blkid_new_probe_from_filename(device);
+	if (!pr)
+		return msg;
+	blkid_probe_enable_superblocks(pr, 1);
+	blkid_probe_set_superblocks_flags(pr, BLKID_SUBLKS_TYPE);
+	blkid_probe_enable_partitions(pr, 1);
+	if (blkid_do_safeprobe(pr) == 0 &&
+	    blkid_probe_lookup_value(pr, "TYPE", &type, NULL)) {
+		table = true;
+		if (blkid_probe_lookup_value(pr, "PTTYPE", &type, NULL))
+			type = NULL;
+	}
+	if (type && strcmp(type, "diofs")) {
+		snprintf(line, sizeof(line),
+			 "%s (it looks like %s%s%s): use mkfs.diofs to make one",
+			 FS_NOT_DIOFS, table ? "a " : "", type,
+			 table ? " partition table" : "");
+		msg = line;
+	}
+	blkid_free_probe(pr);
+	return msg;
+}
+
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct fuse_args saved = FUSE_ARGS_INIT(0, NULL);
 	struct main_opts o = {
 		.max_threads = DEFAULT_MAX_THREADS,
 		.max_idle_threads = IDLE_UNSET,
@@ -619,7 +659,7 @@ int main(int argc, char *argv[])
 	int loop_fd = -1;
 	int ready_fd = -1;
 	int status = 1;
-	int rc;
+	int rc, i;
 
 	o.prog = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
 	o.helper = !strcmp(o.prog, "mount.diofs") ||
@@ -701,6 +741,11 @@ int main(int argc, char *argv[])
 		log_err("%s", strerror(-rc));
 		goto out_conn;
 	}
+	/* fuse_session_new() consumes its arguments: keep them for a second
+	 * session, should the engine mount read-only by itself. */
+	for (i = 0; i < args.argc; i++)
+		if (fuse_opt_add_arg(&saved, args.argv[i]))
+			goto out_state;
 	se = fuse_session_new(&args, &ops_table, sizeof(ops_table), st);
 	if (!se)
 		goto out_state;	/* libfuse has said why */
@@ -722,12 +767,23 @@ int main(int argc, char *argv[])
 	mopts.log = log_engine;
 	rc = fs_mount(device, &mopts, &fs, &err_msg);
 	if (rc < 0) {
-		log_err("%s: %s", shown, err_msg ? err_msg : strerror(-rc));
+		log_err("%s: %s", shown, mount_error(device, rc, err_msg));
 		goto out_sigs;
 	}
 	if (fs_mount_notice(fs))
 		log_notice("%s: %s", shown, fs_mount_notice(fs));
 	ops_state_attach(st, fs);
+	/* The engine chose read-only itself (a write-protected device, a
+	 * feature it cannot write): the kernel's mount says ro as well. */
+	if (fs_read_only(fs) && !o.read_only) {
+		fuse_session_destroy(se);
+		se = NULL;
+		if (!fuse_opt_add_arg(&saved, "-oro"))
+			se = fuse_session_new(&saved, &ops_table,
+					      sizeof(ops_table), st);
+		if (!se)
+			goto out_fs;
+	}
 	if (fuse_set_signal_handlers(se))
 		goto out_fs;
 	/* rule 5: the kernel claims a block device itself */
@@ -774,7 +830,8 @@ out_handlers:
 out_fs:
 	if (!engine_down && !abandon && unmount_engine(st, shown) < 0)
 		status = 1;
-	fuse_session_destroy(se);
+	if (se)
+		fuse_session_destroy(se);
 	se = NULL;
 out_sigs:
 	pthread_sigmask(SIG_SETMASK, &oldsigs, NULL);
@@ -799,5 +856,6 @@ out_args:
 	free(o.mountpoint);
 	free(o.opts);
 	fuse_opt_free_args(&args);
+	fuse_opt_free_args(&saved);
 	return status;
 }

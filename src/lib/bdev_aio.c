@@ -260,7 +260,7 @@ int bdev_open(const char *path, int flags, struct bdev **out,
 	const char *msg = NULL;
 	struct bdev *bdev;
 	struct stat st;
-	int fd, ret, backing_fd = -1;
+	int fd, ret, ro, backing_fd = -1;
 
 	if (flags & ~BDEV_RDWR) {
 		msg = "invalid open flags";
@@ -295,6 +295,14 @@ int bdev_open(const char *path, int flags, struct bdev **out,
 	if (!is_usable(&st)) {
 		msg = "not a block device or regular file";
 		ret = -ENOTBLK;
+		goto out_close;
+	}
+	/* A write-protected block device opens for writing, then refuses
+	 * every write (EPERM): say so now. */
+	if (S_ISBLK(st.st_mode) && (flags & BDEV_RDWR) &&
+	    ioctl(fd, BLKROGET, &ro) == 0 && ro) {
+		ret = -EROFS;
+		msg = open_error(ret);
 		goto out_close;
 	}
 	if (S_ISREG(st.st_mode) && flock(fd, LOCK_EX | LOCK_NB) < 0) {

@@ -98,6 +98,27 @@ static int mount_fail(const char **err_msg, int err, const char *fmt, ...)
 	return err;
 }
 
+/* A reason that already says everything (super_read()'s): no errno text. */
+static int mount_said(const char **err_msg, int err, const char *msg,
+		      const char *fallback)
+{
+	if (!msg[0])
+		return mount_fail(err_msg, err, "%s", fallback);
+	snprintf(mount_msg, sizeof(mount_msg), "%s", msg);
+	if (err_msg)
+		*err_msg = mount_msg;
+	return err;
+}
+
+/* Add a part to the mount notice, after what is there ("; " between). */
+static void add_notice(struct fs *fs, const char *part)
+{
+	size_t n = strlen(fs->notice);
+
+	snprintf(fs->notice + n, sizeof(fs->notice) - n, "%s%s",
+		 n ? "; " : "", part);
+}
+
 /* Set the superblock's mount state in a transaction of its own. */
 static int fs_mark(struct fs *fs, bool mounting)
 {
@@ -183,7 +204,7 @@ static int journal_start(struct fs *fs, const struct fs_mount_opts *opts,
 		/* The replay may have rewritten the superblock itself. */
 		err = super_read(fs->bdev, &fs->sb, msg, sizeof(msg));
 		if (err)
-			return mount_fail(err_msg, err, "%s", msg[0] ? msg :
+			return mount_said(err_msg, err, msg,
 					  "cannot read the superblock after replaying the journal");
 	}
 	if (fs->read_only)
@@ -202,6 +223,27 @@ static int journal_start(struct fs *fs, const struct fs_mount_opts *opts,
 const char *fs_mount_notice(const struct fs *fs)
 {
 	return fs->notice[0] ? fs->notice : NULL;
+}
+
+/* A filesystem whose root directory is damaged (corrupt, free, not a
+ * directory) answers nothing but EUCLEAN: refuse it. */
+static int check_root(struct fs *fs, const char **err_msg)
+{
+	struct inode *ip;
+	bool dir;
+	int err;
+
+	err = inode_get(fs, DIOFS_ROOT_INO, &ip);
+	if (err && err != -EUCLEAN && err != -ENOENT)
+		return mount_fail(err_msg, err, "cannot read the root directory");
+	if (!err) {
+		dir = S_ISDIR(ip->mode);
+		inode_put(ip);
+		if (dir)
+			return 0;
+	}
+	return mount_said(err_msg, -EUCLEAN,
+			  "the root directory is damaged: run fsck.diofs", "");
 }
 
 int fs_mount_bdev(struct bdev *bdev, const struct fs_mount_opts *opts,
@@ -224,9 +266,11 @@ int fs_mount_bdev(struct bdev *bdev, const struct fs_mount_opts *opts,
 	pthread_mutex_init(&fs->dio_lock, NULL);
 
 	err = super_read(bdev, &fs->sb, msg, sizeof(msg));
+	if (err == -EINVAL && !strncmp(msg, FS_NOT_DIOFS, strlen(FS_NOT_DIOFS)))
+		snprintf(msg, sizeof(msg), "%s (no superblock at the start or the end of the device): use mkfs.diofs to make one",
+			 FS_NOT_DIOFS);
 	if (err) {
-		mount_fail(err_msg, err, "%s", msg[0] ? msg :
-			   "cannot read the superblock");
+		mount_said(err_msg, err, msg, "cannot read the superblock");
 		goto out_free;
 	}
 	if (fs->sb.block_size < bdev_block_size(bdev)) {
@@ -240,6 +284,14 @@ int fs_mount_bdev(struct bdev *bdev, const struct fs_mount_opts *opts,
 	err = journal_start(fs, opts, err_msg);
 	if (err)
 		goto out_free;
+	if (fs->sb.read_only) {
+		snprintf(msg, sizeof(msg),
+			 "unsupported read-only-compatible features 0x%x, mounting read-only",
+			 fs->sb.ro_compat & ~DIOFS_FEAT_RO_COMPAT_KNOWN);
+		add_notice(fs, msg);
+	}
+	if (fs->sb.state & DIOFS_STATE_ERROR)
+		add_notice(fs, "the filesystem has errors: run fsck.diofs");
 	for (g = 0; g < fs->sb.group_count; g++)
 		fs->data_blocks += super_group_len(&fs->sb, g) -
 				   super_group_meta(&fs->sb);
@@ -270,6 +322,9 @@ int fs_mount_bdev(struct bdev *bdev, const struct fs_mount_opts *opts,
 		mount_fail(err_msg, err, "cannot mount");
 		goto out_free;
 	}
+	err = check_root(fs, err_msg);
+	if (err)
+		goto out_free;
 	if (!fs->read_only) {
 		struct commit_opts co = {
 			.interval_secs = opts->commit_secs ? opts->commit_secs :
@@ -311,11 +366,21 @@ int fs_mount(const char *device, const struct fs_mount_opts *opts,
 	     struct fs **out, const char **err_msg)
 {
 	const char *why = NULL;
+	bool protected = false;
 	struct bdev *bdev;
+	char line[sizeof(((struct fs *)0)->notice)];
 	int err;
 
 	err = bdev_open(device, opts->read_only ? BDEV_RDONLY : BDEV_RDWR,
 			&bdev, &why);
+	/* As the kernel does: a device that cannot be written is mounted
+	 * read-only, and the notice says so. */
+	if (!opts->read_only &&
+	    (err == -EROFS || err == -EACCES || err == -EPERM)) {
+		why = NULL;
+		err = bdev_open(device, BDEV_RDONLY, &bdev, &why);
+		protected = !err;
+	}
 	if (err) {
 		if (why && err_msg) {
 			snprintf(mount_msg, sizeof(mount_msg), "%s", why);
@@ -331,7 +396,19 @@ int fs_mount(const char *device, const struct fs_mount_opts *opts,
 		return err;
 	}
 	(*out)->own_bdev = true;
+	if (protected) {
+		snprintf(line, sizeof(line), "%s", (*out)->notice);
+		(*out)->notice[0] = '\0';
+		add_notice(*out, "write-protected, mounting read-only");
+		if (line[0])
+			add_notice(*out, line);
+	}
 	return 0;
+}
+
+bool fs_read_only(const struct fs *fs)
+{
+	return __atomic_load_n(&fs->read_only, __ATOMIC_ACQUIRE);
 }
 
 int fs_unmount(struct fs *fs)

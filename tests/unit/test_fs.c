@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "diofs/bdev.h"
+#include "diofs/bdev_impl.h"	/* read_only, for t_mount_checks */
 #include "diofs/btree.h"
 #include "diofs/dio.h"
 #include "diofs/fs.h"
@@ -1177,6 +1178,91 @@ START_TEST(t_mount_errors)
 }
 END_TEST
 
+/* Change the superblock of an unmounted filesystem. */
+static void sb_edit(struct env *e, uint32_t set_state, uint32_t set_ro_compat)
+{
+	struct super sb;
+	char msg[200] = "";
+
+	ck_assert_int_eq(super_read(e->bdev, &sb, msg, sizeof(msg)), 0);
+	sb.state |= set_state;
+	sb.ro_compat |= set_ro_compat;
+	ck_assert_int_eq(super_write(e->bdev, &sb), 0);
+}
+
+static int mount_msg(struct env *e, const char **msg)
+{
+	struct fs_mount_opts o = { 0 };
+
+	*msg = NULL;
+	return fs_mount_bdev(e->bdev, &o, &e->fs, msg);
+}
+
+/* What the mount checks, and the one line each says. */
+START_TEST(t_mount_checks)
+{
+	const struct geom *g = &geoms[_i];
+	const char *msg;
+	struct super sb;
+	char why[200];
+	uint64_t blkno;
+	uint32_t off;
+	struct env e;
+
+	env_init(&e, g, 16 * MiB, NULL);
+	ck_assert(!fs_read_only(e.fs));
+	ck_assert_ptr_null(fs_mount_notice(e.fs));
+	env_unmount(&e);
+
+	/* The error flag: a read-write mount that says to run fsck. */
+	sb_edit(&e, DIOFS_STATE_ERROR, 0);
+	ck_assert_int_eq(mount_msg(&e, &msg), 0);
+	ck_assert(!fs_read_only(e.fs));
+	ck_assert_ptr_nonnull(fs_mount_notice(e.fs));
+	ck_assert_str_eq(fs_mount_notice(e.fs),
+			 "the filesystem has errors: run fsck.diofs");
+	ck_assert_int_eq(fs_unmount(e.fs), 0);
+
+	/* A read-only-compatible feature unknown here: read-only, said. */
+	sb_edit(&e, 0, 0x80000000u);
+	ck_assert_int_eq(mount_msg(&e, &msg), 0);
+	ck_assert(fs_read_only(e.fs));
+	ck_assert_ptr_nonnull(strstr(fs_mount_notice(e.fs),
+				     "mounting read-only; the filesystem has errors"));
+	ck_assert_int_eq(fs_unmount(e.fs), 0);
+	ck_assert_int_eq(super_read(e.bdev, &sb, why, sizeof(why)), 0);
+	sb.ro_compat &= ~0x80000000u;
+	sb.state &= ~DIOFS_STATE_ERROR;
+	ck_assert_int_eq(super_write(e.bdev, &sb), 0);
+
+	/* A device open read-only: a read-only mount. */
+	e.bdev->read_only = 1;
+	ck_assert_int_eq(mount_msg(&e, &msg), 0);
+	ck_assert(fs_read_only(e.fs));
+	ck_assert_ptr_null(fs_mount_notice(e.fs));
+	ck_assert_int_eq(fs_unmount(e.fs), 0);
+	e.bdev->read_only = 0;
+
+	/* A damaged root: refused, in one line naming fsck. */
+	ck_assert_int_eq(super_inode_loc(&sb, DIOFS_ROOT_INO, &blkno, &off), 0);
+	memset(bdev_test_data(e.bdev) + blkno * sb.block_size + off, 0x5A, 64);
+	ck_assert_int_eq(mount_msg(&e, &msg), -EUCLEAN);
+	ck_assert_str_eq(msg, "the root directory is damaged: run fsck.diofs");
+	e.fs = NULL;
+
+	/* Not a filesystem at all: says so, and what to do, with no errno
+	 * text after it. */
+	memset(bdev_test_data(e.bdev), 0, e.size);
+	ck_assert_int_eq(mount_msg(&e, &msg), -EINVAL);
+	ck_assert_ptr_nonnull(msg);
+	ck_assert(!strncmp(msg, FS_NOT_DIOFS, strlen(FS_NOT_DIOFS)));
+	ck_assert_ptr_nonnull(strstr(msg, ": use mkfs.diofs to make one"));
+	ck_assert_ptr_null(strstr(msg, strerror(EINVAL)));
+	e.fs = NULL;
+	env_done(&e);
+}
+END_TEST
+
 /* ---- concurrency: writers allocating under the shared lock ----------------------- */
 
 struct writer {
@@ -1271,6 +1357,7 @@ static Suite *fs_suite(void)
 		{ "copy_range", t_copy_range, NGEOMS },
 		{ "statfs_error", t_statfs_error, NGEOMS },
 		{ "mount_errors", t_mount_errors, 1 },
+		{ "mount_checks", t_mount_checks, NGEOMS },
 		{ "concurrent", t_concurrent, NGEOMS },
 	};
 

@@ -62,7 +62,6 @@ static const struct inode_content_ops content_ops = {
 static void commit_failed(void *arg, int err)
 {
 	struct fs *fs = arg;
-
 	char line[200];
 
 	fs_set_error(fs, err);
@@ -108,6 +107,15 @@ static int mount_said(const char **err_msg, int err, const char *msg,
 	if (err_msg)
 		*err_msg = mount_msg;
 	return err;
+}
+
+/* The journal's reasons say everything, but for I/O errors, whose errno
+ * text is worth adding. */
+static int journal_fail(const char **err_msg, int err, const char *msg)
+{
+	if (err == -EUCLEAN || err == -EOPNOTSUPP)
+		return mount_said(err_msg, err, msg, "cannot open the journal");
+	return mount_fail(err_msg, err, "%s", msg);
 }
 
 /* Add a part to the mount notice, after what is there ("; " between). */
@@ -188,13 +196,13 @@ static int journal_start(struct fs *fs, const struct fs_mount_opts *opts,
 
 	err = journal_open(fs->bdev, &fs->sb, &fs->journal, msg, sizeof(msg));
 	if (err)
-		return mount_fail(err_msg, err, "%s", msg);
+		return journal_fail(err_msg, err, msg);
 	journal_skip_commit_flush(fs->journal, opts->test_skip_commit_flush);
 	if (recover) {
 		err = journal_recover(fs->journal, !fs->read_only, &info, msg,
 				      sizeof(msg));
 		if (err)
-			return mount_fail(err_msg, err, "%s", msg);
+			return journal_fail(err_msg, err, msg);
 		snprintf(fs->notice, sizeof(fs->notice),
 			 "recovered the journal%s: %" PRIu64 " transaction%s, %" PRIu64 " block%s%s",
 			 fs->read_only ? " in memory only (read-only mount: run fsck.diofs -y or mount read-write to write it)" : "",

@@ -343,15 +343,9 @@ static int write_bitmap(struct fsck *f, uint64_t blkno, uint32_t magic,
 	if (err)
 		return fsck_fail(f, err, "cannot read block %" PRIu64 ": %s",
 				 blkno, strerror(-err));
-	err = txn_begin(f->c, &t);
-	if (!err) {
-		err = txn_add(t, b);
-		if (err)
-			txn_abort(t);
-	}
-	cache_release(f->c, b);
+	err = fsck_txn_holding(f, b, &t);
 	if (err)
-		return fsck_fail(f, err, "out of memory");
+		return err;
 	memcpy((uint8_t *)b->data + sizeof(struct diofs_blkhdr), want,
 	       f->bs - sizeof(struct diofs_blkhdr));
 	return fsck_commit(f, t);
@@ -581,15 +575,9 @@ static int write_descs(struct fsck *f, uint64_t k,
 	if (err)
 		return fsck_fail(f, err, "cannot read block %" PRIu64 ": %s",
 				 blkno, strerror(-err));
-	err = txn_begin(f->c, &t);
-	if (!err) {
-		err = txn_add(t, b);
-		if (err)
-			txn_abort(t);
-	}
-	cache_release(f->c, b);
+	err = fsck_txn_holding(f, b, &t);
 	if (err)
-		return fsck_fail(f, err, "out of memory");
+		return err;
 	for (g = g0; g < g1; g++) {
 		if (!fresh && !changed[g - g0])
 			continue;

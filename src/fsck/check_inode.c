@@ -596,17 +596,10 @@ static int rewrite_itable(struct fsck *f, uint64_t blkno, const uint8_t *data)
 	if (err)
 		return fsck_fail(f, err, "cannot set up block %" PRIu64 ": %s",
 				 blkno, strerror(-err));
-	err = txn_begin(f->c, &t);
-	if (!err) {
-		err = txn_add(t, b);
-		if (err)
-			txn_abort(t);
-	}
-	if (!err)
-		memcpy((uint8_t *)b->data + hdr, data + hdr, f->bs - hdr);
-	cache_release(f->c, b);
+	err = fsck_txn_holding(f, b, &t);
 	if (err)
-		return fsck_fail(f, err, "out of memory");
+		return err;
+	memcpy((uint8_t *)b->data + hdr, data + hdr, f->bs - hdr);
 	return fsck_commit(f, t);
 }
 
@@ -896,15 +889,9 @@ static int itable_open(struct fsck *f, uint64_t ino, struct txn **t,
 	if (err)
 		return fsck_fail(f, err, "cannot read inode %" PRIu64 ": %s", ino,
 				 strerror(-err));
-	err = txn_begin(f->c, t);
-	if (!err) {
-		err = txn_add(*t, b);
-		if (err)
-			txn_abort(*t);
-	}
-	cache_release(f->c, b);
+	err = fsck_txn_holding(f, b, t);
 	if (err)
-		return fsck_fail(f, err, "out of memory");
+		return err;
 	*block = b->data;
 	return 0;
 }

@@ -301,6 +301,19 @@ int fsck_pwrite(struct fsck *f, const void *buf, uint64_t blkno,
 	return 0;
 }
 
+int fsck_txn_holding(struct fsck *f, struct mbuf *b, struct txn **t)
+{
+	int err = txn_begin(f->c, t);
+
+	if (!err) {
+		err = txn_add(*t, b);
+		if (err)
+			txn_abort(*t);
+	}
+	cache_release(f->c, b);
+	return err ? fsck_fail(f, err, "out of memory") : 0;
+}
+
 int fsck_commit(struct fsck *f, struct txn *t)
 {
 	int err;
@@ -460,15 +473,9 @@ int fsck_itable_grow(struct fsck *f, uint64_t g)
 		if (err)
 			return fsck_fail(f, err, "cannot set up block %" PRIu64 ": %s",
 					 blkno, strerror(-err));
-		err = txn_begin(f->c, &t);
-		if (!err) {
-			err = txn_add(t, b);
-			if (err)
-				txn_abort(t);
-		}
-		cache_release(f->c, b);
+		err = fsck_txn_holding(f, b, &t);
 		if (err)
-			return fsck_fail(f, err, "out of memory");
+			return err;
 		err = fsck_commit(f, t);
 		if (err)
 			return err;

@@ -173,6 +173,10 @@ int fsck_pread(struct fsck *f, void *buf, uint64_t blkno, size_t nblocks);
 int fsck_pwrite(struct fsck *f, const void *buf, uint64_t blkno,
 		size_t nblocks);
 /* Commit t; a failure is an operational error. */
+/* A transaction of its own holding b, whose reference it takes over (b
+ * stays valid through the transaction's); on failure nothing is left open
+ * and the error is reported (fsck_fail()). */
+int fsck_txn_holding(struct fsck *f, struct mbuf *b, struct txn **t);
 int fsck_commit(struct fsck *f, struct txn *t);
 
 /* ---- inode records --------------------------------------------------------------- */

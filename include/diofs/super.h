@@ -168,8 +168,8 @@ int super_plan(uint64_t dev_size, uint32_t dev_block,
  * table, group 0's bitmaps and first inode-table blocks with the root
  * directory; every other group is left uninitialized (format.h rule 3), so
  * the cost does not grow with the device beyond the descriptor table.  The
- * journal area is reserved, not written.  Flushes before returning.  *sb
- * (if non-NULL) receives the new superblock.
+ * journal area gets only its journal superblock.  Flushes before
+ * returning.  *sb (if non-NULL) receives the new superblock.
  */
 int super_format(struct bdev *bdev, const struct format_opts *opts,
 		 struct super *sb, char *msg, size_t msglen);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * util: two small helpers the engine modules share.
+ * util: two small helpers the engine modules (and fsck) share.
  *
  *  - grow_array(): make room for need elements in a realloc()ed array,
  *    doubling; 0 or -ENOMEM (the array is untouched then).

@@ -58,6 +58,7 @@
 
 #include "diofs/codec.h"
 #include "diofs/crc.h"
+#include "diofs/util.h"
 #include "check_dir.h"
 #include "check_inode.h"
 #include "model.h"
@@ -261,15 +262,8 @@ struct ext_walk {
 
 static struct fclaim *claim_new(struct fsck *f)
 {
-	if (f->ncl == f->cap_cl) {
-		size_t cap = f->cap_cl ? f->cap_cl * 2 : 1024;
-		struct fclaim *p = realloc(f->cl, cap * sizeof(*p));
-
-		if (!p)
-			return NULL;
-		f->cl = p;
-		f->cap_cl = cap;
-	}
+	if (grow_array((void **)&f->cl, &f->cap_cl, f->ncl + 1, sizeof(*f->cl)))
+		return NULL;
 	memset(&f->cl[f->ncl], 0, sizeof(f->cl[0]));
 	return &f->cl[f->ncl++];
 }

@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "diofs/util.h"
 #include "model.h"
 
 /* ---- reporting ---------------------------------------------------------- */
@@ -357,15 +358,9 @@ struct finode *fsck_inode_add(struct fsck *f, uint64_t ino)
 {
 	size_t i;
 
-	if (f->nino == f->cap_ino) {
-		size_t cap = f->cap_ino ? f->cap_ino * 2 : 256;
-		struct finode *p = realloc(f->ino, cap * sizeof(*p));
-
-		if (!p)
-			return NULL;
-		f->ino = p;
-		f->cap_ino = cap;
-	}
+	if (grow_array((void **)&f->ino, &f->cap_ino, f->nino + 1,
+		       sizeof(*f->ino)))
+		return NULL;
 	i = inode_pos(f, ino);
 	if (i < f->nino && f->ino[i].ino == ino)
 		return &f->ino[i];

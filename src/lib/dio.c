@@ -69,6 +69,7 @@
 #include <time.h>
 
 #include "diofs/dio.h"
+#include "diofs/util.h"
 
 #define DIO_DEFAULT_DEPTH	64
 #define DIO_DEFAULT_MAX_IO	(1024 * 1024)
@@ -200,15 +201,8 @@ static int range_add(struct range_list *l, uint64_t start, uint64_t end)
 			l->v[l->n - 1].end = end;
 		return 0;
 	}
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 8;
-		struct blk_range *v = realloc(l->v, cap * sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		l->v = v;
-		l->cap = cap;
-	}
+	if (grow_array((void **)&l->v, &l->cap, l->n + 1, sizeof(*l->v)))
+		return -ENOMEM;
 	l->v[l->n++] = (struct blk_range){ start, end };
 	return 0;
 }

@@ -74,7 +74,6 @@
 #include <fuse_opt.h>
 
 #define DEFAULT_MAX_THREADS	32
-#define DEFAULT_IDLE_THREADS	16
 #define DEFAULT_TIMEOUT		1.0
 #define IDLE_UNSET		UINT_MAX	/* -o max_idle_threads not given */
 /* fuseblk's block size unless the device's sectors are larger: the page
@@ -244,7 +243,7 @@ static void help(const char *prog)
 	       "    -o noacl               no POSIX ACLs (they are on by default)\n"
 	       "    -o allow_other         let other users use the filesystem\n"
 	       "    -o max_threads=N       at most N worker threads (default %d)\n"
-	       "    -o max_idle_threads=N  keep at most N idle workers (default %d)\n"
+	       "    -o max_idle_threads=N  keep at most N idle workers (default max_threads)\n"
 	       "    -o cache_blocks=N      metadata cache size in blocks\n"
 	       "    -o commit=SECONDS      commit the journal at least this often (default 5)\n"
 	       "    -o sync                every change is durable before it returns\n"
@@ -255,7 +254,7 @@ static void help(const char *prog)
 	       "\n"
 	       "Permissions are always checked by the kernel (default_permissions).\n"
 	       "Standard FUSE and mount options are passed on to libfuse:\n",
-	       DEFAULT_MAX_THREADS, DEFAULT_IDLE_THREADS);
+	       DEFAULT_MAX_THREADS);
 	fuse_lowlevel_help();
 }
 
@@ -692,10 +691,11 @@ int main(int argc, char *argv[])
 		status = do_remount(&o);
 		goto out_args;
 	}
-	/* the default number of idle workers never exceeds max_threads */
+	/* By default a worker, once started, never ends: starting one costs
+	 * a libaio context, and ending idle ones under a bursty load made
+	 * thread start-up the largest cost of a 4 KiB request. */
 	if (o.max_idle_threads == IDLE_UNSET)
-		o.max_idle_threads = o.max_threads < DEFAULT_IDLE_THREADS ?
-				     o.max_threads : DEFAULT_IDLE_THREADS;
+		o.max_idle_threads = o.max_threads;
 	if (o.max_threads == 0) {
 		fprintf(stderr, "%s: max_threads=0: give at least 1\n", o.prog);
 		goto out_args;

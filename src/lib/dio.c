@@ -66,6 +66,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "diofs/dio.h"
@@ -120,7 +121,7 @@ struct dio_ctx {
 	void **bufs;		/* allocated on first use */
 	int *free_bufs;		/* stack of free buffer indexes */
 	unsigned nfree_bufs;
-	void *zero;		/* max_io bytes of zeros */
+	void *zero;		/* max_io bytes of zeros, read-only */
 	struct dio_req *reqs;
 	struct dio_req *free_reqs;
 	struct dio *dios;	/* queue_depth + 1: one per transfer */
@@ -309,9 +310,14 @@ int dio_ctx_create(struct bdev *bdev, const struct dio_params *params,
 	if (!ctx->bufs || !ctx->free_bufs || !ctx->reqs || !ctx->dios ||
 	    !ctx->batch || !ctx->done)
 		goto out_free;
-	if (posix_memalign(&ctx->zero, 4096, ctx->max_io))
+	/* Untouched read-only anonymous memory is the kernel's zero page:
+	 * the zeros cost neither resident memory nor a memset per context. */
+	ctx->zero = mmap(NULL, ctx->max_io, PROT_READ,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (ctx->zero == MAP_FAILED) {
+		ctx->zero = NULL;
 		goto out_free;
-	memset(ctx->zero, 0, ctx->max_io);
+	}
 
 	for (unsigned i = 0; i < ctx->nbufs; i++)
 		ctx->free_bufs[ctx->nfree_bufs++] = ctx->nbufs - 1 - i;
@@ -362,7 +368,8 @@ void dio_ctx_destroy(struct dio_ctx *ctx)
 	free(ctx->dios);
 	free(ctx->batch);
 	free(ctx->done);
-	free(ctx->zero);
+	if (ctx->zero)
+		munmap(ctx->zero, ctx->max_io);
 	free(ctx);
 }
 

@@ -1,0 +1,180 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * stats.c: per-thread shards of counters, summed on read (stats.h).
+ *
+ * Each set has a pthread key whose value is the calling thread's shard.
+ * The first count of a thread takes a shard that an ended thread left on
+ * the free list, or makes a new one, under s->lock; the shard is on
+ * s->shards from then on until stats_destroy().  The key's destructor puts
+ * a shard back on the free list when its thread ends (stats.h rule 2).
+ *
+ * Rules:
+ *  1. A shard's words are written by its owning thread only, with relaxed
+ *     atomic stores of plain sums: the compiler emits an ordinary load,
+ *     add and store, and a concurrent stats_fold() reads every word whole.
+ *  2. s->lock guards s->shards and s->free.  A shard changes owner only
+ *     through the free list, under the lock, so the new owner sees the
+ *     counts the old one stored.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "diofs/stats.h"
+
+struct shard {
+	struct stats *s;
+	struct shard *next;	/* on s->shards */
+	struct shard *next_free;
+	uint64_t w[];
+};
+
+struct stats {
+	size_t nwords;
+	pthread_key_t key;
+	pthread_mutex_t lock;
+	struct shard *shards;
+	struct shard *free;
+};
+
+static void shard_retire(void *p)
+{
+	struct shard *sh = p;
+	struct stats *s = sh->s;
+
+	pthread_mutex_lock(&s->lock);
+	sh->next_free = s->free;
+	s->free = sh;
+	pthread_mutex_unlock(&s->lock);
+}
+
+int stats_create(size_t nwords, struct stats **out)
+{
+	struct stats *s;
+	int err;
+
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->nwords = nwords;
+	err = pthread_key_create(&s->key, shard_retire);
+	if (err) {
+		free(s);
+		return -err;
+	}
+	pthread_mutex_init(&s->lock, NULL);
+	*out = s;
+	return 0;
+}
+
+void stats_destroy(struct stats *s)
+{
+	struct shard *sh, *next;
+
+	if (!s)
+		return;
+	/* Threads that end from now on leave their shard alone. */
+	pthread_key_delete(s->key);
+	for (sh = s->shards; sh; sh = next) {
+		next = sh->next;
+		free(sh);
+	}
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
+
+size_t stats_words(const struct stats *s)
+{
+	return s->nwords;
+}
+
+/* The calling thread's shard, taken on its first count; NULL without
+ * memory (stats.h rule 3). */
+static struct shard *shard_attach(struct stats *s)
+{
+	struct shard *sh;
+
+	pthread_mutex_lock(&s->lock);
+	sh = s->free;
+	if (sh) {
+		s->free = sh->next_free;
+	} else {
+		sh = calloc(1, sizeof(*sh) + s->nwords * sizeof(uint64_t));
+		if (sh) {
+			sh->s = s;
+			sh->next = s->shards;
+			s->shards = sh;
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (sh && pthread_setspecific(s->key, sh)) {
+		shard_retire(sh);
+		sh = NULL;
+	}
+	return sh;
+}
+
+static inline uint64_t *local_words(struct stats *s)
+{
+	struct shard *sh = pthread_getspecific(s->key);
+
+	if (__builtin_expect(!sh, 0))
+		sh = shard_attach(s);
+	return sh ? sh->w : NULL;
+}
+
+/* Rule 1: only the owner writes, so load-add-store loses nothing. */
+static inline void bump(uint64_t *w, uint64_t v)
+{
+	__atomic_store_n(w, __atomic_load_n(w, __ATOMIC_RELAXED) + v,
+			 __ATOMIC_RELAXED);
+}
+
+void stats_add(struct stats *s, size_t w, uint64_t v)
+{
+	uint64_t *words;
+
+	if (!s)
+		return;
+	words = local_words(s);
+	if (words)
+		bump(&words[w], v);
+}
+
+unsigned stats_bucket(uint64_t value)
+{
+	unsigned b = value ? 64 - (unsigned)__builtin_clzll(value) : 0;
+
+	return b < STATS_BUCKETS ? b : STATS_BUCKETS - 1;
+}
+
+void stats_hist_add(struct stats *s, size_t w, uint64_t value)
+{
+	uint64_t *words;
+
+	if (!s)
+		return;
+	words = local_words(s);
+	if (!words)
+		return;
+	words += w;
+	bump(&words[offsetof(struct stats_hist, count) / sizeof(uint64_t)], 1);
+	bump(&words[offsetof(struct stats_hist, sum) / sizeof(uint64_t)],
+	     value);
+	bump(&words[offsetof(struct stats_hist, bucket) / sizeof(uint64_t) +
+		    stats_bucket(value)], 1);
+}
+
+void stats_fold(struct stats *s, uint64_t *out)
+{
+	const struct shard *sh;
+	size_t i;
+
+	memset(out, 0, s->nwords * sizeof(uint64_t));
+	pthread_mutex_lock(&s->lock);
+	for (sh = s->shards; sh; sh = sh->next)
+		for (i = 0; i < s->nwords; i++)
+			out[i] += __atomic_load_n(&sh->w[i], __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&s->lock);
+}

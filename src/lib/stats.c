@@ -15,9 +15,17 @@
  *  2. s->lock guards s->shards and s->free.  A shard changes owner only
  *     through the free list, under the lock, so the new owner sees the
  *     counts the old one stored.
+ *  3. A thread remembers its last few shards in a small thread-local table
+ *     keyed by the set's id, unique for the life of the process, so a
+ *     count costs no pthread_getspecific() and a set freed and made again
+ *     at the same address is never mistaken for the old one.  The key's
+ *     destructor runs in the ending thread and clears the thread's entry
+ *     for the shard it gives away: a later destructor that counts takes a
+ *     shard again through the key.
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,6 +39,7 @@ struct shard {
 };
 
 struct stats {
+	uint64_t id;		/* rule 3 */
 	size_t nwords;
 	pthread_key_t key;
 	pthread_mutex_t lock;
@@ -38,11 +47,22 @@ struct stats {
 	struct shard *free;
 };
 
+#define RECENT	4	/* shards a thread remembers: a power of two */
+
+static __thread struct {
+	uint64_t id;		/* 0: empty */
+	struct shard *sh;
+} recent[RECENT];
+
+static _Atomic uint64_t last_id;
+
 static void shard_retire(void *p)
 {
 	struct shard *sh = p;
 	struct stats *s = sh->s;
 
+	if (recent[s->id % RECENT].sh == sh)
+		recent[s->id % RECENT].id = 0;
 	pthread_mutex_lock(&s->lock);
 	sh->next_free = s->free;
 	s->free = sh;
@@ -57,6 +77,8 @@ int stats_create(size_t nwords, struct stats **out)
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
+	s->id = atomic_fetch_add_explicit(&last_id, 1,
+					  memory_order_relaxed) + 1;
 	s->nwords = nwords;
 	err = pthread_key_create(&s->key, shard_retire);
 	if (err) {
@@ -115,13 +137,29 @@ static struct shard *shard_attach(struct stats *s)
 	return sh;
 }
 
+/* Out of line, so that a count that finds its shard needs no stack frame. */
+static __attribute__((noinline)) uint64_t *local_words_slow(struct stats *s)
+{
+	unsigned slot = s->id % RECENT;
+	struct shard *sh;
+
+	sh = pthread_getspecific(s->key);
+	if (!sh)
+		sh = shard_attach(s);
+	if (!sh)
+		return NULL;
+	recent[slot].id = s->id;
+	recent[slot].sh = sh;
+	return sh->w;
+}
+
 static inline uint64_t *local_words(struct stats *s)
 {
-	struct shard *sh = pthread_getspecific(s->key);
+	unsigned slot = s->id % RECENT;
 
-	if (__builtin_expect(!sh, 0))
-		sh = shard_attach(s);
-	return sh ? sh->w : NULL;
+	if (__builtin_expect(recent[slot].id == s->id, 1))
+		return recent[slot].sh->w;
+	return local_words_slow(s);
 }
 
 /* Rule 1: only the owner writes, so load-add-store loses nothing. */

@@ -5,7 +5,8 @@
 # write(2) reaches the daemon as the byte range the program gave):
 #  - 3 KiB written at 1 KiB into a fresh file: one write request, 1 KiB of
 #    zeros written before the data and none after (the data ends the
-#    block); 1 KiB at 1 KiB: 1 KiB before and 2 KiB after;
+#    block), all of it one merged device request of 4 KiB in one
+#    io_submit; 1 KiB at 1 KiB: 1 KiB before and 2 KiB after;
 #  - 64 KiB read from a hole: 64 KiB read as zeros, no device read;
 #  - fsync: one fsync request, one commit, one journal record, and
 #    device flushes;
@@ -48,6 +49,8 @@ def delta(a, b):
     for k in a["histograms"]:
         d["hist_" + k] = (b["histograms"][k]["count"] -
                           a["histograms"][k]["count"])
+        d["sum_" + k] = (b["histograms"][k]["sum"] -
+                         a["histograms"][k]["sum"])
     return d
 
 def expect(d, what, **want):
@@ -75,13 +78,23 @@ d = zeroing("three", 1024, data)
 expect(d, "3 KiB at 1 KiB", req_write=1, dio_writes=1,
        dio_write_bytes=3072, dio_zeroed_bytes=1024, dio_rmw_reads=0,
        dio_zero_read_bytes=0)
+# zeros and data are contiguous: one device request, one io_submit (the
+# journal writes nothing before a commit)
+expect(d, "3 KiB at 1 KiB", dev_writes=1, dev_write_bytes=4096,
+       hist_dio_merges=1, hist_dev_batch_iocbs=1, sum_dev_batch_iocbs=1,
+       hist_dev_queue_depth=1)
 with open(os.path.join(mnt, "three"), "rb") as f:
     if f.read() != bytes(1024) + data:
         raise SystemExit("three: contents differ")
 
 d = zeroing("one", 1024, data[:1024])
 expect(d, "1 KiB at 1 KiB", req_write=1, dio_writes=1,
-       dio_write_bytes=1024, dio_zeroed_bytes=3072)
+       dio_write_bytes=1024, dio_zeroed_bytes=3072, dev_writes=1,
+       dev_write_bytes=4096, hist_dio_merges=1)
+# zeros, data, zeros: three pieces where the device block is below 1 KiB,
+# one staged block where it is 4 KiB
+if not 1 <= d["sum_dio_merges"] <= 3:
+    raise SystemExit("1 KiB at 1 KiB: %d pieces" % d["sum_dio_merges"])
 
 # A hole: 1 MiB of size and no blocks.  The first read warms the metadata
 # cache, so that the second needs the device for nothing at all.

@@ -48,6 +48,7 @@ struct stats {
 };
 
 #define RECENT	4	/* shards a thread remembers: a power of two */
+#define SHARD_ALIGN	64	/* a cache line */
 
 static __thread struct {
 	uint64_t id;		/* 0: empty */
@@ -111,6 +112,19 @@ size_t stats_words(const struct stats *s)
 	return s->nwords;
 }
 
+/* Whole cache lines of its own, so that no two threads write one line. */
+static struct shard *shard_alloc(size_t nwords)
+{
+	size_t size = sizeof(struct shard) + nwords * sizeof(uint64_t);
+	struct shard *sh;
+
+	size = (size + SHARD_ALIGN - 1) & ~(size_t)(SHARD_ALIGN - 1);
+	sh = aligned_alloc(SHARD_ALIGN, size);
+	if (sh)
+		memset(sh, 0, size);
+	return sh;
+}
+
 /* The calling thread's shard, taken on its first count; NULL without
  * memory (stats.h rule 3). */
 static struct shard *shard_attach(struct stats *s)
@@ -122,7 +136,7 @@ static struct shard *shard_attach(struct stats *s)
 	if (sh) {
 		s->free = sh->next_free;
 	} else {
-		sh = calloc(1, sizeof(*sh) + s->nwords * sizeof(uint64_t));
+		sh = shard_alloc(s->nwords);
 		if (sh) {
 			sh->s = s;
 			sh->next = s->shards;

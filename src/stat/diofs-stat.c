@@ -178,13 +178,13 @@ static void print_text(const struct statctl_reply *r, const char *mnt,
 	if (!any)
 		printf("  (no requests)\n");
 
-	printf("  device:    reads %llu (%llu bytes), writes %llu (%llu bytes), flushes %llu\n",
+	printf("  device:    reads %llu (%llu bytes), writes %llu (%llu bytes)\n",
 	       (unsigned long long)c[STATS_DEV_READS],
 	       (unsigned long long)c[STATS_DEV_READ_BYTES],
 	       (unsigned long long)c[STATS_DEV_WRITES],
-	       (unsigned long long)c[STATS_DEV_WRITE_BYTES],
-	       (unsigned long long)c[STATS_DEV_FLUSHES]);
-	printf("             io_submit calls %llu, eagain %llu, short completions %llu\n",
+	       (unsigned long long)c[STATS_DEV_WRITE_BYTES]);
+	printf("             flushes %llu, io_submit calls %llu, eagain %llu, short completions %llu\n",
+	       (unsigned long long)c[STATS_DEV_FLUSHES],
 	       (unsigned long long)c[STATS_DEV_SUBMIT_CALLS],
 	       (unsigned long long)c[STATS_DEV_EAGAIN],
 	       (unsigned long long)c[STATS_DEV_SHORT]);
@@ -202,7 +202,9 @@ static void print_text(const struct statctl_reply *r, const char *mnt,
 	       (unsigned long long)c[STATS_DIO_READ_BYTES],
 	       (unsigned long long)c[STATS_DIO_WRITES],
 	       (unsigned long long)c[STATS_DIO_WRITE_BYTES]);
-	printf("             read as zeros without I/O %llu bytes, zeros written in new blocks %llu bytes, read-modify-write reads %llu\n",
+	printf("             read as zeros without I/O %llu bytes\n"
+	       "             zeros written in new blocks %llu bytes\n"
+	       "             read-modify-write reads %llu\n",
 	       (unsigned long long)c[STATS_DIO_ZERO_READ_BYTES],
 	       (unsigned long long)c[STATS_DIO_ZEROED_BYTES],
 	       (unsigned long long)c[STATS_DIO_RMW]);

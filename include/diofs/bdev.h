@@ -55,6 +55,8 @@ struct bdev_req {
 	struct iocb iocb;
 };
 
+struct stats;
+
 struct bdev_stats {
 	uint64_t reads;		/* read requests completed (iocbs, not retries) */
 	uint64_t writes;	/* write requests completed */
@@ -83,6 +85,9 @@ uint64_t bdev_size(const struct bdev *bdev);		/* bytes */
 int bdev_read_only(const struct bdev *bdev);
 int bdev_flush(struct bdev *bdev);
 void bdev_get_stats(struct bdev *bdev, struct bdev_stats *st);
+/* The engine's counters for everything on this bdev (stats.h), freed by
+ * bdev_close(). */
+struct stats *bdev_stats(struct bdev *bdev);
 
 /* A queue of up to depth requests in flight, for one thread. */
 int bdev_queue_open(struct bdev *bdev, unsigned depth, struct bdev_queue **out);

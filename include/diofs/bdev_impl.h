@@ -28,6 +28,7 @@
 #include <time.h>
 
 #include "diofs/bdev.h"
+#include "diofs/stats.h"
 
 struct bdev_ops {
 	int (*queue_init)(struct bdev_queue *q);
@@ -40,12 +41,6 @@ struct bdev_ops {
 	void (*destroy)(struct bdev *bdev);	/* frees the bdev */
 };
 
-/* The counters behind struct bdev_stats, updated by every thread. */
-struct bdev_counters {
-	_Atomic uint64_t reads, writes, read_bytes, write_bytes;
-	_Atomic uint64_t submit_calls, eagain, short_completions, flushes;
-};
-
 struct bdev {
 	const struct bdev_ops *ops;
 	int fd;			/* every iocb's aio_fildes; -1: test device */
@@ -54,7 +49,7 @@ struct bdev {
 	uint32_t mem_align;
 	uint64_t size;
 	int read_only;
-	struct bdev_counters stats;
+	struct stats *stats;	/* the engine's counters (stats.h) */
 	/* bdev_set_overlay() */
 	void (*overlay)(void *arg, void *buf, size_t len, uint64_t off);
 	void *overlay_arg;
@@ -83,9 +78,11 @@ struct bdev_queue {
 
 /*
  * Set up the fields of struct bdev common to all backends.  The backend
- * fills in fd, block_size, mem_align, size and read_only.
+ * fills in fd, block_size, mem_align, size and read_only.  0 or -ENOMEM;
+ * bdev_close() (or bdev_fini() on a backend's failure path) undoes it.
  */
-void bdev_init(struct bdev *bdev, const struct bdev_ops *ops);
+int bdev_init(struct bdev *bdev, const struct bdev_ops *ops);
+void bdev_fini(struct bdev *bdev);
 
 /*
  * Check an iocb against rule 1 of bdev.h and the device size; store its

@@ -41,8 +41,15 @@
  *     waiting), so they run under the gate held shared and find no engine
  *     once it is gone; every worker's direct-I/O context is destroyed
  *     before the device closes, since the workers outlive it.
- *  8. The one ioctl, DIOFS_IOC_SET_RO on the root directory, is how
- *     mount.diofs remounts (main.c): only root may send it.
+ *  8. Two ioctls on the root directory, and no other: DIOFS_IOC_SET_RO is
+ *     how mount.diofs remounts (main.c), and only root may send it;
+ *     DIOFS_IOC_GET_STATS is how diofs-stat reads the counters
+ *     (statctl.h), and root and the user who mounted may send it.
+ *  9. Every request is timed from the handler's entry to its return and
+ *     counted in st->req_stats under its kind (enum ops_req): a handler
+ *     has replied by the time it returns.  The set belongs to the state,
+ *     not the engine, so the forgets that may come after the destroy
+ *     request (rule 7) still have it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -53,10 +60,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "acl.h"
 #include "ops.h"
+#include "statctl.h"
 
 #define OPS_BUF_ALIGN	4096
 #define OPS_MAX_WRITE	(1024 * 1024)
@@ -70,6 +79,9 @@ struct ops_state {
 	int unmount_rc;		/* fs_unmount()'s result */
 	pthread_mutex_t threads_lock;
 	struct ops_thread *threads; /* every worker's state (rule 7) */
+	struct stats *req_stats; /* rule 9: OPS_REQ_NR histograms */
+	uid_t owner;		/* who mounted: may read the counters */
+	uint64_t attached_ns;	/* CLOCK_MONOTONIC at ops_state_attach() */
 };
 
 struct ops_thread {
@@ -108,8 +120,16 @@ int ops_state_create(const struct ops_config *cfg, struct ops_state **out)
 	if (!st)
 		return -ENOMEM;
 	st->cfg = *cfg;
+	st->owner = getuid();
+	rc = stats_create(OPS_REQ_NR * STATS_WORDS(struct stats_hist),
+			  &st->req_stats);
+	if (rc) {
+		free(st);
+		return rc;
+	}
 	rc = pthread_key_create(&st->thread_key, thread_free);
 	if (rc) {
+		stats_destroy(st->req_stats);
 		free(st);
 		return -rc;
 	}
@@ -119,9 +139,18 @@ int ops_state_create(const struct ops_config *cfg, struct ops_state **out)
 	return 0;
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 void ops_state_attach(struct ops_state *st, struct fs *fs)
 {
 	st->fs = fs;
+	st->attached_ns = now_ns();
 }
 
 int ops_unmount(struct ops_state *st)
@@ -151,6 +180,7 @@ void ops_state_destroy(struct ops_state *st)
 	pthread_key_delete(st->thread_key);
 	pthread_mutex_destroy(&st->threads_lock);
 	pthread_rwlock_destroy(&st->gate);
+	stats_destroy(st->req_stats);
 	free(st);
 }
 
@@ -1116,6 +1146,36 @@ static void ops_copy_file_range(fuse_req_t req, fuse_ino_t ino_in,
 	fuse_reply_write(req, n);
 }
 
+/* Rule 8: the counters, for root and the user who mounted (statctl.h). */
+static void ioctl_get_stats(fuse_req_t req, size_t out_bufsz)
+{
+	struct ops_state *st = req_state(req);
+	uid_t uid = fuse_req_ctx(req)->uid;
+	uint64_t req_words[OPS_REQ_NR * STATS_WORDS(struct stats_hist)];
+	struct statctl_reply *r;
+
+	if (out_bufsz < sizeof(*r)) {
+		fuse_reply_err(req, ENOTTY);
+		return;
+	}
+	if (uid != 0 && uid != st->owner) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	r = calloc(1, sizeof(*r));
+	if (!r) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	r->version = STATCTL_VERSION;
+	r->uptime_ns = now_ns() - st->attached_ns;
+	stats_fold(bdev_stats(fs_bdev(st->fs)), (uint64_t *)&r->engine);
+	stats_fold(st->req_stats, req_words);
+	memcpy(r->req, req_words, sizeof(req_words));
+	fuse_reply_ioctl(req, 0, r, sizeof(*r));
+	free(r);
+}
+
 /*
  * Rule 8.  Every other ioctl gets ENOTTY: answering keeps the kernel from
  * retrying.
@@ -1127,6 +1187,10 @@ static void ops_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd,
 	uint32_t ro;
 	int rc;
 
+	if (cmd == DIOFS_IOC_GET_STATS && ino == FUSE_ROOT_ID) {
+		ioctl_get_stats(req, out_bufsz);
+		return;
+	}
 	if (cmd != DIOFS_IOC_SET_RO || ino != FUSE_ROOT_ID ||
 	    in_bufsz != sizeof(ro)) {
 		fuse_reply_err(req, ENOTTY);
@@ -1144,6 +1208,120 @@ static void ops_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd,
 		fuse_reply_ioctl(req, 0, NULL, 0);
 }
 
+/* ---- rule 9: every request timed ---------------------------------------- */
+
+/* The handler has replied: req is gone, so st was taken before. */
+static void req_done(struct ops_state *st, enum ops_req kind, uint64_t start)
+{
+	stats_hist_add(st->req_stats, kind * STATS_WORDS(struct stats_hist),
+		       (now_ns() - start) / 1000);
+}
+
+#define P(...)	__VA_ARGS__
+#define TIMED(op, kind, params, args)					\
+	static void timed_##op(fuse_req_t req, params)			\
+	{								\
+		struct ops_state *st = req_state(req);			\
+		uint64_t start = now_ns();				\
+									\
+		ops_##op(req, args);					\
+		req_done(st, OPS_REQ_##kind, start);			\
+	}
+
+TIMED(lookup, LOOKUP, P(fuse_ino_t parent, const char *name), P(parent, name))
+TIMED(forget, FORGET, P(fuse_ino_t ino, uint64_t nlookup), P(ino, nlookup))
+TIMED(forget_multi, FORGET,
+	  P(size_t count, struct fuse_forget_data *forgets),
+	  P(count, forgets))
+TIMED(getattr, GETATTR,
+	  P(fuse_ino_t ino, struct fuse_file_info *fi),
+	  P(ino, fi))
+TIMED(setattr, SETATTR,
+	  P(fuse_ino_t ino, struct stat *attr, int to_set,
+	    struct fuse_file_info *fi),
+	  P(ino, attr, to_set, fi))
+TIMED(readlink, READLINK, P(fuse_ino_t ino), P(ino))
+TIMED(mknod, MKNOD,
+	  P(fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev),
+	  P(parent, name, mode, rdev))
+TIMED(mkdir, MKDIR,
+	  P(fuse_ino_t parent, const char *name, mode_t mode),
+	  P(parent, name, mode))
+TIMED(unlink, UNLINK, P(fuse_ino_t parent, const char *name), P(parent, name))
+TIMED(rmdir, RMDIR, P(fuse_ino_t parent, const char *name), P(parent, name))
+TIMED(symlink, SYMLINK,
+	  P(const char *target, fuse_ino_t parent, const char *name),
+	  P(target, parent, name))
+TIMED(rename, RENAME,
+	  P(fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+	    const char *newname, unsigned int flags),
+	  P(parent, name, newparent, newname, flags))
+TIMED(link, LINK,
+	  P(fuse_ino_t ino, fuse_ino_t newparent, const char *newname),
+	  P(ino, newparent, newname))
+TIMED(open, OPEN, P(fuse_ino_t ino, struct fuse_file_info *fi), P(ino, fi))
+TIMED(read, READ,
+	  P(fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi),
+	  P(ino, size, off, fi))
+TIMED(write_buf, WRITE,
+	  P(fuse_ino_t ino, struct fuse_bufvec *in, off_t off,
+	    struct fuse_file_info *fi),
+	  P(ino, in, off, fi))
+TIMED(release, RELEASE,
+	  P(fuse_ino_t ino, struct fuse_file_info *fi),
+	  P(ino, fi))
+TIMED(fsync, FSYNC,
+	  P(fuse_ino_t ino, int datasync, struct fuse_file_info *fi),
+	  P(ino, datasync, fi))
+TIMED(opendir, OPENDIR,
+	  P(fuse_ino_t ino, struct fuse_file_info *fi),
+	  P(ino, fi))
+TIMED(readdir, READDIR,
+	  P(fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi),
+	  P(ino, size, off, fi))
+TIMED(readdirplus, READDIRPLUS,
+	  P(fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi),
+	  P(ino, size, off, fi))
+TIMED(releasedir, RELEASEDIR,
+	  P(fuse_ino_t ino, struct fuse_file_info *fi),
+	  P(ino, fi))
+TIMED(fsyncdir, FSYNCDIR,
+	  P(fuse_ino_t ino, int datasync, struct fuse_file_info *fi),
+	  P(ino, datasync, fi))
+TIMED(statfs, STATFS, P(fuse_ino_t ino), P(ino))
+TIMED(create, CREATE,
+	  P(fuse_ino_t parent, const char *name, mode_t mode,
+	    struct fuse_file_info *fi),
+	  P(parent, name, mode, fi))
+TIMED(setxattr, SETXATTR,
+	  P(fuse_ino_t ino, const char *name, const char *value, size_t size,
+	    int flags),
+	  P(ino, name, value, size, flags))
+TIMED(getxattr, GETXATTR,
+	  P(fuse_ino_t ino, const char *name, size_t size),
+	  P(ino, name, size))
+TIMED(listxattr, LISTXATTR, P(fuse_ino_t ino, size_t size), P(ino, size))
+TIMED(removexattr, REMOVEXATTR,
+	  P(fuse_ino_t ino, const char *name),
+	  P(ino, name))
+TIMED(fallocate, FALLOCATE,
+	  P(fuse_ino_t ino, int mode, off_t offset, off_t length,
+	    struct fuse_file_info *fi),
+	  P(ino, mode, offset, length, fi))
+TIMED(lseek, LSEEK,
+	  P(fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi),
+	  P(ino, off, whence, fi))
+TIMED(copy_file_range, COPY_FILE_RANGE,
+	  P(fuse_ino_t ino_in, off_t off_in, struct fuse_file_info *fi_in,
+	    fuse_ino_t ino_out, off_t off_out, struct fuse_file_info *fi_out, size_t len,
+	    int flags),
+	  P(ino_in, off_in, fi_in, ino_out, off_out, fi_out, len, flags))
+TIMED(ioctl, IOCTL,
+	  P(fuse_ino_t ino, unsigned int cmd, void *arg,
+	    struct fuse_file_info *fi, unsigned flags, const void *in_buf,
+	    size_t in_bufsz, size_t out_bufsz),
+	  P(ino, cmd, arg, fi, flags, in_buf, in_bufsz, out_bufsz))
+
 /*
  * access is left out on purpose: default_permissions makes the kernel
  * check permissions itself and never send it.
@@ -1151,40 +1329,40 @@ static void ops_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd,
 const struct fuse_lowlevel_ops ops_table = {
 	.init = ops_init,
 	.destroy = ops_destroy,
-	.lookup = ops_lookup,
-	.forget = ops_forget,
-	.forget_multi = ops_forget_multi,
-	.getattr = ops_getattr,
-	.setattr = ops_setattr,
-	.readlink = ops_readlink,
-	.mknod = ops_mknod,
-	.mkdir = ops_mkdir,
-	.unlink = ops_unlink,
-	.rmdir = ops_rmdir,
-	.symlink = ops_symlink,
-	.rename = ops_rename,
-	.link = ops_link,
-	.open = ops_open,
-	.read = ops_read,
-	.write_buf = ops_write_buf,
+	.lookup = timed_lookup,
+	.forget = timed_forget,
+	.forget_multi = timed_forget_multi,
+	.getattr = timed_getattr,
+	.setattr = timed_setattr,
+	.readlink = timed_readlink,
+	.mknod = timed_mknod,
+	.mkdir = timed_mkdir,
+	.unlink = timed_unlink,
+	.rmdir = timed_rmdir,
+	.symlink = timed_symlink,
+	.rename = timed_rename,
+	.link = timed_link,
+	.open = timed_open,
+	.read = timed_read,
+	.write_buf = timed_write_buf,
 	/* No flush: data reaches the device in write(), so close has
 	 * nothing to send, and the kernel stops asking after the first
 	 * ENOSYS, which saves a round trip on every close. */
-	.release = ops_release,
-	.fsync = ops_fsync,
-	.opendir = ops_opendir,
-	.readdir = ops_readdir,
-	.readdirplus = ops_readdirplus,
-	.releasedir = ops_releasedir,
-	.fsyncdir = ops_fsyncdir,
-	.statfs = ops_statfs,
-	.create = ops_create,
-	.setxattr = ops_setxattr,
-	.getxattr = ops_getxattr,
-	.listxattr = ops_listxattr,
-	.removexattr = ops_removexattr,
-	.fallocate = ops_fallocate,
-	.lseek = ops_lseek,
-	.copy_file_range = ops_copy_file_range,
-	.ioctl = ops_ioctl,
+	.release = timed_release,
+	.fsync = timed_fsync,
+	.opendir = timed_opendir,
+	.readdir = timed_readdir,
+	.readdirplus = timed_readdirplus,
+	.releasedir = timed_releasedir,
+	.fsyncdir = timed_fsyncdir,
+	.statfs = timed_statfs,
+	.create = timed_create,
+	.setxattr = timed_setxattr,
+	.getxattr = timed_getxattr,
+	.listxattr = timed_listxattr,
+	.removexattr = timed_removexattr,
+	.fallocate = timed_fallocate,
+	.lseek = timed_lseek,
+	.copy_file_range = timed_copy_file_range,
+	.ioctl = timed_ioctl,
 };

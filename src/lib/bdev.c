@@ -44,9 +44,12 @@
  *     only once the device is done with the caller's buffer: a wait that
  *     fails with the request still at the device is tried again, since the
  *     caller frees or reuses the buffer the moment they return.
- *  8. stats.reads/writes and the byte counters count requests that
- *     finished successfully.  Counters are relaxed atomics: the bdev is
- *     shared by every thread, and nothing is ordered by them.
+ *  8. STATS_DEV_READS/WRITES and the byte counters count requests that
+ *     finished successfully.  The counters are the bdev's struct stats
+ *     (stats.h): every thread counts into its own shard, and nothing is
+ *     ordered by them.  Each io_submit that the device takes iocbs from
+ *     adds their number to STATS_H_BATCH and the iocbs then at the device
+ *     (this queue's) to STATS_H_QUEUE_DEPTH.
  */
 #include <errno.h>
 #include <limits.h>
@@ -62,15 +65,6 @@
 #define req_of(io) \
 	((struct bdev_req *)((char *)(io) - offsetof(struct bdev_req, iocb)))
 
-static void stat_add(_Atomic uint64_t *c, uint64_t v)
-{
-	atomic_fetch_add_explicit(c, v, memory_order_relaxed);
-}
-
-static uint64_t stat_get(_Atomic uint64_t *c)
-{
-	return atomic_load_explicit(c, memory_order_relaxed);
-}
 
 /* ---- rings of requests --------------------------------------------------- */
 
@@ -119,21 +113,18 @@ static int ring_remove(struct bdev_ring *r, const struct bdev_req *req)
 
 /* ---- the device, common part --------------------------------------------- */
 
-void bdev_init(struct bdev *bdev, const struct bdev_ops *ops)
+int bdev_init(struct bdev *bdev, const struct bdev_ops *ops)
 {
-	struct bdev_counters *st = &bdev->stats;
-
 	bdev->ops = ops;
 	bdev->fd = -1;
 	bdev->backing_fd = -1;
-	atomic_init(&st->reads, 0);
-	atomic_init(&st->writes, 0);
-	atomic_init(&st->read_bytes, 0);
-	atomic_init(&st->write_bytes, 0);
-	atomic_init(&st->submit_calls, 0);
-	atomic_init(&st->eagain, 0);
-	atomic_init(&st->short_completions, 0);
-	atomic_init(&st->flushes, 0);
+	return stats_create(STATS_WORDS(struct stats_engine), &bdev->stats);
+}
+
+void bdev_fini(struct bdev *bdev)
+{
+	stats_destroy(bdev->stats);
+	bdev->stats = NULL;
 }
 
 int bdev_iocb_check(const struct bdev *bdev, const struct iocb *iocb,
@@ -163,8 +154,10 @@ int bdev_iocb_check(const struct bdev *bdev, const struct iocb *iocb,
 
 void bdev_close(struct bdev *bdev)
 {
-	if (bdev)
-		bdev->ops->destroy(bdev);
+	if (!bdev)
+		return;
+	bdev_fini(bdev);
+	bdev->ops->destroy(bdev);
 }
 
 uint32_t bdev_block_size(const struct bdev *bdev)
@@ -192,22 +185,29 @@ int bdev_flush(struct bdev *bdev)
 	int ret = bdev->ops->flush(bdev);
 
 	if (ret == 0)
-		stat_add(&bdev->stats.flushes, 1);
+		stats_count(bdev->stats, STATS_DEV_FLUSHES, 1);
 	return ret;
+}
+
+struct stats *bdev_stats(struct bdev *bdev)
+{
+	return bdev->stats;
 }
 
 void bdev_get_stats(struct bdev *bdev, struct bdev_stats *st)
 {
-	struct bdev_counters *c = &bdev->stats;
+	struct stats_engine e;
+	const uint64_t *c = e.counter;
 
-	st->reads = stat_get(&c->reads);
-	st->writes = stat_get(&c->writes);
-	st->read_bytes = stat_get(&c->read_bytes);
-	st->write_bytes = stat_get(&c->write_bytes);
-	st->submit_calls = stat_get(&c->submit_calls);
-	st->eagain = stat_get(&c->eagain);
-	st->short_completions = stat_get(&c->short_completions);
-	st->flushes = stat_get(&c->flushes);
+	stats_fold(bdev->stats, (uint64_t *)&e);
+	st->reads = c[STATS_DEV_READS];
+	st->writes = c[STATS_DEV_WRITES];
+	st->read_bytes = c[STATS_DEV_READ_BYTES];
+	st->write_bytes = c[STATS_DEV_WRITE_BYTES];
+	st->submit_calls = c[STATS_DEV_SUBMIT_CALLS];
+	st->eagain = c[STATS_DEV_EAGAIN];
+	st->short_completions = c[STATS_DEV_SHORT];
+	st->flushes = c[STATS_DEV_FLUSHES];
 }
 
 /* ---- queues ------------------------------------------------------------- */
@@ -283,15 +283,15 @@ static void req_prep(const struct bdev_queue *q, struct bdev_req *req,
 static void q_finish(struct bdev_queue *q, struct bdev_req *req,
 		     ssize_t result)
 {
-	struct bdev_counters *st = &q->bdev->stats;
+	struct stats *st = q->bdev->stats;
 
 	req->result = result;
 	if (result >= 0 && req->op == BDEV_WRITE) {
-		stat_add(&st->writes, 1);
-		stat_add(&st->write_bytes, result);
+		stats_count(st, STATS_DEV_WRITES, 1);
+		stats_count(st, STATS_DEV_WRITE_BYTES, result);
 	} else if (result >= 0) {
-		stat_add(&st->reads, 1);
-		stat_add(&st->read_bytes, result);
+		stats_count(st, STATS_DEV_READS, 1);
+		stats_count(st, STATS_DEV_READ_BYTES, result);
 	}
 	if (req == &q->sync_req)
 		q->inflight--;
@@ -336,7 +336,7 @@ static void q_event(struct bdev_queue *q, const struct io_event *ev)
 		req->done = req->len;
 		q_finish(q, req, (ssize_t)req->len);
 	} else {
-		stat_add(&q->bdev->stats.short_completions, 1);
+		stats_count(q->bdev->stats, STATS_DEV_SHORT, 1);
 		req_advance(q, req, res);
 		ring_push(&q->pending, req);
 	}
@@ -375,17 +375,19 @@ static void q_backoff(unsigned tries)
  */
 static int q_send(struct bdev_queue *q, struct iocb **iocbs, unsigned n)
 {
-	struct bdev_counters *st = &q->bdev->stats;
+	struct stats *st = q->bdev->stats;
 	unsigned sent = 0, tries = 0;
 	int ret = 0;
 
 	while (sent < n) {
 		ret = q->bdev->ops->submit(q, n - sent, iocbs + sent);
-		stat_add(&st->submit_calls, 1);
+		stats_count(st, STATS_DEV_SUBMIT_CALLS, 1);
 		if (ret > 0) {
 			q->atdev += ret;
 			sent += ret;
 			tries = 0;
+			stats_sample(st, STATS_H_BATCH, ret);
+			stats_sample(st, STATS_H_QUEUE_DEPTH, q->atdev);
 			continue;
 		}
 		if (ret != -EAGAIN) {
@@ -393,7 +395,7 @@ static int q_send(struct bdev_queue *q, struct iocb **iocbs, unsigned n)
 			sent++;
 			continue;
 		}
-		stat_add(&st->eagain, 1);
+		stats_count(st, STATS_DEV_EAGAIN, 1);
 		if (q->atdev) {
 			ret = q_wait(q, 1, NULL);
 			if (ret < 0)

@@ -325,7 +325,12 @@ int bdev_open(const char *path, int flags, struct bdev **out,
 		msg = "out of memory";
 		goto out_close;
 	}
-	bdev_init(bdev, &aio_ops);
+	ret = bdev_init(bdev, &aio_ops);
+	if (ret) {
+		msg = "out of memory";
+		free(bdev);
+		goto out_close;
+	}
 	bdev->fd = fd;
 	bdev->backing_fd = backing_fd;
 	bdev->read_only = !(flags & BDEV_RDWR);
@@ -345,6 +350,7 @@ int bdev_open(const char *path, int flags, struct bdev **out,
 	return 0;
 
 out_free:
+	bdev_fini(bdev);
 	free(bdev);
 out_close:
 	if (backing_fd >= 0)

@@ -313,8 +313,12 @@ int bdev_test_create(const struct bdev_test_opts *opts, struct bdev **out)
 	}
 	memset(data, 0, (size_t)opts->size);
 	t->data = data;
+	if (bdev_init(&t->bdev, &test_ops)) {
+		free(data);
+		free(t);
+		return -ENOMEM;
+	}
 	pthread_mutex_init(&t->lock, NULL);
-	bdev_init(&t->bdev, &test_ops);
 	t->bdev.block_size = bs;
 	t->bdev.mem_align = align;
 	t->bdev.size = opts->size;

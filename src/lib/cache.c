@@ -77,6 +77,7 @@
 #include "diofs/crc.h"
 #include "diofs/format.h"
 #include "diofs/util.h"
+#include "diofs/stats.h"
 
 /* Requests in flight during a commit: enough to keep a device busy. */
 #define CACHE_QUEUE_DEPTH	64
@@ -403,6 +404,8 @@ int cache_read(struct cache *c, uint64_t blkno, uint32_t magic,
 	if (cb)
 		cb_get(c, cb);
 	pthread_mutex_unlock(&c->lock);
+	stats_count(bdev_stats(c->bdev),
+		    cb ? STATS_CACHE_HITS : STATS_CACHE_MISSES, 1);
 
 	if (!cb) {
 		cb = cb_alloc(c, blkno);

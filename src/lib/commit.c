@@ -25,6 +25,7 @@
 #include <time.h>
 
 #include "diofs/commit.h"
+#include "diofs/stats.h"
 
 static __thread unsigned update_depth;	/* commit.h rule 3 */
 
@@ -67,6 +68,7 @@ static int commit_one(struct commit *cm)
 	pthread_mutex_lock(&cm->lock);
 	cm->committed = seq;
 	pthread_mutex_unlock(&cm->lock);
+	stats_count(bdev_stats(cm->bdev), STATS_COMMITS, 1);
 	return 0;
 }
 

@@ -60,6 +60,11 @@
  *     read-modify-written), ignores end of file, and completes without
  *     metadata (no convert, size or release) and without touching
  *     f->lock, which its caller holds exclusive.
+ * 10. The worker counts into the bdev's struct stats (stats.h): transfers
+ *     and the bytes they ask for, bytes of holes and unwritten blocks read
+ *     as zeros without I/O, zeros written around the data in new or
+ *     unwritten fs blocks (rule 3), device blocks read for read-modify-
+ *     write, and, per device request, how many pieces add_piece() merged.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -70,6 +75,7 @@
 #include <time.h>
 
 #include "diofs/dio.h"
+#include "diofs/stats.h"
 #include "diofs/util.h"
 
 #define DIO_DEFAULT_DEPTH	64
@@ -105,6 +111,7 @@ struct dio_req {
 	uint64_t dev;		/* device byte offset */
 	uint64_t file;		/* file byte offset of the first byte */
 	size_t len;
+	unsigned pieces;	/* add_piece() calls merged into it */
 	int buf;		/* staging buffer index, or -1 */
 	unsigned nstaged;
 	struct staged_run staged[DIO_MAX_STAGED];
@@ -113,6 +120,7 @@ struct dio_req {
 
 struct dio_ctx {
 	struct bdev *bdev;
+	struct stats *counts;	/* the bdev's (rule 10) */
 	struct bdev_queue *q;
 	uint32_t dbs;
 	size_t max_io;
@@ -290,6 +298,7 @@ int dio_ctx_create(struct bdev *bdev, const struct dio_params *params,
 	if (!ctx)
 		return -ENOMEM;
 	ctx->bdev = bdev;
+	ctx->counts = bdev_stats(bdev);
 	ctx->dbs = bdev_block_size(bdev);
 	if (bdev_mem_align(bdev) > ctx->dbs)
 		ctx->dbs = bdev_mem_align(bdev);
@@ -511,6 +520,7 @@ static void close_req(struct dio *d)
 	if (!r)
 		return;
 	d->cur = NULL;
+	stats_sample(ctx->counts, STATS_H_MERGES, r->pieces);
 	r->breq.op = d->dir == DIO_WRITE ? BDEV_WRITE : BDEV_READ;
 	r->breq.offset = r->dev;
 	r->breq.iov = r->iov;
@@ -611,6 +621,7 @@ static int start_req(struct dio *d, uint64_t dev, uint64_t file,
 	r->dev = dev;
 	r->file = file;
 	r->len = 0;
+	r->pieces = 0;
 	r->buf = -1;
 	r->nstaged = 0;
 	r->breq.iovcnt = 0;
@@ -692,6 +703,7 @@ static int add_piece(struct dio *d, uint64_t dev, uint64_t file, size_t len,
 		break;
 	}
 	r->len += n;
+	r->pieces++;
 	r->breq.len = r->len;
 	d->assembled = file + n;
 	*got = n;
@@ -725,12 +737,15 @@ static int fill_stage(struct dio *d, char *buf, uint64_t dev, uint64_t file,
 	if (a > file || b < file + len) {
 		if (fresh) {
 			memset(buf, 0, len);
+			stats_count(ctx->counts, STATS_DIO_ZEROED_BYTES,
+				    len - (u < b ? b - u : 0));
 		} else {
 			ssize_t r = bdev_pread(ctx->q, buf, len, dev);
 
 			if (r < 0)
 				return (int)r;
 			ctx->stats.rmw_reads++;
+			stats_count(ctx->counts, STATS_DIO_RMW, 1);
 		}
 	}
 	if (a < u)	/* zeros before the caller's bytes: rules 7 and 9 */
@@ -823,6 +838,9 @@ static int write_fresh(struct dio *d, const struct dio_map *m, uint64_t a,
 		ret = emit_data(d, m, a, b, true);
 	if (!ret)
 		ret = emit_zeros(d, m, b, zb);
+	if (!ret)
+		stats_count(d->ctx->counts, STATS_DIO_ZEROED_BYTES,
+			    (a - za) + (zb - b));
 	return ret;
 }
 
@@ -871,8 +889,12 @@ static void walk(struct dio *d, uint64_t start, uint64_t stop)
 				uint64_t a = max_u64(pos, d->off);
 				uint64_t b = min_u64(mend, d->end);
 
-				if (a < b)
+				if (a < b) {
 					uc_copy(&d->uc, a, NULL, b - a, true);
+					stats_count(d->ctx->counts,
+						    STATS_DIO_ZERO_READ_BYTES,
+						    b - a);
+				}
 			} else if (d->gap) {
 				/* already reads as zeros */
 			} else if (m.type == DIO_MAP_HOLE) {
@@ -1151,6 +1173,10 @@ void dio_submit(struct dio_ctx *ctx, struct dio_file *f, enum dio_dir dir,
 		len = min_u64(len, f->size - off);
 	}
 
+	stats_count(ctx->counts, dir == DIO_WRITE ? STATS_DIO_WRITES :
+						   STATS_DIO_READS, 1);
+	stats_count(ctx->counts, dir == DIO_WRITE ? STATS_DIO_WRITE_BYTES :
+						   STATS_DIO_READ_BYTES, len);
 	d = new_dio(ctx, f, dir, off, len, done, priv);
 	d->uc = (struct user_cursor){
 		.iov = iov, .iovcnt = iovcnt, .pos = off, .base = off,

@@ -53,6 +53,7 @@
 #include "diofs/journal.h"
 #include "diofs/super.h"
 #include "diofs/util.h"
+#include "diofs/stats.h"
 
 #define JOURNAL_QUEUE_DEPTH	64
 #define JOURNAL_MAX_IOV		64	/* blocks merged into one request */
@@ -595,6 +596,8 @@ int journal_commit(struct journal *j, struct journal_block *blocks,
 	j->head = log_next(j, pos);
 	j->head_seq++;
 	j->used += need;
+	stats_count(bdev_stats(j->bdev), STATS_JOURNAL_COMMITS, 1);
+	stats_count(bdev_stats(j->bdev), STATS_JOURNAL_BLOCKS, n);
 out:
 	for (i = 0; i < n; i++) {
 		free(blocks[i].data);
@@ -686,6 +689,7 @@ int journal_checkpoint(struct journal *j)
 		return j->error;
 	if (!j->used && !j->nimg)
 		return 0;
+	stats_count(bdev_stats(j->bdev), STATS_CHECKPOINTS, 1);
 	return checkpoint_all(j);
 }
 

@@ -41,6 +41,7 @@
 
 #include "diofs/inode.h"
 #include "diofs/util.h"
+#include "diofs/stats.h"
 
 /* A callback that fs_txn_end() runs once meta_lock is released. */
 struct fs_txn_cb {
@@ -101,6 +102,7 @@ int fs_txn_begin(struct fs *fs, struct txn **t)
 	fs->txn = *t;
 	fs->sb_saved = fs->sb;
 	txn_fs = fs;
+	stats_count(bdev_stats(fs->bdev), STATS_TXN_STARTED, 1);
 	return 0;
 }
 
@@ -141,12 +143,16 @@ int fs_txn_end(struct fs *fs, struct txn *t, int err)
 		 * transaction started from. */
 		fs->sb = fs->sb_saved;
 		txn_abort(t);
+		stats_count(bdev_stats(fs->bdev), STATS_TXN_ABORTED, 1);
 	} else {
 		err = txn_commit(t);
 		/* The cache keeps the transaction's contents in memory: the
 		 * device is behind, so nothing may change from here on. */
 		if (err)
 			fs_set_error(fs, err);
+		else
+			stats_count(bdev_stats(fs->bdev), STATS_TXN_COMMITTED,
+				    1);
 	}
 	/* The next transaction may start as soon as the lock goes. */
 	after = fs->txn_after;

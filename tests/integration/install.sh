@@ -5,9 +5,10 @@
 #
 # Checked for the configured directories and for three other layouts given
 # on make's command line:
-#  - sbindir holds diofs, mkfs.diofs, fsck.diofs and the mount helpers
-#    mount.diofs, mount.fuse.diofs and mount.fuseblk.diofs (links to
-#    diofs), mandir every page of dist_man_MANS, diofs(5) among them;
+#  - bindir holds diofs-stat; sbindir holds diofs, mkfs.diofs, fsck.diofs
+#    and the mount helpers mount.diofs, mount.fuse.diofs and
+#    mount.fuseblk.diofs (links to diofs), mandir every page of
+#    dist_man_MANS, diofs(5) among them;
 #  - rootsbindir (configure --with-rootsbindir, /sbin by default), where
 #    mount(8) and fsck(8) look for helpers, holds the mount helpers and
 #    fsck.diofs, links to the programs in sbindir, whatever the prefix;
@@ -79,7 +80,7 @@ man_pages=$(makevar dist_man_MANS)
 # system would already have, check what went where, install again,
 # uninstall, and check that only what PRE made is left.
 check_layout() {
-	local name=$1 pre=$2 dest=$T_DIR/$1 sbin root man page want
+	local name=$1 pre=$2 dest=$T_DIR/$1 sbin bin root man page want
 	shift 2
 
 	step "$name: make install DESTDIR=$dest $*"
@@ -87,6 +88,7 @@ check_layout() {
 	(cd "$dest" && eval "$pre")
 	listing "$dest" >"$T_DIR/$name.before"
 	sbin=$(makevar sbindir "$@")
+	bin=$(makevar bindir "$@")
 	root=$(makevar rootsbindir "$@")
 	man=$(makevar mandir "$@")
 	run_make "$name.install" install DESTDIR="$dest" "$@"
@@ -94,6 +96,7 @@ check_layout() {
 	for prog in diofs mkfs.diofs fsck.diofs; do
 		expect_prog "$dest$sbin/$prog"
 	done
+	expect_prog "$dest$bin/diofs-stat"
 	for helper in $mount_helpers; do
 		expect_link "$dest$sbin/$helper" diofs
 	done
@@ -104,6 +107,7 @@ check_layout() {
 		for prog in diofs mkfs.diofs fsck.diofs $mount_helpers; do
 			echo "$dest$sbin/$prog"
 		done
+		echo "$dest$bin/diofs-stat"
 		for page in $man_pages; do
 			echo "$dest$man/man${page##*.}/${page##*/}"
 		done

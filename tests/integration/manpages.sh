@@ -2,9 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # manpages.sh: the manual pages against the programs.
 #
-#  - Every option that diofs -h, mkfs.diofs -h and fsck.diofs -h list (each
-#    -x, each --long, each -o name of the daemon) appears in the program's
-#    page, as a word of the rendered text.
+#  - Every option that diofs -h, mkfs.diofs -h, fsck.diofs -h and
+#    diofs-stat -h list (each -x, each --long, each -o name of the daemon)
+#    appears in the program's page, as a word of the rendered text.
 #  - Every page in man/ renders without a warning from man --warnings
 #    (groff -ww), at 80 columns, in the C and the C.UTF-8 locale.
 #
@@ -16,7 +16,8 @@ set -euo pipefail
 man_dir=$(cd "$(dirname "$0")/../../man" && pwd)
 command -v man >/dev/null ||
 	skip_or_fail "man is not installed (Debian package man-db)"
-for tool in "$DIOFS_BIN" "$MKFS_BIN" "$FSCK_BIN"; do
+STAT_BIN=$abs_top_builddir/src/stat/diofs-stat
+for tool in "$DIOFS_BIN" "$MKFS_BIN" "$FSCK_BIN" "$STAT_BIN"; do
 	[ -x "$tool" ] || fail "$tool is not built (run make first)"
 done
 
@@ -72,6 +73,7 @@ check_page() {
 check_page "$DIOFS_BIN" "$man_dir/diofs.8"
 check_page "$MKFS_BIN" "$man_dir/mkfs.diofs.8"
 check_page "$FSCK_BIN" "$man_dir/fsck.diofs.8"
+check_page "$STAT_BIN" "$man_dir/diofs-stat.8"
 
 step "the options found in the help texts"
 "$DIOFS_BIN" -h >"$T_DIR/help"
@@ -84,9 +86,13 @@ done
 "$FSCK_BIN" -h >"$T_DIR/help"
 opts=$(help_options "$T_DIR/help" | sort -u | tr '\n' ' ')
 [ "$opts" = "-C -V -a -f -h -n -p -y " ] || fail "fsck.diofs -h yields: $opts"
+"$STAT_BIN" -h >"$T_DIR/help"
+opts=$(help_options "$T_DIR/help" | sort -u | tr '\n' ' ')
+[ "$opts" = "--help --histograms --json --version -H -V -h -j " ] ||
+	fail "diofs-stat -h yields: $opts"
 
 pages=("$man_dir"/*.[1-9])
-[ ${#pages[@]} -ge 4 ] || fail "only ${#pages[@]} pages in $man_dir"
+[ ${#pages[@]} -ge 5 ] || fail "only ${#pages[@]} pages in $man_dir"
 for page in "${pages[@]}"; do
 	for locale in C C.UTF-8; do
 		step "man --warnings -l $(basename "$page") ($locale)"

@@ -241,6 +241,8 @@ static void help(const char *prog)
 	       "    -o ro                  mount read-only\n"
 	       "    -o rw                  mount read-write (the default)\n"
 	       "    -o direct_io           bypass the page cache on every open\n"
+	       "    -o no_writeback_cache  pass every write(2) to the daemon before it\n"
+	       "                           returns (writeback caching is on by default)\n"
 	       "    -o noacl               no POSIX ACLs (they are on by default)\n"
 	       "    -o allow_other         let other users use the filesystem\n"
 	       "    -o max_threads=N       at most N worker threads (default %d)\n"

@@ -24,13 +24,22 @@
  *  4. readdirplus collects a reply's worth of entries from fs_readdir()
  *     first and looks them up afterwards, so no engine call is made from
  *     inside the engine's directory walk.
- *  5. The page cache is used except on O_DIRECT opens and with -o
- *     direct_io.  Writeback caching stays off: every write(2) reaches the
- *     engine before it returns, so the engine decides when data is durable
- *     (fsync) and sees every size change in order.  O_TRUNC arrives as a
- *     setattr (atomic_o_trunc off) and set-id bits are cleared by the
- *     kernel (handle_killpriv off), so the engine has one truncate path and
- *     needs no write-time privilege logic.
+ *  5. The page cache is used, with the kernel's writeback caching,
+ *     except with -o direct_io, where every open is in FUSE's direct-I/O
+ *     mode.  An O_DIRECT open is an ordinary open: the kernel sends its
+ *     reads and writes to the daemon as they are (writing back and
+ *     dropping the cached pages of the range first), and shared mappings
+ *     of it work, which FUSE's direct-I/O mode would refuse (libfuse 3.14
+ *     cannot ask for FUSE_DIRECT_IO_ALLOW_MMAP).  Writeback caching lets
+ *     write(2) return once the page cache holds the data; the kernel sends
+ *     it on at writeback, on close, before fsync and before a direct
+ *     request or a truncate of the range, and keeps size, mtime and ctime
+ *     itself meanwhile (sent as a setattr).  fsync therefore still makes
+ *     everything written before it durable (doc/DESIGN.md, durability).
+ *     -o no_writeback_cache (libfuse's option) turns it off.  O_TRUNC
+ *     arrives as a setattr (atomic_o_trunc off) and set-id bits are
+ *     cleared by the kernel (handle_killpriv off), so the engine has one
+ *     truncate path and needs no write-time privilege logic.
  *  6. POSIX ACLs (acl.h) are negotiated in init.  With them the kernel sends
  *     creation modes unmasked (DONT_MASK), and create_node() applies either
  *     the umask or the parent's default ACL, never both.
@@ -287,13 +296,18 @@ static void ops_init(void *userdata, struct fuse_conn_info *conn)
 	unsigned want_on = FUSE_CAP_ASYNC_DIO | FUSE_CAP_PARALLEL_DIROPS |
 			   FUSE_CAP_ASYNC_READ | FUSE_CAP_CACHE_SYMLINKS |
 			   FUSE_CAP_IOCTL_DIR;
-	unsigned want_off = FUSE_CAP_WRITEBACK_CACHE | FUSE_CAP_SPLICE_READ |
+	unsigned want_off = FUSE_CAP_SPLICE_READ |
 			    FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE |
 			    FUSE_CAP_ATOMIC_O_TRUNC |
 			    FUSE_CAP_HANDLE_KILLPRIV | FUSE_CAP_POSIX_ACL |
 			    FUSE_CAP_DONT_MASK;
 	unsigned acl_caps = FUSE_CAP_POSIX_ACL | FUSE_CAP_DONT_MASK;
 
+	/* Rule 5: under -o direct_io no open uses the page cache. */
+	if (st->cfg.direct_io)
+		want_off |= FUSE_CAP_WRITEBACK_CACHE;
+	else
+		want_on |= FUSE_CAP_WRITEBACK_CACHE;
 	conn->want |= want_on & conn->capable;
 	conn->want &= ~want_off;
 	/* With ACLs the daemon applies the umask itself: a default ACL
@@ -596,10 +610,15 @@ static void ops_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	reply_entry(req, rc, &a);
 }
 
+/*
+ * Rule 5: an O_DIRECT open is an ordinary open, whose direct requests the
+ * kernel sends to the daemon by itself; only -o direct_io asks for FUSE's
+ * direct-I/O mode.
+ */
 static void set_open_flags(const struct ops_state *st,
 			   struct fuse_file_info *fi)
 {
-	fi->direct_io = st->cfg.direct_io || (fi->flags & O_DIRECT);
+	fi->direct_io = st->cfg.direct_io;
 	fi->keep_cache = 0;
 }
 

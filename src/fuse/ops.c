@@ -24,19 +24,23 @@
  *  4. readdirplus collects a reply's worth of entries from fs_readdir()
  *     first and looks them up afterwards, so no engine call is made from
  *     inside the engine's directory walk.
- *  5. The page cache is used, with the kernel's writeback caching,
- *     except with -o direct_io, where every open is in FUSE's direct-I/O
- *     mode.  An O_DIRECT open is an ordinary open: the kernel sends its
- *     reads and writes to the daemon as they are (writing back and
- *     dropping the cached pages of the range first), and shared mappings
- *     of it work, which FUSE's direct-I/O mode would refuse (libfuse 3.14
- *     cannot ask for FUSE_DIRECT_IO_ALLOW_MMAP).  Writeback caching lets
- *     write(2) return once the page cache holds the data; the kernel sends
- *     it on at writeback, on close, before fsync and before a direct
- *     request or a truncate of the range, and keeps size, mtime and ctime
- *     itself meanwhile (sent as a setattr).  fsync therefore still makes
- *     everything written before it durable (doc/DESIGN.md, durability).
- *     -o no_writeback_cache (libfuse's option) turns it off.  O_TRUNC
+ *  5. The page cache is used except with -o direct_io, where every open
+ *     is in FUSE's direct-I/O mode.  An O_DIRECT open is an ordinary
+ *     open: the kernel sends its reads and writes to the daemon as they
+ *     are (writing back and dropping the cached pages of the range
+ *     first), and shared mappings of it work, which FUSE's direct-I/O
+ *     mode would refuse (libfuse 3.14 cannot ask for
+ *     FUSE_DIRECT_IO_ALLOW_MMAP).  Writeback caching stays off unless the
+ *     user asks for it (-o writeback_cache, libfuse's option; never under
+ *     -o direct_io): without it every write(2) reaches the engine before
+ *     it returns, so a full filesystem fails the write(2) itself with
+ *     ENOSPC, and nothing written is lost if the daemon dies.  With it,
+ *     write(2) returns once the page cache holds the data; the kernel
+ *     sends it on at writeback, on close, before fsync and before a
+ *     direct request or a truncate of the range, and keeps size, mtime
+ *     and ctime itself meanwhile (sent as a setattr), so fsync still
+ *     makes everything written before it durable, but ENOSPC only shows
+ *     at close or fsync (doc/DESIGN.md, the daemon).  O_TRUNC
  *     arrives as a setattr (atomic_o_trunc off) and set-id bits are
  *     cleared by the kernel (handle_killpriv off), so the engine has one
  *     truncate path and needs no write-time privilege logic.
@@ -52,6 +56,19 @@
  *     before the device closes, since the workers outlive it.
  *  8. The one ioctl, DIOFS_IOC_SET_RO on the root directory, is how
  *     mount.diofs remounts (main.c): only root may send it.
+ *  9. Under writeback caching the engine does not know the data the
+ *     kernel still holds in dirty pages, and the kernel does not write it
+ *     back before SEEK_DATA and SEEK_HOLE, which the engine answers from
+ *     its extent map: it would call such data a hole (and cp --sparse
+ *     would skip it).  So lseek first asks the kernel to drop the file's
+ *     pages from the offset on (an inval_inode notification); the kernel
+ *     writes the dirty ones back to the daemon, served by other workers,
+ *     before the notification returns.
+ * 10. The kernel sends an O_DIRECT write of an ordinary open (rule 5) as
+ *     an asynchronous direct request even when the caller waits for it,
+ *     and turns a short answer to one into EIO.  So a short O_DIRECT write
+ *     (the device full half-way) is continued once, and the error that
+ *     stops it is the answer: the caller gets ENOSPC, as without FUSE.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -73,7 +90,9 @@
 struct ops_state {
 	struct fs *fs;		/* NULL once unmounted (rule 7) */
 	struct ops_config cfg;
+	struct fuse_session *se; /* for notifications (rule 9) */
 	bool acl;		/* negotiated in init, read-only afterwards */
+	bool writeback;		/* writeback caching negotiated (rule 5) */
 	pthread_key_t thread_key;
 	pthread_rwlock_t gate;	/* rule 7: exclusive to unmount */
 	int unmount_rc;		/* fs_unmount()'s result */
@@ -131,6 +150,11 @@ int ops_state_create(const struct ops_config *cfg, struct ops_state **out)
 void ops_state_attach(struct ops_state *st, struct fs *fs)
 {
 	st->fs = fs;
+}
+
+void ops_state_set_session(struct ops_state *st, struct fuse_session *se)
+{
+	st->se = se;
 }
 
 int ops_unmount(struct ops_state *st)
@@ -296,18 +320,13 @@ static void ops_init(void *userdata, struct fuse_conn_info *conn)
 	unsigned want_on = FUSE_CAP_ASYNC_DIO | FUSE_CAP_PARALLEL_DIROPS |
 			   FUSE_CAP_ASYNC_READ | FUSE_CAP_CACHE_SYMLINKS |
 			   FUSE_CAP_IOCTL_DIR;
-	unsigned want_off = FUSE_CAP_SPLICE_READ |
+	unsigned want_off = FUSE_CAP_WRITEBACK_CACHE | FUSE_CAP_SPLICE_READ |
 			    FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE |
 			    FUSE_CAP_ATOMIC_O_TRUNC |
 			    FUSE_CAP_HANDLE_KILLPRIV | FUSE_CAP_POSIX_ACL |
 			    FUSE_CAP_DONT_MASK;
 	unsigned acl_caps = FUSE_CAP_POSIX_ACL | FUSE_CAP_DONT_MASK;
 
-	/* Rule 5: under -o direct_io no open uses the page cache. */
-	if (st->cfg.direct_io)
-		want_off |= FUSE_CAP_WRITEBACK_CACHE;
-	else
-		want_on |= FUSE_CAP_WRITEBACK_CACHE;
 	conn->want |= want_on & conn->capable;
 	conn->want &= ~want_off;
 	/* With ACLs the daemon applies the umask itself: a default ACL
@@ -322,6 +341,10 @@ static void ops_init(void *userdata, struct fuse_conn_info *conn)
 	}
 	if (st->cfg.conn_opts)
 		fuse_apply_conn_info_opts(st->cfg.conn_opts, conn);
+	/* Rule 5: under -o direct_io no open uses the page cache. */
+	if (st->cfg.direct_io)
+		conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+	st->writeback = conn->want & FUSE_CAP_WRITEBACK_CACHE;
 }
 
 /* The kernel is done with the filesystem: unmount the engine (rule 7). */
@@ -665,6 +688,36 @@ static void ops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 }
 
 /*
+ * Rule 10: an O_DIRECT write the engine took only done bytes of goes on
+ * once from there, so that the error which stopped it (ENOSPC, EIO) is
+ * what the caller gets; the kernel drops the size change of a failed
+ * extending write again with a truncate.
+ */
+static ssize_t direct_write_rest(struct ops_state *st, struct ops_thread *t,
+				 fuse_ino_t ino, off_t off,
+				 const struct iovec *iov, int iovcnt,
+				 ssize_t done)
+{
+	struct iovec rest[16];
+	size_t skip = (size_t)done;
+	int i, n = 0;
+	ssize_t more;
+
+	for (i = 0; i < iovcnt; i++) {
+		if (skip >= iov[i].iov_len) {
+			skip -= iov[i].iov_len;
+			continue;
+		}
+		rest[n].iov_base = (char *)iov[i].iov_base + skip;
+		rest[n].iov_len = iov[i].iov_len - skip;
+		skip = 0;
+		n++;
+	}
+	more = fs_write(st->fs, t->ctx, ino, off + done, rest, n);
+	return more < 0 ? more : done + more;
+}
+
+/*
  * With splice off the data arrives in memory and goes to the engine as it
  * is.  Should a user turn splicing on (-o splice_read), a pipe-backed
  * buffer is first copied into the thread's buffer.
@@ -717,6 +770,8 @@ static void ops_write_buf(fuse_req_t req, fuse_ino_t ino,
 		iovcnt = 1;
 	}
 	n = fs_write(st->fs, t->ctx, ino, off, iov, iovcnt);
+	if (n >= 0 && (size_t)n < size && (fi->flags & O_DIRECT))
+		n = direct_write_rest(st, t, ino, off, iov, iovcnt, n);
 	if (n < 0) {
 		fuse_reply_err(req, (int)-n);
 		return;
@@ -1094,11 +1149,21 @@ static void ops_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 	uint64_t result;
 	int rc;
 
+	struct ops_state *st = req_state(req);
+
 	if ((whence != SEEK_DATA && whence != SEEK_HOLE) || off < 0) {
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	rc = fs_lseek(req_state(req)->fs, ino, off, whence, &result);
+	/* Rule 9: data the kernel still caches is data, not a hole. */
+	if (st->writeback && st->se) {
+		rc = fuse_lowlevel_notify_inval_inode(st->se, ino, off, 0);
+		if (rc < 0 && rc != -ENOENT) {
+			fuse_reply_err(req, -rc);
+			return;
+		}
+	}
+	rc = fs_lseek(st->fs, ino, off, whence, &result);
 	if (rc < 0) {
 		fuse_reply_err(req, -rc);
 		return;

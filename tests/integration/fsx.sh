@@ -7,10 +7,9 @@
 # Four runs with fixed seeds, each on a filesystem of its own, since most
 # direct-I/O bugs live at one alignment: a loop device with 4 KiB blocks
 # and files up to 256 KiB; an image file with 1 KiB blocks and files up to
-# 2 MiB (both with the default writeback caching, the O_DIRECT descriptor
-# mapped shared like the buffered one); an image file with 16 KiB blocks
-# and -o no_writeback_cache, where every write(2) reaches the daemon before
-# it returns; an image file with 64 KiB blocks mounted with -o direct_io,
+# 2 MiB; an image file with 16 KiB blocks and -o writeback_cache, where
+# buffered writes reach the daemon as the kernel writes its dirty pages
+# back; an image file with 64 KiB blocks mounted with -o direct_io,
 # where every read and write goes to the daemon as the application made it
 # (and the kernel refuses shared mappings, so fsx runs with -M).
 # fsck.diofs -n checks the filesystem after every unmount.
@@ -70,10 +69,10 @@ new_image "$T_DIR/b1k.img" 256M
 make_fs "$T_DIR/b1k.img" -b 1024
 run_fsx "$T_DIR/b1k.img" "" -S 2 -n 5000 -l 2097152 -o 262144 -R 1000
 
-step "image file, 16 KiB blocks, -o no_writeback_cache: fsx seed 4, files up to 512 KiB"
+step "image file, 16 KiB blocks, -o writeback_cache: fsx seed 4, files up to 512 KiB"
 new_image "$T_DIR/b16k.img" 256M
 make_fs "$T_DIR/b16k.img" -b 16384
-run_fsx "$T_DIR/b16k.img" no_writeback_cache -S 4 -n 3000 -l 524288 \
+run_fsx "$T_DIR/b16k.img" writeback_cache -S 4 -n 5000 -l 524288 \
 	-o 65536 -R 1000
 
 step "image file, 64 KiB blocks, -o direct_io: fsx -M seed 3, files up to 1 MiB"

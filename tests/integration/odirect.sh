@@ -8,8 +8,8 @@
 # reads (through the same and another descriptor) after msync.  An
 # O_DIRECT write reaches the device before it returns, without fsync: its
 # bytes are found by reading the loop device with O_DIRECT.  Run with the
-# default writeback caching and with -o no_writeback_cache; with -o
-# direct_io shared mappings are refused (ENODEV) and private ones work.
+# default options and with -o writeback_cache; with -o direct_io shared
+# mappings are refused (ENODEV) and private ones work.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -101,7 +101,7 @@ attach_loop "$T_DIR/loop.img"
 make_fs "$LOOP_DEV"
 mkdir "$T_DIR/mnt"
 
-for opts in "" no_writeback_cache; do
+for opts in "" writeback_cache; do
 	step "O_DIRECT and a shared mapping, ${opts:-default options}"
 	if [ -n "$opts" ]; then
 		mount_fs "$LOOP_DEV" "$T_DIR/mnt" -o "$opts"

@@ -34,6 +34,7 @@
 #define DIOFS_DIO_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -90,6 +91,13 @@ struct dio_file {
 	uint64_t size;		/* i_size in bytes (read and written under lock) */
 	pthread_rwlock_t lock;	/* rule 5 */
 	void *priv;		/* the filesystem's */
+	/* The worker's copy of the last device block a sub-block write left
+	 * on the device (dio.c rule 10); NULL until the first one. */
+	void *tail;
+	uint64_t tail_file;	/* its file offset */
+	uint64_t tail_dev;	/* its device offset */
+	uint32_t tail_len;	/* its size: the device block */
+	bool tail_valid;
 };
 
 int dio_file_init(struct dio_file *f, const struct dio_file_ops *ops,

@@ -240,6 +240,8 @@ static void help(const char *prog)
 	       "    -o ro                  mount read-only\n"
 	       "    -o rw                  mount read-write (the default)\n"
 	       "    -o direct_io           bypass the page cache on every open\n"
+	       "    -o writeback_cache     let write(2) return once the page cache holds\n"
+	       "                           the data (see the manual first)\n"
 	       "    -o noacl               no POSIX ACLs (they are on by default)\n"
 	       "    -o allow_other         let other users use the filesystem\n"
 	       "    -o max_threads=N       at most N worker threads (default %d)\n"
@@ -796,6 +798,7 @@ int main(int argc, char *argv[])
 			goto out_handlers;
 		}
 	}
+	ops_state_set_session(st, se);
 	if (fuse_session_mount(se, mnt)) {
 		if (handoff && fs_bdev_set_exclusive(fs, true) < 0) {
 			abandon = true;

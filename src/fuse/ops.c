@@ -24,13 +24,26 @@
  *  4. readdirplus collects a reply's worth of entries from fs_readdir()
  *     first and looks them up afterwards, so no engine call is made from
  *     inside the engine's directory walk.
- *  5. The page cache is used except on O_DIRECT opens and with -o
- *     direct_io.  Writeback caching stays off: every write(2) reaches the
- *     engine before it returns, so the engine decides when data is durable
- *     (fsync) and sees every size change in order.  O_TRUNC arrives as a
- *     setattr (atomic_o_trunc off) and set-id bits are cleared by the
- *     kernel (handle_killpriv off), so the engine has one truncate path and
- *     needs no write-time privilege logic.
+ *  5. The page cache is used except with -o direct_io, where every open
+ *     is in FUSE's direct-I/O mode.  An O_DIRECT open is an ordinary
+ *     open: the kernel sends its reads and writes to the daemon as they
+ *     are (writing back and dropping the cached pages of the range
+ *     first), and shared mappings of it work, which FUSE's direct-I/O
+ *     mode would refuse (libfuse 3.14 cannot ask for
+ *     FUSE_DIRECT_IO_ALLOW_MMAP).  Writeback caching stays off unless the
+ *     user asks for it (-o writeback_cache, libfuse's option; never under
+ *     -o direct_io): without it every write(2) reaches the engine before
+ *     it returns, so a full filesystem fails the write(2) itself with
+ *     ENOSPC, and nothing written is lost if the daemon dies.  With it,
+ *     write(2) returns once the page cache holds the data; the kernel
+ *     sends it on at writeback, on close, before fsync and before a
+ *     direct request or a truncate of the range, and keeps size, mtime
+ *     and ctime itself meanwhile (sent as a setattr), so fsync still
+ *     makes everything written before it durable, but ENOSPC only shows
+ *     at close or fsync (doc/DESIGN.md, the daemon).  O_TRUNC
+ *     arrives as a setattr (atomic_o_trunc off) and set-id bits are
+ *     cleared by the kernel (handle_killpriv off), so the engine has one
+ *     truncate path and needs no write-time privilege logic.
  *  6. POSIX ACLs (acl.h) are negotiated in init.  With them the kernel sends
  *     creation modes unmasked (DONT_MASK), and create_node() applies either
  *     the umask or the parent's default ACL, never both.
@@ -50,6 +63,19 @@
  *     has replied by the time it returns.  The set belongs to the state,
  *     not the engine, so the forgets that may come after the destroy
  *     request (rule 7) still have it.
+ * 10. Under writeback caching the engine does not know the data the
+ *     kernel still holds in dirty pages, and the kernel does not write it
+ *     back before SEEK_DATA and SEEK_HOLE, which the engine answers from
+ *     its extent map: it would call such data a hole (and cp --sparse
+ *     would skip it).  So lseek first asks the kernel to drop the file's
+ *     pages from the offset on (an inval_inode notification); the kernel
+ *     writes the dirty ones back to the daemon, served by other workers,
+ *     before the notification returns.
+ * 11. The kernel sends an O_DIRECT write of an ordinary open (rule 5) as
+ *     an asynchronous direct request even when the caller waits for it,
+ *     and turns a short answer to one into EIO.  So a short O_DIRECT write
+ *     (the device full half-way) is continued once, and the error that
+ *     stops it is the answer: the caller gets ENOSPC, as without FUSE.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -73,7 +99,9 @@
 struct ops_state {
 	struct fs *fs;		/* NULL once unmounted (rule 7) */
 	struct ops_config cfg;
+	struct fuse_session *se; /* for notifications (rule 10) */
 	bool acl;		/* negotiated in init, read-only afterwards */
+	bool writeback;		/* writeback caching negotiated (rule 5) */
 	pthread_key_t thread_key;
 	pthread_rwlock_t gate;	/* rule 7: exclusive to unmount */
 	int unmount_rc;		/* fs_unmount()'s result */
@@ -151,6 +179,11 @@ void ops_state_attach(struct ops_state *st, struct fs *fs)
 {
 	st->fs = fs;
 	st->attached_ns = now_ns();
+}
+
+void ops_state_set_session(struct ops_state *st, struct fuse_session *se)
+{
+	st->se = se;
 }
 
 int ops_unmount(struct ops_state *st)
@@ -338,6 +371,10 @@ static void ops_init(void *userdata, struct fuse_conn_info *conn)
 	}
 	if (st->cfg.conn_opts)
 		fuse_apply_conn_info_opts(st->cfg.conn_opts, conn);
+	/* Rule 5: under -o direct_io no open uses the page cache. */
+	if (st->cfg.direct_io)
+		conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+	st->writeback = conn->want & FUSE_CAP_WRITEBACK_CACHE;
 }
 
 /* The kernel is done with the filesystem: unmount the engine (rule 7). */
@@ -626,10 +663,15 @@ static void ops_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	reply_entry(req, rc, &a);
 }
 
+/*
+ * Rule 5: an O_DIRECT open is an ordinary open, whose direct requests the
+ * kernel sends to the daemon by itself; only -o direct_io asks for FUSE's
+ * direct-I/O mode.
+ */
 static void set_open_flags(const struct ops_state *st,
 			   struct fuse_file_info *fi)
 {
-	fi->direct_io = st->cfg.direct_io || (fi->flags & O_DIRECT);
+	fi->direct_io = st->cfg.direct_io;
 	fi->keep_cache = 0;
 }
 
@@ -673,6 +715,36 @@ static void ops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		return;
 	}
 	fuse_reply_buf(req, buf, n);
+}
+
+/*
+ * Rule 11: an O_DIRECT write the engine took only done bytes of goes on
+ * once from there, so that the error which stopped it (ENOSPC, EIO) is
+ * what the caller gets; the kernel drops the size change of a failed
+ * extending write again with a truncate.
+ */
+static ssize_t direct_write_rest(struct ops_state *st, struct ops_thread *t,
+				 fuse_ino_t ino, off_t off,
+				 const struct iovec *iov, int iovcnt,
+				 ssize_t done)
+{
+	struct iovec rest[16];
+	size_t skip = (size_t)done;
+	int i, n = 0;
+	ssize_t more;
+
+	for (i = 0; i < iovcnt; i++) {
+		if (skip >= iov[i].iov_len) {
+			skip -= iov[i].iov_len;
+			continue;
+		}
+		rest[n].iov_base = (char *)iov[i].iov_base + skip;
+		rest[n].iov_len = iov[i].iov_len - skip;
+		skip = 0;
+		n++;
+	}
+	more = fs_write(st->fs, t->ctx, ino, off + done, rest, n);
+	return more < 0 ? more : done + more;
 }
 
 /*
@@ -728,6 +800,8 @@ static void ops_write_buf(fuse_req_t req, fuse_ino_t ino,
 		iovcnt = 1;
 	}
 	n = fs_write(st->fs, t->ctx, ino, off, iov, iovcnt);
+	if (n >= 0 && (size_t)n < size && (fi->flags & O_DIRECT))
+		n = direct_write_rest(st, t, ino, off, iov, iovcnt, n);
 	if (n < 0) {
 		fuse_reply_err(req, (int)-n);
 		return;
@@ -1105,11 +1179,21 @@ static void ops_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 	uint64_t result;
 	int rc;
 
+	struct ops_state *st = req_state(req);
+
 	if ((whence != SEEK_DATA && whence != SEEK_HOLE) || off < 0) {
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	rc = fs_lseek(req_state(req)->fs, ino, off, whence, &result);
+	/* Rule 10: data the kernel still caches is data, not a hole. */
+	if (st->writeback && st->se) {
+		rc = fuse_lowlevel_notify_inval_inode(st->se, ino, off, 0);
+		if (rc < 0 && rc != -ENOENT) {
+			fuse_reply_err(req, -rc);
+			return;
+		}
+	}
+	rc = fs_lseek(st->fs, ino, off, whence, &result);
 	if (rc < 0) {
 		fuse_reply_err(req, -rc);
 		return;

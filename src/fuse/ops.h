@@ -51,6 +51,8 @@ struct ops_state;
  */
 int ops_state_create(const struct ops_config *cfg, struct ops_state **out);
 void ops_state_attach(struct ops_state *st, struct fs *fs);
+/* The session that serves st, before it is mounted (ops.c rule 9). */
+void ops_state_set_session(struct ops_state *st, struct fuse_session *se);
 /* Unmount the attached engine unless that is done; fs_unmount()'s result,
  * the same on every call (rule 3). */
 int ops_unmount(struct ops_state *st);

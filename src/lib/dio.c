@@ -65,6 +65,20 @@
  *     as zeros without I/O, zeros written around the data in new or
  *     unwritten fs blocks (rule 3), device blocks read for read-modify-
  *     write, and, per device request, how many pieces add_piece() merged.
+ * 11. The file's tail block: a write that stages a partial device block
+ *     keeps a copy of what it writes there in f->tail, and the copy
+ *     becomes valid when the whole write has succeeded; a later write
+ *     into the same device block at the same file offset takes its old
+ *     contents from the copy instead of reading the device, so that small
+ *     appends cost no read.  Staging partial blocks always holds f->lock
+ *     exclusive, which guards the copy.  A write that will cover the
+ *     block whole (rule 7's gap included) forgets the copy before it
+ *     starts, under the shared lock too, where the copy only ever becomes
+ *     invalid; one that covers it in part stages it again, from the copy.
+ *     dio_zero_range() forgets a copy anywhere in its device blocks.  A
+ *     block that a truncate frees and a later allocation reuses comes
+ *     back unwritten or new, which never reads old contents, and the
+ *     copy is used only below end of file.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -166,6 +180,8 @@ struct dio {
 				 * allocate nothing */
 	bool zeroing;		/* dio_zero_range() (rule 9) */
 	bool user_direct;	/* rule 2 */
+	bool tail_staged;	/* f->tail holds a block this write stages
+				 * (rule 11) */
 	struct user_cursor uc;		/* the walk's position in the caller's bytes */
 	struct user_cursor uc_done;	/* copy-out of completed staged reads */
 	struct dio_req *cur;	/* request under assembly */
@@ -397,6 +413,8 @@ int dio_file_init(struct dio_file *f, const struct dio_file_ops *ops,
 	f->blkbits = blkbits;
 	f->size = size;
 	f->priv = priv;
+	f->tail = NULL;
+	f->tail_valid = false;
 	/*
 	 * Writers first: a thread that always has some read in flight holds
 	 * the lock shared without a break, and with readers first a writer
@@ -418,6 +436,49 @@ int dio_file_init(struct dio_file *f, const struct dio_file_ops *ops,
 void dio_file_destroy(struct dio_file *f)
 {
 	pthread_rwlock_destroy(&f->lock);
+	free(f->tail);
+}
+
+/*
+ * Rule 11: the copy of the tail block is stale once the block is written
+ * whole, by a write of [a, b).  A write that covers it only in part
+ * stages it, from the copy, and so keeps the copy true.
+ */
+static void tail_forget(struct dio_file *f, uint64_t a, uint64_t b,
+			uint32_t dbs)
+{
+	if (f->tail_file >= a && f->tail_file + dbs <= b)
+		__atomic_store_n(&f->tail_valid, false, __ATOMIC_RELAXED);
+}
+
+/* Rule 11: can the old contents of the device block at dev come from the
+ * copy?  Only with f->lock exclusive. */
+static bool tail_hit(const struct dio_file *f, uint64_t dev, uint64_t file,
+		     size_t len)
+{
+	return f->tail_valid && f->tail_dev == dev && f->tail_file == file &&
+	       f->tail_len == len && file < f->size;
+}
+
+/* Rule 11: keep a copy of the partial device block buf, which this write
+ * is about to send; valid once the write has succeeded. */
+static void tail_stage(struct dio *d, const char *buf, uint64_t dev,
+		       uint64_t file, size_t len)
+{
+	struct dio_file *f = d->f;
+
+	if (!f->tail || f->tail_len != len) {
+		free(f->tail);
+		f->tail = malloc(len);
+		if (!f->tail)
+			return;		/* no copy: the next write reads */
+		f->tail_len = (uint32_t)len;
+	}
+	memcpy(f->tail, buf, len);
+	f->tail_dev = dev;
+	f->tail_file = file;
+	f->tail_valid = false;
+	d->tail_staged = true;
 }
 
 /* ---- submission and completion ------------------------------------------ */
@@ -734,11 +795,15 @@ static int fill_stage(struct dio *d, char *buf, uint64_t dev, uint64_t file,
 	uint64_t a = max_u64(file, d->off), b = min_u64(file + len, d->end);
 	uint64_t u = max_u64(a, d->uoff);
 
-	if (a > file || b < file + len) {
+	bool partial = a > file || b < file + len;
+
+	if (partial) {
 		if (fresh) {
 			memset(buf, 0, len);
 			stats_count(ctx->counts, STATS_DIO_ZEROED_BYTES,
 				    len - (u < b ? b - u : 0));
+		} else if (!d->zeroing && tail_hit(d->f, dev, file, len)) {
+			memcpy(buf, d->f->tail, len);
 		} else {
 			ssize_t r = bdev_pread(ctx->q, buf, len, dev);
 
@@ -752,6 +817,8 @@ static int fill_stage(struct dio *d, char *buf, uint64_t dev, uint64_t file,
 		memset(buf + (a - file), 0, min_u64(u, b) - a);
 	if (u < b)
 		uc_copy(&d->uc, u, buf + (u - file), b - u, false);
+	if (partial && !d->zeroing && len == ctx->dbs)
+		tail_stage(d, buf, dev, file, len);
 	return 0;
 }
 
@@ -969,6 +1036,9 @@ static ssize_t finish_write(struct dio *d)
 		f->ops->update_end(f);
 	if (ret && !d->error)
 		d->error = ret;
+	/* rule 11: all of it is on the device */
+	if (d->tail_staged && !d->error && d->fail_file == UINT64_MAX)
+		f->tail_valid = true;
 
 	/* New blocks wholly past the end of file are given back. */
 	if (f->ops->release) {
@@ -1164,6 +1234,8 @@ void dio_submit(struct dio_ctx *ctx, struct dio_file *f, enum dio_dir dir,
 		done(priv, ret);
 		return;
 	}
+	if (dir == DIO_WRITE)	/* rule 11; rule 7's gap starts at f->size */
+		tail_forget(f, min_u64(off, f->size), off + len, ctx->dbs);
 	if (dir == DIO_READ) {
 		if (off >= f->size) {
 			pthread_rwlock_unlock(&f->lock);
@@ -1254,6 +1326,9 @@ int dio_zero_range(struct dio_ctx *ctx, struct dio_file *f, uint64_t off,
 
 	/* Rule 9: every byte is a zero before the caller's (none), no
 	 * allocation, no end of file, and f->lock is the caller's. */
+	/* rule 11: zeros are never staged as a copy, even in part */
+	tail_forget(f, align_down(off, ctx->dbs), align_up(off + len, ctx->dbs),
+		    ctx->dbs);
 	d = new_dio(ctx, f, DIO_WRITE, off, len, rw_done, &res);
 	d->uoff = d->end;
 	d->gap = true;

@@ -7,7 +7,8 @@
  *
  * fsx truncates FILE to zero, then applies OPS random operations to it and
  * to an in-memory model of what it must hold (its bytes and its size):
- * buffered writes and reads, writes and reads through a shared mapping,
+ * buffered writes and reads, writes and reads through a shared mapping
+ * (of the buffered or, at odd pages, the O_DIRECT descriptor),
  * O_DIRECT writes and reads through a second descriptor at aligned and
  * unaligned offsets, lengths and buffer addresses, truncates up and down,
  * fallocate (plain, KEEP_SIZE, PUNCH_HOLE, ZERO_RANGE with and without
@@ -36,11 +37,10 @@
  *     that it is short only at EOF.
  *  3. Buffered, mapped and O_DIRECT access follow each other with no fsync
  *     in between, because Linux keeps them coherent and applications rely
- *     on it: diofs has no writeback cache, so a write(2) has reached the
- *     engine when it returns; before a direct request on a FUSE file
- *     (O_DIRECT opens get FOPEN_DIRECT_IO) the kernel writes back the
- *     range's dirty pages, and before a direct write it drops the range's
- *     cached pages.  A stale read after a switch of access mode is a
+ *     on it: before a direct request on a FUSE file the kernel writes back
+ *     the range's dirty pages (buffered writes too, under writeback
+ *     caching), and after a direct write it drops the range's cached
+ *     pages.  A stale read after a switch of access mode is a
  *     finding, not a reason to sync.  Most mapped writes are followed by
  *     msync(MS_SYNC), as POSIX asks; one in four is not, so the kernel's
  *     own writeback of mapped pages (before direct I/O, on close, on
@@ -748,15 +748,20 @@ static void op_read(void)
 	remember(off, len);
 }
 
-/* Map [off, off+len) of the file, page-aligned around it. */
+/*
+ * Map [off, off+len) of the file, page-aligned around it: through the
+ * O_DIRECT descriptor when the first page's number is odd, as programs
+ * that map what they opened with O_DIRECT do, else the buffered one.
+ */
 static unsigned char *map_range(off_t off, off_t len, int prot, off_t *pgp,
 				size_t *maplenp)
 {
 	off_t pg = round_down(off, fsx.pagesize);
 	size_t maplen = round_up(off + len, fsx.pagesize) - pg;
+	int fd = (pg / fsx.pagesize) & 1 ? fsx.dfd : fsx.fd;
 	void *p;
 
-	p = mmap(NULL, maplen, prot, MAP_SHARED, fsx.fd, pg);
+	p = mmap(NULL, maplen, prot, MAP_SHARED, fd, pg);
 	if (p == MAP_FAILED)
 		finding("mmap 0x%jx+0x%zx: %s", (intmax_t)pg, maplen,
 			strerror(errno));

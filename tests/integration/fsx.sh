@@ -4,13 +4,15 @@
 # diofs, unmounting and mounting again every 1000 operations: buffered,
 # mapped and O_DIRECT (aligned and unaligned) I/O, truncate, fallocate
 # modes, copy_file_range and fsync on one file, checked against a model.
-# Three runs with fixed seeds, each on a filesystem of its own, since most
+# Four runs with fixed seeds, each on a filesystem of its own, since most
 # direct-I/O bugs live at one alignment: a loop device with 4 KiB blocks
 # and files up to 256 KiB; an image file with 1 KiB blocks and files up to
-# 2 MiB; an image file with 64 KiB blocks mounted with -o direct_io, where
-# every read and write goes to the daemon as the application made it (and
-# the kernel refuses shared mappings, so fsx runs with -M).  fsck.diofs -n
-# checks the filesystem after every unmount.
+# 2 MiB; an image file with 16 KiB blocks and -o writeback_cache, where
+# buffered writes reach the daemon as the kernel writes its dirty pages
+# back; an image file with 64 KiB blocks mounted with -o direct_io,
+# where every read and write goes to the daemon as the application made it
+# (and the kernel refuses shared mappings, so fsx runs with -M).
+# fsck.diofs -n checks the filesystem after every unmount.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -66,6 +68,12 @@ step "image file, 1 KiB blocks: fsx seed 2, files up to 2 MiB"
 new_image "$T_DIR/b1k.img" 256M
 make_fs "$T_DIR/b1k.img" -b 1024
 run_fsx "$T_DIR/b1k.img" "" -S 2 -n 5000 -l 2097152 -o 262144 -R 1000
+
+step "image file, 16 KiB blocks, -o writeback_cache: fsx seed 4, files up to 512 KiB"
+new_image "$T_DIR/b16k.img" 256M
+make_fs "$T_DIR/b16k.img" -b 16384
+run_fsx "$T_DIR/b16k.img" writeback_cache -S 4 -n 5000 -l 524288 \
+	-o 65536 -R 1000
 
 step "image file, 64 KiB blocks, -o direct_io: fsx -M seed 3, files up to 1 MiB"
 new_image "$T_DIR/b64k.img" 256M

@@ -161,13 +161,19 @@ wait_mounted() {
 	fail "$mnt did not become a FUSE mount"
 }
 
+# DIOFS_MOUNT_OPTS (for instance writeback_cache) is added as one more -o
+# to every mount that mount_fs and try_mount make, to run a test in
+# another mode.
+extra_opts=()
+[ -z "${DIOFS_MOUNT_OPTS:-}" ] || extra_opts=(-o "$DIOFS_MOUNT_OPTS")
+
 # mount_fs DEVICE MOUNTPOINT [diofs options...]: a foreground daemon, our
 # child, logging to a file in the test directory.
 mount_fs() {
 	local dev=$1 mnt=$2 log pid
 	shift 2
 	log=$T_DIR/diofs.$(basename "$mnt").log
-	"$DIOFS_BIN" -f "$dev" "$mnt" "$@" >"$log" 2>&1 &
+	"$DIOFS_BIN" -f "$dev" "$mnt" "$@" "${extra_opts[@]}" >"$log" 2>&1 &
 	pid=$!
 	T_MNT_PID[$mnt]=$pid
 	T_MNT_DEV[$mnt]=$dev
@@ -258,7 +264,7 @@ try_mount() {
 	local dev=$1 mnt=$2 log pid i
 	shift 2
 	log=$T_DIR/diofs.$(basename "$mnt").log
-	"$DIOFS_BIN" -f "$dev" "$mnt" "$@" >"$log" 2>&1 &
+	"$DIOFS_BIN" -f "$dev" "$mnt" "$@" "${extra_opts[@]}" >"$log" 2>&1 &
 	pid=$!
 	T_MNT_PID[$mnt]=$pid
 	T_MNT_DEV[$mnt]=$dev

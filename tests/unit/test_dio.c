@@ -4398,6 +4398,102 @@ START_TEST(t_zero_range_eio)
 }
 END_TEST
 
+/* ---- the tail block's copy (dio.c rule 10) ------------------------------ */
+
+/* Append len bytes of seed's pattern at *size, through an odd buffer. */
+static void tail_append(struct fx *x, unsigned char *img, uint64_t *size,
+			size_t len, unsigned seed, const char *what)
+{
+	ssize_t r;
+
+	fill_pat(img + *size, len, *size, seed);
+	r = wr(x, *size, img + *size, len, 3, 1);
+	ck_assert_msg(r == (ssize_t)len, "%s: %s: append at %" PRIu64 " = %zd",
+		      where, what, *size, r);
+	*size += len;
+}
+
+START_TEST(t_tail_copy)
+{
+	const uint64_t cap = 256 * KiB;
+	struct dio_ctx_stats c0, c1;
+	unsigned char *img, *data;
+	uint64_t size = 0, blocks, tail;
+	unsigned bs, db;
+	struct fx x;
+	ssize_t r;
+
+	fx_init(&x, 0, geoms[_i].fs_bs, geoms[_i].dev_bs, 8 * MiB, 4 * cap, NULL);
+	bs = x.m.bs;
+	db = x.e.dev_bs;
+	img = xzalloc(4 * cap);
+	data = xalloc(bs);
+	model_reset(&x.m, 0);
+
+	/* Small appends read no block that an earlier append wrote: at most
+	 * one read per device block, for the first append into a device
+	 * block of an fs block allocated before. */
+	dio_ctx_get_stats(x.ctx, &c0);
+	for (unsigned i = 0; size + 7 <= cap / 4; i++)
+		tail_append(&x, img, &size, 1 + i % 7, 160 + i % 3, "small appends");
+	dio_ctx_get_stats(x.ctx, &c1);
+	blocks = (size + db - 1) / db;
+	ck_assert_msg(c1.rmw_reads - c0.rmw_reads <= blocks,
+		      "%s: %" PRIu64 " read-modify-write reads for %" PRIu64 " bytes of appends in %" PRIu64 " device blocks",
+		      where, c1.rmw_reads - c0.rmw_reads, size, blocks);
+	check_read(&x, img, size, 0, size + bs, 0, 1, "after small appends");
+
+	/* A write covering the tail block whole: the copy is forgotten. */
+	tail = size / bs * bs;
+	fill_pat(data, bs, tail, 161);
+	memcpy(img + tail, data, bs);
+	ck_assert_int_eq(wr(&x, tail, data, bs, 0, 1), (ssize_t)bs);
+	size = tail + bs;
+	tail_append(&x, img, &size, 5, 162, "after a whole-block write");
+	tail = size / db * db;
+	fill_pat(data, db, tail, 163);
+	memcpy(img + tail, data, db);
+	ck_assert_int_eq(wr(&x, tail, data, db, 0, 1), (ssize_t)db);
+	size = tail + db;
+	fill_pat(img + tail + 1, 3, tail + 1, 170);
+	ck_assert_int_eq(wr(&x, tail + 1, img + tail + 1, 3, 1, 1), 3);
+	tail_append(&x, img, &size, 3, 164, "after a whole device block");
+	check_read(&x, img, size, 0, size + bs, 0, 1, "after whole-block writes");
+
+	/* Zeros written over the tail (as truncate and hole punching do):
+	 * the copy is forgotten. */
+	pthread_rwlock_wrlock(&x.m.f.lock);
+	ck_assert_int_eq(dio_zero_range(x.ctx, &x.m.f, size - 2, 2), 0);
+	pthread_rwlock_unlock(&x.m.f.lock);
+	memset(img + size - 2, 0, 2);
+	tail_append(&x, img, &size, 4, 165, "after zeroing the tail");
+	check_read(&x, img, size, 0, size + bs, 0, 1, "after zeroing the tail");
+
+	/* A failed write leaves no valid copy of what it did not write. */
+	tail = (size - 5) / db * db;
+	bdev_test_fail_range(x.e.bdev, BDEV_WRITE, file_dev(&x.m, tail), db,
+			     -EIO);
+	fill_pat(data, 3, size - 5, 166);
+	r = wr(&x, size - 5, data, 3, 3, 1);
+	ck_assert_msg(r < 0, "%s: a failed overwrite returned %zd", where, r);
+	bdev_test_clear_faults(x.e.bdev);
+	check_drained(&x, "failed overwrite");
+	ck_assert_uint_eq(x.m.f.size, size);
+	tail_append(&x, img, &size, 2, 167, "after a failed overwrite");
+	check_read(&x, img, size, 0, size + bs, 0, 1, "after a failed overwrite");
+
+	/* An overwrite inside the tail block: the copy follows it. */
+	fill_pat(img + size - 5, 3, size - 5, 168);
+	ck_assert_int_eq(wr(&x, size - 5, img + size - 5, 3, 1, 1), 3);
+	tail_append(&x, img, &size, 6, 169, "after an overwrite");
+	check_read(&x, img, size, 0, size + bs, 0, 1, "after an overwrite");
+	model_assert_clean(&x.m);
+	free(data);
+	free(img);
+	fx_fini(&x);
+}
+END_TEST
+
 static Suite *dio_suite(void)
 {
 	Suite *s = suite_create("dio");
@@ -4454,6 +4550,7 @@ static Suite *dio_suite(void)
 		{ "zero_range", t_zero_range, NGEOMS },
 		{ "file_zero_range", t_file_zero_range, NFILEGEOMS },
 		{ "zero_range_eio", t_zero_range_eio, NGEOMS },
+		{ "tail_copy", t_tail_copy, NGEOMS },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

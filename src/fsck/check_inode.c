@@ -439,6 +439,14 @@ static int check_run(struct fsck *f, struct finode *fi,
 			xr->len = n;
 			fsck_mark(f, r.start, n, 1);
 			fi->nblocks += n;
+			if (!(f->sb.incompat & DIOFS_FEAT_INCOMPAT_XATTR_RUNS)) {
+				/* the engine sets it with the first run */
+				fsck_problem(f, "set",
+					     "inode %" PRIu64 ": an extended attribute value lies in a run of blocks, but the superblock lacks the XATTR_RUNS feature",
+					     fi->ino);
+				f->sb.incompat |= DIOFS_FEAT_INCOMPAT_XATTR_RUNS;
+				f->sb_rewrite = 1;
+			}
 			return 0;
 		}
 		/* Read, but wrong: the removal frees the blocks. */

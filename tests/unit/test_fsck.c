@@ -1227,6 +1227,29 @@ START_TEST(t_damaged_xattr_run)
 }
 END_TEST
 
+/* A run on a filesystem whose superblock lacks the feature: it is set. */
+START_TEST(t_xattr_run_feature)
+{
+	const char *const want[] = { "lacks the XATTR_RUNS feature", NULL };
+	struct super sb;
+	struct env e;
+
+	env_init_tree(&e, fsck_geoms[_i]);
+	env_mount(&e);
+	set_pat_xattr(&e, e.b, "user.big", 40000);
+	env_unmount(&e);
+	ck_assert_int_eq(super_read(e.bdev, &sb, NULL, 0), 0);
+	sb.incompat &= ~DIOFS_FEAT_INCOMPAT_XATTR_RUNS;
+	ck_assert_int_eq(super_write(e.bdev, &sb), 0);
+	expect_repair(&e, want);
+	ck_assert_int_eq(super_read(e.bdev, &sb, NULL, 0), 0);
+	ck_assert(sb.incompat & DIOFS_FEAT_INCOMPAT_XATTR_RUNS);
+	env_mount(&e);
+	expect_pat_xattr(&e, e.b, "user.big", 40000);
+	env_done(&e);
+}
+END_TEST
+
 START_TEST(t_copied_tree_extent)
 {
 	const char *const want[] = { "also used by inode", NULL };
@@ -1440,6 +1463,7 @@ static Suite *fsck_suite(void)
 	tcase_add_loop_test(tc, t_dropped_dir_tree, 0, NFSCK_GEOMS);
 	tcase_add_loop_test(tc, t_dropped_xattr_tree, 0, NFSCK_GEOMS);
 	tcase_add_loop_test(tc, t_damaged_xattr_run, 0, NFSCK_GEOMS);
+	tcase_add_loop_test(tc, t_xattr_run_feature, 0, NFSCK_GEOMS);
 	tcase_add_loop_test(tc, t_copied_tree_extent, 0, NFSCK_GEOMS);
 	tcase_add_loop_test(tc, t_overlap_tree, 0, NFSCK_GEOMS);
 	tcase_add_loop_test(tc, t_past_eof_tree, 0, NFSCK_GEOMS);

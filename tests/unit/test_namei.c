@@ -35,6 +35,7 @@
 #include "checker.h"
 #include "diofs/bdev.h"
 #include "diofs/btree.h"
+#include "diofs/codec.h"
 #include "diofs/fs.h"
 #include "diofs/inode.h"
 #include "diofs/super.h"
@@ -1163,6 +1164,43 @@ START_TEST(test_xattr_feature)
 }
 END_TEST
 
+/* A run whose bytes changed on the device: a read says so, a size query
+ * and a removal still work. */
+START_TEST(test_xattr_corrupt)
+{
+	const struct geom *g = &geoms[_i];
+	struct codec_xattr_ref r;
+	struct codec_xattr x;
+	struct inode *ip;
+	uint8_t *back = xalloc(DIOFS_XATTR_VALUE_MAX);
+	size_t next;
+	struct env e;
+	uint64_t f;
+
+	env_init(&e, g, 16 * MiB, NULL);
+	f = mkf(&e, ROOT, "f");
+	set_xattr(&e, f, "user.v", DIOFS_XATTR_VALUE_MAX, 5, 0);
+	ck_assert_int_eq(inode_get(e.fs, f, &ip), 0);
+	ck_assert_int_eq(codec_xattr_inline(ip->xattr, ip->xattr_len, 0, &x,
+					    &next), 0);
+	ck_assert(x.run);
+	ck_assert_int_eq(codec_xattr_ref_decode(&x, &r), 0);
+	ck_assert_uint_eq(r.size, DIOFS_XATTR_VALUE_MAX);
+	inode_put(ip);
+	env_unmount(&e);
+	bdev_test_data(e.bdev)[r.start * e.bs + 1000] ^= 0x10;
+	env_mount(&e);
+	ck_assert_int_eq(fs_getxattr(e.fs, f, "user.v", NULL, 0),
+			 DIOFS_XATTR_VALUE_MAX);
+	ck_assert_int_eq(fs_getxattr(e.fs, f, "user.v", back,
+				     DIOFS_XATTR_VALUE_MAX), -EUCLEAN);
+	ck_assert_int_eq(fs_removexattr(e.fs, f, "user.v"), 0);
+	ck_assert_int_eq(fs_getxattr(e.fs, f, "user.v", NULL, 0), -ENODATA);
+	free(back);
+	env_done_fsck(&e);
+}
+END_TEST
+
 /* A full filesystem: -ENOSPC, and the old value stays. */
 START_TEST(test_xattr_nospc)
 {
@@ -1700,6 +1738,7 @@ static Suite *namei_suite(void)
 	tcase_add_loop_test(tc, test_xattr, 0, NGEOMS);
 	tcase_add_loop_test(tc, test_xattr_large, 0, NGEOMS);
 	tcase_add_test(tc, test_xattr_feature);
+	tcase_add_loop_test(tc, test_xattr_corrupt, 0, NGEOMS);
 	tcase_add_test(tc, test_xattr_nospc);
 	suite_add_tcase(s, tc);
 

@@ -175,16 +175,12 @@ static int run_io(struct fs *fs, enum bdev_op op, void *buf, uint64_t start,
 {
 	size_t len = nblocks * fs->sb.block_size;
 	uint64_t off = start * fs->sb.block_size;
-	struct bdev_queue *q;
 	ssize_t n;
-	int err;
 
-	err = bdev_queue_open(fs->bdev, 1, &q);
-	if (err)
-		return err;
-	n = op == BDEV_WRITE ? bdev_pwrite(q, buf, len, off)
-			     : bdev_pread(q, buf, len, off);
-	bdev_queue_close(q);
+	pthread_mutex_lock(&fs->xattr_io_lock);
+	n = op == BDEV_WRITE ? bdev_pwrite(fs->xattr_q, buf, len, off)
+			     : bdev_pread(fs->xattr_q, buf, len, off);
+	pthread_mutex_unlock(&fs->xattr_io_lock);
 	return n < 0 ? (int)n : 0;
 }
 

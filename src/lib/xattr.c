@@ -36,17 +36,22 @@
  *     in the same transaction; runs are counted in the inode's blocks.
  *  4. The first run on a filesystem without DIOFS_FEAT_INCOMPAT_XATTR_RUNS
  *     sets the flag, in the transaction that references the run.
- *  5. Placement: a value that is set (new or again) goes inline if it
+ *  5. An inode holds any number of attributes, and values, but a new name
+ *     that would take its listing past XATTR_LIST_MAX (64 KiB, the most
+ *     the kernel lists) is refused with -ENOSPC, as ext4 refuses one when
+ *     its attribute space is full: a file whose names cannot be listed
+ *     cannot be copied or backed up with them.
+ *  6. Placement: a value that is set (new or again) goes inline if it
  *     fits the inline area's free space at that moment, else to the tree.
  *     Removing an inline entry closes its gap, but pulls nothing in from
  *     the tree: only the names being set move, so the listing order
  *     (inline first, then tree order) changes only for them.
- *  6. xattr_get() and xattr_list() take meta_lock shared themselves
+ *  7. xattr_get() and xattr_list() take meta_lock shared themselves
  *     (fs_meta_rdlock(): inode.h rule 9).  The others run inside the
  *     caller's transaction, after it has joined the inode (inode_join()),
  *     and the caller writes the inode back (inode.h rules 3 and 7).  Tree
  *     nodes are counted in the inode's blocks as they come and go.
- *  7. Listing shows every namespace: the engine does not know the caller's
+ *  8. Listing shows every namespace: the engine does not know the caller's
  *     capabilities, and the kernel checks access to each name on get.
  */
 #include <errno.h>
@@ -60,6 +65,7 @@
 #include "diofs/inode.h"
 
 #define XATTR_NAME_LIMIT	255	/* XATTR_NAME_MAX, whole name */
+#define XATTR_LIST_LIMIT	65536	/* XATTR_LIST_MAX, a listing's bytes */
 
 struct xattr_prefix {
 	const char *prefix;
@@ -491,6 +497,21 @@ static int tree_update(struct xattr_tree *xt, struct txn *t, uint64_t key,
 
 /* ---- the interface ---------------------------------------------------------- */
 
+static ssize_t xattr_list_locked(struct inode *ip, char *list, size_t size);
+
+/* Rule 5: would a new name xn still leave the listing within its limit? */
+static int list_room(struct inode *ip, const struct xattr_name *xn)
+{
+	ssize_t used = xattr_list_locked(ip, NULL, 0);
+
+	if (used < 0)
+		return (int)used;
+	if ((size_t)used + strlen(xattr_prefix_of(xn->index)) + xn->len + 1 >
+	    XATTR_LIST_LIMIT)
+		return -ENOSPC;
+	return 0;
+}
+
 int xattr_set(struct txn *t, struct inode *ip, const char *name,
 	      const void *value, size_t size, int flags)
 {
@@ -539,6 +560,8 @@ int xattr_set(struct txn *t, struct inode *ip, const char *name,
 		/* x points into what changes below: keep its reference */
 		err = entry_ref(&x, &old);
 		old_run = x.run;
+	} else {
+		err = list_room(ip, &xn);
 	}
 	/* Rule 3: the new run is written before anything refers to it. */
 	if (!err && size > xattr_value_max(ip, xn.len))

@@ -4,7 +4,7 @@
 # XATTR_SIZE_MAX) on a mounted diofs, at each block size mkfs.diofs makes
 # from 1 KiB to 64 KiB: setfattr/getfattr round trips, several 64 KiB
 # values on one file, 65537 bytes refused with E2BIG, replacing and
-# removing, cp --preserve=xattr and rsync -X, values kept across a
+# removing, names up to a 64 KiB listing (ENOSPC beyond), cp --preserve=xattr and rsync -X, values kept across a
 # remount, and ENOSPC on a full filesystem with the old value kept.
 # unmount_fs runs fsck.diofs -n after every unmount.
 set -euo pipefail
@@ -81,6 +81,24 @@ assert names == ['security.big', 'user.big1', 'user.big2', 'user.big3', 'user.v'
 		expect_value "$m/r/f" user.big3 "$T_DIR/v5000"
 	fi
 	getfattr --absolute-names -d -m - "$m/f" >"$T_DIR/dump-before" || fail "getfattr -d"
+
+	if [ "$bs" = 4096 ]; then
+		step "names fill a 64 KiB listing, and no more"
+		pyrun "
+p = sys.argv[1]
+open(p, 'w').close()
+for i in range(256):
+    os.setxattr(p, 'user.%03d' % i + 'n' * 247, b'v')
+try:
+    os.setxattr(p, 'user.x', b'v')
+    sys.exit('a name past a 64 KiB listing was taken')
+except OSError as e:
+    assert e.errno == errno.ENOSPC, e
+names = os.listxattr(p)
+assert len(names) == 256, len(names)
+" "$m/many" || fail "a 64 KiB listing"
+		rm "$m/many"
+	fi
 
 	step "$bs-byte blocks: values kept across a remount"
 	unmount_fs "$m"

@@ -1201,6 +1201,37 @@ START_TEST(test_xattr_corrupt)
 }
 END_TEST
 
+/* Rule 5 of xattr.c: names up to a 64 KiB listing, not one byte more. */
+START_TEST(test_xattr_list_limit)
+{
+	const struct geom *g = &geoms[_i];
+	char name[300], *list = xalloc(65536 + 1);
+	struct env e;
+	uint64_t f;
+	int k;
+
+	env_init(&e, g, 32 * MiB, NULL);
+	f = mkf(&e, ROOT, "f");
+	/* "user." + 250 bytes + NUL: 256 names fill 64 KiB exactly */
+	for (k = 0; k < 256; k++) {
+		snprintf(name, sizeof(name), "user.%03d%0247d", k, 0);
+		ck_assert_int_eq(fs_setxattr(e.fs, f, name, "v", 1,
+					     XATTR_CREATE), 0);
+	}
+	snprintf(name, sizeof(name), "user.x");
+	ck_assert_int_eq(fs_setxattr(e.fs, f, name, "v", 1, 0), -ENOSPC);
+	ck_assert_int_eq(fs_listxattr(e.fs, f, list, 65536 + 1), 65536);
+	/* existing names still change, a removal makes room */
+	snprintf(name, sizeof(name), "user.%03d%0247d", 7, 0);
+	set_xattr(&e, f, name, DIOFS_XATTR_VALUE_MAX, 1, XATTR_REPLACE);
+	expect_xattr(&e, f, name, DIOFS_XATTR_VALUE_MAX, 1);
+	ck_assert_int_eq(fs_removexattr(e.fs, f, name), 0);
+	ck_assert_int_eq(fs_setxattr(e.fs, f, "user.x", "v", 1, 0), 0);
+	free(list);
+	env_done_fsck(&e);
+}
+END_TEST
+
 /* A full filesystem: -ENOSPC, and the old value stays. */
 START_TEST(test_xattr_nospc)
 {
@@ -1739,6 +1770,7 @@ static Suite *namei_suite(void)
 	tcase_add_loop_test(tc, test_xattr_large, 0, NGEOMS);
 	tcase_add_test(tc, test_xattr_feature);
 	tcase_add_loop_test(tc, test_xattr_corrupt, 0, NGEOMS);
+	tcase_add_loop_test(tc, test_xattr_list_limit, 0, NGEOMS);
 	tcase_add_test(tc, test_xattr_nospc);
 	suite_add_tcase(s, tc);
 

@@ -26,6 +26,7 @@
 #ifndef DIOFS_CODEC_H
 #define DIOFS_CODEC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -150,11 +151,18 @@ uint8_t codec_ftype(uint32_t mode);
  * and value), decoded where it lies: name and value point into the bytes
  * it was decoded from. */
 struct codec_xattr {
-	uint8_t name_index;		/* DIOFS_XATTR_* */
+	uint8_t name_index;		/* DIOFS_XATTR_*, DIOFS_XATTR_RUN taken off */
+	bool run;			/* value is a struct diofs_xattr_ref */
 	uint8_t name_len;		/* 1 .. 255 */
 	uint16_t value_len;
 	const uint8_t *name;		/* no prefix, no NUL */
 	const uint8_t *value;
+};
+
+/* The host-endian form of struct diofs_xattr_ref. */
+struct codec_xattr_ref {
+	uint64_t start;
+	uint32_t size, crc;
 };
 
 /* The bytes an entry takes: as a tree value, and in the inline area
@@ -168,13 +176,23 @@ size_t codec_xattr_padded(size_t name_len, size_t value_len);
 int codec_xattr_inline(const uint8_t *area, size_t used, size_t off,
 		       struct codec_xattr *x, size_t *next);
 /* A tree value of vlen bytes, all of them in val: 0 with *x when it is
- * exactly one entry with a name, else -EUCLEAN. */
+ * exactly one entry with a name, else -EUCLEAN.  Both decoders also refuse
+ * a run entry whose value is not sizeof(struct diofs_xattr_ref) long. */
 int codec_xattr_value(const void *val, size_t vlen, struct codec_xattr *x);
 /* Encode an entry into buf, which holds codec_xattr_size() bytes;
  * returns that size.  value may be NULL when value_len is 0. */
 size_t codec_xattr_encode(void *buf, uint8_t name_index, const void *name,
 			  size_t name_len, const void *value,
 			  size_t value_len);
+
+/* The reference of a run entry (x->run).  0, or -EUCLEAN when its size is
+ * 0 or above DIOFS_XATTR_VALUE_MAX. */
+int codec_xattr_ref_decode(const struct codec_xattr *x,
+			   struct codec_xattr_ref *r);
+void codec_xattr_ref_encode(const struct codec_xattr_ref *r,
+			    struct diofs_xattr_ref *d);
+/* Blocks of block_size bytes the run of a size-byte value takes. */
+uint64_t codec_xattr_run_blocks(uint32_t size, uint32_t block_size);
 
 /* ---- group descriptors ------------------------------------------------------- */
 

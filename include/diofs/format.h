@@ -117,7 +117,13 @@ static_assert(sizeof(struct diofs_blkhdr) == 32, "blkhdr size");
  * never sets it.  A reader without journal code refuses the filesystem
  * rather than use it unreplayed. */
 #define DIOFS_FEAT_INCOMPAT_RECOVER	0x00000001u
-#define DIOFS_FEAT_INCOMPAT_KNOWN	DIOFS_FEAT_INCOMPAT_RECOVER
+/* Attribute values too large for an entry lie in runs of blocks of their
+ * own (struct diofs_xattr_ref).  mkfs sets it; on an older filesystem the
+ * first such value sets it, in the same transaction.  A reader without it
+ * would take the reference for the value. */
+#define DIOFS_FEAT_INCOMPAT_XATTR_RUNS	0x00000002u
+#define DIOFS_FEAT_INCOMPAT_KNOWN	(DIOFS_FEAT_INCOMPAT_RECOVER | \
+					 DIOFS_FEAT_INCOMPAT_XATTR_RUNS)
 
 /* state bits */
 #define DIOFS_STATE_DIRTY	0x1u	/* mounted read-write, not yet cleanly unmounted */
@@ -302,6 +308,9 @@ static_assert(sizeof(struct diofs_dirent) == 10, "dirent size");
 #define DIOFS_XATTR_TRUSTED	2	/* "trusted." */
 #define DIOFS_XATTR_SECURITY	3	/* "security." */
 #define DIOFS_XATTR_SYSTEM	4	/* "system." */
+/* name_index bit: the entry's value is a struct diofs_xattr_ref */
+#define DIOFS_XATTR_RUN		0x80
+#define DIOFS_XATTR_VALUE_MAX	65536u	/* XATTR_SIZE_MAX, bytes of one value */
 
 /*
  * One extended attribute: this header, name_len name bytes (no prefix, no
@@ -318,6 +327,21 @@ struct diofs_xattr_entry {
 	uint8_t data[];
 };
 static_assert(sizeof(struct diofs_xattr_entry) == 4, "xattr entry size");
+
+/*
+ * The value of an entry whose name_index has DIOFS_XATTR_RUN set (its
+ * value_len is 16): the attribute's value is the first size bytes of the
+ * blocks [start, start + ceil(size / block_size)), one run in one group's
+ * data area, written like file data (no block header); the rest of the
+ * last block is zero.  Only values larger than an entry may hold are
+ * stored so (DIOFS_FEAT_INCOMPAT_XATTR_RUNS).
+ */
+struct diofs_xattr_ref {
+	le64 start;		/*  0 first block of the run */
+	le32 size;		/*  8 bytes of the value, 1..DIOFS_XATTR_VALUE_MAX */
+	le32 crc;		/* 12 crc32c (seed 0) of those bytes */
+};
+static_assert(sizeof(struct diofs_xattr_ref) == 16, "xattr reference size");
 
 /* ---- name hashing ------------------------------------------------------------ */
 

@@ -95,6 +95,11 @@ struct fs {
 	 * caller has none to lend (long symlink targets), under dio_lock. */
 	struct dio_ctx *dio;
 	pthread_mutex_t dio_lock;
+	/* The queue that moves the runs of attribute values (xattr.c),
+	 * under xattr_io_lock: one libaio context for the mount, since
+	 * setting one up and tearing it down costs milliseconds. */
+	struct bdev_queue *xattr_q;
+	pthread_mutex_t xattr_io_lock;
 	bool read_only;
 	int error;			/* rule 5 */
 	const struct inode_content_ops *content;

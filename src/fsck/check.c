@@ -18,7 +18,8 @@
  *   fsck_orphans_decide  unlinked orphans: freed, or left for the mount
  *   fsck_claim_data    data extents: in use; a block claimed twice is
  *                      copied for the second claimant
- *   fsck_fix_extents, fsck_fix_entries, fsck_connect  (repairs)
+ *   fsck_fix_extents, fsck_fix_xattrs, fsck_fix_entries, fsck_connect
+ *                                                     (repairs)
  *   fsck_inode_counts, fsck_write_inodes
  *   check_bitmaps      bitmaps and descriptor counts against the model
  *   finish_super       superblock totals, orphan head, error state
@@ -769,6 +770,8 @@ static void fsck_free(struct fsck *f)
 	free(f->own_ino);
 	free(f->own);
 	free(f->ef);
+	free(f->xr);
+	free(f->xf);
 	free(f->cl);
 	free(f->ino);
 	free(f->used);
@@ -831,6 +834,8 @@ static int run_once(struct bdev *bdev, const struct fsck_opts *o, int repair,
 		err = fsck_claim_data(&f);
 	if (!err)
 		err = fsck_fix_extents(&f);
+	if (!err)
+		err = fsck_fix_xattrs(&f);
 	if (!err)
 		err = fsck_fix_entries(&f);
 	if (!err)

@@ -48,6 +48,13 @@
  *     fields the model does not keep are checked in the record as read,
  *     with the engine's own check (codec_inode_check()), and repaired in
  *     it when the inode is written (encode_inode()).
+ *  8. An attribute value kept in a run of blocks (format.h, struct
+ *     diofs_xattr_ref) is checked when its inode is scanned, after the
+ *     inode's trees: the run must lie in one group's data area, be used by
+ *     nothing claimed before it, and match its length and crc32c.  Such a
+ *     run is claimed with the tree nodes (its checksum is as good evidence
+ *     as theirs); a damaged one makes its attribute go (fsck_fix_xattrs())
+ *     and is not claimed, so the bitmap rebuild frees it.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -389,6 +396,143 @@ static int collect_extents(struct fsck *f, struct finode *fi,
 	}
 }
 
+/* ---- attribute values in runs (rule 8) ------------------------------------------ */
+
+/* Check the run of entry x of fi: 0 with its blocks marked in use and
+ * counted, 1 when it is damaged (reported; the entry is to go, at where
+ * and len as struct fxfix says), or an operational error. */
+static int check_run(struct fsck *f, struct finode *fi,
+		     const struct codec_xattr *x, uint64_t where, uint32_t len)
+{
+	struct codec_xattr_ref r;
+	const char *why = NULL;
+	struct fxfix *xf;
+	struct fxrun *xr;
+	uint64_t n = 0;
+	uint8_t *buf;
+	int err;
+
+	if (codec_xattr_ref_decode(x, &r))
+		why = "its reference is malformed";
+	else if (n = codec_xattr_run_blocks(r.size, f->bs),
+		 !fsck_in_data(f, r.start, n))
+		why = "its value lies outside the data area";
+	else if (fsck_any_used(f, r.start, n))
+		why = "its value's blocks are also used elsewhere";
+	if (!why) {
+		buf = fsck_buf(f, (size_t)n * f->bs);
+		if (!buf)
+			return fsck_fail(f, -ENOMEM, "out of memory");
+		err = fsck_pread(f, buf, r.start, (size_t)n);
+		if (!err && diofs_crc32c(0, buf, r.size) != r.crc)
+			why = "its value does not match its checksum";
+		free(buf);
+		if (err)
+			return err;
+		if (!why) {
+			if (grow_array((void **)&f->xr, &f->cap_xr, f->nxr + 1,
+				       sizeof(*f->xr)))
+				return fsck_fail(f, -ENOMEM, "out of memory");
+			xr = &f->xr[f->nxr++];
+			xr->ino = fi->ino;
+			xr->start = r.start;
+			xr->len = n;
+			fsck_mark(f, r.start, n, 1);
+			fi->nblocks += n;
+			if (!(f->sb.incompat & DIOFS_FEAT_INCOMPAT_XATTR_RUNS)) {
+				/* the engine sets it with the first run */
+				fsck_problem(f, "set",
+					     "inode %" PRIu64 ": an extended attribute value lies in a run of blocks, but the superblock lacks the XATTR_RUNS feature",
+					     fi->ino);
+				f->sb.incompat |= DIOFS_FEAT_INCOMPAT_XATTR_RUNS;
+				f->sb_rewrite = 1;
+			}
+			return 0;
+		}
+		/* Read, but wrong: the removal frees the blocks. */
+		err = fsck_own(f, r.start, n);
+		if (err)
+			return err;
+	}
+	fsck_problem(f, "removed",
+		     "inode %" PRIu64 ": extended attribute \"%.*s\" (namespace %u): %s",
+		     fi->ino, x->name_len, (const char *)x->name, x->name_index,
+		     why);
+	fi->state |= FI_RECOUNT;
+	if (grow_array((void **)&f->xf, &f->cap_xf, f->nxf + 1, sizeof(*f->xf)))
+		return fsck_fail(f, -ENOMEM, "out of memory");
+	xf = &f->xf[f->nxf++];
+	xf->ino = fi->ino;
+	xf->where = where;
+	xf->len = len;
+	return 1;
+}
+
+/* The runs of fi's attributes: inline (the area as check_xattr_area()
+ * left it) and in its tree (as check_tree() left it). */
+static int check_runs(struct fsck *f, struct finode *fi,
+		      const struct codec_inode *r)
+{
+	size_t max = btree_max_value(f->bs), off = 0, next, vlen;
+	uint64_t key = 0, found;
+	struct codec_xattr x;
+	struct ftree t;
+	uint8_t *val;
+	int err = 0;
+
+	while (off < fi->xattr_len && err >= 0 &&
+	       !codec_xattr_inline(r->xattr, fi->xattr_len, off, &x, &next)) {
+		if (x.run)
+			err = check_run(f, fi, &x, off, (uint32_t)(next - off));
+		off = next;
+	}
+	if (err < 0 || !fi->xattr_root)
+		return err < 0 ? err : 0;
+	val = malloc(max);
+	if (!val)
+		return fsck_fail(f, -ENOMEM, "out of memory");
+	fsck_tree_init(&t, f, fi->ino, DIOFS_MAGIC_XATTR_LEAF,
+		       DIOFS_MAGIC_XATTR_NODE, fi->xattr_root);
+	for (;;) {
+		vlen = max;
+		err = btree_lookup(&t.bt, key, BTREE_GE, &found, val, &vlen);
+		if (err == -ENOENT) {
+			err = 0;
+			break;
+		}
+		if (err) {
+			err = fsck_fail(f, err, "cannot read the extended attribute tree of inode %" PRIu64 ": %s",
+					fi->ino, strerror(-err));
+			break;
+		}
+		/* check_tree() found every entry well formed */
+		if (!codec_xattr_value(val, vlen, &x) && x.run) {
+			err = check_run(f, fi, &x, found, 0);
+			if (err < 0)
+				break;
+			err = 0;
+		}
+		key = found + 1;
+	}
+	free(val);
+	return err;
+}
+
+/* fi's inode is being freed: so are its runs. */
+static int release_runs(struct fsck *f, const struct finode *fi)
+{
+	size_t i;
+	int err = 0;
+
+	for (i = 0; i < f->nxr && !err; i++) {
+		if (f->xr[i].ino != fi->ino)
+			continue;
+		fsck_mark(f, f->xr[i].start, f->xr[i].len, 0);
+		err = fsck_own(f, f->xr[i].start, f->xr[i].len);
+	}
+	return err;
+}
+
 /* ---- one inode ------------------------------------------------------------------ */
 
 static int valid_type(uint32_t type)
@@ -527,6 +671,9 @@ static int scan_inode(struct fsck *f, uint64_t ino, struct diofs_inode *di,
 		if (err)
 			return err;
 	}
+	err = check_runs(f, fi, &r);
+	if (err)
+		return err;
 	if (type == S_IFDIR) {
 		if (fi->flags & DIOFS_IFL_INLINE) {
 			fsck_problem(f, "flag cleared",
@@ -750,6 +897,8 @@ static int release_inode(struct fsck *f, struct finode *fi)
 			  fi->ext_root);
 	if (!err)
 		err = unmark_tree(f, fi->ino, TREE_XATTR, fi->xattr_root);
+	if (!err)
+		err = release_runs(f, fi);
 	if (!err)
 		err = fsck_own_ino(f, fi->ino, S_ISDIR(fi->mode) ? -1 : 0);
 	fi->state |= FI_FREE | FI_DIRTY;
@@ -1087,6 +1236,79 @@ int fsck_fix_extents(struct fsck *f)
 }
 
 /* ---- counts and write-back ---------------------------------------------------------- */
+
+/* Take the inline entry of xf out of fi's slot. */
+static int remove_inline(struct fsck *f, struct finode *fi,
+			 const struct fxfix *xf)
+{
+	struct diofs_inode *di;
+	struct codec_inode r;
+	uint8_t *block;
+	struct txn *t;
+	uint32_t off;
+	size_t at = (size_t)xf->where;
+	int err;
+
+	err = itable_open(f, fi->ino, &t, &block, &off);
+	if (err)
+		return err;
+	di = (struct diofs_inode *)(block + off);
+	codec_inode_decode(di, &r);
+	memmove(r.xattr + at, r.xattr + at + xf->len,
+		fi->xattr_len - at - xf->len);
+	fi->xattr_len = (uint16_t)(fi->xattr_len - xf->len);
+	memset(r.xattr + fi->xattr_len, 0, DIOFS_INLINE_XATTR - fi->xattr_len);
+	r.xattr_len = fi->xattr_len;
+	codec_inode_encode(&r, di);
+	fi->state |= FI_DIRTY;
+	return fsck_commit(f, t);
+}
+
+static int remove_from_tree(struct fsck *f, struct finode *fi,
+			    const struct fxfix *xf)
+{
+	struct ftree tr;
+	struct txn *t;
+	int err;
+
+	fsck_tree_init(&tr, f, fi->ino, DIOFS_MAGIC_XATTR_LEAF,
+		       DIOFS_MAGIC_XATTR_NODE, fi->xattr_root);
+	err = txn_begin(f->c, &t);
+	if (err)
+		return fsck_fail(f, err, "out of memory");
+	err = btree_delete(&tr.bt, t, xf->where);
+	if (err) {
+		txn_abort(t);
+		return fsck_fail(f, err, "cannot change the extended attribute tree of inode %" PRIu64 ": %s",
+				 fi->ino, strerror(-err));
+	}
+	err = fsck_commit(f, t);
+	if (!err && tr.bt.root != fi->xattr_root) {
+		fi->xattr_root = tr.bt.root;
+		fi->state |= FI_DIRTY;
+	}
+	return err;
+}
+
+int fsck_fix_xattrs(struct fsck *f)
+{
+	struct finode *fi;
+	size_t i;
+	int err = 0;
+
+	if (!f->repair)
+		return 0;
+	/* Backwards: an inode's later inline entries go before the earlier
+	 * ones move them. */
+	for (i = f->nxf; i-- > 0 && !err;) {
+		fi = fsck_inode(f, f->xf[i].ino);
+		if (!fi || (fi->state & FI_FREE))
+			continue;
+		err = f->xf[i].len ? remove_inline(f, fi, &f->xf[i])
+				   : remove_from_tree(f, fi, &f->xf[i]);
+	}
+	return err;
+}
 
 int fsck_inode_counts(struct fsck *f)
 {

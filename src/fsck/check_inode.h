@@ -16,6 +16,8 @@ int fsck_orphans(struct fsck *f);
 int fsck_orphans_decide(struct fsck *f);
 int fsck_claim_data(struct fsck *f);
 int fsck_fix_extents(struct fsck *f);
+/* Remove the attributes whose values were found damaged (repair only). */
+int fsck_fix_xattrs(struct fsck *f);
 /* Set every inode's counted fields and write back what changed. */
 int fsck_inode_counts(struct fsck *f);
 int fsck_write_inodes(struct fsck *f);

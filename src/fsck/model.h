@@ -88,6 +88,20 @@ struct fentfix {
 	uint8_t ftype;		/* ENT_FIXTYPE, ENT_REKEY: the right type */
 };
 
+/* An attribute value in a run of blocks (format.h, struct diofs_xattr_ref)
+ * that passed its checks: its blocks are marked in use.  Kept in inode
+ * order. */
+struct fxrun {
+	uint64_t ino, start, len;
+};
+
+/* An attribute to remove: its value's run is damaged. */
+struct fxfix {
+	uint64_t ino;
+	uint64_t where;		/* inline: byte offset; in the tree: key */
+	uint32_t len;		/* inline: the entry's padded bytes; 0: tree */
+};
+
 /* Per group: the descriptor as the checker believes it should be. */
 struct fgroup {
 	uint32_t flags;		/* DIOFS_BG_* */
@@ -124,6 +138,10 @@ struct fsck {
 	size_t ncl, cap_cl;
 	struct fentfix *ef;
 	size_t nef, cap_ef;
+	struct fxrun *xr;
+	size_t nxr, cap_xr;
+	struct fxfix *xf;
+	size_t nxf, cap_xf;
 
 	uint64_t lost_found;	/* its inode, 0: none yet */
 	int sb_rewrite;		/* both superblock copies must be written */

@@ -250,7 +250,8 @@ size_t codec_xattr_padded(size_t name_len, size_t value_len)
 static void xattr_decode(const struct diofs_xattr_entry *p,
 			 struct codec_xattr *x)
 {
-	x->name_index = p->name_index;
+	x->name_index = p->name_index & (uint8_t)~DIOFS_XATTR_RUN;
+	x->run = (p->name_index & DIOFS_XATTR_RUN) != 0;
 	x->name_len = p->name_len;
 	x->value_len = le16toh(p->value_len);
 	x->name = p->data;
@@ -266,7 +267,8 @@ int codec_xattr_inline(const uint8_t *area, size_t used, size_t off,
 		return -EUCLEAN;
 	xattr_decode((const struct diofs_xattr_entry *)(area + off), x);
 	n = codec_xattr_padded(x->name_len, x->value_len);
-	if (x->name_len == 0 || off + n > used)
+	if (x->name_len == 0 || off + n > used ||
+	    (x->run && x->value_len != sizeof(struct diofs_xattr_ref)))
 		return -EUCLEAN;
 	*next = off + n;
 	return 0;
@@ -278,9 +280,39 @@ int codec_xattr_value(const void *val, size_t vlen, struct codec_xattr *x)
 		return -EUCLEAN;
 	xattr_decode(val, x);
 	if (x->name_len == 0 ||
-	    vlen != codec_xattr_size(x->name_len, x->value_len))
+	    vlen != codec_xattr_size(x->name_len, x->value_len) ||
+	    (x->run && x->value_len != sizeof(struct diofs_xattr_ref)))
 		return -EUCLEAN;
 	return 0;
+}
+
+int codec_xattr_ref_decode(const struct codec_xattr *x,
+			   struct codec_xattr_ref *r)
+{
+	struct diofs_xattr_ref d;
+
+	if (!x->run || x->value_len != sizeof(d))
+		return -EUCLEAN;
+	memcpy(&d, x->value, sizeof(d));	/* entries are not aligned */
+	r->start = le64toh(d.start);
+	r->size = le32toh(d.size);
+	r->crc = le32toh(d.crc);
+	if (r->size == 0 || r->size > DIOFS_XATTR_VALUE_MAX)
+		return -EUCLEAN;
+	return 0;
+}
+
+void codec_xattr_ref_encode(const struct codec_xattr_ref *r,
+			    struct diofs_xattr_ref *d)
+{
+	d->start = htole64(r->start);
+	d->size = htole32(r->size);
+	d->crc = htole32(r->crc);
+}
+
+uint64_t codec_xattr_run_blocks(uint32_t size, uint32_t block_size)
+{
+	return ((uint64_t)size + block_size - 1) / block_size;
 }
 
 size_t codec_xattr_encode(void *buf, uint8_t name_index, const void *name,

@@ -157,10 +157,13 @@ static void fs_free(struct fs *fs)
 		commit_fini(&fs->commit);
 	inode_cache_destroy(fs);
 	dio_ctx_destroy(fs->dio);
+	if (fs->xattr_q)
+		bdev_queue_close(fs->xattr_q);
 	alloc_close(fs->alloc);
 	cache_destroy(fs->cache);
 	journal_close(fs->journal);
 	pthread_mutex_destroy(&fs->dio_lock);
+	pthread_mutex_destroy(&fs->xattr_io_lock);
 	pthread_mutex_destroy(&fs->icache_lock);
 	pthread_rwlock_destroy(&fs->meta_lock);
 	free(fs);
@@ -272,6 +275,7 @@ int fs_mount_bdev(struct bdev *bdev, const struct fs_mount_opts *opts,
 	pthread_rwlock_init(&fs->meta_lock, NULL);
 	pthread_mutex_init(&fs->icache_lock, NULL);
 	pthread_mutex_init(&fs->dio_lock, NULL);
+	pthread_mutex_init(&fs->xattr_io_lock, NULL);
 
 	err = super_read(bdev, &fs->sb, msg, sizeof(msg));
 	if (err == -EINVAL && !strncmp(msg, FS_NOT_DIOFS, strlen(FS_NOT_DIOFS)))
@@ -324,6 +328,8 @@ int fs_mount_bdev(struct bdev *bdev, const struct fs_mount_opts *opts,
 		goto out_free;
 	}
 	err = dio_ctx_create(bdev, &fs_dio_params, &fs->dio);
+	if (!err)
+		err = bdev_queue_open(bdev, 1, &fs->xattr_q);
 	if (!err)
 		err = inode_cache_init(fs);
 	if (err) {

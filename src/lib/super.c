@@ -689,6 +689,7 @@ int super_plan(uint64_t dev_size, uint32_t dev_block,
 	sb->version = DIOFS_VERSION;
 	sb->block_size = bs;
 	sb->compat = DIOFS_FEAT_COMPAT_JOURNAL;
+	sb->incompat = DIOFS_FEAT_INCOMPAT_XATTR_RUNS;
 	sb->inode_size = DIOFS_INODE_SIZE;
 	sb->blocks_count = blocks;
 	sb->backup_blkno = blocks - 1;

@@ -19,21 +19,39 @@
  *     two ACL names of system. (-EOPNOTSUPP otherwise); the suffix is 1 to
  *     255 bytes (-EINVAL if empty) and the whole name at most 255
  *     (XATTR_NAME_MAX; -ERANGE beyond, as the kernel's own check says).
- *  2. Values: at most btree_max_value(block_size) - 4 - suffix length
- *     bytes, so that every attribute fits one tree entry wherever it ends
- *     up (-E2BIG beyond).  That is 1 KiB and more for 4 KiB blocks, about
- *     300 bytes for 1 KiB blocks, and 21 KiB for 64 KiB blocks.
- *  3. Placement: a value that is set (new or again) goes inline if it
+ *  2. Values: at most DIOFS_XATTR_VALUE_MAX (64 KiB, the VFS's
+ *     XATTR_SIZE_MAX; -E2BIG beyond).  A value that fits one tree entry
+ *     with its name (btree_max_value(block_size) - 4 - suffix length: 1 KiB
+ *     and more for 4 KiB blocks, about 300 bytes for 1 KiB blocks) is kept
+ *     in the entry; a larger one goes to a run of blocks of its own
+ *     (format.h, struct diofs_xattr_ref) and the entry keeps a reference:
+ *     its block number, length and crc32c.
+ *  3. A run is written like file data, in place with O_DIRECT, before
+ *     xattr_set() returns and so before the transaction that references
+ *     it can commit (the ordered-data rule of doc/DESIGN.md).  Its blocks
+ *     are always newly allocated: a value is never rewritten in place, so
+ *     a crash leaves either the old reference and the old run, which stays
+ *     allocated (busy, alloc.h rule 2) until the change is durable, or the
+ *     new ones.  Replacing, removing and xattr_destroy() free the old run
+ *     in the same transaction; runs are counted in the inode's blocks.
+ *  4. The first run on a filesystem without DIOFS_FEAT_INCOMPAT_XATTR_RUNS
+ *     sets the flag, in the transaction that references the run.
+ *  5. An inode holds any number of attributes, and values, but a new name
+ *     that would take its listing past XATTR_LIST_MAX (64 KiB, the most
+ *     the kernel lists) is refused with -ENOSPC, as ext4 refuses one when
+ *     its attribute space is full: a file whose names cannot be listed
+ *     cannot be copied or backed up with them.
+ *  6. Placement: a value that is set (new or again) goes inline if it
  *     fits the inline area's free space at that moment, else to the tree.
  *     Removing an inline entry closes its gap, but pulls nothing in from
  *     the tree: only the names being set move, so the listing order
  *     (inline first, then tree order) changes only for them.
- *  4. xattr_get() and xattr_list() take meta_lock shared themselves
+ *  7. xattr_get() and xattr_list() take meta_lock shared themselves
  *     (fs_meta_rdlock(): inode.h rule 9).  The others run inside the
  *     caller's transaction, after it has joined the inode (inode_join()),
  *     and the caller writes the inode back (inode.h rules 3 and 7).  Tree
  *     nodes are counted in the inode's blocks as they come and go.
- *  5. Listing shows every namespace: the engine does not know the caller's
+ *  8. Listing shows every namespace: the engine does not know the caller's
  *     capabilities, and the kernel checks access to each name on get.
  */
 #include <errno.h>
@@ -43,9 +61,11 @@
 #include <sys/xattr.h>
 
 #include "diofs/codec.h"
+#include "diofs/crc.h"
 #include "diofs/inode.h"
 
 #define XATTR_NAME_LIMIT	255	/* XATTR_NAME_MAX, whole name */
+#define XATTR_LIST_LIMIT	65536	/* XATTR_LIST_MAX, a listing's bytes */
 
 struct xattr_prefix {
 	const char *prefix;
@@ -118,12 +138,147 @@ static bool xattr_is(const struct codec_xattr *x, const struct xattr_name *xn)
 	       !memcmp(x->name, xn->suffix, xn->len);
 }
 
-/* Encode xn = value into buf (codec_xattr_size() bytes); its size. */
-static size_t xattr_encode(void *buf, const struct xattr_name *xn,
-			   const void *value, size_t size)
+/* What an entry holds for a value: the value itself, or (rule 2) the
+ * reference to its run. */
+struct xattr_stored {
+	const void *value;
+	size_t size;
+	bool run;
+	struct diofs_xattr_ref ref;	/* when run */
+};
+
+static size_t stored_size(const struct xattr_stored *st)
 {
-	return codec_xattr_encode(buf, xn->index, xn->suffix, xn->len, value,
-				  size);
+	return st->run ? sizeof(st->ref) : st->size;
+}
+
+/* Encode the entry of xn into buf (codec_xattr_size() bytes); its size. */
+static size_t xattr_encode(void *buf, const struct xattr_name *xn,
+			   const struct xattr_stored *st)
+{
+	return codec_xattr_encode(buf,
+				  xn->index | (st->run ? DIOFS_XATTR_RUN : 0),
+				  xn->suffix, xn->len,
+				  st->run ? (const void *)&st->ref : st->value,
+				  stored_size(st));
+}
+
+/* ---- value runs (rules 2-4) ------------------------------------------------- */
+
+static void *run_buf(const struct fs *fs, uint64_t nblocks)
+{
+	void *p;
+
+	if (posix_memalign(&p, bdev_mem_align(fs->bdev),
+			   nblocks * fs->sb.block_size))
+		return NULL;
+	return p;
+}
+
+/* Move the run's nblocks blocks at start to or from buf, synchronously. */
+static int run_io(struct fs *fs, enum bdev_op op, void *buf, uint64_t start,
+		  uint64_t nblocks)
+{
+	size_t len = nblocks * fs->sb.block_size;
+	uint64_t off = start * fs->sb.block_size;
+	ssize_t n;
+
+	pthread_mutex_lock(&fs->xattr_io_lock);
+	n = op == BDEV_WRITE ? bdev_pwrite(fs->xattr_q, buf, len, off)
+			     : bdev_pread(fs->xattr_q, buf, len, off);
+	pthread_mutex_unlock(&fs->xattr_io_lock);
+	return n < 0 ? (int)n : 0;
+}
+
+/* Rule 4. */
+static int run_feature(struct txn *t, struct fs *fs)
+{
+	if (fs->sb.incompat & DIOFS_FEAT_INCOMPAT_XATTR_RUNS)
+		return 0;
+	/* fs_txn_end() restores fs->sb if the transaction aborts */
+	fs->sb.incompat |= DIOFS_FEAT_INCOMPAT_XATTR_RUNS;
+	return super_update(&fs->sb, fs->cache, t);
+}
+
+/* Write st's value to a new run and make st the reference to it. */
+static int run_write(struct txn *t, struct inode *ip, struct xattr_stored *st)
+{
+	struct fs *fs = ip->fs;
+	uint32_t bs = fs->sb.block_size;
+	uint64_t n = codec_xattr_run_blocks((uint32_t)st->size, bs);
+	struct codec_xattr_ref r;
+	uint64_t len;
+	uint8_t *buf;
+	int err;
+
+	buf = run_buf(fs, n);
+	if (!buf)
+		return -ENOMEM;
+	err = run_feature(t, fs);
+	if (!err)
+		err = alloc_blocks(fs->alloc, t,
+				   super_inode_goal(&fs->sb, ip->ino), n, n,
+				   &r.start, &len);
+	if (err)
+		goto out;
+	memcpy(buf, st->value, st->size);
+	/* the tail of the last block is zero, never stale device bytes */
+	memset(buf + st->size, 0, n * bs - st->size);
+	/* An error leaves the blocks to the transaction's abort. */
+	err = run_io(fs, BDEV_WRITE, buf, r.start, n);
+	if (err)
+		goto out;
+	ip->blocks += n;
+	r.size = (uint32_t)st->size;
+	r.crc = diofs_crc32c(0, st->value, st->size);
+	codec_xattr_ref_encode(&r, &st->ref);
+	st->run = true;
+out:
+	free(buf);
+	return err;
+}
+
+static int run_free(struct txn *t, struct inode *ip,
+		    const struct codec_xattr_ref *r)
+{
+	uint64_t n = codec_xattr_run_blocks(r->size, ip->fs->sb.block_size);
+	int err;
+
+	err = alloc_free(ip->fs->alloc, t, r->start, n);
+	if (err == -EINVAL)	/* not a run the allocator could have made */
+		err = -EUCLEAN;
+	if (!err)
+		ip->blocks -= n;
+	return err;
+}
+
+/* The value of the run r into value (r->size bytes), checked. */
+static int run_read(struct inode *ip, const struct codec_xattr_ref *r,
+		    void *value)
+{
+	struct fs *fs = ip->fs;
+	uint64_t n = codec_xattr_run_blocks(r->size, fs->sb.block_size);
+	uint8_t *buf;
+	int err;
+
+	if (r->start + n > fs->sb.blocks_count || r->start + n < r->start)
+		return -EUCLEAN;
+	buf = run_buf(fs, n);
+	if (!buf)
+		return -ENOMEM;
+	err = run_io(fs, BDEV_READ, buf, r->start, n);
+	if (!err && diofs_crc32c(0, buf, r->size) != r->crc)
+		err = -EUCLEAN;
+	if (!err)
+		memcpy(value, buf, r->size);
+	free(buf);
+	return err;
+}
+
+/* The reference of x, if it has one: -EUCLEAN when it is damaged. */
+static int entry_ref(const struct codec_xattr *x, struct codec_xattr_ref *r)
+{
+	return x->run ? codec_xattr_ref_decode(x, r) : 0;
 }
 
 /* ---- the inline area ------------------------------------------------------- */
@@ -161,18 +316,18 @@ static void inl_remove(struct inode *ip, const struct codec_xattr *x,
 }
 
 static bool inl_fits(const struct inode *ip, const struct xattr_name *xn,
-		     size_t size)
+		     const struct xattr_stored *st)
 {
-	return ip->xattr_len + codec_xattr_padded(xn->len, size) <=
+	return ip->xattr_len + codec_xattr_padded(xn->len, stored_size(st)) <=
 	       DIOFS_INLINE_XATTR;
 }
 
 static void inl_append(struct inode *ip, const struct xattr_name *xn,
-		       const void *value, size_t size)
+		       const struct xattr_stored *st)
 {
-	xattr_encode(ip->xattr + ip->xattr_len, xn, value, size);
+	xattr_encode(ip->xattr + ip->xattr_len, xn, st);
 	/* the padding is already zero: the free part of the area is kept so */
-	ip->xattr_len += codec_xattr_padded(xn->len, size);
+	ip->xattr_len += codec_xattr_padded(xn->len, stored_size(st));
 }
 
 /* ---- the tree -------------------------------------------------------------- */
@@ -303,9 +458,9 @@ none:
 
 static int tree_insert(struct xattr_tree *xt, struct txn *t,
 		       const struct xattr_name *xn, unsigned n,
-		       const void *value, size_t size)
+		       const struct xattr_stored *st)
 {
-	uint8_t *buf = malloc(codec_xattr_size(xn->len, size));
+	uint8_t *buf = malloc(codec_xattr_size(xn->len, stored_size(st)));
 	size_t len;
 	int err;
 
@@ -316,7 +471,7 @@ static int tree_insert(struct xattr_tree *xt, struct txn *t,
 		err = -ENOSPC;
 		goto out;
 	}
-	len = xattr_encode(buf, xn, value, size);
+	len = xattr_encode(buf, xn, st);
 	err = btree_insert(&xt->bt, t, diofs_dir_key(xattr_hash(xt->ip, xn), n),
 			   buf, len);
 out:
@@ -325,16 +480,16 @@ out:
 }
 
 static int tree_update(struct xattr_tree *xt, struct txn *t, uint64_t key,
-		       const struct xattr_name *xn, const void *value,
-		       size_t size)
+		       const struct xattr_name *xn,
+		       const struct xattr_stored *st)
 {
-	uint8_t *buf = malloc(codec_xattr_size(xn->len, size));
+	uint8_t *buf = malloc(codec_xattr_size(xn->len, stored_size(st)));
 	size_t len;
 	int err;
 
 	if (!buf)
 		return -ENOMEM;
-	len = xattr_encode(buf, xn, value, size);
+	len = xattr_encode(buf, xn, st);
 	err = btree_update(&xt->bt, t, key, buf, len);
 	free(buf);
 	return err;
@@ -342,22 +497,39 @@ static int tree_update(struct xattr_tree *xt, struct txn *t, uint64_t key,
 
 /* ---- the interface ---------------------------------------------------------- */
 
+static ssize_t xattr_list_locked(struct inode *ip, char *list, size_t size);
+
+/* Rule 5: would a new name xn still leave the listing within its limit? */
+static int list_room(struct inode *ip, const struct xattr_name *xn)
+{
+	ssize_t used = xattr_list_locked(ip, NULL, 0);
+
+	if (used < 0)
+		return (int)used;
+	if ((size_t)used + strlen(xattr_prefix_of(xn->index)) + xn->len + 1 >
+	    XATTR_LIST_LIMIT)
+		return -ENOSPC;
+	return 0;
+}
+
 int xattr_set(struct txn *t, struct inode *ip, const char *name,
 	      const void *value, size_t size, int flags)
 {
+	struct xattr_stored st = { .value = value, .size = size };
+	struct codec_xattr_ref old = { 0 };
 	struct xattr_name xn;
 	struct xattr_tree xt;
 	struct codec_xattr x;
 	uint64_t key = 0;
 	unsigned free_n = 0;
 	size_t off = 0;
-	bool inl = false, intree = false;
+	bool inl = false, intree = false, old_run = false;
 	int err;
 
 	err = xattr_parse(name, &xn);
 	if (err)
 		return err;
-	if (size > xattr_value_max(ip, xn.len))
+	if (size > DIOFS_XATTR_VALUE_MAX)
 		return -E2BIG;
 	if ((flags & ~(XATTR_CREATE | XATTR_REPLACE)) ||
 	    (flags & XATTR_CREATE && flags & XATTR_REPLACE))
@@ -384,27 +556,63 @@ int xattr_set(struct txn *t, struct inode *ip, const char *name,
 		err = -ENODATA;
 		goto out;
 	}
+	if (inl || intree) {
+		/* x points into what changes below: keep its reference */
+		err = entry_ref(&x, &old);
+		old_run = x.run;
+	} else {
+		err = list_room(ip, &xn);
+	}
+	/* Rule 3: the new run is written before anything refers to it. */
+	if (!err && size > xattr_value_max(ip, xn.len))
+		err = run_write(t, ip, &st);
+	if (err)
+		goto out;
 
 	if (inl)
 		inl_remove(ip, &x, off);
-	if (inl_fits(ip, &xn, size)) {
+	if (inl_fits(ip, &xn, &st)) {
 		if (intree)
 			err = btree_delete(&xt.bt, t, key);
 		if (!err)
-			inl_append(ip, &xn, value, size);
+			inl_append(ip, &xn, &st);
 	} else if (intree) {
-		err = tree_update(&xt, t, key, &xn, value, size);
+		err = tree_update(&xt, t, key, &xn, &st);
 	} else {
 		if (inl)	/* it left the inline area: find a counter */
 			err = tree_find(&xt, &xn, &key, &x, &free_n);
 		if (err == -ENODATA)
 			err = 0;
 		if (!err)
-			err = tree_insert(&xt, t, &xn, free_n, value, size);
+			err = tree_insert(&xt, t, &xn, free_n, &st);
 	}
+	if (!err && old_run)
+		err = run_free(t, ip, &old);
 out:
 	xattr_tree_done(&xt);
 	return err;
+}
+
+/* The value of the entry x into value (size bytes; 0: only the length). */
+static ssize_t entry_value(struct inode *ip, const struct codec_xattr *x,
+			   void *value, size_t size)
+{
+	struct codec_xattr_ref r;
+	int err;
+
+	if (!x->run) {
+		if (size && size < x->value_len)
+			return -ERANGE;
+		if (size)
+			memcpy(value, x->value, x->value_len);
+		return (ssize_t)x->value_len;
+	}
+	err = codec_xattr_ref_decode(x, &r);
+	if (!err && size && size < r.size)
+		err = -ERANGE;
+	if (!err && size)
+		err = run_read(ip, &r, value);
+	return err ? err : (ssize_t)r.size;
 }
 
 static ssize_t xattr_get_locked(struct inode *ip,
@@ -418,13 +626,8 @@ static ssize_t xattr_get_locked(struct inode *ip,
 	ssize_t ret;
 
 	ret = inl_find(ip, xn, &x, &off);
-	if (!ret) {
-		if (size && size < x.value_len)
-			return -ERANGE;
-		if (size)
-			memcpy(value, x.value, x.value_len);
-		return (ssize_t)x.value_len;
-	}
+	if (!ret)
+		return entry_value(ip, &x, value, size);
 	if (ret != -ENODATA)
 		return ret;
 
@@ -432,16 +635,8 @@ static ssize_t xattr_get_locked(struct inode *ip,
 	if (ret)
 		return ret;
 	ret = tree_find(&xt, xn, &key, &x, NULL);
-	if (ret)
-		goto out;
-	if (size && size < x.value_len) {
-		ret = -ERANGE;
-		goto out;
-	}
-	if (size)
-		memcpy(value, x.value, x.value_len);
-	ret = (ssize_t)x.value_len;
-out:
+	if (!ret)
+		ret = entry_value(ip, &x, value, size);
 	xattr_tree_free(&xt);
 	return ret;
 }
@@ -537,11 +732,13 @@ ssize_t xattr_list(struct inode *ip, char *list, size_t size)
 
 int xattr_remove(struct txn *t, struct inode *ip, const char *name)
 {
+	struct codec_xattr_ref r;
 	struct xattr_name xn;
 	struct xattr_tree xt;
 	struct codec_xattr x;
 	uint64_t key;
 	size_t off;
+	bool run;
 	int err;
 
 	err = xattr_parse(name, &xn);
@@ -549,8 +746,12 @@ int xattr_remove(struct txn *t, struct inode *ip, const char *name)
 		return err;
 	err = inl_find(ip, &xn, &x, &off);
 	if (!err) {
+		run = x.run;
+		err = entry_ref(&x, &r);
+		if (err)
+			return err;
 		inl_remove(ip, &x, off);
-		return 0;
+		return run ? run_free(t, ip, &r) : 0;
 	}
 	if (err != -ENODATA)
 		return err;
@@ -558,10 +759,51 @@ int xattr_remove(struct txn *t, struct inode *ip, const char *name)
 	if (err)
 		return err;
 	err = tree_find(&xt, &xn, &key, &x, NULL);
+	run = !err && x.run;
+	if (!err)
+		err = entry_ref(&x, &r);
 	if (!err)
 		err = btree_delete(&xt.bt, t, key);
+	if (!err && run)
+		err = run_free(t, ip, &r);
 	xattr_tree_done(&xt);
 	return err;
+}
+
+/* Free the runs of every entry, inline and in the tree (xt). */
+static int free_runs(struct txn *t, struct inode *ip, struct xattr_tree *xt)
+{
+	struct codec_xattr_ref r;
+	struct codec_xattr x;
+	size_t off = 0, next;
+	uint64_t key = 0;
+	int err = 0;
+
+	if (ip->xattr_len > DIOFS_INLINE_XATTR)
+		return -EUCLEAN;
+	while (off < ip->xattr_len && !err) {
+		err = codec_xattr_inline(ip->xattr, ip->xattr_len, off, &x,
+					 &next);
+		if (!err && x.run)
+			err = codec_xattr_ref_decode(&x, &r);
+		if (!err && x.run)
+			err = run_free(t, ip, &r);
+		off = next;
+	}
+	if (err || !ip->xattr_root)
+		return err;
+	for (;;) {
+		err = tree_next(xt, key, &key, &x);
+		if (err == -ENOENT)
+			return 0;
+		if (!err && x.run)
+			err = codec_xattr_ref_decode(&x, &r);
+		if (!err && x.run)
+			err = run_free(t, ip, &r);
+		if (err)
+			return err;
+		key++;
+	}
 }
 
 int xattr_destroy(struct txn *t, struct inode *ip)
@@ -572,7 +814,9 @@ int xattr_destroy(struct txn *t, struct inode *ip)
 	err = xattr_tree_init(&xt, ip);
 	if (err)
 		return err;
-	err = btree_destroy(&xt.bt, t);
+	err = free_runs(t, ip, &xt);
+	if (!err)
+		err = btree_destroy(&xt.bt, t);
 	xattr_tree_done(&xt);
 	if (!err) {
 		memset(ip->xattr, 0, sizeof(ip->xattr));

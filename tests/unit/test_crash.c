@@ -101,7 +101,8 @@
 #define MAX_DEPTH	3
 #define WALK_DEPTH	8	/* deeper than the workload builds: a loop */
 #define NXATTR		4
-#define XATTR_MAX	300	/* more than the inode holds inline */
+#define XATTR_SMALL	300	/* more than the inode holds inline */
+#define XATTR_MAX	20000	/* values in runs of blocks of their own */
 #define PATH_LEN	64
 #define MSG_LEN		2048
 #define NEVER		UINT64_MAX
@@ -958,7 +959,8 @@ static void op_setxattr(struct recording *r, int f)
 	struct mfile *mf;
 	uint64_t at = logpos(r);
 	unsigned k = (unsigned)rnd_below(NXATTR), seed;
-	size_t len = 1 + rnd_below(XATTR_MAX);
+	/* one value in four is large enough for a run of its own */
+	size_t len = 1 + rnd_below(rnd_below(4) ? XATTR_SMALL : XATTR_MAX);
 	int err;
 
 	if (f < 0)

@@ -34,6 +34,7 @@
 #include <sys/stat.h>
 
 #include "diofs/bdev.h"
+#include "diofs/codec.h"
 #include "diofs/crc.h"
 #include "diofs/dio.h"
 #include "diofs/fs.h"
@@ -1130,6 +1131,125 @@ START_TEST(t_dropped_xattr_tree)
 }
 END_TEST
 
+/* The run of the attribute name (user.) of inode ino: inline, else in its
+ * tree. */
+static struct codec_xattr_ref run_of(struct env *e, uint64_t ino,
+				     const char *name)
+{
+	uint8_t key_name[64];
+	struct codec_xattr_ref r;
+	struct codec_xattr x;
+	struct diofs_inode *d;
+	size_t off = 0, next, len = strlen(name);
+	uint64_t blk, leaf, key;
+	uint8_t *v;
+
+	d = slot_of(e, ino, &blk);
+	while (!codec_xattr_inline(d->xattr, le16toh(d->xattr_len), off, &x,
+				   &next)) {
+		if (x.name_len == len && !memcmp(x.name, name, len)) {
+			ck_assert_int_eq(codec_xattr_ref_decode(&x, &r), 0);
+			return r;
+		}
+		off = next;
+	}
+	key_name[0] = DIOFS_XATTR_USER;
+	memcpy(key_name + 1, name, len);
+	key = diofs_dir_key(diofs_name_hash(e->sb.hash_seed, key_name, len + 1),
+			    0);
+	v = tree_value(e, le64toh(d->xattr_root), key, &leaf);
+	ck_assert_int_eq(codec_xattr_value(v, codec_xattr_size(len, 16), &x), 0);
+	ck_assert_int_eq(codec_xattr_ref_decode(&x, &r), 0);
+	return r;
+}
+
+static void set_pat_xattr(struct env *e, uint64_t ino, const char *name,
+			  size_t n)
+{
+	uint8_t *v = xalloc(n);
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		v[i] = (uint8_t)(i * 13 + n);
+	ck_assert_int_eq(fs_setxattr(e->fs, ino, name, v, n, 0), 0);
+	free(v);
+}
+
+static void expect_pat_xattr(struct env *e, uint64_t ino, const char *name,
+			     size_t n)
+{
+	uint8_t *v = xalloc(n);
+	size_t i;
+
+	ck_assert_int_eq(fs_getxattr(e->fs, ino, name, v, n), (ssize_t)n);
+	for (i = 0; i < n; i++)
+		ck_assert_int_eq(v[i], (uint8_t)(i * 13 + n));
+	free(v);
+}
+
+/* Values in runs of blocks, one of them damaged inline and one in a tree:
+ * both attributes go, the others stay. */
+START_TEST(t_damaged_xattr_run)
+{
+	const char *const want[] = { "does not match its checksum",
+				     "\"big1\"", "\"t3\"", NULL };
+	struct codec_xattr_ref r;
+	struct env e;
+
+	env_init_tree(&e, fsck_geoms[_i]);
+	env_mount(&e);
+	set_pat_xattr(&e, e.a, "user.big1", DIOFS_XATTR_VALUE_MAX);
+	set_pat_xattr(&e, e.a, "user.big2", 10000);
+	set_pat_xattr(&e, e.x, "user.t0", 30000);
+	set_pat_xattr(&e, e.x, "user.t1", DIOFS_XATTR_VALUE_MAX);
+	set_pat_xattr(&e, e.x, "user.t2", 5000);
+	set_pat_xattr(&e, e.x, "user.t3", DIOFS_XATTR_VALUE_MAX);
+	env_unmount(&e);
+	expect_clean(&e);
+
+	r = run_of(&e, e.a, "big1");
+	block_of(&e, r.start)[7] ^= 0x01;
+	r = run_of(&e, e.x, "t3");
+	block_of(&e, r.start + r.size / e.bs - 1)[e.bs - 1] ^= 0x80;
+	expect_repair(&e, want);
+
+	env_mount(&e);
+	ck_assert_int_eq(fs_getxattr(e.fs, e.a, "user.big1", NULL, 0),
+			 -ENODATA);
+	ck_assert_int_eq(fs_getxattr(e.fs, e.x, "user.t3", NULL, 0),
+			 -ENODATA);
+	expect_pat_xattr(&e, e.a, "user.big2", 10000);
+	expect_pat_xattr(&e, e.x, "user.t0", 30000);
+	expect_pat_xattr(&e, e.x, "user.t1", DIOFS_XATTR_VALUE_MAX);
+	expect_pat_xattr(&e, e.x, "user.t2", 5000);
+	ck_assert_int_eq(fs_getxattr(e.fs, e.x, "user.attr11", NULL, 0), 150);
+	env_done(&e);
+}
+END_TEST
+
+/* A run on a filesystem whose superblock lacks the feature: it is set. */
+START_TEST(t_xattr_run_feature)
+{
+	const char *const want[] = { "lacks the XATTR_RUNS feature", NULL };
+	struct super sb;
+	struct env e;
+
+	env_init_tree(&e, fsck_geoms[_i]);
+	env_mount(&e);
+	set_pat_xattr(&e, e.b, "user.big", 40000);
+	env_unmount(&e);
+	ck_assert_int_eq(super_read(e.bdev, &sb, NULL, 0), 0);
+	sb.incompat &= ~DIOFS_FEAT_INCOMPAT_XATTR_RUNS;
+	ck_assert_int_eq(super_write(e.bdev, &sb), 0);
+	expect_repair(&e, want);
+	ck_assert_int_eq(super_read(e.bdev, &sb, NULL, 0), 0);
+	ck_assert(sb.incompat & DIOFS_FEAT_INCOMPAT_XATTR_RUNS);
+	env_mount(&e);
+	expect_pat_xattr(&e, e.b, "user.big", 40000);
+	env_done(&e);
+}
+END_TEST
+
 START_TEST(t_copied_tree_extent)
 {
 	const char *const want[] = { "also used by inode", NULL };
@@ -1342,6 +1462,8 @@ static Suite *fsck_suite(void)
 	tcase_add_loop_test(tc, t_rebuilt_dir, 0, NFSCK_GEOMS);
 	tcase_add_loop_test(tc, t_dropped_dir_tree, 0, NFSCK_GEOMS);
 	tcase_add_loop_test(tc, t_dropped_xattr_tree, 0, NFSCK_GEOMS);
+	tcase_add_loop_test(tc, t_damaged_xattr_run, 0, NFSCK_GEOMS);
+	tcase_add_loop_test(tc, t_xattr_run_feature, 0, NFSCK_GEOMS);
 	tcase_add_loop_test(tc, t_copied_tree_extent, 0, NFSCK_GEOMS);
 	tcase_add_loop_test(tc, t_overlap_tree, 0, NFSCK_GEOMS);
 	tcase_add_loop_test(tc, t_past_eof_tree, 0, NFSCK_GEOMS);

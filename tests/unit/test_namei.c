@@ -35,6 +35,7 @@
 #include "checker.h"
 #include "diofs/bdev.h"
 #include "diofs/btree.h"
+#include "diofs/codec.h"
 #include "diofs/fs.h"
 #include "diofs/inode.h"
 #include "diofs/super.h"
@@ -973,14 +974,17 @@ START_TEST(test_xattr)
 	ck_assert_int_eq(fs_getxattr(e.fs, f, "user.a", back, sizeof(back)),
 			 1);
 
-	/* the largest value: btree_max_value(bs) - header - suffix */
+	/* the largest value an entry holds: btree_max_value(bs) - header -
+	 * suffix; beyond 64 KiB nothing (larger ones: test_xattr_large) */
 	vmax = btree_max_value(g->fs_bs) - 4 - strlen("big");
 	{
-		char *big = xalloc(vmax + 1), *bigback = xalloc(vmax + 1);
+		char *big = xalloc(DIOFS_XATTR_VALUE_MAX + 1);
+		char *bigback = xalloc(vmax + 1);
 
-		memset(big, 'q', vmax + 1);
-		ck_assert_int_eq(fs_setxattr(e.fs, f, "user.big", big, vmax + 1,
-					     0), -E2BIG);
+		memset(big, 'q', DIOFS_XATTR_VALUE_MAX + 1);
+		ck_assert_int_eq(fs_setxattr(e.fs, f, "user.big", big,
+					     DIOFS_XATTR_VALUE_MAX + 1, 0),
+				 -E2BIG);
 		ck_assert_int_eq(fs_setxattr(e.fs, f, "user.big", big, vmax, 0),
 				 0);
 		ck_assert_int_eq(fs_getxattr(e.fs, f, "user.big", bigback,
@@ -1010,6 +1014,260 @@ START_TEST(test_xattr)
 	ck_assert_int_eq(fs_setxattr(e.fs, ROOT, "user.root", "r", 1, 0), 0);
 	ck_assert_int_eq(fs_unlink(e.fs, ROOT, "f"), 0);
 	ck_assert_int_eq(fs_removexattr(e.fs, ROOT, "user.root"), 0);
+	env_done_fsck(&e);
+}
+END_TEST
+
+/* ---- extended attribute values in runs of blocks ------------------------------------------ */
+
+/* A value of n bytes that differs with seed. */
+static void xval(uint8_t *v, size_t n, unsigned seed)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		v[i] = (uint8_t)(i * 31 + seed * 7 + (i >> 8));
+}
+
+static void expect_xattr(struct env *e, uint64_t ino, const char *name,
+			 size_t n, unsigned seed)
+{
+	uint8_t *want = xalloc(n), *back = xalloc(n + 1);
+
+	xval(want, n, seed);
+	ck_assert_msg(fs_getxattr(e->fs, ino, name, NULL, 0) == (ssize_t)n,
+		      "%s: %s: size of %zu bytes", where, name, n);
+	ck_assert_msg(fs_getxattr(e->fs, ino, name, back, n + 1) ==
+		      (ssize_t)n, "%s: %s: %zu bytes", where, name, n);
+	ck_assert_msg(!memcmp(want, back, n), "%s: %s: %zu bytes differ",
+		      where, name, n);
+	if (n > 1)	/* a size of 0 asks for the length */
+		ck_assert_int_eq(fs_getxattr(e->fs, ino, name, back, n - 1),
+				 -ERANGE);
+	free(want);
+	free(back);
+}
+
+static void set_xattr(struct env *e, uint64_t ino, const char *name,
+		      size_t n, unsigned seed, int flags)
+{
+	uint8_t *v = xalloc(n);
+	int err;
+
+	xval(v, n, seed);
+	err = fs_setxattr(e->fs, ino, name, v, n, flags);
+	ck_assert_msg(err == 0, "%s: set %s, %zu bytes: %d", where, name, n,
+		      err);
+	free(v);
+}
+
+/* Rule 2 of xattr.c: 0, 1, block - 1, block, block + 1 bytes, the largest
+ * an entry holds and one more, and 64 KiB; set, replaced by every other
+ * size, removed; across a remount; several 64 KiB values on one file. */
+START_TEST(test_xattr_large)
+{
+	const struct geom *g = &geoms[_i];
+	size_t vmax = btree_max_value(g->fs_bs) - 4 - strlen("v");
+	size_t want[] = { 0, 1, g->fs_bs - 1, g->fs_bs, g->fs_bs + 1, vmax,
+			  vmax + 1, DIOFS_XATTR_VALUE_MAX - 1,
+			  DIOFS_XATTR_VALUE_MAX };
+	size_t sizes[sizeof(want) / sizeof(want[0])], nsizes = 0, i, j;
+	char name[32], *list = xalloc(4096);
+	uint64_t f, free0, empty;
+	struct env e;
+
+	/* block + 1 is more than 64 KiB with 64 KiB blocks */
+	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		if (want[i] <= DIOFS_XATTR_VALUE_MAX)
+			sizes[nsizes++] = want[i];
+	env_init(&e, g, 64 * MiB, NULL);
+	empty = free_blocks(&e);
+	f = mkf(&e, ROOT, "f");
+	free0 = free_blocks(&e);
+	for (i = 0; i < nsizes; i++) {
+		set_xattr(&e, f, "user.v", sizes[i], (unsigned)i, XATTR_CREATE);
+		expect_xattr(&e, f, "user.v", sizes[i], (unsigned)i);
+		for (j = 0; j < nsizes; j++) {
+			set_xattr(&e, f, "user.v", sizes[j], (unsigned)(i + j),
+				  XATTR_REPLACE);
+			expect_xattr(&e, f, "user.v", sizes[j],
+				     (unsigned)(i + j));
+		}
+		set_xattr(&e, f, "user.v", sizes[i], (unsigned)i, 0);
+		env_remount(&e);
+		expect_xattr(&e, f, "user.v", sizes[i], (unsigned)i);
+		ck_assert_int_eq(fs_removexattr(e.fs, f, "user.v"), 0);
+		ck_assert_int_eq(fs_getxattr(e.fs, f, "user.v", NULL, 0),
+				 -ENODATA);
+		/* the runs replaced and removed are free again */
+		ck_assert_uint_eq(free_blocks(&e), free0);
+		ck_assert_uint_eq(attr_of(&e, f).blocks, 0);
+	}
+
+	/* many 64 KiB values on one file, inline references and in the tree */
+	for (i = 0; i < 24; i++) {
+		snprintf(name, sizeof(name), "user.big%02zu", i);
+		set_xattr(&e, f, name, DIOFS_XATTR_VALUE_MAX, (unsigned)i,
+			  XATTR_CREATE);
+	}
+	ck_assert_int_eq(fs_listxattr(e.fs, f, list, 4096),
+			 24 * (ssize_t)sizeof("user.big00"));
+	env_remount(&e);
+	for (i = 0; i < 24; i++) {
+		snprintf(name, sizeof(name), "user.big%02zu", i);
+		expect_xattr(&e, f, name, DIOFS_XATTR_VALUE_MAX, (unsigned)i);
+	}
+	ck_assert_uint_le(free_blocks(&e),
+			  free0 - 24 * (DIOFS_XATTR_VALUE_MAX / g->fs_bs));
+
+	/* the runs of a file go with it */
+	ck_assert_int_eq(fs_unlink(e.fs, ROOT, "f"), 0);
+	ck_assert_uint_eq(free_blocks(&e), empty);
+	{
+		uint8_t *v = xalloc(DIOFS_XATTR_VALUE_MAX + 1);
+
+		ck_assert_int_eq(fs_setxattr(e.fs, ROOT, "user.v", v,
+					     DIOFS_XATTR_VALUE_MAX + 1, 0),
+				 -E2BIG);
+		free(v);
+	}
+	free(list);
+	env_done_fsck(&e);
+}
+END_TEST
+
+/* A filesystem made before runs: the first one sets the feature flag. */
+START_TEST(test_xattr_feature)
+{
+	const struct geom *g = &geoms[0];
+	struct super sb;
+	struct env e;
+	uint64_t f;
+
+	env_init(&e, g, 16 * MiB, NULL);
+	ck_assert(e.fs->sb.incompat & DIOFS_FEAT_INCOMPAT_XATTR_RUNS);
+	f = mkf(&e, ROOT, "f");
+	env_unmount(&e);
+	ck_assert_int_eq(super_read(e.bdev, &sb, NULL, 0), 0);
+	sb.incompat &= ~DIOFS_FEAT_INCOMPAT_XATTR_RUNS;
+	ck_assert_int_eq(super_write(e.bdev, &sb), 0);
+	env_mount(&e);
+	ck_assert(!(e.fs->sb.incompat & DIOFS_FEAT_INCOMPAT_XATTR_RUNS));
+	set_xattr(&e, f, "user.small", 100, 1, 0);
+	ck_assert(!(e.fs->sb.incompat & DIOFS_FEAT_INCOMPAT_XATTR_RUNS));
+	set_xattr(&e, f, "user.large", 5000, 2, 0);
+	ck_assert(e.fs->sb.incompat & DIOFS_FEAT_INCOMPAT_XATTR_RUNS);
+	env_remount(&e);
+	ck_assert(e.fs->sb.incompat & DIOFS_FEAT_INCOMPAT_XATTR_RUNS);
+	expect_xattr(&e, f, "user.large", 5000, 2);
+	env_done_fsck(&e);
+}
+END_TEST
+
+/* A run whose bytes changed on the device: a read says so, a size query
+ * and a removal still work. */
+START_TEST(test_xattr_corrupt)
+{
+	const struct geom *g = &geoms[_i];
+	struct codec_xattr_ref r;
+	struct codec_xattr x;
+	struct inode *ip;
+	uint8_t *back = xalloc(DIOFS_XATTR_VALUE_MAX);
+	size_t next;
+	struct env e;
+	uint64_t f;
+
+	env_init(&e, g, 16 * MiB, NULL);
+	f = mkf(&e, ROOT, "f");
+	set_xattr(&e, f, "user.v", DIOFS_XATTR_VALUE_MAX, 5, 0);
+	ck_assert_int_eq(inode_get(e.fs, f, &ip), 0);
+	ck_assert_int_eq(codec_xattr_inline(ip->xattr, ip->xattr_len, 0, &x,
+					    &next), 0);
+	ck_assert(x.run);
+	ck_assert_int_eq(codec_xattr_ref_decode(&x, &r), 0);
+	ck_assert_uint_eq(r.size, DIOFS_XATTR_VALUE_MAX);
+	inode_put(ip);
+	env_unmount(&e);
+	bdev_test_data(e.bdev)[r.start * e.bs + 1000] ^= 0x10;
+	env_mount(&e);
+	ck_assert_int_eq(fs_getxattr(e.fs, f, "user.v", NULL, 0),
+			 DIOFS_XATTR_VALUE_MAX);
+	ck_assert_int_eq(fs_getxattr(e.fs, f, "user.v", back,
+				     DIOFS_XATTR_VALUE_MAX), -EUCLEAN);
+	ck_assert_int_eq(fs_removexattr(e.fs, f, "user.v"), 0);
+	ck_assert_int_eq(fs_getxattr(e.fs, f, "user.v", NULL, 0), -ENODATA);
+	free(back);
+	env_done_fsck(&e);
+}
+END_TEST
+
+/* Rule 5 of xattr.c: names up to a 64 KiB listing, not one byte more. */
+START_TEST(test_xattr_list_limit)
+{
+	const struct geom *g = &geoms[_i];
+	char name[300], *list = xalloc(65536 + 1);
+	struct env e;
+	uint64_t f;
+	int k;
+
+	env_init(&e, g, 32 * MiB, NULL);
+	f = mkf(&e, ROOT, "f");
+	/* "user." + 250 bytes + NUL: 256 names fill 64 KiB exactly */
+	for (k = 0; k < 256; k++) {
+		snprintf(name, sizeof(name), "user.%03d%0247d", k, 0);
+		ck_assert_int_eq(fs_setxattr(e.fs, f, name, "v", 1,
+					     XATTR_CREATE), 0);
+	}
+	snprintf(name, sizeof(name), "user.x");
+	ck_assert_int_eq(fs_setxattr(e.fs, f, name, "v", 1, 0), -ENOSPC);
+	ck_assert_int_eq(fs_listxattr(e.fs, f, list, 65536 + 1), 65536);
+	/* existing names still change, a removal makes room */
+	snprintf(name, sizeof(name), "user.%03d%0247d", 7, 0);
+	set_xattr(&e, f, name, DIOFS_XATTR_VALUE_MAX, 1, XATTR_REPLACE);
+	expect_xattr(&e, f, name, DIOFS_XATTR_VALUE_MAX, 1);
+	ck_assert_int_eq(fs_removexattr(e.fs, f, name), 0);
+	ck_assert_int_eq(fs_setxattr(e.fs, f, "user.x", "v", 1, 0), 0);
+	free(list);
+	env_done_fsck(&e);
+}
+END_TEST
+
+/* A full filesystem: -ENOSPC, and the old value stays. */
+START_TEST(test_xattr_nospc)
+{
+	const struct geom *g = &geoms[1];
+	struct env e;
+	uint64_t f, d, k = 0;
+	char name[32];
+	uint8_t *zeros = xalloc(DIOFS_XATTR_VALUE_MAX);
+	int err;
+
+	env_init(&e, g, 16 * MiB, NULL);
+	f = mkf(&e, ROOT, "f");
+	d = mkf(&e, ROOT, "filler");
+	set_xattr(&e, f, "user.v", 20000, 1, 0);
+	/* fill the device with 64 KiB values of another file */
+	for (;;) {
+		uint8_t *v = xalloc(DIOFS_XATTR_VALUE_MAX);
+
+		snprintf(name, sizeof(name), "user.fill%06llu",
+			 (unsigned long long)k++);
+		err = fs_setxattr(e.fs, d, name, v, DIOFS_XATTR_VALUE_MAX, 0);
+		free(v);
+		if (err)
+			break;
+	}
+	ck_assert_int_eq(err, -ENOSPC);
+	err = fs_setxattr(e.fs, f, "user.v", zeros, DIOFS_XATTR_VALUE_MAX, 0);
+	ck_assert_int_eq(err, -ENOSPC);
+	expect_xattr(&e, f, "user.v", 20000, 1);
+	/* freeing one makes room for one */
+	ck_assert_int_eq(fs_removexattr(e.fs, d, "user.fill000000"), 0);
+	set_xattr(&e, f, "user.v", DIOFS_XATTR_VALUE_MAX, 3, 0);
+	expect_xattr(&e, f, "user.v", DIOFS_XATTR_VALUE_MAX, 3);
+	env_remount(&e);
+	expect_xattr(&e, f, "user.v", DIOFS_XATTR_VALUE_MAX, 3);
+	free(zeros);
 	env_done_fsck(&e);
 }
 END_TEST
@@ -1509,6 +1767,11 @@ static Suite *namei_suite(void)
 	tc = tcase_create("xattr");
 	tcase_set_timeout(tc, CASE_TIMEOUT);
 	tcase_add_loop_test(tc, test_xattr, 0, NGEOMS);
+	tcase_add_loop_test(tc, test_xattr_large, 0, NGEOMS);
+	tcase_add_test(tc, test_xattr_feature);
+	tcase_add_loop_test(tc, test_xattr_corrupt, 0, NGEOMS);
+	tcase_add_loop_test(tc, test_xattr_list_limit, 0, NGEOMS);
+	tcase_add_test(tc, test_xattr_nospc);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("collisions");

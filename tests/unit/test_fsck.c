@@ -25,6 +25,7 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <linux/falloc.h>
 #include <stdarg.h>
@@ -842,7 +843,7 @@ START_TEST(t_orphan)
 	/* Unlink /d/b while it is open, then "crash": the device keeps
 	 * b on the orphan list. */
 	env_mount(&e);
-	ck_assert_int_eq(fs_open(e.fs, e.b), 0);
+	ck_assert_int_eq(fs_open(e.fs, e.b, O_RDWR), 0);
 	ck_assert_int_eq(fs_unlink(e.fs, e.dir, "b"), 0);
 	ck_assert_int_eq(fs_sync(e.fs), 0);	/* the unlink is durable */
 	{

@@ -50,8 +50,11 @@
  *  8. Access times: relatime (the default, and what atime and
  *     nostrictatime mean), strictatime (norelatime), noatime, nodiratime
  *     (diratime undoes it); the last one given wins.  FUSE inodes never
- *     update atime in the kernel, so the engine does it (fs.h); the
- *     options are also passed on, so that the kernel's mount shows them.
+ *     update atime in the kernel, so the engine does it (fs.h).  libfuse
+ *     knows only atime and noatime of these, and passes them on to the
+ *     kernel's mount flags, where /proc/mounts shows noatime; the others
+ *     are the engine's alone (the kernel's mount says relatime, its
+ *     default, whatever the engine does).
  */
 #include <config.h>
 
@@ -132,6 +135,7 @@ enum {
 	KEY_OWNER,
 	KEY_NOFAIL,
 	KEY_REMOUNT,
+	KEY_ATIME,
 	KEY_RELATIME,
 	KEY_STRICTATIME,
 	KEY_NOATIME,
@@ -172,7 +176,7 @@ static const struct fuse_opt main_opt_spec[] = {
 	FUSE_OPT_KEY("owner", KEY_OWNER),
 	FUSE_OPT_KEY("group", KEY_OWNER),
 	FUSE_OPT_KEY("nofail", KEY_NOFAIL),
-	FUSE_OPT_KEY("atime", KEY_RELATIME),
+	FUSE_OPT_KEY("atime", KEY_ATIME),
 	FUSE_OPT_KEY("relatime", KEY_RELATIME),
 	FUSE_OPT_KEY("nostrictatime", KEY_RELATIME),
 	FUSE_OPT_KEY("strictatime", KEY_STRICTATIME),
@@ -355,20 +359,23 @@ static int opt_proc(void *data, const char *arg, int key,
 	case KEY_REMOUNT:
 		o->remount = 1;
 		return 0;
-	/* rule 8: the kernel's flags too, where /proc/mounts shows them */
-	case KEY_RELATIME:
+	/* rule 8: libfuse passes atime and noatime on to the kernel */
+	case KEY_ATIME:
 		o->atime = FS_ATIME_RELATIME;
 		return 1;
+	case KEY_RELATIME:
+		o->atime = FS_ATIME_RELATIME;
+		return 0;
 	case KEY_STRICTATIME:
 		o->atime = FS_ATIME_STRICT;
-		return 1;
+		return 0;
 	case KEY_NOATIME:
 		o->atime = FS_ATIME_NEVER;
 		return 1;
 	case KEY_DIRATIME:
 	case KEY_NODIRATIME:
 		o->nodiratime = key == KEY_NODIRATIME;
-		return 1;
+		return 0;
 	case KEY_DISCARD:
 		return 0;
 	case KEY_TYPE:

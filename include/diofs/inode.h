@@ -38,7 +38,8 @@
  *     belongs to dfile.lock.  The transaction's pin on each joined inode
  *     goes once meta_lock is released.
  *  8. A write that does not change the size sets mtime and ctime in memory
- *     only (times_dirty, under meta_lock exclusive); they reach the disk
+ *     only (times_dirty, under meta_lock exclusive), and a read sets atime
+ *     so (inode_accessed()); they reach the disk
  *     with the inode's next inode_write(), fsync, last close, sync,
  *     eviction or unmount.
  *  9. Functions that read metadata take meta_lock shared through

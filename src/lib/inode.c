@@ -654,7 +654,7 @@ void inode_accessed(struct inode *ip)
 	struct timespec now;
 	bool due;
 
-	if (fs->atime == FS_ATIME_NEVER || fs_read_only(fs) || fs_error(fs))
+	if (fs->atime == FS_ATIME_NEVER || fs->read_only || fs_error(fs))
 		return;
 	now = inode_now();
 	pthread_rwlock_rdlock(&fs->meta_lock);

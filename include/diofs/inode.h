@@ -39,9 +39,8 @@
  *     goes once meta_lock is released.
  *  8. A write that does not change the size sets mtime and ctime in memory
  *     only (times_dirty, under meta_lock exclusive), and a read sets atime
- *     so (inode_accessed()); they reach the disk
- *     with the inode's next inode_write(), fsync, last close, sync,
- *     eviction or unmount.
+ *     so (inode_accessed()); they reach the disk with the inode's next
+ *     inode_write(), fsync, last close, sync, eviction or unmount.
  *  9. Functions that read metadata take meta_lock shared through
  *     fs_meta_rdlock(), which knows when the calling thread already holds
  *     it exclusive in its own transaction; so inode_get(), inode_put(),

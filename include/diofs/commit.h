@@ -84,5 +84,8 @@ void commit_maybe(struct commit *cm);
 int commit_now(struct commit *cm);
 /* commit_now(), then write everything home and empty the journal. */
 int commit_all_home(struct commit *cm);
+/* Write nothing more (a shutdown): once a commit under way has ended,
+ * every later one fails with err, and on_error is not called. */
+void commit_stop(struct commit *cm, int err);
 
 #endif

@@ -214,12 +214,15 @@ static_assert(sizeof(struct diofs_group_desc) == 64, "group descriptor size");
 #define DIOFS_INLINE_DATA	112	/* bytes of the data area */
 #define DIOFS_INLINE_XATTR	240	/* bytes of the inline xattr area */
 
-/* inode flags */
+/* inode flags; the attribute flags (chattr) have Linux's FS_*_FL values */
 #define DIOFS_IFL_INLINE	0x00000001u /* data area holds the file's bytes */
-#define DIOFS_IFL_IMMUTABLE	0x00000010u
-#define DIOFS_IFL_APPEND	0x00000020u
-#define DIOFS_IFL_NODUMP	0x00000040u
-#define DIOFS_IFL_NOATIME	0x00000080u
+#define DIOFS_IFL_IMMUTABLE	0x00000010u /* no change, no new name, no removal */
+#define DIOFS_IFL_APPEND	0x00000020u /* writes only at end of file */
+#define DIOFS_IFL_NODUMP	0x00000040u /* left out of backups (dump(8)) */
+#define DIOFS_IFL_NOATIME	0x00000080u /* reads leave atime alone */
+#define DIOFS_IFL_KNOWN		(DIOFS_IFL_INLINE | DIOFS_IFL_IMMUTABLE | \
+				 DIOFS_IFL_APPEND | DIOFS_IFL_NODUMP | \
+				 DIOFS_IFL_NOATIME)
 
 /* extent flags */
 #define DIOFS_EXT_UNWRITTEN	0x00000001u /* allocated, reads as zeros */

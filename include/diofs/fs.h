@@ -25,6 +25,15 @@
  *     change the size (-EINVAL otherwise).
  *  5. After a failed metadata write the filesystem becomes read-only: every
  *     later change fails with -EROFS (fs_error() tells why).
+ *  6. Attribute flags (fs_set_flags()) are enforced here, for every caller:
+ *     an immutable inode takes no change at all (data, size, attributes,
+ *     xattrs, names, links) and an append-only one only writes at or past
+ *     its end; neither can lose a name.  An immutable directory takes no
+ *     new or removed entries, an append-only one takes new entries but
+ *     loses none (as the kernel's may_create/may_delete for ext4).  These
+ *     refusals are -EPERM.
+ *  7. After fs_shutdown() every call fails with -EIO (fs_forget() and
+ *     fs_release() do nothing) and nothing more is written to the device.
  */
 #ifndef DIOFS_FS_H
 #define DIOFS_FS_H
@@ -42,8 +51,17 @@
 
 struct fs;
 
+/* When reads update the access time (mount options). */
+enum fs_atime {
+	FS_ATIME_RELATIME,	/* when atime <= mtime or ctime, or a day old */
+	FS_ATIME_STRICT,	/* on every read */
+	FS_ATIME_NEVER,		/* noatime */
+};
+
 struct fs_mount_opts {
 	bool read_only;
+	enum fs_atime atime;
+	bool nodiratime;	/* listing a directory leaves its atime alone */
 	size_t cache_blocks;	/* metadata cache size; 0: a default */
 	unsigned commit_secs;	/* commit interval (-o commit); 0: 5 s */
 	bool sync;		/* every change commits before it returns */
@@ -119,6 +137,50 @@ struct fs_cred {
 	mode_t umask;
 };
 
+/*
+ * Attribute flags (chattr(1)), as Linux's FS_IOC_GETFLAGS names them: the
+ * values are linux/fs.h's FS_*_FL.  FS_FL_SETTABLE are the ones diofs keeps.
+ */
+#define FS_FL_IMMUTABLE		0x00000010u	/* FS_IMMUTABLE_FL, chattr +i */
+#define FS_FL_APPEND		0x00000020u	/* FS_APPEND_FL, chattr +a */
+#define FS_FL_NODUMP		0x00000040u	/* FS_NODUMP_FL, chattr +d */
+#define FS_FL_NOATIME		0x00000080u	/* FS_NOATIME_FL, chattr +A */
+#define FS_FL_SETTABLE		(FS_FL_IMMUTABLE | FS_FL_APPEND | \
+				 FS_FL_NODUMP | FS_FL_NOATIME)
+
+/* Who asks to change flags: ext4's rules need the caller's capabilities. */
+struct fs_flags_caller {
+	uid_t uid;
+	bool cap_linux_immutable;	/* may set or clear immutable, append */
+	bool cap_fowner;		/* may act as any file's owner */
+};
+
+int fs_get_flags(struct fs *fs, uint64_t ino, uint32_t *flags);
+/*
+ * Set ino's flags to flags (FS_FL_*): -EOPNOTSUPP for a flag outside
+ * FS_FL_SETTABLE, -EPERM unless the caller owns the inode or has
+ * cap_fowner, and -EPERM for a change of immutable or append-only without
+ * cap_linux_immutable, or for a change of the other flags of an inode that
+ * stays immutable.  Sets ctime.
+ */
+int fs_set_flags(struct fs *fs, uint64_t ino, uint32_t flags,
+		 const struct fs_flags_caller *who);
+
+/*
+ * FS_IOC_SHUTDOWN.  FS_SHUTDOWN_FULLSYNC writes deferred times and commits
+ * the journal first, FS_SHUTDOWN_METAFLUSH commits what the running
+ * transaction holds, FS_SHUTDOWN_NOSYNC writes nothing more.  Then the
+ * filesystem is dead (rule 7): the device is left as a crash at that
+ * moment would leave it, and the next mount replays the journal.
+ */
+enum fs_shutdown_how {
+	FS_SHUTDOWN_FULLSYNC = 0,	/* FS_GOING_DOWN_FULLSYNC */
+	FS_SHUTDOWN_METAFLUSH = 1,	/* FS_GOING_DOWN_METAFLUSH */
+	FS_SHUTDOWN_NOSYNC = 2,		/* FS_GOING_DOWN_NOSYNC */
+};
+int fs_shutdown(struct fs *fs, enum fs_shutdown_how how);
+bool fs_is_shut_down(const struct fs *fs);
+
 /* fs_setattr() mask bits */
 #define FS_SET_MODE		0x001
 #define FS_SET_UID		0x002
@@ -164,10 +226,16 @@ int fs_rename(struct fs *fs, uint64_t parent, const char *name,
 /* Returns the target's length; the target is copied without a NUL. */
 ssize_t fs_readlink(struct fs *fs, uint64_t ino, char *buf, size_t size);
 
-/* Open files: an unlinked file lives until its last close (rule 3). */
-int fs_open(struct fs *fs, uint64_t ino);
+/* Open files: an unlinked file lives until its last close (rule 3).
+ * flags are open(2)'s: writing an immutable file, writing an append-only
+ * one without O_APPEND, or truncating either is -EPERM (rule 6). */
+int fs_open(struct fs *fs, uint64_t ino, int flags);
 void fs_release(struct fs *fs, uint64_t ino);
 
+/* A read updates the access time as the mount's enum fs_atime says,
+ * unless the inode has FS_FL_NOATIME: in memory, so that it reaches the
+ * journal with the inode's next write (inode.h rule 8); never a device
+ * write of its own.  fs_readdir() likewise, unless nodiratime. */
 ssize_t fs_read(struct fs *fs, struct dio_ctx *ctx, uint64_t ino,
 		uint64_t off, const struct iovec *iov, int iovcnt);
 ssize_t fs_write(struct fs *fs, struct dio_ctx *ctx, uint64_t ino,

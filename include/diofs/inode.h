@@ -38,19 +38,23 @@
  *     belongs to dfile.lock.  The transaction's pin on each joined inode
  *     goes once meta_lock is released.
  *  8. A write that does not change the size sets mtime and ctime in memory
- *     only (times_dirty, under meta_lock exclusive); they reach the disk
- *     with the inode's next inode_write(), fsync, last close, sync,
- *     eviction or unmount.
+ *     only (times_dirty, under meta_lock exclusive), and a read sets atime
+ *     so (inode_accessed()); they reach the disk with the inode's next
+ *     inode_write(), fsync, last close, sync, eviction or unmount.
  *  9. Functions that read metadata take meta_lock shared through
  *     fs_meta_rdlock(), which knows when the calling thread already holds
  *     it exclusive in its own transaction; so inode_get(), inode_put(),
  *     extent_map() and the lookups of dir.c and xattr.c may be called
  *     inside a transaction as well as outside one.  inode_put() inside a
  *     transaction defers any freeing to fs_txn_end().
+ * 10. After fs_shutdown() (shut_down set, with fs->error -EIO) inode_get()
+ *     and fs_txn_begin() answer -EIO, and the commit machinery writes
+ *     nothing more.
  */
 #ifndef DIOFS_INODE_H
 #define DIOFS_INODE_H
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -102,6 +106,9 @@ struct fs {
 	pthread_mutex_t xattr_io_lock;
 	bool read_only;
 	int error;			/* rule 5 */
+	bool shut_down;			/* fs_shutdown(): rule 10 */
+	enum fs_atime atime;		/* fs_mount_opts */
+	bool nodiratime;
 	const struct inode_content_ops *content;
 
 	pthread_mutex_t icache_lock;	/* rule 2 */
@@ -221,6 +228,31 @@ int inode_orphan_remove(struct txn *t, struct inode *ip);
 void inode_attr(struct inode *ip, struct fs_attr *a);
 /* Write ip's deferred times (rule 8), in a transaction of its own. */
 int inode_sync(struct inode *ip);
+/* A read of ip's data or entries: set atime in memory (rule 8) if the
+ * mount's atime mode and ip's NOATIME flag say so. */
+void inode_accessed(struct inode *ip);
+
+/* fs.h rule 6, with meta_lock held (shared is enough). */
+static inline bool inode_immutable(const struct inode *ip)
+{
+	return ip->flags & DIOFS_IFL_IMMUTABLE;
+}
+
+static inline bool inode_append_only(const struct inode *ip)
+{
+	return ip->flags & DIOFS_IFL_APPEND;
+}
+
+/* -EPERM unless a name of ip in dp may go (unlink, rmdir, rename away or
+ * over). */
+static inline int inode_may_unname(const struct inode *dp,
+				   const struct inode *ip)
+{
+	if (inode_immutable(dp) || inode_append_only(dp) ||
+	    inode_immutable(ip) || inode_append_only(ip))
+		return -EPERM;
+	return 0;
+}
 
 /* For fs.c: the inode cache over a mount's life. */
 int inode_cache_init(struct fs *fs);

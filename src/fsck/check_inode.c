@@ -658,6 +658,13 @@ static int scan_inode(struct fsck *f, uint64_t ino, struct diofs_inode *di,
 		return fsck_fail(f, -ENOMEM, "out of memory");
 	finode_from_rec(fi, &r);
 	type = fi->mode & S_IFMT;
+	if (fi->flags & ~DIOFS_IFL_KNOWN) {
+		fsck_problem(f, "cleared",
+			     "inode %" PRIu64 ": unknown flags 0x%x", ino,
+			     fi->flags & ~DIOFS_IFL_KNOWN);
+		fi->flags &= DIOFS_IFL_KNOWN;
+		fi->state |= FI_DIRTY;
+	}
 
 	check_times(f, fi, &r, bad);
 	check_xattr_area(f, fi, &r);

@@ -47,6 +47,14 @@
  *  7. nofail: a DEVICE that does not exist, or a UUID=/LABEL= that no
  *     device carries, is no error: exit 0 without a word, as mount(8) does
  *     for a kernel filesystem.
+ *  8. Access times: relatime (the default, and what atime and
+ *     nostrictatime mean), strictatime (norelatime), noatime, nodiratime
+ *     (diratime undoes it); the last one given wins.  FUSE inodes never
+ *     update atime in the kernel, so the engine does it (fs.h).  libfuse
+ *     knows only atime and noatime of these, and passes them on to the
+ *     kernel's mount flags, where /proc/mounts shows noatime; the others
+ *     are the engine's alone (the kernel's mount says relatime, its
+ *     default, whatever the engine does).
  */
 #include <config.h>
 
@@ -102,6 +110,8 @@ struct main_opts {
 	unsigned long cache_blocks;
 	unsigned commit_secs;
 	int sync;
+	enum fs_atime atime;	/* rule 8 */
+	int nodiratime;
 };
 
 enum {
@@ -124,6 +134,12 @@ enum {
 	KEY_OWNER,
 	KEY_NOFAIL,
 	KEY_REMOUNT,
+	KEY_ATIME,
+	KEY_RELATIME,
+	KEY_STRICTATIME,
+	KEY_NOATIME,
+	KEY_DIRATIME,
+	KEY_NODIRATIME,
 };
 
 #define MAIN_OPT(t, field, v) { t, offsetof(struct main_opts, field), v }
@@ -159,6 +175,14 @@ static const struct fuse_opt main_opt_spec[] = {
 	FUSE_OPT_KEY("owner", KEY_OWNER),
 	FUSE_OPT_KEY("group", KEY_OWNER),
 	FUSE_OPT_KEY("nofail", KEY_NOFAIL),
+	FUSE_OPT_KEY("atime", KEY_ATIME),
+	FUSE_OPT_KEY("relatime", KEY_RELATIME),
+	FUSE_OPT_KEY("nostrictatime", KEY_RELATIME),
+	FUSE_OPT_KEY("strictatime", KEY_STRICTATIME),
+	FUSE_OPT_KEY("norelatime", KEY_STRICTATIME),
+	FUSE_OPT_KEY("noatime", KEY_NOATIME),
+	FUSE_OPT_KEY("diratime", KEY_DIRATIME),
+	FUSE_OPT_KEY("nodiratime", KEY_NODIRATIME),
 	/* always on: default_permissions, clone_fd */
 	FUSE_OPT_KEY("default_permissions", KEY_DISCARD),
 	FUSE_OPT_KEY("clone_fd", KEY_DISCARD),
@@ -249,6 +273,11 @@ static void help(const char *prog)
 	       "    -o cache_blocks=N      metadata cache size in blocks\n"
 	       "    -o commit=SECONDS      commit the journal at least this often (default 5)\n"
 	       "    -o sync                every change is durable before it returns\n"
+	       "    -o relatime            reads update the access time when it is older\n"
+	       "                           than the last change, or a day old (default)\n"
+	       "    -o strictatime         every read updates the access time\n"
+	       "    -o noatime             reads never update the access time\n"
+	       "    -o nodiratime          listing a directory leaves its atime alone\n"
 	       "    -o remount,ro|rw       remount a mounted diofs read-only or read-write\n"
 	       "    -o nosuid,nodev        ignore set-id bits and device files (root's\n"
 	       "                           mounts honour them unless told so)\n"
@@ -330,6 +359,23 @@ static int opt_proc(void *data, const char *arg, int key,
 		return 0;
 	case KEY_REMOUNT:
 		o->remount = 1;
+		return 0;
+	/* rule 8: libfuse passes atime and noatime on to the kernel */
+	case KEY_ATIME:
+		o->atime = FS_ATIME_RELATIME;
+		return 1;
+	case KEY_RELATIME:
+		o->atime = FS_ATIME_RELATIME;
+		return 0;
+	case KEY_STRICTATIME:
+		o->atime = FS_ATIME_STRICT;
+		return 0;
+	case KEY_NOATIME:
+		o->atime = FS_ATIME_NEVER;
+		return 1;
+	case KEY_DIRATIME:
+	case KEY_NODIRATIME:
+		o->nodiratime = key == KEY_NODIRATIME;
 		return 0;
 	case KEY_DISCARD:
 		return 0;
@@ -766,6 +812,8 @@ int main(int argc, char *argv[])
 	mopts.cache_blocks = o.cache_blocks;
 	mopts.commit_secs = o.commit_secs;
 	mopts.sync = o.sync;
+	mopts.atime = o.atime;
+	mopts.nodiratime = o.nodiratime;
 	mopts.log = log_engine;
 	rc = fs_mount(device, &mopts, &fs, &err_msg);
 	if (rc < 0) {

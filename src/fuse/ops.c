@@ -54,10 +54,19 @@
  *     waiting), so they run under the gate held shared and find no engine
  *     once it is gone; every worker's direct-I/O context is destroyed
  *     before the device closes, since the workers outlive it.
- *  8. Two ioctls on the root directory, and no other: DIOFS_IOC_SET_RO is
- *     how mount.diofs remounts (main.c), and only root may send it;
- *     DIOFS_IOC_GET_STATS is how diofs-stat reads the counters
- *     (statctl.h), and root and the user who mounted may send it.
+ *  8. ioctls: on the root directory, DIOFS_IOC_SET_RO is how mount.diofs
+ *     remounts (main.c), and only root may send it; DIOFS_IOC_GET_STATS
+ *     is how diofs-stat reads the counters (statctl.h), and root and the
+ *     user who mounted may send it.  The attribute flags
+ *     (FS_IOC_GETFLAGS/SETFLAGS, FS_IOC_FSGETXATTR/FSSETXATTR, which the
+ *     kernel sends for chattr and lsattr with fixed sizes) go to
+ *     fs_get_flags()/fs_set_flags() with the caller's capabilities, read
+ *     from /proc/PID/status (CapEff); when that cannot be read, uid 0
+ *     stands for every capability.  FS_IOC_SHUTDOWN needs CAP_SYS_ADMIN;
+ *     as an _IOR ioctl it reaches a FUSE daemon without its argument, so
+ *     the flag is read from the caller's memory (process_vm_readv()).
+ *     Every other ioctl gets ENOTTY: answering keeps the kernel from
+ *     retrying.
  *  9. Every request is timed from the handler's entry to its return and
  *     counted in st->req_stats under its kind (enum ops_req): a handler
  *     has replied by the time it returns.  The set belongs to the state,
@@ -79,7 +88,10 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
+#include <linux/capability.h>
+#include <linux/fs.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>		/* RENAME_NOREPLACE, RENAME_EXCHANGE */
@@ -87,6 +99,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "acl.h"
@@ -680,7 +693,7 @@ static void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct ops_state *st = req_state(req);
 	int rc;
 
-	rc = fs_open(st->fs, ino);
+	rc = fs_open(st->fs, ino, fi->flags);
 	if (rc < 0) {
 		fuse_reply_err(req, -rc);
 		return;
@@ -1060,7 +1073,7 @@ static void ops_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_reply_err(req, -rc);
 		return;
 	}
-	rc = fs_open(st->fs, a.ino);
+	rc = fs_open(st->fs, a.ino, fi->flags);
 	if (rc < 0) {
 		fs_forget(st->fs, a.ino, 1);
 		fuse_reply_err(req, -rc);
@@ -1260,23 +1273,174 @@ static void ioctl_get_stats(fuse_req_t req, size_t out_bufsz)
 	free(r);
 }
 
-/*
- * Rule 8.  Every other ioctl gets ENOTTY: answering keeps the kernel from
- * retrying.
- */
-static void ops_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd,
-		      void *arg, struct fuse_file_info *fi, unsigned flags,
-		      const void *in_buf, size_t in_bufsz, size_t out_bufsz)
+/* ---- ioctls (rule 8) ---------------------------------------------------- */
+
+/* The caller's effective capabilities, as a CAP_* bit mask. */
+static uint64_t caller_caps(fuse_req_t req)
+{
+	const struct fuse_ctx *c = fuse_req_ctx(req);
+	uint64_t caps = 0;
+	bool found = false;
+	char path[64], line[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)c->pid);
+	f = c->pid > 0 ? fopen(path, "re") : NULL;
+	if (f) {
+		while (!found && fgets(line, sizeof(line), f))
+			found = sscanf(line, "CapEff: %" SCNx64, &caps) == 1;
+		fclose(f);
+	}
+	if (!found)
+		caps = c->uid == 0 ? UINT64_MAX : 0;
+	return caps;
+}
+
+static bool has_cap(uint64_t caps, int cap)
+{
+	return caps & (1ull << cap);
+}
+
+/* FS_XFLAG_* and FS_FL_* for the four flags diofs keeps. */
+static const struct {
+	uint32_t xflag, flag;
+} xflag_map[] = {
+	{ FS_XFLAG_IMMUTABLE, FS_FL_IMMUTABLE },
+	{ FS_XFLAG_APPEND, FS_FL_APPEND },
+	{ FS_XFLAG_NODUMP, FS_FL_NODUMP },
+	{ FS_XFLAG_NOATIME, FS_FL_NOATIME },
+};
+
+static uint32_t flags_to_xflags(uint32_t flags)
+{
+	uint32_t x = 0;
+	size_t i;
+
+	for (i = 0; i < sizeof(xflag_map) / sizeof(xflag_map[0]); i++)
+		if (flags & xflag_map[i].flag)
+			x |= xflag_map[i].xflag;
+	return x;
+}
+
+/* -EOPNOTSUPP for an xflag or field diofs does not keep. */
+static int xattr_to_flags(const struct fsxattr *fx, uint32_t *flags)
+{
+	uint32_t x = fx->fsx_xflags;
+	size_t i;
+
+	*flags = 0;
+	for (i = 0; i < sizeof(xflag_map) / sizeof(xflag_map[0]); i++)
+		if (x & xflag_map[i].xflag) {
+			*flags |= xflag_map[i].flag;
+			x &= ~xflag_map[i].xflag;
+		}
+	if (x || fx->fsx_extsize || fx->fsx_projid || fx->fsx_cowextsize)
+		return -EOPNOTSUPP;
+	return 0;
+}
+
+static void ioctl_get_flags(fuse_req_t req, fuse_ino_t ino, unsigned cmd,
+			    size_t out_bufsz)
+{
+	struct fsxattr fx = { 0 };
+	uint32_t flags;
+	int rc;
+
+	if (out_bufsz < (cmd == FS_IOC_FSGETXATTR ? sizeof(fx) :
+						    sizeof(flags))) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	rc = fs_get_flags(req_state(req)->fs, ino, &flags);
+	if (rc < 0) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	if (cmd != FS_IOC_FSGETXATTR) {
+		fuse_reply_ioctl(req, 0, &flags, sizeof(flags));
+		return;
+	}
+	fx.fsx_xflags = flags_to_xflags(flags);
+	fuse_reply_ioctl(req, 0, &fx, sizeof(fx));
+}
+
+static void ioctl_set_flags(fuse_req_t req, fuse_ino_t ino, unsigned cmd,
+			    const void *in_buf, size_t in_bufsz)
+{
+	struct fs_flags_caller who;
+	struct fsxattr fx;
+	uint32_t flags;
+	uint64_t caps;
+	int rc = 0;
+
+	if (cmd == FS_IOC_FSSETXATTR && in_bufsz >= sizeof(fx)) {
+		memcpy(&fx, in_buf, sizeof(fx));
+		rc = xattr_to_flags(&fx, &flags);
+	} else if (cmd != FS_IOC_FSSETXATTR && in_bufsz >= sizeof(flags)) {
+		memcpy(&flags, in_buf, sizeof(flags));
+	} else {
+		rc = -EINVAL;
+	}
+	if (rc == 0) {
+		caps = caller_caps(req);
+		who.uid = fuse_req_ctx(req)->uid;
+		who.cap_linux_immutable = has_cap(caps, CAP_LINUX_IMMUTABLE);
+		who.cap_fowner = has_cap(caps, CAP_FOWNER);
+		rc = fs_set_flags(req_state(req)->fs, ino, flags, &who);
+	}
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_ioctl(req, 0, NULL, 0);
+}
+
+/* The flag comes from the caller's memory (rule 8). */
+static void ioctl_shutdown(fuse_req_t req, void *arg)
+{
+	const struct fuse_ctx *c = fuse_req_ctx(req);
+	struct iovec local, remote;
+	uint32_t how;
+	int rc;
+
+	if (!has_cap(caller_caps(req), CAP_SYS_ADMIN)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	local.iov_base = &how;
+	local.iov_len = sizeof(how);
+	remote.iov_base = arg;
+	remote.iov_len = sizeof(how);
+	if (process_vm_readv(c->pid, &local, 1, &remote, 1, 0) !=
+	    (ssize_t)sizeof(how)) {
+		fuse_reply_err(req, errno == ESRCH ? EINTR : EFAULT);
+		return;
+	}
+	switch (how) {
+	case FS_GOING_DOWN_FULLSYNC:
+		rc = fs_shutdown(req_state(req)->fs, FS_SHUTDOWN_FULLSYNC);
+		break;
+	case FS_GOING_DOWN_METAFLUSH:
+		rc = fs_shutdown(req_state(req)->fs, FS_SHUTDOWN_METAFLUSH);
+		break;
+	case FS_GOING_DOWN_NOSYNC:
+		rc = fs_shutdown(req_state(req)->fs, FS_SHUTDOWN_NOSYNC);
+		break;
+	default:
+		rc = -EINVAL;
+	}
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_ioctl(req, 0, NULL, 0);
+}
+
+static void ioctl_set_ro(fuse_req_t req, fuse_ino_t ino, const void *in_buf,
+			 size_t in_bufsz)
 {
 	uint32_t ro;
 	int rc;
 
-	if (cmd == DIOFS_IOC_GET_STATS && ino == FUSE_ROOT_ID) {
-		ioctl_get_stats(req, out_bufsz);
-		return;
-	}
-	if (cmd != DIOFS_IOC_SET_RO || ino != FUSE_ROOT_ID ||
-	    in_bufsz != sizeof(ro)) {
+	if (ino != FUSE_ROOT_ID || in_bufsz != sizeof(ro)) {
 		fuse_reply_err(req, ENOTTY);
 		return;
 	}
@@ -1290,6 +1454,38 @@ static void ops_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd,
 		fuse_reply_err(req, -rc);
 	else
 		fuse_reply_ioctl(req, 0, NULL, 0);
+}
+
+static void ops_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd,
+		      void *arg, struct fuse_file_info *fi, unsigned flags,
+		      const void *in_buf, size_t in_bufsz, size_t out_bufsz)
+{
+	switch (cmd) {
+	case DIOFS_IOC_SET_RO:
+		ioctl_set_ro(req, ino, in_buf, in_bufsz);
+		break;
+	case DIOFS_IOC_GET_STATS:
+		if (ino == FUSE_ROOT_ID)
+			ioctl_get_stats(req, out_bufsz);
+		else
+			fuse_reply_err(req, ENOTTY);
+		break;
+	case FS_IOC_GETFLAGS:
+	case FS_IOC32_GETFLAGS:
+	case FS_IOC_FSGETXATTR:
+		ioctl_get_flags(req, ino, cmd, out_bufsz);
+		break;
+	case FS_IOC_SETFLAGS:
+	case FS_IOC32_SETFLAGS:
+	case FS_IOC_FSSETXATTR:
+		ioctl_set_flags(req, ino, cmd, in_buf, in_bufsz);
+		break;
+	case FS_IOC_SHUTDOWN:
+		ioctl_shutdown(req, arg);
+		break;
+	default:
+		fuse_reply_err(req, ENOTTY);
+	}
 }
 
 /* ---- rule 9: every request timed ---------------------------------------- */

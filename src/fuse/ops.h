@@ -65,6 +65,14 @@ void ops_state_destroy(struct ops_state *st);
  */
 #define DIOFS_IOC_SET_RO	_IOW('d', 0xf0, uint32_t)
 
+/* ext4's and XFS's shutdown, which older linux/fs.h do not define. */
+#ifndef FS_IOC_SHUTDOWN
+#define FS_IOC_SHUTDOWN			_IOR('X', 125, uint32_t)
+#define FS_GOING_DOWN_FULLSYNC		0
+#define FS_GOING_DOWN_METAFLUSH		1
+#define FS_GOING_DOWN_NOSYNC		2
+#endif
+
 extern const struct fuse_lowlevel_ops ops_table;
 
 #endif

@@ -135,6 +135,17 @@ int commit_all_home(struct commit *cm)
 	return err;
 }
 
+void commit_stop(struct commit *cm, int err)
+{
+	pthread_mutex_lock(&cm->lock);
+	/* Set before waiting: the commit under way is the last one. */
+	if (!cm->error)
+		cm->error = err;
+	while (cm->committing)
+		pthread_cond_wait(&cm->cond, &cm->lock);
+	pthread_mutex_unlock(&cm->lock);
+}
+
 void commit_update_begin(struct commit *cm)
 {
 	if (update_depth++ == 0)

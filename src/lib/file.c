@@ -27,8 +27,11 @@
  *     commits mtime and ctime with the size (extent.c set_size); any other
  *     write sets them in memory only, at most once per clock tick
  *     (inode_now() is the coarse clock), and they reach the disk later
- *     (inode.h rule 8): no transaction per write.  Reads never change
- *     atime (as with the noatime mount option).
+ *     (inode.h rule 8): no transaction per write.  A read sets atime the
+ *     same way, as the mount's atime mode says (inode_accessed()).
+ *  6. Attribute flags (fs.h rule 6) are checked here for data, size and
+ *     attribute changes, and kept by fs_set_flags() in the inode's flags
+ *     (format.h DIOFS_IFL_*, the same bits as Linux's FS_*_FL).
  *  5. Sizes stop at 2^63 - 1 bytes: beyond is -EFBIG.
  */
 #include <errno.h>
@@ -61,6 +64,28 @@ static bool ts_eq(struct timespec a, struct timespec b)
 static bool fs_writable(struct fs *fs)
 {
 	return !fs->read_only && !fs_error(fs);
+}
+
+/* Why a change is refused: -EIO after a shutdown, else -EROFS. */
+static int unwritable_err(struct fs *fs)
+{
+	return fs_is_shut_down(fs) ? -EIO : -EROFS;
+}
+
+/* fs.h rule 6 for a write of [off, ...) to ip's data. */
+static int may_write_at(struct inode *ip, uint64_t off)
+{
+	struct fs *fs = ip->fs;
+	bool taken = fs_meta_rdlock(fs);
+	int err = 0;
+
+	if (inode_immutable(ip))
+		err = -EPERM;
+	else if (inode_append_only(ip) &&
+		 off < __atomic_load_n(&ip->dfile.size, __ATOMIC_RELAXED))
+		err = -EPERM;
+	fs_meta_unlock(fs, taken);
+	return err;
 }
 
 /* Pin a regular file: -EISDIR for a directory, bad for anything else. */
@@ -209,6 +234,25 @@ static int truncate_locked(struct inode *ip, uint64_t size, struct txn *t)
 	return err;
 }
 
+/*
+ * fs.h rule 6, as Linux's notify_change() and utimes: an immutable inode
+ * takes no change; an append-only one no size, mode or owner change and
+ * no explicit times, but its times may still be set to now (touch).  The
+ * kernel sends no setattr without a change; only the ctime it adds alone
+ * to a now-only change is let through with it.
+ */
+static int setattr_allowed(const struct inode *ip, const struct fs_setattr *sa)
+{
+	const unsigned now_only = FS_SET_ATIME_NOW | FS_SET_MTIME_NOW |
+				  FS_SET_CTIME;
+
+	if (inode_immutable(ip))
+		return -EPERM;
+	if (inode_append_only(ip) && (sa->mask & ~now_only))
+		return -EPERM;
+	return 0;
+}
+
 static bool ts_valid(struct timespec ts)
 {
 	return ts.tv_nsec >= 0 && ts.tv_nsec < 1000000000L;
@@ -243,9 +287,14 @@ int fs_setattr(struct fs *fs, struct dio_ctx *ctx, uint64_t ino,
 	if (!sa->mask)
 		goto out_attr;
 	if (!fs_writable(fs)) {
-		err = -EROFS;
+		err = unwritable_err(fs);
 		goto out_put;
 	}
+	pthread_rwlock_rdlock(&fs->meta_lock);
+	err = setattr_allowed(ip, sa);
+	pthread_rwlock_unlock(&fs->meta_lock);
+	if (err)
+		goto out_put;
 
 	if (sizing) {
 		lock_for_change(ctx, ip);
@@ -284,9 +333,15 @@ out_put:
 	return err;
 }
 
-/* ---- open files ---------------------------------------------------------------- */
+/* ---- attribute flags (rule 6) ---------------------------------------------- */
 
-int fs_open(struct fs *fs, uint64_t ino)
+/* The format keeps Linux's own bits, so no translation is needed. */
+static_assert(DIOFS_IFL_IMMUTABLE == FS_FL_IMMUTABLE &&
+	      DIOFS_IFL_APPEND == FS_FL_APPEND &&
+	      DIOFS_IFL_NODUMP == FS_FL_NODUMP &&
+	      DIOFS_IFL_NOATIME == FS_FL_NOATIME, "flag bits");
+
+int fs_get_flags(struct fs *fs, uint64_t ino, uint32_t *flags)
 {
 	struct inode *ip;
 	int err;
@@ -294,6 +349,83 @@ int fs_open(struct fs *fs, uint64_t ino)
 	err = inode_get(fs, ino, &ip);
 	if (err)
 		return err;
+	pthread_rwlock_rdlock(&fs->meta_lock);
+	*flags = ip->flags & FS_FL_SETTABLE;
+	pthread_rwlock_unlock(&fs->meta_lock);
+	inode_put(ip);
+	return 0;
+}
+
+/* ext4's rules (fs.h); the kernel checks the same before it asks. */
+static int flags_allowed(const struct inode *ip, uint32_t flags,
+			 const struct fs_flags_caller *who)
+{
+	uint32_t old = ip->flags & FS_FL_SETTABLE;
+
+	if (who->uid != ip->uid && !who->cap_fowner)
+		return -EPERM;
+	if ((old ^ flags) & (FS_FL_IMMUTABLE | FS_FL_APPEND) &&
+	    !who->cap_linux_immutable)
+		return -EPERM;
+	if (old & flags & FS_FL_IMMUTABLE && old != flags)
+		return -EPERM;
+	return 0;
+}
+
+int fs_set_flags(struct fs *fs, uint64_t ino, uint32_t flags,
+		 const struct fs_flags_caller *who)
+{
+	struct inode *ip;
+	struct txn *t;
+	int err;
+
+	if (flags & ~FS_FL_SETTABLE)
+		return -EOPNOTSUPP;
+	err = inode_get(fs, ino, &ip);
+	if (err)
+		return err;
+	err = fs_txn_begin(fs, &t);
+	if (err)
+		goto out_put;
+	err = flags_allowed(ip, flags, who);
+	if (!err)
+		err = inode_join(t, ip);
+	if (!err) {
+		ip->flags = (ip->flags & ~FS_FL_SETTABLE) | flags;
+		ip->ctime = inode_now();
+		err = inode_write(t, ip);
+	}
+	err = fs_txn_end(fs, t, err);
+out_put:
+	inode_put(ip);
+	return err;
+}
+
+/* ---- open files ---------------------------------------------------------------- */
+
+int fs_open(struct fs *fs, uint64_t ino, int flags)
+{
+	bool writing = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
+	struct inode *ip;
+	bool taken;
+	int err;
+
+	err = inode_get(fs, ino, &ip);
+	if (err)
+		return err;
+	/* Rule 6, as the kernel's may_open() for IS_APPEND and IS_IMMUTABLE. */
+	taken = fs_meta_rdlock(fs);
+	if (writing && inode_immutable(ip))
+		err = -EPERM;
+	else if (inode_append_only(ip) &&
+		 (flags & O_TRUNC ||
+		  (writing && !(flags & O_APPEND))))
+		err = -EPERM;
+	fs_meta_unlock(fs, taken);
+	if (err) {
+		inode_put(ip);
+		return err;
+	}
 	pthread_mutex_lock(&fs->icache_lock);
 	ip->nopen++;
 	pthread_mutex_unlock(&fs->icache_lock);
@@ -332,6 +464,8 @@ ssize_t fs_read(struct fs *fs, struct dio_ctx *ctx, uint64_t ino,
 	if (err)
 		return err;
 	n = dio_rw(ctx, &ip->dfile, DIO_READ, off, iov, iovcnt);
+	if (n >= 0)
+		inode_accessed(ip);
 	inode_put(ip);
 	return n;
 }
@@ -344,10 +478,15 @@ ssize_t fs_write(struct fs *fs, struct dio_ctx *ctx, uint64_t ino,
 	int err;
 
 	if (!fs_writable(fs))
-		return -EROFS;
+		return unwritable_err(fs);
 	err = get_regular(fs, ino, -EINVAL, &ip);
 	if (err)
 		return err;
+	err = may_write_at(ip, off);
+	if (err) {
+		inode_put(ip);
+		return err;
+	}
 	n = dio_rw(ctx, &ip->dfile, DIO_WRITE, off, iov, iovcnt);
 	if (n < 0 && fs_retry_nospc(fs, (int)n))
 		n = dio_rw(ctx, &ip->dfile, DIO_WRITE, off, iov, iovcnt);
@@ -402,9 +541,13 @@ static int fallocate_once(struct fs *fs, struct dio_ctx *ctx, uint64_t ino,
 	if (err)
 		return err;
 	if (!fs_writable(fs)) {
-		err = -EROFS;
+		err = unwritable_err(fs);
 		goto out_put;
 	}
+	/* Rule 6, as vfs_fallocate(): an append-only file may only grow. */
+	err = may_write_at(ip, mode & ~FALLOC_FL_KEEP_SIZE ? 0 : UINT64_MAX);
+	if (err)
+		goto out_put;
 
 	lock_for_change(ctx, ip);
 	old = ip->dfile.size;
@@ -522,7 +665,7 @@ ssize_t fs_copy_file_range(struct fs *fs, struct dio_ctx *ctx,
 	void *buf;
 
 	if (!fs_writable(fs))
-		return -EROFS;
+		return unwritable_err(fs);
 	if (ino_in == ino_out && off_in < off_out + len && off_out < off_in + len)
 		return -EINVAL;	/* overlapping ranges of one file */
 	if (!len)
@@ -533,6 +676,9 @@ ssize_t fs_copy_file_range(struct fs *fs, struct dio_ctx *ctx,
 	ret = get_regular(fs, ino_out, -EINVAL, &out);
 	if (ret)
 		goto out_in;
+	ret = may_write_at(out, off_out);
+	if (ret)
+		goto out_out;
 	if (posix_memalign(&buf, 4096, COPY_CHUNK)) {
 		ret = -ENOMEM;
 		goto out_out;
@@ -562,6 +708,7 @@ ssize_t fs_copy_file_range(struct fs *fs, struct dio_ctx *ctx,
 	}
 	free(buf);
 	if (done) {
+		inode_accessed(in);
 		file_touch(out);
 		ret = (ssize_t)done;	/* a later error waits for the next call */
 	}

@@ -9,6 +9,8 @@
  *                     ─▶ cache_create (deferred) ─▶ alloc_open ─▶ commit
  *                     ─▶ mount time in a transaction
  *                     ─▶ orphan replay: every inode on the list is freed
+ *   fs_shutdown()     (FULLSYNC: deferred times, commit; METAFLUSH:
+ *                     commit) ─▶ every call -EIO, the committer stops
  *   fs_unmount()      (read-write) release the kernel's references, write
  *                     deferred times ─▶ clear DIRTY and RECOVER, refresh
  *                     the free counts ─▶ commit, checkpoint ─▶ close
@@ -271,6 +273,8 @@ int fs_mount_bdev(struct bdev *bdev, const struct fs_mount_opts *opts,
 		return mount_fail(err_msg, -ENOMEM, "cannot mount");
 	fs->bdev = bdev;
 	fs->log = opts->log;
+	fs->atime = opts->atime;
+	fs->nodiratime = opts->nodiratime;
 	fs->content = &content_ops;
 	pthread_rwlock_init(&fs->meta_lock, NULL);
 	pthread_mutex_init(&fs->icache_lock, NULL);
@@ -440,7 +444,8 @@ int fs_unmount(struct fs *fs)
 		if (e && !err)
 			err = e;
 	}
-	if (!err)
+	/* A shutdown asked for its error: unmounting after it is no failure. */
+	if (!err && !fs_is_shut_down(fs))
 		err = fs_error(fs);
 	fs_free(fs);
 	if (own)
@@ -464,6 +469,8 @@ int fs_statfs(struct fs *fs, struct statvfs *st)
 {
 	uint64_t free_blocks, free_inodes;
 
+	if (fs_is_shut_down(fs))
+		return -EIO;
 	alloc_counts(fs->alloc, &free_blocks, &free_inodes);
 	memset(st, 0, sizeof(*st));
 	st->f_bsize = fs->sb.block_size;
@@ -492,6 +499,35 @@ int fs_sync(struct fs *fs)
 	e = fs_commit(fs);
 	if (e && !err)
 		err = e;
+	return err;
+}
+
+/*
+ * As ext4 and XFS: what the flag asks is written first, then shut_down
+ * makes every call fail with -EIO (inode.h rule 10) and the committer
+ * stops, waiting out a commit under way.  The superblock keeps RECOVER and
+ * DIRTY, so the next mount (and fsck) replays what the journal holds.  A
+ * failed flush does not keep the filesystem up: it is shut down all the
+ * same, and the flush's error returned.
+ */
+int fs_shutdown(struct fs *fs, enum fs_shutdown_how how)
+{
+	bool writable = !fs->read_only && !fs_error(fs);
+	int err = 0;
+
+	if (how != FS_SHUTDOWN_FULLSYNC && how != FS_SHUTDOWN_METAFLUSH &&
+	    how != FS_SHUTDOWN_NOSYNC)
+		return -EINVAL;
+	if (fs_is_shut_down(fs))
+		return 0;
+	if (writable && how == FS_SHUTDOWN_FULLSYNC)
+		err = fs_sync(fs);
+	else if (writable && how == FS_SHUTDOWN_METAFLUSH)
+		err = fs_commit(fs);
+	__atomic_store_n(&fs->shut_down, true, __ATOMIC_RELEASE);
+	fs_set_error(fs, -EIO);
+	if (fs->committing)
+		commit_stop(&fs->commit, -EIO);
 	return err;
 }
 

@@ -274,6 +274,8 @@ int inode_get(struct fs *fs, uint64_t ino, struct inode **out)
 	bool taken;
 	int err;
 
+	if (fs_is_shut_down(fs))
+		return -EIO;		/* rule 10 */
 	if (ino == 0 || ino >= fs->sb.inodes_count)
 		return -ENOENT;
 
@@ -623,6 +625,49 @@ int inode_sync(struct inode *ip)
 	if (err)
 		return err;
 	return fs_txn_end(fs, t, ip->times_dirty ? inode_write(t, ip) : 0);
+}
+
+/* Linux's relatime rule (fs/inode.c), or what the mount asks instead. */
+static bool atime_due(const struct inode *ip, struct timespec now)
+{
+	const struct timespec a = ip->atime;
+
+	if (ip->flags & DIOFS_IFL_NOATIME)
+		return false;
+	if (a.tv_sec == now.tv_sec && a.tv_nsec == now.tv_nsec)
+		return false;
+	if (ip->fs->atime == FS_ATIME_STRICT)
+		return true;
+	if (ip->mtime.tv_sec > a.tv_sec ||
+	    (ip->mtime.tv_sec == a.tv_sec && ip->mtime.tv_nsec >= a.tv_nsec) ||
+	    ip->ctime.tv_sec > a.tv_sec ||
+	    (ip->ctime.tv_sec == a.tv_sec && ip->ctime.tv_nsec >= a.tv_nsec))
+		return true;
+	return now.tv_sec - a.tv_sec >= 24 * 60 * 60;
+}
+
+/* Rule 8: the new atime waits in memory for the inode's next write, so a
+ * read never writes to the device nor forces a commit. */
+void inode_accessed(struct inode *ip)
+{
+	struct fs *fs = ip->fs;
+	struct timespec now;
+	bool due;
+
+	if (fs->atime == FS_ATIME_NEVER || fs->read_only || fs_error(fs))
+		return;
+	now = inode_now();
+	pthread_rwlock_rdlock(&fs->meta_lock);
+	due = atime_due(ip, now);
+	pthread_rwlock_unlock(&fs->meta_lock);
+	if (!due)
+		return;
+	pthread_rwlock_wrlock(&fs->meta_lock);
+	if (atime_due(ip, now)) {
+		ip->atime = now;
+		ip->times_dirty = true;
+	}
+	pthread_rwlock_unlock(&fs->meta_lock);
 }
 
 /* ---- the orphan list (rule 5) ------------------------------------------------ */

@@ -153,6 +153,8 @@ static int may_add(struct inode *dp, const char *name, size_t len)
 
 	if (!dp->links)
 		return -ENOENT;
+	if (inode_immutable(dp))
+		return -EPERM;		/* fs.h rule 6 */
 	err = dir_lookup(dp, name, len, NULL, NULL);
 	if (!err)
 		return -EEXIST;
@@ -572,6 +574,8 @@ static int link_once(struct fs *fs, uint64_t ino, uint64_t parent,
 	if (err)
 		goto out_put_dir;
 	err = may_add(dp, name, len);
+	if (!err && (inode_immutable(ip) || inode_append_only(ip)))
+		err = -EPERM;	/* as vfs_link() */
 	/* An unlinked file stays unlinked: it is on the orphan list. */
 	if (!err && !ip->links)
 		err = -ENOENT;
@@ -649,6 +653,8 @@ static int namei_remove(struct fs *fs, uint64_t parent, const char *name,
 		err = -EISDIR;
 	if (!err && dir && ip->dfile.size)
 		err = -ENOTEMPTY;
+	if (!err)
+		err = inode_may_unname(dp, ip);
 	if (!err)
 		err = inode_join(t, dp);
 	if (!err)
@@ -832,7 +838,15 @@ static int rename_locked(struct rename_op *r)
 		if (err)
 			return err;
 	}
-	err = rename_check(r);
+	/* fs.h rule 6: the source loses its name, a target its own; with no
+	 * target the new directory only gains one. */
+	err = inode_may_unname(r->p1, r->s);
+	if (!err && r->tg)
+		err = inode_may_unname(r->p2, r->tg);
+	else if (!err && inode_immutable(r->p2))
+		err = -EPERM;
+	if (!err)
+		err = rename_check(r);
 	/* Two names of one inode: POSIX says do nothing. */
 	if (err || r->s == r->tg)
 		return err;
@@ -962,6 +976,8 @@ int fs_readdir(struct fs *fs, uint64_t ino, uint64_t cookie,
 		err = 0;
 	else
 		err = dir_iterate(dp, cookie, readdir_fill, &ra);
+	if (!err && !fs->nodiratime)
+		inode_accessed(dp);
 	inode_put(dp);
 	return err;
 }
@@ -983,7 +999,10 @@ static int xattr_change_once(struct fs *fs, uint64_t ino, const char *name,
 	err = fs_txn_begin(fs, &t);
 	if (err)
 		goto out_put;
-	err = inode_join(t, ip);
+	/* fs.h rule 6, as the kernel's xattr_permission() */
+	err = inode_immutable(ip) || inode_append_only(ip) ? -EPERM : 0;
+	if (!err)
+		err = inode_join(t, ip);
 	if (!err)
 		err = value ? xattr_set(t, ip, name, value, size, flags) :
 			      xattr_remove(t, ip, name);

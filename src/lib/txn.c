@@ -27,7 +27,8 @@
  *  1. fs->error holds a negative errno once a commit or checkpoint (or the
  *     reload after an abort) fails; it never clears.  fs_txn_begin() then
  *     answers -EROFS, as it does on a read-only mount; so does every
- *     operation that writes file data without a transaction.
+ *     operation that writes file data without a transaction.  After
+ *     fs_shutdown() the answer is -EIO instead (inode.h rule 10).
  *  2. A thread has at most one transaction open; a thread-local pointer
  *     remembers which filesystem's, so that code below it (inode_get(),
  *     extent_map(), inode_put()) knows meta_lock is already held.
@@ -70,6 +71,11 @@ void fs_meta_unlock(struct fs *fs, bool taken)
 		pthread_rwlock_unlock(&fs->meta_lock);
 }
 
+bool fs_is_shut_down(const struct fs *fs)
+{
+	return __atomic_load_n(&fs->shut_down, __ATOMIC_ACQUIRE);
+}
+
 int fs_error(const struct fs *fs)
 {
 	return __atomic_load_n(&fs->error, __ATOMIC_RELAXED);
@@ -92,7 +98,7 @@ int fs_txn_begin(struct fs *fs, struct txn **t)
 	pthread_rwlock_wrlock(&fs->meta_lock);
 	if (fs_error(fs)) {
 		pthread_rwlock_unlock(&fs->meta_lock);
-		return -EROFS;
+		return fs_is_shut_down(fs) ? -EIO : -EROFS;
 	}
 	err = txn_begin(fs->cache, t);
 	if (err) {

@@ -5,8 +5,8 @@
 # A real make install into a temporary prefix, then, on an image file:
 # mount -t diofs; mount --fstab FILE with each of the three fstab forms
 # (type diofs, type fuse.diofs, and diofs#SOURCE with type fuse), with the
-# options of the line reaching the kernel; umount(8); fsck -t diofs with
-# no PATH.
+# options of the line reaching the kernel and the daemon (noatime,
+# strictatime); umount(8); fsck -t diofs with no PATH.
 #
 # mount(8) runs mount.TYPE helpers only from /sbin (/sbin/fs.d, /sbin/fs),
 # with PATH set to /usr/local/sbin, /usr/local/bin, /usr/sbin, /usr/bin,
@@ -114,13 +114,23 @@ mount_with "fstab type diofs: mount --fstab FILE DIR" \
 grep -Eq " $mnt fuse(blk)?\.diofs [^ ]*noatime" /proc/mounts ||
 	fail "noatime of the fstab line did not reach the kernel"
 [ "$(cat "$mnt/one")" = "through mount -t diofs" ] || fail "data of the first mount"
+# the daemon heard noatime too: a read leaves an old atime alone
+touch -a -d '3 hours ago' "$mnt/one"
+atime=$(stat -c %x "$mnt/one")
+cat "$mnt/one" >/dev/null
+[ "$(stat -c %x "$mnt/one")" = "$atime" ] || fail "noatime: a read moved the atime"
 echo "through type diofs" >"$mnt/two"
 unmount_fs "$mnt" umount
 
-printf '%s\n' "$img $mnt fuse.diofs defaults 0 0" >"$T_DIR/fstab"
+printf '%s\n' "$img $mnt fuse.diofs defaults,strictatime 0 0" >"$T_DIR/fstab"
 mount_with "fstab type fuse.diofs: mount(8) runs /sbin/mount.fuse.diofs" \
 	mount --fstab "$T_DIR/fstab" "$mnt"
+# strictatime reached the daemon: a read moves an atime newer than mtime
+# and ctime, which relatime would keep
+touch -a -d "@$(($(date +%s) + 3600))" "$mnt/two"
+atime=$(stat -c %X "$mnt/two")
 [ "$(cat "$mnt/two")" = "through type diofs" ] || fail "data of the second mount"
+[ "$(stat -c %X "$mnt/two")" -lt "$atime" ] || fail "strictatime: a read left the atime alone"
 echo "through type fuse.diofs" >"$mnt/three"
 unmount_fs "$mnt" umount
 

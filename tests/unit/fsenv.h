@@ -18,8 +18,9 @@
  *     message starts with it.
  *  4. env_unmount() clears the device's write log: after a clean unmount
  *     nothing in it is needed, and memory stays bounded.
- *  5. A mount uses e->cache_blocks (0: the default), so a case can change
- *     it between an unmount and the next mount.
+ *  5. A mount uses e->cache_blocks (0: the default), e->atime and
+ *     e->nodiratime, so a case can change them between an unmount and the
+ *     next mount.
  *  6. A suite that keeps more per-case state in the environment defines
  *     ENV_EXTRA as those members before including this file; env_init()
  *     zeroes them with the rest.
@@ -96,6 +97,8 @@ struct env {
 	uint32_t bs;		/* fs block size */
 	uint64_t size;		/* device size */
 	size_t cache_blocks;	/* rule 5 */
+	enum fs_atime atime;	/* rule 5 too */
+	bool nodiratime;
 #ifdef ENV_EXTRA
 	ENV_EXTRA		/* rule 6 */
 #endif
@@ -103,7 +106,11 @@ struct env {
 
 static inline void env_mount(struct env *e)
 {
-	struct fs_mount_opts o = { .cache_blocks = e->cache_blocks };
+	struct fs_mount_opts o = {
+		.cache_blocks = e->cache_blocks,
+		.atime = e->atime,
+		.nodiratime = e->nodiratime,
+	};
 	const char *msg = NULL;
 	int err;
 

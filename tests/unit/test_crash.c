@@ -65,6 +65,7 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <linux/falloc.h>
 #include <malloc.h>
@@ -936,7 +937,7 @@ static void op_open_unlink(struct recording *r)
 	f = m->names[n].file;
 	if (m->files[f].nlink != 1)
 		return;
-	ck_assert_int_eq(fs_open(r->fs, m->files[f].ino), 0);
+	ck_assert_int_eq(fs_open(r->fs, m->files[f].ino, O_RDWR), 0);
 	m->files[f].open = true;
 	do_unlink(r, (unsigned)n);
 }

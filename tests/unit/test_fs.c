@@ -894,7 +894,7 @@ START_TEST(t_orphans)
 	for (i = 0; i < 3; i++) {
 		ino[i] = mkfile(&e);
 		wr_ok(&e, ino[i], 0, buf, 256 * KiB);
-		ck_assert_int_eq(fs_open(e.fs, ino[i]), 0);
+		ck_assert_int_eq(fs_open(e.fs, ino[i], O_RDWR), 0);
 		orphan(&e, ino[i]);
 	}
 	ck_assert_uint_eq(e.fs->sb.orphan_head, ino[2]);

@@ -25,6 +25,7 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <linux/falloc.h>
 #include <stdarg.h>
@@ -532,6 +533,39 @@ START_TEST(t_link_count)
 }
 END_TEST
 
+/* The attribute flags are no problem; a bit nobody knows is cleared, and
+ * only that bit. */
+START_TEST(t_inode_flags)
+{
+	const char *const want[] = { "unknown flags 0x100", NULL };
+	const struct fs_flags_caller root = {
+		.uid = 0, .cap_linux_immutable = true, .cap_fowner = true,
+	};
+	const uint32_t all = FS_FL_IMMUTABLE | FS_FL_APPEND | FS_FL_NODUMP |
+			     FS_FL_NOATIME;
+	struct diofs_inode *d;
+	uint32_t flags;
+	uint64_t blk;
+	struct env e;
+
+	env_init_tree(&e, fsck_geoms[_i]);
+	env_mount(&e);
+	ck_assert_int_eq(fs_set_flags(e.fs, e.a, all, &root), 0);
+	env_unmount(&e);
+	expect_clean(&e);
+	d = slot_of(&e, e.a, &blk);
+	ck_assert_uint_eq(le32toh(d->flags), all);
+	d->flags = htole32(all | 0x100);
+	restamp(&e, blk);
+	expect_repair(&e, want);
+	env_mount(&e);
+	ck_assert_int_eq(fs_get_flags(e.fs, e.a, &flags), 0);
+	ck_assert_uint_eq(flags, all);
+	expect_pat(&e, e.a, 0, 3 * e.bs);
+	env_done(&e);
+}
+END_TEST
+
 START_TEST(t_dangling_entry)
 {
 	const char *const want[] = { "entry \"ghost\" names inode", NULL };
@@ -843,7 +877,7 @@ START_TEST(t_orphan)
 	/* Unlink /d/b while it is open, then "crash": the device keeps
 	 * b on the orphan list. */
 	env_mount(&e);
-	ck_assert_int_eq(fs_open(e.fs, e.b), 0);
+	ck_assert_int_eq(fs_open(e.fs, e.b, O_RDWR), 0);
 	ck_assert_int_eq(fs_unlink(e.fs, e.dir, "b"), 0);
 	ck_assert_int_eq(fs_sync(e.fs), 0);	/* the unlink is durable */
 	{
@@ -1447,6 +1481,7 @@ static Suite *fsck_suite(void)
 	tcase_add_loop_test(tc, t_double_owner, 0, NFSCK_GEOMS);
 	tcase_add_loop_test(tc, t_no_room_to_copy, 0, NFSCK_GEOMS);
 	tcase_add_loop_test(tc, t_link_count, 0, NFSCK_GEOMS);
+	tcase_add_loop_test(tc, t_inode_flags, 0, NFSCK_GEOMS);
 	tcase_add_loop_test(tc, t_dangling_entry, 0, NFSCK_GEOMS);
 	tcase_add_loop_test(tc, t_bitmap_bit, 0, NFSCK_GEOMS);
 	tcase_add_loop_test(tc, t_torn_blocks, 0, NFSCK_GEOMS);

@@ -22,6 +22,8 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -475,7 +477,7 @@ START_TEST(test_unlink_open)
 	ck_assert_int_eq(fs_mknod(e.fs, ROOT, "f", S_IFREG | 0644, 0, &cred0,
 				  &a), 0);
 	f = a.ino;
-	ck_assert_int_eq(fs_open(e.fs, f), 0);
+	ck_assert_int_eq(fs_open(e.fs, f, O_RDWR), 0);
 	iov.iov_base = buf;
 	iov.iov_len = len;
 	ck_assert_int_eq(fs_write(e.fs, ctx, f, 0, &iov, 1), (ssize_t)len);
@@ -694,7 +696,7 @@ START_TEST(test_rename_over_open)
 	ifree = free_inodes(&e);
 	mkf(&e, ROOT, "new");
 	victim = mkf(&e, ROOT, "old");
-	ck_assert_int_eq(fs_open(e.fs, victim), 0);
+	ck_assert_int_eq(fs_open(e.fs, victim, O_RDWR), 0);
 	ck_assert_int_eq(fs_rename(e.fs, ROOT, "new", ROOT, "old", 0), 0);
 	ck_assert_int_eq(fs_getattr(e.fs, victim, &a), 0);
 	ck_assert_uint_eq(a.nlink, 0);
@@ -817,7 +819,7 @@ START_TEST(test_symlink_unnamed_first)
 
 	/* No room for the target: the inode made for it goes again. */
 	f = mkf(&e, ROOT, "fill");
-	ck_assert_int_eq(fs_open(e.fs, f), 0);
+	ck_assert_int_eq(fs_open(e.fs, f, O_RDWR), 0);
 	for (;;) {
 		struct iovec iov = { buf, chunk };
 
@@ -1738,6 +1740,338 @@ START_TEST(test_threads)
 }
 END_TEST
 
+/* ---- attribute flags, shutdown, access times ------------------------------------ */
+
+static const struct fs_flags_caller caller_root = {
+	.uid = 0, .cap_linux_immutable = true, .cap_fowner = true,
+};
+
+static ssize_t put(struct env *e, uint64_t ino, uint64_t off, const char *s)
+{
+	struct iovec iov = { (void *)s, strlen(s) };
+
+	return fs_write(e->fs, e->ctx, ino, off, &iov, 1);
+}
+
+static ssize_t get(struct env *e, uint64_t ino, uint64_t off, size_t n)
+{
+	char buf[64];
+	struct iovec iov = { buf, n < sizeof(buf) ? n : sizeof(buf) };
+
+	return fs_read(e->fs, e->ctx, ino, off, &iov, 1);
+}
+
+static int set_size(struct env *e, uint64_t ino, uint64_t size)
+{
+	struct fs_setattr sa = { .mask = FS_SET_SIZE, .size = size };
+	struct fs_attr a;
+
+	return fs_setattr(e->fs, e->ctx, ino, &sa, &a);
+}
+
+static int set_mode(struct env *e, uint64_t ino, mode_t mode)
+{
+	struct fs_setattr sa = { .mask = FS_SET_MODE, .mode = mode };
+	struct fs_attr a;
+
+	return fs_setattr(e->fs, NULL, ino, &sa, &a);
+}
+
+static int set_times_now(struct env *e, uint64_t ino)
+{
+	struct fs_setattr sa = {
+		.mask = FS_SET_ATIME_NOW | FS_SET_MTIME_NOW,
+	};
+	struct fs_attr a;
+
+	return fs_setattr(e->fs, NULL, ino, &sa, &a);
+}
+
+static void set_flags(struct env *e, uint64_t ino, uint32_t flags)
+{
+	uint32_t got;
+
+	ck_assert_int_eq(fs_set_flags(e->fs, ino, flags, &caller_root), 0);
+	ck_assert_int_eq(fs_get_flags(e->fs, ino, &got), 0);
+	ck_assert_uint_eq(got, flags);
+}
+
+/* Every path fs.h rule 6 names, on an immutable and an append-only file
+ * and directory; the flags outlive a remount. */
+START_TEST(test_flags)
+{
+	const struct geom *g = &geoms[_i];
+	const struct fs_flags_caller owner = { .uid = 1000 };
+	const struct fs_flags_caller other = { .uid = 1001 };
+	uint64_t d, f, a, x;
+	struct fs_attr at;
+	uint32_t flags;
+	struct env e;
+
+	env_init(&e, g, 32 * MiB, NULL);
+	d = mkd(&e, ROOT, "d");
+	f = mkf(&e, d, "f");
+	a = mkf(&e, d, "a");
+	x = mkf(&e, ROOT, "x");
+	ck_assert_int_eq(put(&e, f, 0, "immutable"), 9);
+	ck_assert_int_eq(put(&e, a, 0, "append"), 6);
+	ck_assert_int_eq(fs_get_flags(e.fs, f, &flags), 0);
+	ck_assert_uint_eq(flags, 0);
+
+	/* unsupported flags, and who may set what */
+	ck_assert_int_eq(fs_set_flags(e.fs, f, 0x4 /* FS_COMPR_FL */,
+				      &caller_root), -EOPNOTSUPP);
+	ck_assert_int_eq(fs_setxattr(e.fs, x, "user.k", "v", 1, 0), 0);
+	{
+		struct fs_setattr sa = { .mask = FS_SET_UID, .uid = 1000 };
+
+		ck_assert_int_eq(fs_setattr(e.fs, NULL, x, &sa, &at), 0);
+	}
+	ck_assert_int_eq(fs_set_flags(e.fs, x, FS_FL_NODUMP | FS_FL_NOATIME,
+				      &owner), 0);
+	ck_assert_int_eq(fs_set_flags(e.fs, x, FS_FL_NODUMP, &other), -EPERM);
+	ck_assert_int_eq(fs_set_flags(e.fs, x, FS_FL_IMMUTABLE, &owner),
+			 -EPERM);
+	ck_assert_int_eq(fs_set_flags(e.fs, x, FS_FL_APPEND, &owner), -EPERM);
+	set_flags(&e, x, FS_FL_IMMUTABLE);
+	/* an immutable inode's other flags wait until it is not */
+	ck_assert_int_eq(fs_set_flags(e.fs, x, FS_FL_IMMUTABLE | FS_FL_NODUMP,
+				      &caller_root), -EPERM);
+	set_flags(&e, x, 0);
+
+	/* immutable file */
+	set_flags(&e, f, FS_FL_IMMUTABLE);
+	ck_assert_int_eq(fs_open(e.fs, f, O_WRONLY), -EPERM);
+	ck_assert_int_eq(fs_open(e.fs, f, O_RDONLY | O_TRUNC), -EPERM);
+	ck_assert_int_eq(fs_open(e.fs, f, O_RDONLY), 0);
+	fs_release(e.fs, f);
+	ck_assert_int_eq(put(&e, f, 9, "x"), -EPERM);
+	ck_assert_int_eq(get(&e, f, 0, 9), 9);
+	ck_assert_int_eq(set_size(&e, f, 0), -EPERM);
+	ck_assert_int_eq(set_mode(&e, f, 0600), -EPERM);
+	ck_assert_int_eq(set_times_now(&e, f), -EPERM);
+	ck_assert_int_eq(fs_fallocate(e.fs, e.ctx, f, 0, 0, 4096), -EPERM);
+	ck_assert_int_eq(fs_setxattr(e.fs, f, "user.k", "v", 1, 0), -EPERM);
+	ck_assert_int_eq(fs_unlink(e.fs, d, "f"), -EPERM);
+	ck_assert_int_eq(fs_rename(e.fs, d, "f", d, "g", 0), -EPERM);
+	ck_assert_int_eq(fs_rename(e.fs, d, "a", d, "f", 0), -EPERM);
+	ck_assert_int_eq(fs_link(e.fs, f, d, "h", &at), -EPERM);
+	ck_assert_int_eq(fs_copy_file_range(e.fs, e.ctx, a, 0, f, 0, 2),
+			 -EPERM);
+
+	/* append-only file */
+	set_flags(&e, a, FS_FL_APPEND);
+	ck_assert_int_eq(fs_open(e.fs, a, O_WRONLY), -EPERM);
+	ck_assert_int_eq(fs_open(e.fs, a, O_WRONLY | O_APPEND | O_TRUNC),
+			 -EPERM);
+	ck_assert_int_eq(fs_open(e.fs, a, O_WRONLY | O_APPEND), 0);
+	fs_release(e.fs, a);
+	ck_assert_int_eq(put(&e, a, 0, "over"), -EPERM);
+	ck_assert_int_eq(put(&e, a, 6, "ed"), 2);
+	ck_assert_int_eq(set_size(&e, a, 2), -EPERM);
+	ck_assert_int_eq(set_mode(&e, a, 0600), -EPERM);
+	ck_assert_int_eq(set_times_now(&e, a), 0);
+	ck_assert_int_eq(fs_fallocate(e.fs, e.ctx, a,
+				      FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				      0, 4096), -EPERM);
+	ck_assert_int_eq(fs_fallocate(e.fs, e.ctx, a, FALLOC_FL_KEEP_SIZE,
+				      0, 65536), 0);
+	ck_assert_int_eq(fs_setxattr(e.fs, a, "user.k", "v", 1, 0), -EPERM);
+	ck_assert_int_eq(fs_unlink(e.fs, d, "a"), -EPERM);
+	ck_assert_int_eq(fs_link(e.fs, a, d, "h", &at), -EPERM);
+
+	/* append-only directory: names come, none go */
+	set_flags(&e, f, 0);
+	set_flags(&e, d, FS_FL_APPEND);
+	mkf(&e, d, "new");
+	ck_assert_int_eq(fs_unlink(e.fs, d, "new"), -EPERM);
+	ck_assert_int_eq(fs_rename(e.fs, d, "new", ROOT, "moved", 0), -EPERM);
+	ck_assert_int_eq(fs_rename(e.fs, ROOT, "x", d, "x", 0), 0);
+	ck_assert_int_eq(fs_rename(e.fs, ROOT, "d", ROOT, "e", 0), -EPERM);
+
+	/* immutable directory: neither */
+	set_flags(&e, d, FS_FL_IMMUTABLE);
+	ck_assert_int_eq(mk_mode(&e, d, "no", S_IFREG | 0644, NULL), -EPERM);
+	ck_assert_int_eq(mk_mode(&e, d, "no", S_IFDIR | 0755, NULL), -EPERM);
+	ck_assert_int_eq(fs_symlink(e.fs, d, "no", "t", &cred0, &at), -EPERM);
+	ck_assert_int_eq(fs_link(e.fs, f, d, "no", &at), -EPERM);
+	ck_assert_int_eq(fs_unlink(e.fs, d, "f"), -EPERM);
+	ck_assert_int_eq(fs_rename(e.fs, d, "f", d, "g", 0), -EPERM);
+	ck_assert_int_eq(put(&e, f, 9, "!"), 1);	/* its files are not */
+
+	/* the flags are on the device */
+	env_remount(&e);
+	ck_assert_int_eq(fs_get_flags(e.fs, d, &flags), 0);
+	ck_assert_uint_eq(flags, FS_FL_IMMUTABLE);
+	ck_assert_int_eq(fs_get_flags(e.fs, a, &flags), 0);
+	ck_assert_uint_eq(flags, FS_FL_APPEND);
+	set_flags(&e, d, 0);
+	set_flags(&e, a, 0);
+	ck_assert_int_eq(fs_unlink(e.fs, d, "a"), 0);
+	env_done_fsck(&e);
+}
+END_TEST
+
+/* After each kind of shutdown: -EIO everywhere, not one more device
+ * write, a clean unmount; the next mount replays the journal, and keeps
+ * what the kind promised. */
+START_TEST(test_shutdown)
+{
+	static const enum fs_shutdown_how hows[] = {
+		FS_SHUTDOWN_FULLSYNC, FS_SHUTDOWN_METAFLUSH, FS_SHUTDOWN_NOSYNC,
+	};
+	enum fs_shutdown_how how = hows[_i % 3];
+	const struct geom *g = &geoms[_i / 3];
+	struct statvfs sv;
+	struct fs_attr at;
+	uint64_t f, u, ino;
+	size_t writes;
+	struct env e;
+
+	env_init(&e, g, 32 * MiB, NULL);
+	f = mkf(&e, ROOT, "synced");
+	ck_assert_int_eq(put(&e, f, 0, "durable"), 7);
+	ck_assert_int_eq(fs_fsync(e.fs, f, false), 0);
+	u = mkf(&e, ROOT, "unsynced");
+	ck_assert_int_eq(put(&e, u, 0, "maybe"), 5);
+
+	ck_assert_int_eq(fs_shutdown(e.fs, how), 0);
+	writes = bdev_test_log_count(e.bdev);
+	ck_assert(fs_is_shut_down(e.fs));
+	ck_assert_int_eq(fs_shutdown(e.fs, how), 0);
+	ck_assert_int_eq(fs_lookup(e.fs, ROOT, "synced", &at), -EIO);
+	ck_assert_int_eq(fs_getattr(e.fs, f, &at), -EIO);
+	ck_assert_int_eq(get(&e, f, 0, 7), -EIO);
+	ck_assert_int_eq(put(&e, f, 0, "x"), -EIO);
+	ck_assert_int_eq(mk_mode(&e, ROOT, "n", S_IFREG | 0644, NULL), -EIO);
+	ck_assert_int_eq(fs_unlink(e.fs, ROOT, "synced"), -EIO);
+	ck_assert_int_eq(fs_open(e.fs, f, O_RDONLY), -EIO);
+	ck_assert_int_eq(fs_statfs(e.fs, &sv), -EIO);
+	ck_assert_int_eq(fs_fsync(e.fs, f, false), -EIO);
+	ck_assert_int_eq(fs_sync(e.fs), -EIO);
+	ck_assert_int_eq(fs_set_flags(e.fs, f, 0, &caller_root), -EIO);
+	ck_assert_uint_eq(bdev_test_log_count(e.bdev), writes);
+	dio_ctx_destroy(e.ctx);
+	e.ctx = NULL;
+	ck_assert_int_eq(fs_unmount(e.fs), 0);
+	e.fs = NULL;
+	ck_assert_uint_eq(bdev_test_log_count(e.bdev), writes);
+
+	env_mount(&e);
+	ck_assert_int_eq(lk(&e, ROOT, "synced", &ino), 0);
+	ck_assert_int_eq(get(&e, ino, 0, 64), 7);
+	if (how != FS_SHUTDOWN_NOSYNC) {
+		ck_assert_int_eq(lk(&e, ROOT, "unsynced", &ino), 0);
+		ck_assert_int_eq(get(&e, ino, 0, 64), 5);
+	}
+	env_done_fsck(&e);
+}
+END_TEST
+
+static struct timespec atime_of(struct env *e, uint64_t ino)
+{
+	return attr_of(e, ino).atime;
+}
+
+/* atime, and mtime and ctime both mtime. */
+static void set_times(struct env *e, uint64_t ino, time_t atime,
+		      time_t mtime)
+{
+	struct fs_setattr sa = {
+		.mask = FS_SET_ATIME | FS_SET_MTIME | FS_SET_CTIME,
+		.atime = { atime, 0 }, .mtime = { mtime, 0 },
+		.ctime = { mtime, 0 },
+	};
+	struct fs_attr a;
+
+	ck_assert_int_eq(fs_setattr(e->fs, NULL, ino, &sa, &a), 0);
+}
+
+static int count_entries(void *arg, const char *name, uint64_t ino,
+			 mode_t type, uint64_t next_cookie)
+{
+	(*(int *)arg)++;
+	return 0;
+}
+
+/* relatime, strictatime, noatime, nodiratime and the NOATIME flag; a read
+ * never writes to the device, and the new atime survives a remount. */
+START_TEST(test_atime)
+{
+	const struct geom *g = &geoms[1];
+	time_t now = time(NULL), hour = 3600;
+	struct timespec t;
+	uint64_t f, d, writes;
+	struct env e;
+	int n = 0;
+
+	env_init(&e, g, 32 * MiB, NULL);
+	f = mkf(&e, ROOT, "f");
+	d = mkd(&e, ROOT, "d");
+	ck_assert_int_eq(put(&e, f, 0, "data"), 4);
+	ck_assert_int_eq(fs_sync(e.fs), 0);
+
+	/* relatime: atime older than mtime moves once */
+	set_times(&e, f, now - 3 * hour, now - 2 * hour);
+	ck_assert_int_eq(fs_fsync(e.fs, f, false), 0);
+	writes = bdev_test_log_count(e.bdev);
+	ck_assert_int_eq(get(&e, f, 0, 4), 4);
+	ck_assert_uint_eq(bdev_test_log_count(e.bdev), writes);
+	t = atime_of(&e, f);
+	ck_assert_int_ge(t.tv_sec, now);
+	ck_assert_int_eq(get(&e, f, 0, 4), 4);
+	ck_assert_int_eq(atime_of(&e, f).tv_sec, t.tv_sec);
+	ck_assert_int_eq(atime_of(&e, f).tv_nsec, t.tv_nsec);
+	/* newer than mtime and ctime but a day old: moves */
+	set_times(&e, f, now - 30 * hour, now - 40 * hour);
+	ck_assert_int_eq(get(&e, f, 0, 4), 4);
+	ck_assert_int_ge(atime_of(&e, f).tv_sec, now);
+	/* newer than mtime and ctime, less than a day old: stays */
+	set_times(&e, f, now - hour, now - 2 * hour);
+	ck_assert_int_eq(get(&e, f, 0, 4), 4);
+	ck_assert_int_eq(atime_of(&e, f).tv_sec, now - hour);
+	/* the directory's too */
+	set_times(&e, d, now - 3 * hour, now - 2 * hour);
+	ck_assert_int_eq(fs_readdir(e.fs, d, 0, count_entries, &n), 0);
+	ck_assert_int_eq(n, 2);
+	ck_assert_int_ge(atime_of(&e, d).tv_sec, now);
+	/* NOATIME flag */
+	set_times(&e, f, now - 3 * hour, now - 2 * hour);
+	set_flags(&e, f, FS_FL_NOATIME);
+	ck_assert_int_eq(get(&e, f, 0, 4), 4);
+	ck_assert_int_eq(atime_of(&e, f).tv_sec, now - 3 * hour);
+	set_flags(&e, f, 0);
+	/* the new atime reaches the disk */
+	ck_assert_int_eq(get(&e, f, 0, 4), 4);
+	t = atime_of(&e, f);
+	env_remount(&e);
+	ck_assert_int_eq(atime_of(&e, f).tv_sec, t.tv_sec);
+
+	/* strictatime: every read, once the clock has moved */
+	e.atime = FS_ATIME_STRICT;
+	env_remount(&e);
+	set_times(&e, f, now - hour, now - 2 * hour);
+	ck_assert_int_eq(get(&e, f, 0, 4), 4);
+	ck_assert_int_ge(atime_of(&e, f).tv_sec, now);
+
+	/* noatime, nodiratime */
+	e.atime = FS_ATIME_NEVER;
+	env_remount(&e);
+	set_times(&e, f, now - 3 * hour, now - 2 * hour);
+	ck_assert_int_eq(get(&e, f, 0, 4), 4);
+	ck_assert_int_eq(atime_of(&e, f).tv_sec, now - 3 * hour);
+	e.atime = FS_ATIME_RELATIME;
+	e.nodiratime = true;
+	env_remount(&e);
+	set_times(&e, d, now - 3 * hour, now - 2 * hour);
+	ck_assert_int_eq(fs_readdir(e.fs, d, 0, count_entries, &n), 0);
+	ck_assert_int_eq(atime_of(&e, d).tv_sec, now - 3 * hour);
+	ck_assert_int_eq(get(&e, f, 0, 4), 4);
+	ck_assert_int_ge(atime_of(&e, f).tv_sec, now);
+	env_done_fsck(&e);
+}
+END_TEST
+
 static Suite *namei_suite(void)
 {
 	Suite *s = suite_create("namei");
@@ -1772,6 +2106,13 @@ static Suite *namei_suite(void)
 	tcase_add_loop_test(tc, test_xattr_corrupt, 0, NGEOMS);
 	tcase_add_loop_test(tc, test_xattr_list_limit, 0, NGEOMS);
 	tcase_add_test(tc, test_xattr_nospc);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("flags");
+	tcase_set_timeout(tc, CASE_TIMEOUT);
+	tcase_add_loop_test(tc, test_flags, 0, NGEOMS);
+	tcase_add_loop_test(tc, test_shutdown, 0, 3 * NGEOMS);
+	tcase_add_test(tc, test_atime);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("collisions");

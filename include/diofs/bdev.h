@@ -20,6 +20,12 @@
  *     no progress completes with -EIO.  A request is reported once, with
  *     result = its full length or a negative errno.
  *  5. bdev_flush() makes every write that has completed durable.
+ *  6. Every layer above reports what it finds wrong with the filesystem
+ *     (a block that fails its checks, an I/O error) through bdev_report(),
+ *     which hands one line to the hook the mount installed: the bottom
+ *     layer carries it, so no layer calls upward to report.  The device
+ *     itself reports every request the device failed and every failed
+ *     flush.
  */
 #ifndef DIOFS_BDEV_H
 #define DIOFS_BDEV_H
@@ -28,6 +34,7 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <libaio.h>
+#include <syslog.h>	/* bdev_report() levels */
 
 struct bdev;
 struct bdev_queue;
@@ -135,6 +142,18 @@ void bdev_set_overlay(struct bdev *bdev,
 		      void (*patch)(void *arg, void *buf, size_t len,
 				    uint64_t off),
 		      void *arg);
+
+/*
+ * Where bdev_report() sends its lines: report(level, line), level one of
+ * syslog(3)'s (LOG_CRIT, LOG_ERR, LOG_WARNING, ...); NULL, the default:
+ * nothing is reported (fsck and the unit tests say what they find
+ * themselves).  The hook must be safe to call from any thread and must not
+ * call back into the engine.
+ */
+typedef void (*bdev_report_fn)(int level, const char *line);
+void bdev_set_report(struct bdev *bdev, bdev_report_fn report);
+void bdev_report(const struct bdev *bdev, int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 /* ---- the test device (unit tests only) ---------------------------------- */
 

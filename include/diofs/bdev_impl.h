@@ -59,6 +59,7 @@ struct bdev {
 	void (*overlay)(void *arg, void *buf, size_t len, uint64_t off);
 	void *overlay_arg;
 	int overlay_saved_ro;	/* read_only before the overlay */
+	bdev_report_fn report;	/* bdev_set_report() */
 };
 
 /* A FIFO of requests, sized for the queue depth. */

@@ -47,9 +47,12 @@ struct fs_mount_opts {
 	size_t cache_blocks;	/* metadata cache size; 0: a default */
 	unsigned commit_secs;	/* commit interval (-o commit); 0: 5 s */
 	bool sync;		/* every change commits before it returns */
-	/* Where the engine reports what happens after the mount (the
-	 * journal failing); NULL: standard error. */
-	void (*log)(const char *line);
+	/* Where the engine reports what it finds wrong while mounted: a
+	 * block or inode that fails its checks, an I/O error, the journal
+	 * failing, the switch to read-only after an error; one line at a
+	 * time with a syslog(3) level (bdev_set_report()).  NULL: nothing is
+	 * reported. */
+	void (*log)(int level, const char *line);
 	/* Tests only: leave out the flush that orders a commit record after
 	 * the journal blocks and data it covers, so that crash tests can
 	 * show they catch a journal that breaks its ordering. */
@@ -76,6 +79,9 @@ int fs_error(const struct fs *fs);
  * device, a journal replay, the superblock's error flag), in one line, or
  * NULL. */
 const char *fs_mount_notice(const struct fs *fs);
+/* Whether the mount found the journal to replay (the filesystem was not
+ * unmounted cleanly) and replayed it. */
+bool fs_mount_replayed(const struct fs *fs);
 /* Whether the filesystem takes no changes: mounted read-only, on a device
  * opened read-only, or with a feature this diofs can read but not write
  * (the kernel's mount should say ro too). */

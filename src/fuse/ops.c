@@ -43,9 +43,13 @@
  *     before the device closes, since the workers outlive it.
  *  8. The one ioctl, DIOFS_IOC_SET_RO on the root directory, is how
  *     mount.diofs remounts (main.c): only root may send it.
+ *  9. A request that fails with EUCLEAN (the filesystem is damaged) or EIO
+ *     (the device failed) is logged with its name and inode, rate-limited
+ *     (log.h); the engine has logged what it found below (bdev.h rule 6).
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -56,6 +60,7 @@
 #include <unistd.h>
 
 #include "acl.h"
+#include "log.h"
 #include "ops.h"
 
 #define OPS_BUF_ALIGN	4096
@@ -256,14 +261,33 @@ static void req_cred(fuse_req_t req, struct fs_cred *cred)
 	cred->umask = c->umask;
 }
 
+/* The request a handler serves, for the log: "getattr" in ops_getattr(). */
+#define OP_NAME		(__func__ + sizeof("ops_") - 1)
+
+/* Reply with error err to request op on inode ino (the directory, with
+ * name the entry); log what says the filesystem or the device is damaged
+ * (rule 9). */
+static void reply_fail(fuse_req_t req, const char *op, uint64_t ino,
+		       const char *name, int err)
+{
+	if ((err == EUCLEAN || err == EIO) && name)
+		log_event(LOG_ERR, "%s of \"%s\" in directory inode %" PRIu64 " failed: %s",
+			  op, name, ino, strerror(err));
+	else if (err == EUCLEAN || err == EIO)
+		log_event(LOG_ERR, "%s of inode %" PRIu64 " failed: %s", op,
+			  ino, strerror(err));
+	fuse_reply_err(req, err);
+}
+
 /* Reply with a new reference, or give it back (rule 2). */
-static void reply_entry(fuse_req_t req, int rc, const struct fs_attr *a)
+static void reply_entry(fuse_req_t req, const char *op, uint64_t ino,
+			const char *name, int rc, const struct fs_attr *a)
 {
 	struct ops_state *st = req_state(req);
 	struct fuse_entry_param e;
 
 	if (rc < 0) {
-		fuse_reply_err(req, -rc);
+		reply_fail(req, op, ino, name, -rc);
 		return;
 	}
 	attr_to_entry(st, a, &e);
@@ -271,9 +295,13 @@ static void reply_entry(fuse_req_t req, int rc, const struct fs_attr *a)
 		fs_forget(st->fs, a->ino, 1);
 }
 
-static void reply_status(fuse_req_t req, int rc)
+static void reply_status(fuse_req_t req, const char *op, uint64_t ino,
+			 const char *name, int rc)
 {
-	fuse_reply_err(req, rc < 0 ? -rc : 0);
+	if (rc < 0)
+		reply_fail(req, op, ino, name, -rc);
+	else
+		fuse_reply_err(req, 0);
 }
 
 /*
@@ -336,7 +364,7 @@ static void ops_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_entry(req, &e);
 		return;
 	}
-	reply_entry(req, rc, &a);
+	reply_entry(req, OP_NAME, parent, name, rc, &a);
 }
 
 /* Rule 7: a forget may race with the destroy request. */
@@ -374,7 +402,7 @@ static void ops_getattr(fuse_req_t req, fuse_ino_t ino,
 
 	rc = fs_getattr(st->fs, ino, &a);
 	if (rc < 0) {
-		fuse_reply_err(req, -rc);
+		reply_fail(req, OP_NAME, ino, NULL, -rc);
 		return;
 	}
 	attr_to_stat(&a, &s);
@@ -428,14 +456,14 @@ static void ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	/* Truncation may zero a partial block through the worker. */
 	rc = thread_get(st, &t);
 	if (rc < 0) {
-		fuse_reply_err(req, -rc);
+		reply_fail(req, OP_NAME, ino, NULL, -rc);
 		return;
 	}
 	rc = fs_setattr(st->fs, t->ctx, ino, &sa, &a);
 	if (rc == 0 && st->acl && (sa.mask & FS_SET_MODE))
 		rc = acl_update_mode(st->fs, ino, a.mode);
 	if (rc < 0) {
-		fuse_reply_err(req, -rc);
+		reply_fail(req, OP_NAME, ino, NULL, -rc);
 		return;
 	}
 	attr_to_stat(&a, &s);
@@ -450,7 +478,7 @@ static void ops_readlink(fuse_req_t req, fuse_ino_t ino)
 
 	n = fs_readlink(st->fs, ino, buf, sizeof(buf));
 	if (n < 0) {
-		fuse_reply_err(req, (int)-n);
+		reply_fail(req, OP_NAME, ino, NULL, (int)-n);
 		return;
 	}
 	if ((size_t)n >= sizeof(buf)) {
@@ -512,7 +540,7 @@ static void ops_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 		return;
 	}
 	rc = create_node(req, parent, name, mode, rdev, &a);
-	reply_entry(req, rc, &a);
+	reply_entry(req, OP_NAME, parent, name, rc, &a);
 }
 
 static void ops_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -526,7 +554,7 @@ static void ops_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 		return;
 	}
 	rc = create_node(req, parent, name, S_IFDIR | (mode & 07777), 0, &a);
-	reply_entry(req, rc, &a);
+	reply_entry(req, OP_NAME, parent, name, rc, &a);
 }
 
 static void ops_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -535,7 +563,8 @@ static void ops_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_err(req, ENAMETOOLONG);
 		return;
 	}
-	reply_status(req, fs_unlink(req_state(req)->fs, parent, name));
+	reply_status(req, OP_NAME, parent, name,
+		     fs_unlink(req_state(req)->fs, parent, name));
 }
 
 static void ops_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -544,7 +573,8 @@ static void ops_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_err(req, ENAMETOOLONG);
 		return;
 	}
-	reply_status(req, fs_rmdir(req_state(req)->fs, parent, name));
+	reply_status(req, OP_NAME, parent, name,
+		     fs_rmdir(req_state(req)->fs, parent, name));
 }
 
 static void ops_symlink(fuse_req_t req, const char *target,
@@ -561,7 +591,7 @@ static void ops_symlink(fuse_req_t req, const char *target,
 	}
 	req_cred(req, &cred);
 	rc = fs_symlink(st->fs, parent, name, target, &cred, &a);
-	reply_entry(req, rc, &a);
+	reply_entry(req, OP_NAME, parent, name, rc, &a);
 }
 
 static void ops_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -577,8 +607,9 @@ static void ops_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	reply_status(req, fs_rename(req_state(req)->fs, parent, name,
-				    newparent, newname, flags));
+	reply_status(req, OP_NAME, parent, name,
+		     fs_rename(req_state(req)->fs, parent, name, newparent,
+			       newname, flags));
 }
 
 static void ops_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
@@ -593,7 +624,7 @@ static void ops_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 		return;
 	}
 	rc = fs_link(st->fs, ino, newparent, newname, &a);
-	reply_entry(req, rc, &a);
+	reply_entry(req, OP_NAME, ino, NULL, rc, &a);
 }
 
 static void set_open_flags(const struct ops_state *st,
@@ -610,7 +641,7 @@ static void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 	rc = fs_open(st->fs, ino);
 	if (rc < 0) {
-		fuse_reply_err(req, -rc);
+		reply_fail(req, OP_NAME, ino, NULL, -rc);
 		return;
 	}
 	set_open_flags(st, fi);
@@ -632,14 +663,14 @@ static void ops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	if (rc == 0)
 		rc = thread_buf(t, size, &buf);
 	if (rc < 0) {
-		fuse_reply_err(req, -rc);
+		reply_fail(req, OP_NAME, ino, NULL, -rc);
 		return;
 	}
 	iov.iov_base = buf;
 	iov.iov_len = size;
 	n = fs_read(st->fs, t->ctx, ino, off, &iov, 1);
 	if (n < 0) {
-		fuse_reply_err(req, (int)-n);
+		reply_fail(req, OP_NAME, ino, NULL, (int)-n);
 		return;
 	}
 	fuse_reply_buf(req, buf, n);
@@ -665,7 +696,7 @@ static void ops_write_buf(fuse_req_t req, fuse_ino_t ino,
 
 	rc = thread_get(st, &t);
 	if (rc < 0) {
-		fuse_reply_err(req, -rc);
+		reply_fail(req, OP_NAME, ino, NULL, -rc);
 		return;
 	}
 	for (i = in->idx; i < in->count; i++) {
@@ -685,12 +716,12 @@ static void ops_write_buf(fuse_req_t req, fuse_ino_t ino,
 
 		rc = thread_buf(t, size, &dst.buf[0].mem);
 		if (rc < 0) {
-			fuse_reply_err(req, -rc);
+			reply_fail(req, OP_NAME, ino, NULL, -rc);
 			return;
 		}
 		got = fuse_buf_copy(&dst, in, 0);
 		if (got < 0) {
-			fuse_reply_err(req, (int)-got);
+			reply_fail(req, OP_NAME, ino, NULL, (int)-got);
 			return;
 		}
 		iov[0].iov_base = dst.buf[0].mem;
@@ -699,7 +730,7 @@ static void ops_write_buf(fuse_req_t req, fuse_ino_t ino,
 	}
 	n = fs_write(st->fs, t->ctx, ino, off, iov, iovcnt);
 	if (n < 0) {
-		fuse_reply_err(req, (int)-n);
+		reply_fail(req, OP_NAME, ino, NULL, (int)-n);
 		return;
 	}
 	fuse_reply_write(req, n);
@@ -715,7 +746,8 @@ static void ops_release(fuse_req_t req, fuse_ino_t ino,
 static void ops_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 		      struct fuse_file_info *fi)
 {
-	reply_status(req, fs_fsync(req_state(req)->fs, ino, datasync != 0));
+	reply_status(req, OP_NAME, ino, NULL,
+		     fs_fsync(req_state(req)->fs, ino, datasync != 0));
 }
 
 /* Directories need no per-open state: cookies are stable (fs.h). */
@@ -761,7 +793,7 @@ static void ops_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 	}
 	rc = fs_readdir(st->fs, ino, (uint64_t)off, fill_plain, &df);
 	if (rc < 0 && df.pos == 0)
-		fuse_reply_err(req, -rc);
+		reply_fail(req, OP_NAME, ino, NULL, -rc);
 	else
 		fuse_reply_buf(req, df.buf, df.pos);
 	free(df.buf);
@@ -877,7 +909,7 @@ static void ops_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
 	} while (pos == 0 && rc == 0);
 
 	if (pos == 0 && rc < 0) {
-		fuse_reply_err(req, -rc);
+		reply_fail(req, OP_NAME, ino, NULL, -rc);
 		goto out_free;
 	}
 	if (fuse_reply_buf(req, buf, pos)) {
@@ -901,7 +933,7 @@ static void ops_releasedir(fuse_req_t req, fuse_ino_t ino,
 static void ops_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 			 struct fuse_file_info *fi)
 {
-	reply_status(req, fs_sync(req_state(req)->fs));
+	reply_status(req, OP_NAME, ino, NULL, fs_sync(req_state(req)->fs));
 }
 
 static void ops_statfs(fuse_req_t req, fuse_ino_t ino)
@@ -911,7 +943,7 @@ static void ops_statfs(fuse_req_t req, fuse_ino_t ino)
 
 	rc = fs_statfs(req_state(req)->fs, &sv);
 	if (rc < 0) {
-		fuse_reply_err(req, -rc);
+		reply_fail(req, OP_NAME, ino, NULL, -rc);
 		return;
 	}
 	fuse_reply_statfs(req, &sv);
@@ -953,13 +985,13 @@ static void ops_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		}
 	}
 	if (rc < 0) {
-		fuse_reply_err(req, -rc);
+		reply_fail(req, OP_NAME, parent, name, -rc);
 		return;
 	}
 	rc = fs_open(st->fs, a.ino);
 	if (rc < 0) {
 		fs_forget(st->fs, a.ino, 1);
-		fuse_reply_err(req, -rc);
+		reply_fail(req, OP_NAME, parent, name, -rc);
 		return;
 	}
 	set_open_flags(st, fi);
@@ -983,8 +1015,9 @@ static void ops_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	int rc;
 
 	if (strncmp(name, "system.posix_acl_", strlen("system.posix_acl_"))) {
-		reply_status(req, fs_setxattr(st->fs, ino, name, value, size,
-					      flags));
+		reply_status(req, OP_NAME, ino, NULL,
+			     fs_setxattr(st->fs, ino, name, value, size,
+					 flags));
 		return;
 	}
 	if (!st->acl) {
@@ -992,14 +1025,15 @@ static void ops_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		return;
 	}
 	if (strcmp(name, ACL_XATTR_ACCESS)) {
-		reply_status(req, fs_setxattr(st->fs, ino, name, value, size,
-					      flags));
+		reply_status(req, OP_NAME, ino, NULL,
+			     fs_setxattr(st->fs, ino, name, value, size,
+					 flags));
 		return;
 	}
 	rc = thread_get(st, &t);
 	if (rc == 0)
 		rc = acl_set_access(st->fs, t->ctx, ino, value, size, flags);
-	reply_status(req, rc);
+	reply_status(req, OP_NAME, ino, NULL, rc);
 }
 
 static void ops_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
@@ -1018,7 +1052,7 @@ static void ops_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	}
 	n = fs_getxattr(st->fs, ino, name, buf, size);
 	if (n < 0)
-		fuse_reply_err(req, (int)-n);
+		reply_fail(req, OP_NAME, ino, NULL, (int)-n);
 	else if (size == 0)
 		fuse_reply_xattr(req, n);
 	else
@@ -1041,7 +1075,7 @@ static void ops_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	}
 	n = fs_listxattr(st->fs, ino, buf, size);
 	if (n < 0)
-		fuse_reply_err(req, (int)-n);
+		reply_fail(req, OP_NAME, ino, NULL, (int)-n);
 	else if (size == 0)
 		fuse_reply_xattr(req, n);
 	else
@@ -1051,7 +1085,8 @@ static void ops_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 
 static void ops_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
-	reply_status(req, fs_removexattr(req_state(req)->fs, ino, name));
+	reply_status(req, OP_NAME, ino, NULL,
+		     fs_removexattr(req_state(req)->fs, ino, name));
 }
 
 static void ops_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
@@ -1065,7 +1100,7 @@ static void ops_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 	rc = thread_get(st, &t);
 	if (rc == 0)
 		rc = fs_fallocate(st->fs, t->ctx, ino, mode, offset, length);
-	reply_status(req, rc);
+	reply_status(req, OP_NAME, ino, NULL, rc);
 }
 
 /* The kernel answers SEEK_SET, SEEK_CUR and SEEK_END itself. */
@@ -1081,7 +1116,7 @@ static void ops_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 	}
 	rc = fs_lseek(req_state(req)->fs, ino, off, whence, &result);
 	if (rc < 0) {
-		fuse_reply_err(req, -rc);
+		reply_fail(req, OP_NAME, ino, NULL, -rc);
 		return;
 	}
 	fuse_reply_lseek(req, (off_t)result);
@@ -1104,13 +1139,13 @@ static void ops_copy_file_range(fuse_req_t req, fuse_ino_t ino_in,
 	}
 	rc = thread_get(st, &t);
 	if (rc < 0) {
-		fuse_reply_err(req, -rc);
+		reply_fail(req, OP_NAME, ino_in, NULL, -rc);
 		return;
 	}
 	n = fs_copy_file_range(st->fs, t->ctx, ino_in, off_in, ino_out,
 			       off_out, len);
 	if (n < 0) {
-		fuse_reply_err(req, (int)-n);
+		reply_fail(req, OP_NAME, ino_in, NULL, (int)-n);
 		return;
 	}
 	fuse_reply_write(req, n);
@@ -1138,10 +1173,14 @@ static void ops_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd,
 	}
 	memcpy(&ro, in_buf, sizeof(ro));
 	rc = fs_set_read_only(req_state(req)->fs, ro != 0);
-	if (rc < 0)
+	if (rc < 0) {
+		log_msg(LOG_ERR, "cannot remount %s: %s",
+			ro ? "read-only" : "read-write", strerror(-rc));
 		fuse_reply_err(req, -rc);
-	else
+	} else {
+		log_msg(LOG_NOTICE, "remounted %s", ro ? "read-only" : "read-write");
 		fuse_reply_ioctl(req, 0, NULL, 0);
+	}
 }
 
 /*

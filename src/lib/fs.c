@@ -62,16 +62,11 @@ static const struct inode_content_ops content_ops = {
 static void commit_failed(void *arg, int err)
 {
 	struct fs *fs = arg;
-	char line[200];
 
+	bdev_report(fs->bdev, LOG_CRIT,
+		    "the journal aborted a commit (%s): what committed before is kept, and the next mount replays it",
+		    strerror(-err));
 	fs_set_error(fs, err);
-	snprintf(line, sizeof(line),
-		 "the journal failed (%s): the filesystem is now read-only; what committed before is kept, and the next mount replays it",
-		 strerror(-err));
-	if (fs->log)
-		fs->log(line);
-	else
-		fprintf(stderr, "diofs: %s\n", line);
 }
 
 /* ---- mount and unmount ------------------------------------------------------ */
@@ -163,6 +158,7 @@ static void fs_free(struct fs *fs)
 	pthread_mutex_destroy(&fs->dio_lock);
 	pthread_mutex_destroy(&fs->icache_lock);
 	pthread_rwlock_destroy(&fs->meta_lock);
+	bdev_set_report(fs->bdev, NULL);	/* the caller's bdev outlives fs */
 	free(fs);
 }
 
@@ -203,6 +199,7 @@ static int journal_start(struct fs *fs, const struct fs_mount_opts *opts,
 				      sizeof(msg));
 		if (err)
 			return journal_fail(err_msg, err, msg);
+		fs->replayed = true;
 		snprintf(fs->notice, sizeof(fs->notice),
 			 "recovered the journal%s: %" PRIu64 " transaction%s, %" PRIu64 " block%s%s",
 			 fs->read_only ? " in memory only (read-only mount: run fsck.diofs -y or mount read-write to write it)" : "",
@@ -231,6 +228,11 @@ static int journal_start(struct fs *fs, const struct fs_mount_opts *opts,
 const char *fs_mount_notice(const struct fs *fs)
 {
 	return fs->notice[0] ? fs->notice : NULL;
+}
+
+bool fs_mount_replayed(const struct fs *fs)
+{
+	return fs->replayed;
 }
 
 /* A filesystem whose root directory is damaged (corrupt, free, not a
@@ -267,7 +269,7 @@ int fs_mount_bdev(struct bdev *bdev, const struct fs_mount_opts *opts,
 	if (!fs)
 		return mount_fail(err_msg, -ENOMEM, "cannot mount");
 	fs->bdev = bdev;
-	fs->log = opts->log;
+	bdev_set_report(bdev, opts->log);
 	fs->content = &content_ops;
 	pthread_rwlock_init(&fs->meta_lock, NULL);
 	pthread_mutex_init(&fs->icache_lock, NULL);

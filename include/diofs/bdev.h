@@ -88,6 +88,13 @@ uint32_t bdev_block_size(const struct bdev *bdev);	/* I/O alignment, bytes */
 uint32_t bdev_mem_align(const struct bdev *bdev);	/* buffer alignment */
 uint64_t bdev_size(const struct bdev *bdev);		/* bytes */
 int bdev_read_only(const struct bdev *bdev);
+/*
+ * Refuse writes (allow false: they complete with -EROFS) or take them
+ * again, on a device opened for writing: a read-only mount opens the
+ * device for writing when it can, so that a remount can write.  -EROFS
+ * for a device opened read-only or showing an overlay.
+ */
+int bdev_allow_writes(struct bdev *bdev, int allow);
 int bdev_flush(struct bdev *bdev);
 void bdev_get_stats(struct bdev *bdev, struct bdev_stats *st);
 

@@ -54,6 +54,7 @@ struct bdev {
 	uint32_t mem_align;
 	uint64_t size;
 	int read_only;
+	int writable;		/* opened for writing (bdev_allow_writes()) */
 	struct bdev_counters stats;
 	/* bdev_set_overlay() */
 	void (*overlay)(void *arg, void *buf, size_t len, uint64_t off);

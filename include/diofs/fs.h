@@ -89,9 +89,12 @@ bool fs_read_only(const struct fs *fs);
 /*
  * Remount.  ro: write everything home, mark the superblock clean, then
  * refuse every change with -EROFS, as a read-only mount does.  !ro: take
- * changes again (the superblock is marked in use first); -EROFS for a
- * filesystem mounted read-only, whose device is open read-only, and the
- * sticky error (rule 5) if there is one.  The caller makes sure no change
+ * changes again (the superblock is marked in use first; a filesystem
+ * mounted read-only starts its journal as a read-write mount does);
+ * -EROFS when the device is open read-only (write-protected, or not
+ * writable by the caller) or the filesystem has features this diofs can
+ * only read, -EBUSY for a filesystem mounted read-only whose journal was
+ * replayed in memory only, and the sticky error (rule 5) if there is one.  The caller makes sure no change
  * is under way (the kernel refuses a read-only remount while files are
  * open for writing).
  */

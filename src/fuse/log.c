@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -133,16 +134,27 @@ static bool syslog_listens(void)
 	return ok;
 }
 
+/* Rule 4: a file or a terminal, not a pipe or socket someone reads to
+ * the end. */
+static bool stderr_keepable(void)
+{
+	struct stat st;
+
+	return fstat(STDERR_FILENO, &st) == 0 &&
+	       (S_ISREG(st.st_mode) || S_ISCHR(st.st_mode));
+}
+
 void log_detach(void)
 {
 	bool to_syslog = syslog_listens();
+	bool keep = !to_syslog && stderr_keepable();
 	int fd;
 
 	fd = open("/dev/null", O_RDWR);
 	if (fd >= 0) {
 		dup2(fd, STDIN_FILENO);
 		dup2(fd, STDOUT_FILENO);
-		if (to_syslog)
+		if (!keep)
 			dup2(fd, STDERR_FILENO);
 		if (fd > STDERR_FILENO)
 			close(fd);

@@ -5,8 +5,8 @@
  * Before the daemon detaches (and always with -f) every message goes to
  * standard error as "diofs: message".  log_detach() then sends them to
  * syslog (facility daemon, ident diofs, with the PID) if a syslog daemon
- * listens on /dev/log, and otherwise keeps the standard error the daemon
- * was started with, writing "diofs[PID]: message" there.
+ * listens on /dev/log, and otherwise to the standard error the daemon was
+ * started with, as "diofs[PID]: message" (rule 4).
  *
  * Rules:
  *  1. Whether syslog listens is checked once, by connecting to /dev/log:
@@ -17,6 +17,10 @@
  *     LOG_INTERVAL seconds, after which the number left out is logged in
  *     one line, when the next line gets through or at log_flush().
  *  3. Every function may be called from any thread.
+ *  4. Without syslog, a standard error that is a file or a terminal is
+ *     kept; a pipe or a socket is not (the lines are lost): whoever ran
+ *     the daemon, mount(8) in $(...) say, reads it to its end, which
+ *     would not come while the daemon holds it.
  */
 #ifndef DIOFS_FUSE_LOG_H
 #define DIOFS_FUSE_LOG_H
@@ -40,7 +44,7 @@ void log_flush(void);
 /*
  * The daemon has detached: standard input and output go to /dev/null, and
  * so does standard error if syslog listens (rule 1), which then takes the
- * messages.
+ * messages, or if it is not kept (rule 4).
  */
 void log_detach(void);
 

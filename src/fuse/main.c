@@ -46,10 +46,17 @@
  *     gets nosuid,nodev, which fusermount3 imposes.
  *  7. nofail: a DEVICE that does not exist, or a UUID=/LABEL= that no
  *     device carries, is no error: exit 0 without a word, as mount(8) does
- *     for a kernel filesystem.
+ *     for a kernel filesystem.  mount.fuse drops nofail in the diofs#
+ *     fstab form; the fstab line mount(8) is mounting says it then
+ *     (fstab.h).
+ *  8. DEVICE may be written diofs#DEVICE whatever the fstab type, so that
+ *     diofs#LABEL=... passes mount(8) unresolved with type diofs or
+ *     fuse.diofs too (mount(8) cannot resolve a diofs label, "UUID AND
+ *     LABEL" in diofs(8)).
  */
 #include <config.h>
 
+#include "fstab.h"
 #include "log.h"
 #include "loopdev.h"
 #include "ops.h"
@@ -230,6 +237,9 @@ static int opt_proc(void *data, const char *arg, int key,
 	case FUSE_OPT_KEY_NONOPT:
 		o->nonopts++;
 		if (!o->device) {
+			/* rule 8 */
+			if (!strncmp(arg, "diofs#", 6))
+				arg += 6;
 			o->device = strdup(arg);
 			return o->device ? 0 : -1;
 		}
@@ -519,7 +529,9 @@ static int find_device(const struct main_opts *o, char **device)
 
 	if (source_is_tag(o->device)) {
 		rc = source_resolve(o->device, device, &why);
-		if (rc == -ENOENT && o->nofail)
+		if (rc == -ENOENT && (o->nofail ||
+				      fstab_line_has_nofail(o->device,
+							    o->mountpoint)))
 			return 1;
 		if (rc < 0) {
 			log_err("%s: %s", o->device, why);
@@ -527,8 +539,8 @@ static int find_device(const struct main_opts *o, char **device)
 		}
 		return 0;
 	}
-	if (o->nofail && stat(o->device, &st) < 0 &&
-	    (errno == ENOENT || errno == ENOTDIR))
+	if (stat(o->device, &st) < 0 && (errno == ENOENT || errno == ENOTDIR) &&
+	    (o->nofail || fstab_line_has_nofail(o->device, o->mountpoint)))
 		return 1;
 	*device = realpath(o->device, NULL);
 	if (!*device && !(*device = strdup(o->device)))

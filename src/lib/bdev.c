@@ -192,6 +192,14 @@ int bdev_read_only(const struct bdev *bdev)
 	return bdev->read_only;
 }
 
+int bdev_allow_writes(struct bdev *bdev, int allow)
+{
+	if (!bdev->writable || bdev->overlay)
+		return allow ? -EROFS : 0;
+	bdev->read_only = !allow;
+	return 0;
+}
+
 int bdev_flush(struct bdev *bdev)
 {
 	int ret = bdev->ops->flush(bdev);

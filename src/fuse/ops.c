@@ -270,12 +270,21 @@ static void req_cred(fuse_req_t req, struct fs_cred *cred)
 static void reply_fail(fuse_req_t req, const char *op, uint64_t ino,
 		       const char *name, int err)
 {
-	if ((err == EUCLEAN || err == EIO) && name)
+	char shown[DIOFS_NAME_MAX + 1];
+	size_t i;
+
+	if ((err == EUCLEAN || err == EIO) && name) {
+		/* a name's control characters must not forge log lines */
+		for (i = 0; name[i] && i < DIOFS_NAME_MAX; i++)
+			shown[i] = (unsigned char)name[i] < 0x20 ||
+				   name[i] == 0x7f ? '?' : name[i];
+		shown[i] = '\0';
 		log_event(LOG_ERR, "%s of \"%s\" in directory inode %" PRIu64 " failed: %s",
-			  op, name, ino, strerror(err));
-	else if (err == EUCLEAN || err == EIO)
+			  op, shown, ino, strerror(err));
+	} else if (err == EUCLEAN || err == EIO) {
 		log_event(LOG_ERR, "%s of inode %" PRIu64 " failed: %s", op,
 			  ino, strerror(err));
+	}
 	fuse_reply_err(req, err);
 }
 

@@ -364,6 +364,11 @@ uint32_t cache_block_size(const struct cache *c)
 	return c->block_size;
 }
 
+struct bdev *cache_bdev(const struct cache *c)
+{
+	return c->bdev;
+}
+
 static uint32_t cb_magic(const struct cbuf *cb)
 {
 	const struct diofs_blkhdr *h = cb->mb.data;

@@ -4,7 +4,8 @@
 #
 # With -f: mount and unmount lines on standard error.  Detached, with no
 # syslog daemon: the same lines on the standard error it was started with,
-# as "diofs[PID]: ...".  Detached, with a syslog daemon: datagrams on
+# as "diofs[PID]: ...", if that is a file; a pipe is let go of, so that
+# $(diofs ...) returns.  Detached, with a syslog daemon: datagrams on
 # /dev/log with facility daemon and "diofs[PID]:"; a filesystem with a
 # corrupt inode-table block (stat fails with EUCLEAN) logs the block and
 # the failed request, and a flood of them is rate-limited: what is left out
@@ -66,6 +67,16 @@ grep -qE "^diofs\[$pid\]: mounted $img on $mnt \(ro,fuse(blk)?,.*\): the filesys
 	fail "no mount line from daemon $pid on its standard error: $log"
 grep -qxF "diofs[$pid]: unmounted $img from $mnt cleanly" <<<"$log" ||
 	fail "no unmount line from daemon $pid on its standard error: $log"
+
+step "detached, no /dev/log, standard error a pipe: not kept, \$(...) returns"
+out=$(timeout 20 "$DIOFS_BIN" "$img" "$mnt" -o ro 2>&1) ||
+	fail "diofs $img $mnt -o ro in \$(...) failed or did not return: $out"
+pid=$(find_daemon "$img" "$mnt") || fail "no daemon serves $mnt"
+T_MNT_PID[$mnt]=$pid T_MNT_DEV[$mnt]=$img T_MNT_CHILD[$mnt]= T_MNT_LOG[$mnt]=
+[ -z "$out" ] || fail "the daemon wrote to the pipe: $out"
+[ "$(readlink "/proc/$pid/fd/2")" = /dev/null ] ||
+	fail "the daemon kept $(readlink "/proc/$pid/fd/2") as standard error"
+unmount_fs "$mnt" umount
 
 step "a syslog daemon of our own on /dev/log"
 python3 -c "

@@ -20,6 +20,12 @@
  *     no progress completes with -EIO.  A request is reported once, with
  *     result = its full length or a negative errno.
  *  5. bdev_flush() makes every write that has completed durable.
+ *  6. Every layer above reports what it finds wrong with the filesystem
+ *     (a block that fails its checks, an I/O error) through bdev_report(),
+ *     which hands one line to the hook the mount installed: the bottom
+ *     layer carries it, so no layer calls upward to report.  The device
+ *     itself reports every request the device failed and every failed
+ *     flush.
  */
 #ifndef DIOFS_BDEV_H
 #define DIOFS_BDEV_H
@@ -28,6 +34,7 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <libaio.h>
+#include <syslog.h>	/* bdev_report() levels */
 
 struct bdev;
 struct bdev_queue;
@@ -83,6 +90,13 @@ uint32_t bdev_block_size(const struct bdev *bdev);	/* I/O alignment, bytes */
 uint32_t bdev_mem_align(const struct bdev *bdev);	/* buffer alignment */
 uint64_t bdev_size(const struct bdev *bdev);		/* bytes */
 int bdev_read_only(const struct bdev *bdev);
+/*
+ * Refuse writes (allow false: they complete with -EROFS) or take them
+ * again, on a device opened for writing: a read-only mount opens the
+ * device for writing when it can, so that a remount can write.  -EROFS
+ * for a device opened read-only or showing an overlay.
+ */
+int bdev_allow_writes(struct bdev *bdev, int allow);
 int bdev_flush(struct bdev *bdev);
 void bdev_get_stats(struct bdev *bdev, struct bdev_stats *st);
 /* The engine's counters for everything on this bdev (stats.h), freed by
@@ -140,6 +154,18 @@ void bdev_set_overlay(struct bdev *bdev,
 		      void (*patch)(void *arg, void *buf, size_t len,
 				    uint64_t off),
 		      void *arg);
+
+/*
+ * Where bdev_report() sends its lines: report(level, line), level one of
+ * syslog(3)'s (LOG_CRIT, LOG_ERR, LOG_WARNING, ...); NULL, the default:
+ * nothing is reported (fsck and the unit tests say what they find
+ * themselves).  The hook must be safe to call from any thread and must not
+ * call back into the engine.
+ */
+typedef void (*bdev_report_fn)(int level, const char *line);
+void bdev_set_report(struct bdev *bdev, bdev_report_fn report);
+void bdev_report(const struct bdev *bdev, int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 /* ---- the test device (unit tests only) ---------------------------------- */
 

@@ -50,10 +50,12 @@ struct bdev {
 	uint64_t size;
 	int read_only;
 	struct stats *stats;	/* the engine's counters (stats.h) */
+	int writable;		/* opened for writing (bdev_allow_writes()) */
 	/* bdev_set_overlay() */
 	void (*overlay)(void *arg, void *buf, size_t len, uint64_t off);
 	void *overlay_arg;
 	int overlay_saved_ro;	/* read_only before the overlay */
+	bdev_report_fn report;	/* bdev_set_report() */
 };
 
 /* A FIFO of requests, sized for the queue depth. */

@@ -52,6 +52,8 @@ int cache_create(struct bdev *bdev, uint32_t block_size,
 		 const uint8_t uuid[16], size_t max_blocks, struct cache **out);
 void cache_destroy(struct cache *c);
 uint32_t cache_block_size(const struct cache *c);
+/* The device, for bdev_report() from the layers above. */
+struct bdev *cache_bdev(const struct cache *c);
 
 /* Read blkno and verify its header: magic, checksum, block number, UUID.
  * -EUCLEAN on a mismatch (a corrupt or foreign block), -EIO on I/O error. */

@@ -65,9 +65,12 @@ struct fs_mount_opts {
 	size_t cache_blocks;	/* metadata cache size; 0: a default */
 	unsigned commit_secs;	/* commit interval (-o commit); 0: 5 s */
 	bool sync;		/* every change commits before it returns */
-	/* Where the engine reports what happens after the mount (the
-	 * journal failing); NULL: standard error. */
-	void (*log)(const char *line);
+	/* Where the engine reports what it finds wrong while mounted: a
+	 * block or inode that fails its checks, an I/O error, the journal
+	 * failing, the switch to read-only after an error; one line at a
+	 * time with a syslog(3) level (bdev_set_report()).  NULL: nothing is
+	 * reported. */
+	void (*log)(int level, const char *line);
 	/* Tests only: leave out the flush that orders a commit record after
 	 * the journal blocks and data it covers, so that crash tests can
 	 * show they catch a journal that breaks its ordering. */
@@ -94,6 +97,9 @@ int fs_error(const struct fs *fs);
  * device, a journal replay, the superblock's error flag), in one line, or
  * NULL. */
 const char *fs_mount_notice(const struct fs *fs);
+/* Whether the mount found the journal to replay (the filesystem was not
+ * unmounted cleanly) and replayed it. */
+bool fs_mount_replayed(const struct fs *fs);
 /* Whether the filesystem takes no changes: mounted read-only, on a device
  * opened read-only, or with a feature this diofs can read but not write
  * (the kernel's mount should say ro too). */
@@ -101,9 +107,12 @@ bool fs_read_only(const struct fs *fs);
 /*
  * Remount.  ro: write everything home, mark the superblock clean, then
  * refuse every change with -EROFS, as a read-only mount does.  !ro: take
- * changes again (the superblock is marked in use first); -EROFS for a
- * filesystem mounted read-only, whose device is open read-only, and the
- * sticky error (rule 5) if there is one.  The caller makes sure no change
+ * changes again (the superblock is marked in use first; a filesystem
+ * mounted read-only starts its journal as a read-write mount does);
+ * -EROFS when the device is open read-only (write-protected, or not
+ * writable by the caller) or the filesystem has features this diofs can
+ * only read, -EBUSY for a filesystem mounted read-only whose journal was
+ * replayed in memory only, and the sticky error (rule 5) if there is one.  The caller makes sure no change
  * is under way (the kernel refuses a read-only remount while files are
  * open for writing).
  */

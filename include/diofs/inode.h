@@ -120,8 +120,9 @@ struct fs {
 	struct journal *journal;
 	struct commit commit;		/* read-write mounts (commit.h) */
 	bool committing;		/* commit is set up */
+	struct commit_opts commit_opts;	/* for commit_init(), at mount or remount */
 	char notice[200];		/* fs_mount_notice() */
-	void (*log)(const char *line);	/* fs_mount_opts.log */
+	bool replayed;			/* fs_mount_replayed() */
 	uint64_t data_blocks;		/* blocks in the groups' data areas */
 	/* the open transaction (rule 7), under meta_lock exclusive (txn.c) */
 	struct txn *txn;

@@ -46,7 +46,9 @@
  *     gets nosuid,nodev, which fusermount3 imposes.
  *  7. nofail: a DEVICE that does not exist, or a UUID=/LABEL= that no
  *     device carries, is no error: exit 0 without a word, as mount(8) does
- *     for a kernel filesystem.
+ *     for a kernel filesystem.  mount.fuse drops nofail in the diofs#
+ *     fstab form; the fstab line mount(8) is mounting says it then
+ *     (fstab.h).
  *  8. Access times: relatime (the default, and what atime and
  *     nostrictatime mean), strictatime (norelatime), noatime, nodiratime
  *     (diratime undoes it); the last one given wins.  FUSE inodes never
@@ -55,9 +57,15 @@
  *     kernel's mount flags, where /proc/mounts shows noatime; the others
  *     are the engine's alone (the kernel's mount says relatime, its
  *     default, whatever the engine does).
+ *  9. DEVICE may be written diofs#DEVICE whatever the fstab type, so that
+ *     diofs#LABEL=... passes mount(8) unresolved with type diofs or
+ *     fuse.diofs too (mount(8) cannot resolve a diofs label, "UUID AND
+ *     LABEL" in diofs(8)).
  */
 #include <config.h>
 
+#include "fstab.h"
+#include "log.h"
 #include "loopdev.h"
 #include "ops.h"
 #include "remount.h"
@@ -197,50 +205,7 @@ static const struct fuse_opt main_opt_spec[] = {
 	FUSE_OPT_END
 };
 
-static bool log_to_syslog;
-
-static void log_vmsg(int prio, const char *fmt, va_list ap)
-	__attribute__((format(printf, 2, 0)));
-
-static void log_vmsg(int prio, const char *fmt, va_list ap)
-{
-	if (log_to_syslog) {
-		vsyslog(prio, fmt, ap);
-	} else {
-		fputs("diofs: ", stderr);
-		vfprintf(stderr, fmt, ap);
-		fputc('\n', stderr);
-	}
-}
-
-static void log_err(const char *fmt, ...)
-	__attribute__((format(printf, 1, 2)));
-static void log_notice(const char *fmt, ...)
-	__attribute__((format(printf, 1, 2)));
-
-static void log_err(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	log_vmsg(LOG_ERR, fmt, ap);
-	va_end(ap);
-}
-
-static void log_notice(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	log_vmsg(LOG_NOTICE, fmt, ap);
-	va_end(ap);
-}
-
-/* The engine's reports after the mount (fs_mount_opts.log). */
-static void log_engine(const char *line)
-{
-	log_err("%s", line);
-}
+#define log_err(...)	log_msg(LOG_ERR, __VA_ARGS__)
 
 static void usage(FILE *f, const char *prog)
 {
@@ -302,6 +267,9 @@ static int opt_proc(void *data, const char *arg, int key,
 	case FUSE_OPT_KEY_NONOPT:
 		o->nonopts++;
 		if (!o->device) {
+			/* rule 9 */
+			if (!strncmp(arg, "diofs#", 6))
+				arg += 6;
 			o->device = strdup(arg);
 			return o->device ? 0 : -1;
 		}
@@ -447,18 +415,8 @@ static int daemon_fork(int *ready_fd)
 static void daemon_ready(int ready_fd)
 {
 	char ok = 0;
-	int fd;
 
-	fd = open("/dev/null", O_RDWR);
-	if (fd >= 0) {
-		dup2(fd, STDIN_FILENO);
-		dup2(fd, STDOUT_FILENO);
-		dup2(fd, STDERR_FILENO);
-		if (fd > STDERR_FILENO)
-			close(fd);
-	}
-	openlog("diofs", LOG_PID, LOG_DAEMON);
-	log_to_syslog = true;
+	log_detach();
 	if (write(ready_fd, &ok, 1) != 1)
 		log_err("cannot report the mount to the parent: %s",
 			strerror(errno));
@@ -556,6 +514,31 @@ static int serve(struct fuse_session *se, const struct main_opts *o)
 	return 0;
 }
 
+/* The options in effect, for the mount line: "rw,commit=5,...". */
+static void options_in_effect(const struct main_opts *o, struct fs *fs,
+			      bool fuseblk, char *buf, size_t size)
+{
+	size_t n;
+
+	n = (size_t)snprintf(buf, size, "%s,%s,commit=%u,%s%s%s%s%s%s%s",
+			     fs_read_only(fs) ? "ro" : "rw",
+			     fuseblk ? "fuseblk" : "fuse",
+			     o->commit_secs ? o->commit_secs : 5,
+			     o->sync ? "sync," : "",
+			     o->noacl ? "noacl" : "acl",
+			     o->direct_io ? ",direct_io" : "",
+			     o->nosuid ? ",nosuid" : "",
+			     o->nodev ? ",nodev" : "",
+			     o->noexec ? ",noexec" : "",
+			     o->nofail ? ",nofail" : "");
+	if (n < size)
+		n += (size_t)snprintf(buf + n, size - n, ",max_threads=%u",
+				      o->max_threads);
+	if (n < size && o->cache_blocks)
+		snprintf(buf + n, size - n, ",cache_blocks=%lu",
+			 o->cache_blocks);
+}
+
 /* Rule 4: unmount the engine unless the destroy request has; log a failure. */
 static int unmount_engine(struct ops_state *st, const char *shown)
 {
@@ -593,7 +576,9 @@ static int find_device(const struct main_opts *o, char **device)
 
 	if (source_is_tag(o->device)) {
 		rc = source_resolve(o->device, device, &why);
-		if (rc == -ENOENT && o->nofail)
+		if (rc == -ENOENT && (o->nofail ||
+				      fstab_line_has_nofail(o->device,
+							    o->mountpoint)))
 			return 1;
 		if (rc < 0) {
 			log_err("%s: %s", o->device, why);
@@ -601,8 +586,8 @@ static int find_device(const struct main_opts *o, char **device)
 		}
 		return 0;
 	}
-	if (o->nofail && stat(o->device, &st) < 0 &&
-	    (errno == ENOENT || errno == ENOTDIR))
+	if (stat(o->device, &st) < 0 && (errno == ENOENT || errno == ENOTDIR) &&
+	    (o->nofail || fstab_line_has_nofail(o->device, o->mountpoint)))
 		return 1;
 	*device = realpath(o->device, NULL);
 	if (!*device && !(*device = strdup(o->device)))
@@ -695,6 +680,7 @@ int main(int argc, char *argv[])
 	struct fuse_session *se;
 	struct ops_state *st;
 	const char *err_msg = NULL;
+	char line[256];
 	char *device = NULL;
 	char *fsname = NULL;
 	char *shown = NULL;
@@ -821,7 +807,7 @@ int main(int argc, char *argv[])
 		goto out_sigs;
 	}
 	if (fs_mount_notice(fs))
-		log_notice("%s: %s", shown, fs_mount_notice(fs));
+		log_msg(LOG_NOTICE, "%s: %s", shown, fs_mount_notice(fs));
 	ops_state_attach(st, fs);
 	/* The engine chose read-only itself (a write-protected device, a
 	 * feature it cannot write): the kernel's mount says ro as well. */
@@ -867,13 +853,29 @@ int main(int argc, char *argv[])
 	}
 	if (chdir("/"))
 		log_err("chdir /: %s", strerror(errno));
+	options_in_effect(&o, fs, fsname, line, sizeof(line));
+	log_msg(LOG_NOTICE, "mounted %s on %s (%s): %s%s%s", shown, mnt, line,
+		fs_mount_replayed(fs) ? "the journal was replayed" :
+					"the filesystem was clean",
+		fs_mount_notice(fs) ? "; " : "",
+		fs_mount_notice(fs) ? fs_mount_notice(fs) : "");
 	pthread_sigmask(SIG_SETMASK, &oldsigs, NULL);
 	status = serve(se, &o) ? 1 : 0;
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
 	/* rule 4 */
-	if (unmount_engine(st, shown) < 0)
+	rc = ops_unmount(st);
+	log_flush();
+	if (rc < 0) {
 		status = 1;
+		log_msg(LOG_ERR, "unmounted %s from %s, not cleanly (%s): the next mount replays the journal; run fsck.diofs if errors were reported",
+			shown, mnt, strerror(-rc));
+	} else if (log_errors()) {
+		log_msg(LOG_WARNING, "unmounted %s from %s cleanly, after %lu error%s: run fsck.diofs",
+			shown, mnt, log_errors(), log_errors() == 1 ? "" : "s");
+	} else {
+		log_msg(LOG_NOTICE, "unmounted %s from %s cleanly", shown, mnt);
+	}
 	engine_down = true;
 	fuse_session_unmount(se);
 out_handlers:

@@ -85,6 +85,9 @@
  *     and turns a short answer to one into EIO.  So a short O_DIRECT write
  *     (the device full half-way) is continued once, and the error that
  *     stops it is the answer: the caller gets ENOSPC, as without FUSE.
+ * 12. A request that fails with EUCLEAN (the filesystem is damaged) or EIO
+ *     (the device failed) is logged with its name and inode, rate-limited
+ *     (log.h); the engine has logged what it found below (bdev.h rule 6).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -103,6 +106,7 @@
 #include <unistd.h>
 
 #include "acl.h"
+#include "log.h"
 #include "ops.h"
 #include "statctl.h"
 
@@ -332,14 +336,42 @@ static void req_cred(fuse_req_t req, struct fs_cred *cred)
 	cred->umask = c->umask;
 }
 
+/* The request a handler serves, for the log: "getattr" in ops_getattr(). */
+#define OP_NAME		(__func__ + sizeof("ops_") - 1)
+
+/* Reply with error err to request op on inode ino (the directory, with
+ * name the entry); log what says the filesystem or the device is damaged
+ * (rule 12). */
+static void reply_fail(fuse_req_t req, const char *op, uint64_t ino,
+		       const char *name, int err)
+{
+	char shown[DIOFS_NAME_MAX + 1];
+	size_t i;
+
+	if ((err == EUCLEAN || err == EIO) && name) {
+		/* a name's control characters must not forge log lines */
+		for (i = 0; name[i] && i < DIOFS_NAME_MAX; i++)
+			shown[i] = (unsigned char)name[i] < 0x20 ||
+				   name[i] == 0x7f ? '?' : name[i];
+		shown[i] = '\0';
+		log_event(LOG_ERR, "%s of \"%s\" in directory inode %" PRIu64 " failed: %s",
+			  op, shown, ino, strerror(err));
+	} else if (err == EUCLEAN || err == EIO) {
+		log_event(LOG_ERR, "%s of inode %" PRIu64 " failed: %s", op,
+			  ino, strerror(err));
+	}
+	fuse_reply_err(req, err);
+}
+
 /* Reply with a new reference, or give it back (rule 2). */
-static void reply_entry(fuse_req_t req, int rc, const struct fs_attr *a)
+static void reply_entry(fuse_req_t req, const char *op, uint64_t ino,
+			const char *name, int rc, const struct fs_attr *a)
 {
 	struct ops_state *st = req_state(req);
 	struct fuse_entry_param e;
 
 	if (rc < 0) {
-		fuse_reply_err(req, -rc);
+		reply_fail(req, op, ino, name, -rc);
 		return;
 	}
 	attr_to_entry(st, a, &e);
@@ -347,9 +379,13 @@ static void reply_entry(fuse_req_t req, int rc, const struct fs_attr *a)
 		fs_forget(st->fs, a->ino, 1);
 }
 
-static void reply_status(fuse_req_t req, int rc)
+static void reply_status(fuse_req_t req, const char *op, uint64_t ino,
+			 const char *name, int rc)
 {
-	fuse_reply_err(req, rc < 0 ? -rc : 0);
+	if (rc < 0)
+		reply_fail(req, op, ino, name, -rc);
+	else
+		fuse_reply_err(req, 0);
 }
 
 /*
@@ -416,7 +452,7 @@ static void ops_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_entry(req, &e);
 		return;
 	}
-	reply_entry(req, rc, &a);
+	reply_entry(req, OP_NAME, parent, name, rc, &a);
 }
 
 /* Rule 7: a forget may race with the destroy request. */
@@ -454,7 +490,7 @@ static void ops_getattr(fuse_req_t req, fuse_ino_t ino,
 
 	rc = fs_getattr(st->fs, ino, &a);
 	if (rc < 0) {
-		fuse_reply_err(req, -rc);
+		reply_fail(req, OP_NAME, ino, NULL, -rc);
 		return;
 	}
 	attr_to_stat(&a, &s);
@@ -508,14 +544,14 @@ static void ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	/* Truncation may zero a partial block through the worker. */
 	rc = thread_get(st, &t);
 	if (rc < 0) {
-		fuse_reply_err(req, -rc);
+		reply_fail(req, OP_NAME, ino, NULL, -rc);
 		return;
 	}
 	rc = fs_setattr(st->fs, t->ctx, ino, &sa, &a);
 	if (rc == 0 && st->acl && (sa.mask & FS_SET_MODE))
 		rc = acl_update_mode(st->fs, ino, a.mode);
 	if (rc < 0) {
-		fuse_reply_err(req, -rc);
+		reply_fail(req, OP_NAME, ino, NULL, -rc);
 		return;
 	}
 	attr_to_stat(&a, &s);
@@ -530,7 +566,7 @@ static void ops_readlink(fuse_req_t req, fuse_ino_t ino)
 
 	n = fs_readlink(st->fs, ino, buf, sizeof(buf));
 	if (n < 0) {
-		fuse_reply_err(req, (int)-n);
+		reply_fail(req, OP_NAME, ino, NULL, (int)-n);
 		return;
 	}
 	if ((size_t)n >= sizeof(buf)) {
@@ -592,7 +628,7 @@ static void ops_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 		return;
 	}
 	rc = create_node(req, parent, name, mode, rdev, &a);
-	reply_entry(req, rc, &a);
+	reply_entry(req, OP_NAME, parent, name, rc, &a);
 }
 
 static void ops_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -606,7 +642,7 @@ static void ops_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 		return;
 	}
 	rc = create_node(req, parent, name, S_IFDIR | (mode & 07777), 0, &a);
-	reply_entry(req, rc, &a);
+	reply_entry(req, OP_NAME, parent, name, rc, &a);
 }
 
 static void ops_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -615,7 +651,8 @@ static void ops_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_err(req, ENAMETOOLONG);
 		return;
 	}
-	reply_status(req, fs_unlink(req_state(req)->fs, parent, name));
+	reply_status(req, OP_NAME, parent, name,
+		     fs_unlink(req_state(req)->fs, parent, name));
 }
 
 static void ops_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -624,7 +661,8 @@ static void ops_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_err(req, ENAMETOOLONG);
 		return;
 	}
-	reply_status(req, fs_rmdir(req_state(req)->fs, parent, name));
+	reply_status(req, OP_NAME, parent, name,
+		     fs_rmdir(req_state(req)->fs, parent, name));
 }
 
 static void ops_symlink(fuse_req_t req, const char *target,
@@ -641,7 +679,7 @@ static void ops_symlink(fuse_req_t req, const char *target,
 	}
 	req_cred(req, &cred);
 	rc = fs_symlink(st->fs, parent, name, target, &cred, &a);
-	reply_entry(req, rc, &a);
+	reply_entry(req, OP_NAME, parent, name, rc, &a);
 }
 
 static void ops_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -657,8 +695,9 @@ static void ops_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	reply_status(req, fs_rename(req_state(req)->fs, parent, name,
-				    newparent, newname, flags));
+	reply_status(req, OP_NAME, parent, name,
+		     fs_rename(req_state(req)->fs, parent, name, newparent,
+			       newname, flags));
 }
 
 static void ops_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
@@ -673,7 +712,7 @@ static void ops_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 		return;
 	}
 	rc = fs_link(st->fs, ino, newparent, newname, &a);
-	reply_entry(req, rc, &a);
+	reply_entry(req, OP_NAME, ino, NULL, rc, &a);
 }
 
 /*
@@ -695,7 +734,7 @@ static void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 	rc = fs_open(st->fs, ino, fi->flags);
 	if (rc < 0) {
-		fuse_reply_err(req, -rc);
+		reply_fail(req, OP_NAME, ino, NULL, -rc);
 		return;
 	}
 	set_open_flags(st, fi);
@@ -717,14 +756,14 @@ static void ops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	if (rc == 0)
 		rc = thread_buf(t, size, &buf);
 	if (rc < 0) {
-		fuse_reply_err(req, -rc);
+		reply_fail(req, OP_NAME, ino, NULL, -rc);
 		return;
 	}
 	iov.iov_base = buf;
 	iov.iov_len = size;
 	n = fs_read(st->fs, t->ctx, ino, off, &iov, 1);
 	if (n < 0) {
-		fuse_reply_err(req, (int)-n);
+		reply_fail(req, OP_NAME, ino, NULL, (int)-n);
 		return;
 	}
 	fuse_reply_buf(req, buf, n);
@@ -780,7 +819,7 @@ static void ops_write_buf(fuse_req_t req, fuse_ino_t ino,
 
 	rc = thread_get(st, &t);
 	if (rc < 0) {
-		fuse_reply_err(req, -rc);
+		reply_fail(req, OP_NAME, ino, NULL, -rc);
 		return;
 	}
 	for (i = in->idx; i < in->count; i++) {
@@ -800,12 +839,12 @@ static void ops_write_buf(fuse_req_t req, fuse_ino_t ino,
 
 		rc = thread_buf(t, size, &dst.buf[0].mem);
 		if (rc < 0) {
-			fuse_reply_err(req, -rc);
+			reply_fail(req, OP_NAME, ino, NULL, -rc);
 			return;
 		}
 		got = fuse_buf_copy(&dst, in, 0);
 		if (got < 0) {
-			fuse_reply_err(req, (int)-got);
+			reply_fail(req, OP_NAME, ino, NULL, (int)-got);
 			return;
 		}
 		iov[0].iov_base = dst.buf[0].mem;
@@ -816,7 +855,7 @@ static void ops_write_buf(fuse_req_t req, fuse_ino_t ino,
 	if (n >= 0 && (size_t)n < size && (fi->flags & O_DIRECT))
 		n = direct_write_rest(st, t, ino, off, iov, iovcnt, n);
 	if (n < 0) {
-		fuse_reply_err(req, (int)-n);
+		reply_fail(req, OP_NAME, ino, NULL, (int)-n);
 		return;
 	}
 	fuse_reply_write(req, n);
@@ -832,7 +871,8 @@ static void ops_release(fuse_req_t req, fuse_ino_t ino,
 static void ops_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 		      struct fuse_file_info *fi)
 {
-	reply_status(req, fs_fsync(req_state(req)->fs, ino, datasync != 0));
+	reply_status(req, OP_NAME, ino, NULL,
+		     fs_fsync(req_state(req)->fs, ino, datasync != 0));
 }
 
 /* Directories need no per-open state: cookies are stable (fs.h). */
@@ -878,7 +918,7 @@ static void ops_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 	}
 	rc = fs_readdir(st->fs, ino, (uint64_t)off, fill_plain, &df);
 	if (rc < 0 && df.pos == 0)
-		fuse_reply_err(req, -rc);
+		reply_fail(req, OP_NAME, ino, NULL, -rc);
 	else
 		fuse_reply_buf(req, df.buf, df.pos);
 	free(df.buf);
@@ -994,7 +1034,7 @@ static void ops_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
 	} while (pos == 0 && rc == 0);
 
 	if (pos == 0 && rc < 0) {
-		fuse_reply_err(req, -rc);
+		reply_fail(req, OP_NAME, ino, NULL, -rc);
 		goto out_free;
 	}
 	if (fuse_reply_buf(req, buf, pos)) {
@@ -1018,7 +1058,7 @@ static void ops_releasedir(fuse_req_t req, fuse_ino_t ino,
 static void ops_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 			 struct fuse_file_info *fi)
 {
-	reply_status(req, fs_sync(req_state(req)->fs));
+	reply_status(req, OP_NAME, ino, NULL, fs_sync(req_state(req)->fs));
 }
 
 static void ops_statfs(fuse_req_t req, fuse_ino_t ino)
@@ -1028,7 +1068,7 @@ static void ops_statfs(fuse_req_t req, fuse_ino_t ino)
 
 	rc = fs_statfs(req_state(req)->fs, &sv);
 	if (rc < 0) {
-		fuse_reply_err(req, -rc);
+		reply_fail(req, OP_NAME, ino, NULL, -rc);
 		return;
 	}
 	fuse_reply_statfs(req, &sv);
@@ -1070,13 +1110,13 @@ static void ops_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		}
 	}
 	if (rc < 0) {
-		fuse_reply_err(req, -rc);
+		reply_fail(req, OP_NAME, parent, name, -rc);
 		return;
 	}
 	rc = fs_open(st->fs, a.ino, fi->flags);
 	if (rc < 0) {
 		fs_forget(st->fs, a.ino, 1);
-		fuse_reply_err(req, -rc);
+		reply_fail(req, OP_NAME, parent, name, -rc);
 		return;
 	}
 	set_open_flags(st, fi);
@@ -1100,8 +1140,9 @@ static void ops_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	int rc;
 
 	if (strncmp(name, "system.posix_acl_", strlen("system.posix_acl_"))) {
-		reply_status(req, fs_setxattr(st->fs, ino, name, value, size,
-					      flags));
+		reply_status(req, OP_NAME, ino, NULL,
+			     fs_setxattr(st->fs, ino, name, value, size,
+					 flags));
 		return;
 	}
 	if (!st->acl) {
@@ -1109,14 +1150,15 @@ static void ops_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		return;
 	}
 	if (strcmp(name, ACL_XATTR_ACCESS)) {
-		reply_status(req, fs_setxattr(st->fs, ino, name, value, size,
-					      flags));
+		reply_status(req, OP_NAME, ino, NULL,
+			     fs_setxattr(st->fs, ino, name, value, size,
+					 flags));
 		return;
 	}
 	rc = thread_get(st, &t);
 	if (rc == 0)
 		rc = acl_set_access(st->fs, t->ctx, ino, value, size, flags);
-	reply_status(req, rc);
+	reply_status(req, OP_NAME, ino, NULL, rc);
 }
 
 static void ops_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
@@ -1135,7 +1177,7 @@ static void ops_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	}
 	n = fs_getxattr(st->fs, ino, name, buf, size);
 	if (n < 0)
-		fuse_reply_err(req, (int)-n);
+		reply_fail(req, OP_NAME, ino, NULL, (int)-n);
 	else if (size == 0)
 		fuse_reply_xattr(req, n);
 	else
@@ -1158,7 +1200,7 @@ static void ops_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	}
 	n = fs_listxattr(st->fs, ino, buf, size);
 	if (n < 0)
-		fuse_reply_err(req, (int)-n);
+		reply_fail(req, OP_NAME, ino, NULL, (int)-n);
 	else if (size == 0)
 		fuse_reply_xattr(req, n);
 	else
@@ -1168,7 +1210,8 @@ static void ops_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 
 static void ops_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
-	reply_status(req, fs_removexattr(req_state(req)->fs, ino, name));
+	reply_status(req, OP_NAME, ino, NULL,
+		     fs_removexattr(req_state(req)->fs, ino, name));
 }
 
 static void ops_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
@@ -1182,7 +1225,7 @@ static void ops_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 	rc = thread_get(st, &t);
 	if (rc == 0)
 		rc = fs_fallocate(st->fs, t->ctx, ino, mode, offset, length);
-	reply_status(req, rc);
+	reply_status(req, OP_NAME, ino, NULL, rc);
 }
 
 /* The kernel answers SEEK_SET, SEEK_CUR and SEEK_END itself. */
@@ -1208,7 +1251,7 @@ static void ops_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 	}
 	rc = fs_lseek(st->fs, ino, off, whence, &result);
 	if (rc < 0) {
-		fuse_reply_err(req, -rc);
+		reply_fail(req, OP_NAME, ino, NULL, -rc);
 		return;
 	}
 	fuse_reply_lseek(req, (off_t)result);
@@ -1231,13 +1274,13 @@ static void ops_copy_file_range(fuse_req_t req, fuse_ino_t ino_in,
 	}
 	rc = thread_get(st, &t);
 	if (rc < 0) {
-		fuse_reply_err(req, -rc);
+		reply_fail(req, OP_NAME, ino_in, NULL, -rc);
 		return;
 	}
 	n = fs_copy_file_range(st->fs, t->ctx, ino_in, off_in, ino_out,
 			       off_out, len);
 	if (n < 0) {
-		fuse_reply_err(req, (int)-n);
+		reply_fail(req, OP_NAME, ino_in, NULL, (int)-n);
 		return;
 	}
 	fuse_reply_write(req, n);
@@ -1450,10 +1493,14 @@ static void ioctl_set_ro(fuse_req_t req, fuse_ino_t ino, const void *in_buf,
 	}
 	memcpy(&ro, in_buf, sizeof(ro));
 	rc = fs_set_read_only(req_state(req)->fs, ro != 0);
-	if (rc < 0)
+	if (rc < 0) {
+		log_msg(LOG_ERR, "cannot remount %s: %s",
+			ro ? "read-only" : "read-write", strerror(-rc));
 		fuse_reply_err(req, -rc);
-	else
+	} else {
+		log_msg(LOG_NOTICE, "remounted %s", ro ? "read-only" : "read-write");
 		fuse_reply_ioctl(req, 0, NULL, 0);
+	}
 }
 
 static void ops_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd,

@@ -137,7 +137,10 @@ int remount(const char *dir, const char *opts, char *msg, size_t len)
 		err = set_ro(fd, false);
 		if (err == -EROFS)
 			fail(msg, len, err,
-			     "it was mounted read-only and stays so: unmount it and mount it read-write");
+			     "it stays read-only: the device is write-protected or opened read-only, or the filesystem has features this diofs can only read");
+		else if (err == -EBUSY)
+			fail(msg, len, err,
+			     "its journal was replayed in memory only when it was mounted read-only: unmount it and mount it read-write, which replays it");
 		else if (err == -EPERM)
 			fail(msg, len, err, "only root may remount it");
 		else if (err)

@@ -52,9 +52,14 @@
  *     (this queue's) to STATS_H_QUEUE_DEPTH.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
 #include <time.h>
 
 #include "diofs/bdev_impl.h"
@@ -180,18 +185,47 @@ int bdev_read_only(const struct bdev *bdev)
 	return bdev->read_only;
 }
 
+int bdev_allow_writes(struct bdev *bdev, int allow)
+{
+	if (!bdev->writable || bdev->overlay)
+		return allow ? -EROFS : 0;
+	bdev->read_only = !allow;
+	return 0;
+}
+
 int bdev_flush(struct bdev *bdev)
 {
 	int ret = bdev->ops->flush(bdev);
 
 	if (ret == 0)
 		stats_count(bdev->stats, STATS_DEV_FLUSHES, 1);
+	else
+		bdev_report(bdev, LOG_ERR, "I/O error flushing the device: %s",
+			    strerror(-ret));
 	return ret;
 }
 
 struct stats *bdev_stats(struct bdev *bdev)
 {
 	return bdev->stats;
+}
+
+void bdev_set_report(struct bdev *bdev, bdev_report_fn report)
+{
+	bdev->report = report;
+}
+
+void bdev_report(const struct bdev *bdev, int level, const char *fmt, ...)
+{
+	char line[256];
+	va_list ap;
+
+	if (!bdev->report)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	bdev->report(level, line);
 }
 
 void bdev_get_stats(struct bdev *bdev, struct bdev_stats *st)
@@ -321,6 +355,17 @@ static void req_advance(struct bdev_queue *q, struct bdev_req *req,
 	req_prep(q, req, iov, n);
 }
 
+/* The device failed req with err (rule 6). */
+static void q_failed(struct bdev_queue *q, struct bdev_req *req, int err)
+{
+	bdev_report(q->bdev, LOG_ERR,
+		    "I/O error %s %zu bytes at byte %" PRIu64 " of the device: %s",
+		    req->op == BDEV_WRITE ? "writing" : "reading",
+		    req->len - req->done, req->offset + req->done,
+		    strerror(-err));
+	q_finish(q, req, err);
+}
+
 static void q_event(struct bdev_queue *q, const struct io_event *ev)
 {
 	struct bdev_req *req = req_of(ev->obj);
@@ -329,9 +374,9 @@ static void q_event(struct bdev_queue *q, const struct io_event *ev)
 
 	q->atdev--;
 	if (res < 0) {
-		q_finish(q, req, res);
+		q_failed(q, req, (int)res);
 	} else if (res == 0) {
-		q_finish(q, req, -EIO);
+		q_failed(q, req, -EIO);
 	} else if ((size_t)res >= left) {
 		req->done = req->len;
 		q_finish(q, req, (ssize_t)req->len);

@@ -334,6 +334,7 @@ int bdev_open(const char *path, int flags, struct bdev **out,
 	bdev->fd = fd;
 	bdev->backing_fd = backing_fd;
 	bdev->read_only = !(flags & BDEV_RDWR);
+	bdev->writable = !bdev->read_only;
 	if (S_ISBLK(st.st_mode))
 		ret = probe_blockdev(bdev, &msg);
 	else

@@ -323,6 +323,7 @@ int bdev_test_create(const struct bdev_test_opts *opts, struct bdev **out)
 	t->bdev.mem_align = align;
 	t->bdev.size = opts->size;
 	t->bdev.read_only = 0;
+	t->bdev.writable = 1;
 	*out = &t->bdev;
 	return 0;
 }

@@ -60,6 +60,7 @@
  *     can fail an operation but never make it touch memory outside a block.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -419,6 +420,9 @@ static int bt_read(struct btree *bt, uint64_t blkno, int level,
 	if (err)
 		return err;
 	if (!node_sane(bt, b->data, bs, level)) {
+		bdev_report(cache_bdev(bt->cache), LOG_ERR,
+			    "tree block %" PRIu64 " is corrupt: its level, keys or entries are out of order or out of range",
+			    blkno);
 		cache_release(bt->cache, b);
 		return -EUCLEAN;
 	}

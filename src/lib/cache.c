@@ -365,6 +365,11 @@ uint32_t cache_block_size(const struct cache *c)
 	return c->block_size;
 }
 
+struct bdev *cache_bdev(const struct cache *c)
+{
+	return c->bdev;
+}
+
 static uint32_t cb_magic(const struct cbuf *cb)
 {
 	const struct diofs_blkhdr *h = cb->mb.data;
@@ -376,6 +381,7 @@ static uint32_t cb_magic(const struct cbuf *cb)
 static int cb_load(struct cache *c, struct cbuf *cb)
 {
 	ssize_t n;
+	int err;
 
 	pthread_mutex_lock(&c->io_lock);
 	n = bdev_pread(c->q, cb->mb.data, c->block_size,
@@ -385,8 +391,13 @@ static int cb_load(struct cache *c, struct cbuf *cb)
 		return (int)n;
 	if ((size_t)n != c->block_size)
 		return -EIO;
-	return blkhdr_verify(cb->mb.data, c->block_size, cb_magic(cb),
-			     cb->mb.blkno, c->uuid);
+	err = blkhdr_verify(cb->mb.data, c->block_size, cb_magic(cb),
+			    cb->mb.blkno, c->uuid);
+	if (err)
+		bdev_report(c->bdev, LOG_ERR,
+			    "metadata block %" PRIu64 " is corrupt: its checksum or header does not verify",
+			    cb->mb.blkno);
+	return err;
 }
 
 int cache_read(struct cache *c, uint64_t blkno, uint32_t magic,
@@ -396,8 +407,12 @@ int cache_read(struct cache *c, uint64_t blkno, uint32_t magic,
 	int err;
 
 	/* Only a corrupt pointer leads past the end of the device. */
-	if (blkno >= c->nblocks)
+	if (blkno >= c->nblocks) {
+		bdev_report(c->bdev, LOG_ERR,
+			    "a corrupt pointer to block %" PRIu64 ", past the end of the filesystem (%" PRIu64 " blocks)",
+			    blkno, c->nblocks);
 		return -EUCLEAN;
+	}
 
 	pthread_mutex_lock(&c->lock);
 	cb = index_find(c, blkno);

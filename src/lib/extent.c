@@ -47,6 +47,7 @@
  *     aborts it and the inode is reloaded (inode.h rule 7).
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -87,7 +88,12 @@ static inline uint64_t max_u64(uint64_t a, uint64_t b)
  * I/O outside the device. */
 static int xent_sane(const struct inode *ip, const struct codec_extent *e)
 {
-	return codec_extent_check(e, &ip->fs->sb) ? -EUCLEAN : 0;
+	if (!codec_extent_check(e, &ip->fs->sb))
+		return 0;
+	bdev_report(ip->fs->bdev, LOG_ERR,
+		    "inode %" PRIu64 " is corrupt: its extent at file block %" PRIu64 " maps %" PRIu64 " blocks from block %" PRIu64 ", out of range",
+		    ip->ino, e->lblk, (uint64_t)e->len, e->pblk);
+	return -EUCLEAN;
 }
 
 /* ---- tree nodes, charged to the inode (rule 5) ---------------------------- */

@@ -64,16 +64,11 @@ static const struct inode_content_ops content_ops = {
 static void commit_failed(void *arg, int err)
 {
 	struct fs *fs = arg;
-	char line[200];
 
+	bdev_report(fs->bdev, LOG_CRIT,
+		    "the journal aborted a commit (%s): what committed before is kept, and the next mount replays it",
+		    strerror(-err));
 	fs_set_error(fs, err);
-	snprintf(line, sizeof(line),
-		 "the journal failed (%s): the filesystem is now read-only; what committed before is kept, and the next mount replays it",
-		 strerror(-err));
-	if (fs->log)
-		fs->log(line);
-	else
-		fprintf(stderr, "diofs: %s\n", line);
 }
 
 /* ---- mount and unmount ------------------------------------------------------ */
@@ -168,6 +163,7 @@ static void fs_free(struct fs *fs)
 	pthread_mutex_destroy(&fs->xattr_io_lock);
 	pthread_mutex_destroy(&fs->icache_lock);
 	pthread_rwlock_destroy(&fs->meta_lock);
+	bdev_set_report(fs->bdev, NULL);	/* the caller's bdev outlives fs */
 	free(fs);
 }
 
@@ -208,6 +204,7 @@ static int journal_start(struct fs *fs, const struct fs_mount_opts *opts,
 				      sizeof(msg));
 		if (err)
 			return journal_fail(err_msg, err, msg);
+		fs->replayed = true;
 		snprintf(fs->notice, sizeof(fs->notice),
 			 "recovered the journal%s: %" PRIu64 " transaction%s, %" PRIu64 " block%s%s",
 			 fs->read_only ? " in memory only (read-only mount: run fsck.diofs -y or mount read-write to write it)" : "",
@@ -236,6 +233,35 @@ static int journal_start(struct fs *fs, const struct fs_mount_opts *opts,
 const char *fs_mount_notice(const struct fs *fs)
 {
 	return fs->notice[0] ? fs->notice : NULL;
+}
+
+bool fs_mount_replayed(const struct fs *fs)
+{
+	return fs->replayed;
+}
+
+/*
+ * A read-write mount's last steps, and a remount's from read-only: start
+ * the committer, count the mount in the superblock, free the inodes left
+ * on the orphan list by a crash.
+ */
+static int start_committing(struct fs *fs, const char **err_msg)
+{
+	int err;
+
+	err = commit_init(&fs->commit, fs->cache, fs->journal, fs->bdev,
+			  &fs->meta_lock, &fs->commit_opts);
+	if (err)
+		return mount_fail(err_msg, err, "cannot start the journal");
+	fs->committing = true;
+	err = fs_mark(fs, true);
+	if (err)
+		return mount_fail(err_msg, err, "cannot write the superblock");
+	err = inode_orphan_replay(fs);
+	if (err)
+		return mount_fail(err_msg, err,
+				  "cannot free the unlinked inodes left by a crash");
+	return 0;
 }
 
 /* A filesystem whose root directory is damaged (corrupt, free, not a
@@ -272,7 +298,7 @@ int fs_mount_bdev(struct bdev *bdev, const struct fs_mount_opts *opts,
 	if (!fs)
 		return mount_fail(err_msg, -ENOMEM, "cannot mount");
 	fs->bdev = bdev;
-	fs->log = opts->log;
+	bdev_set_report(bdev, opts->log);
 	fs->atime = opts->atime;
 	fs->nodiratime = opts->nodiratime;
 	fs->content = &content_ops;
@@ -324,6 +350,14 @@ int fs_mount_bdev(struct bdev *bdev, const struct fs_mount_opts *opts,
 		mount_fail(err_msg, err, "cannot set up the metadata cache");
 		goto out_free;
 	}
+	fs->commit_opts = (struct commit_opts){
+		.interval_secs = opts->commit_secs ? opts->commit_secs :
+						     FS_COMMIT_SECS,
+		.sync = opts->sync,
+		.budget = commit_budget(fs, cache_blocks),
+		.on_error = commit_failed,
+		.arg = fs,
+	};
 	if (!fs->read_only)
 		cache_set_deferred(fs->cache);
 	err = alloc_open(&fs->sb, fs->cache, &fs->alloc);
@@ -344,33 +378,9 @@ int fs_mount_bdev(struct bdev *bdev, const struct fs_mount_opts *opts,
 	if (err)
 		goto out_free;
 	if (!fs->read_only) {
-		struct commit_opts co = {
-			.interval_secs = opts->commit_secs ? opts->commit_secs :
-						FS_COMMIT_SECS,
-			.sync = opts->sync,
-			.budget = commit_budget(fs, cache_blocks),
-			.on_error = commit_failed,
-			.arg = fs,
-		};
-
-		err = commit_init(&fs->commit, fs->cache, fs->journal, bdev,
-				  &fs->meta_lock, &co);
-		if (err) {
-			mount_fail(err_msg, err, "cannot start the journal");
+		err = start_committing(fs, err_msg);
+		if (err)
 			goto out_free;
-		}
-		fs->committing = true;
-		err = fs_mark(fs, true);
-		if (err) {
-			mount_fail(err_msg, err, "cannot write the superblock");
-			goto out_free;
-		}
-		err = inode_orphan_replay(fs);
-		if (err) {
-			mount_fail(err_msg, err,
-				   "cannot free the unlinked inodes left by a crash");
-			goto out_free;
-		}
 	}
 	*out = fs;
 	return 0;
@@ -389,15 +399,18 @@ int fs_mount(const char *device, const struct fs_mount_opts *opts,
 	char line[sizeof(((struct fs *)0)->notice)];
 	int err;
 
-	err = bdev_open(device, opts->read_only ? BDEV_RDONLY : BDEV_RDWR,
-			&bdev, &why);
+	/* A read-only mount opens the device for writing too when it can,
+	 * so that a remount can make it read-write (fs_set_read_only()),
+	 * but writes nothing. */
+	err = bdev_open(device, BDEV_RDWR, &bdev, &why);
 	/* As the kernel does: a device that cannot be written is mounted
 	 * read-only, and the notice says so. */
-	if (!opts->read_only &&
-	    (err == -EROFS || err == -EACCES || err == -EPERM)) {
+	if (err == -EROFS || err == -EACCES || err == -EPERM) {
 		why = NULL;
 		err = bdev_open(device, BDEV_RDONLY, &bdev, &why);
-		protected = !err;
+		protected = !err && !opts->read_only;
+	} else if (!err && opts->read_only) {
+		bdev_allow_writes(bdev, false);
 	}
 	if (err) {
 		if (why && err_msg) {
@@ -534,6 +547,44 @@ int fs_shutdown(struct fs *fs, enum fs_shutdown_how how)
 /* ---- remounting and handing the device to the kernel ------------------------- */
 
 /*
+ * Read-write for the first time on a filesystem mounted read-only: what a
+ * read-write mount does after reading the filesystem (journal_start(),
+ * start_committing()).  Nothing has been written, and no handle can start
+ * (fs->read_only) until the end.  A journal replayed in memory at mount
+ * (-EBUSY) would have to be replayed for real under the cached blocks;
+ * it is left to a read-write mount.
+ */
+static int start_writing(struct fs *fs)
+{
+	int err;
+
+	if (fs->sb.read_only)
+		return -EROFS;
+	if (fs->replayed)
+		return -EBUSY;
+	err = bdev_allow_writes(fs->bdev, true);
+	if (err)
+		return err;
+	err = journal_reset(fs->journal);
+	if (!err) {
+		fs->sb.incompat |= DIOFS_FEAT_INCOMPAT_RECOVER;
+		fs->sb.state |= DIOFS_STATE_DIRTY;
+		err = super_write(fs->bdev, &fs->sb);
+	}
+	if (err) {
+		/* Unknown on disk now: the sticky error keeps it unchanged. */
+		fs_set_error(fs, err);
+		return err;
+	}
+	cache_set_deferred(fs->cache);
+	__atomic_store_n(&fs->read_only, false, __ATOMIC_RELEASE);
+	err = start_committing(fs, NULL);
+	if (err)
+		fs_set_error(fs, err);
+	return err;
+}
+
+/*
  * Read-only: deferred times join the running transaction, the superblock
  * is marked clean (DIRTY and RECOVER cleared, as a clean unmount does),
  * then no new handle may start and everything is committed and written
@@ -541,7 +592,7 @@ int fs_shutdown(struct fs *fs, enum fs_shutdown_how how)
  * Read-write: RECOVER and DIRTY go to the superblock in place before
  * anything is journaled again (as journal_start() does at mount), then a
  * transaction counts the mount.  Only a filesystem mounted read-write has
- * a journal running: one mounted read-only stays so (-EROFS).
+ * a journal running: one mounted read-only starts it (start_writing()).
  */
 int fs_set_read_only(struct fs *fs, bool ro)
 {
@@ -562,7 +613,9 @@ int fs_set_read_only(struct fs *fs, bool ro)
 			err = e;
 		return err;
 	}
-	if (!fs->committing || fs->sb.read_only || bdev_read_only(fs->bdev))
+	if (!fs->committing)
+		return start_writing(fs);
+	if (fs->sb.read_only || bdev_read_only(fs->bdev))
 		return -EROFS;
 	pthread_rwlock_wrlock(&fs->meta_lock);
 	fs->sb.incompat |= DIOFS_FEAT_INCOMPAT_RECOVER;

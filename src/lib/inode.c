@@ -47,6 +47,7 @@
  */
 #include <assert.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -188,12 +189,22 @@ static void inode_encode(const struct inode *ip, struct diofs_inode *d)
 	codec_inode_encode(&r, d);
 }
 
-/* Decode slot d of inode ino, refusing what later code could not trust. */
+/* Decode slot d of inode ino, refusing (and reporting) what later code
+ * could not trust; a free slot (mode 0) is the caller's to judge. */
 static int inode_decode(const struct fs *fs, uint64_t ino,
 			const struct diofs_inode *d, struct codec_inode *r)
 {
+	unsigned bad;
+
 	codec_inode_decode(d, r);
-	return codec_inode_check(r, ino, &fs->sb) ? -EUCLEAN : 0;
+	bad = codec_inode_check(r, ino, &fs->sb);
+	if (!bad)
+		return 0;
+	if (r->mode)
+		bdev_report(fs->bdev, LOG_ERR,
+			    "inode %" PRIu64 " is corrupt: its %s field is out of range",
+			    ino, codec_inode_field_name(__builtin_ctz(bad)));
+	return -EUCLEAN;
 }
 
 /* ip's fields as stored from r, but for mode and links, which lookups

@@ -39,6 +39,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "diofs/inode.h"
 #include "diofs/util.h"
@@ -85,8 +86,11 @@ void fs_set_error(struct fs *fs, int err)
 {
 	int zero = 0;
 
-	__atomic_compare_exchange_n(&fs->error, &zero, err, false,
-				    __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+	if (__atomic_compare_exchange_n(&fs->error, &zero, err, false,
+					__ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		bdev_report(fs->bdev, LOG_CRIT,
+			    "an error (%s) stopped all changes: the filesystem is read-only until it is unmounted",
+			    strerror(-err));
 }
 
 int fs_txn_begin(struct fs *fs, struct txn **t)

@@ -6,7 +6,8 @@
 # mount -t diofs; mount --fstab FILE with each of the three fstab forms
 # (type diofs, type fuse.diofs, and diofs#SOURCE with type fuse), with the
 # options of the line reaching the kernel and the daemon (noatime,
-# strictatime); umount(8); fsck -t diofs with no PATH.
+# strictatime); umount(8); nofail with a missing device in the three forms;
+# fsck -t diofs with no PATH.
 #
 # mount(8) runs mount.TYPE helpers only from /sbin (/sbin/fs.d, /sbin/fs),
 # with PATH set to /usr/local/sbin, /usr/local/bin, /usr/sbin, /usr/bin,
@@ -139,6 +140,15 @@ mount_with "fstab diofs#SOURCE with type fuse" \
 	mount --fstab "$T_DIR/fstab" "$mnt"
 [ "$(cat "$mnt/three")" = "through type fuse.diofs" ] || fail "data of the third mount"
 unmount_fs "$mnt" umount
+
+step "nofail: mount -a with a missing device succeeds quietly in the three forms"
+missing=$T_DIR/no-such-device
+for line in "$missing $mnt diofs" "$missing $mnt fuse.diofs" "diofs#$missing $mnt fuse"; do
+	echo "$line nofail 0 0" >"$T_DIR/fstab"
+	out=$(mount -a --fstab "$T_DIR/fstab" 2>&1) || fail "mount -a, $line nofail: $out"
+	[ -z "$out" ] || fail "mount -a, $line nofail said: $out"
+	! is_mounted "$mnt" || fail "$line nofail mounted something"
+done
 
 # fsck(8) runs fsck.TYPE from PATH, from /sbin when PATH is unset or
 # empty (as it may be at boot), and skips a type whose checker it does not

@@ -8,11 +8,13 @@
 #    imply what mount(8) says they imply;
 #  - nofail with a device that does not exist succeeds quietly;
 #  - mount -o remount,ro makes everything durable and refuses changes,
-#    remount,rw takes them again;
+#    remount,rw takes them again, also on a filesystem mounted read-only
+#    (refused on a write-protected device, or after a replay in memory);
 #  - -o max_threads=N works alone;
 #  - when umount returns the device is free: umount && fsck.diofs -n, 20
 #    times each, and a second mount under either name is still refused;
-#  - UUID= and LABEL= sources.
+#  - UUID= and LABEL= sources: mount(8) cannot resolve them for diofs,
+#    diofs#UUID=/diofs#LABEL= work with all three types.
 #
 # mount(8) runs helpers only from /sbin, and mount.fuse runs diofs from a
 # fixed PATH with /sbin in it; linking the built daemon into the real /sbin
@@ -196,9 +198,11 @@ done
 
 # ---- 2. nofail ---------------------------------------------------------------
 
-step "nofail: a missing device is no error, quietly"
+step "nofail: a missing device is no error, quietly, in the three forms"
 missing=$T_DIR/no-such-device
-for form in diofs fuse.diofs; do
+# mount.fuse drops nofail before it runs diofs (the fuse form): diofs
+# finds it in the fstab line mount(8) is mounting
+for form in diofs fuse.diofs fuse; do
 	{
 		echo "$(form_line "$form" "$missing" "$m") nofail 0 0"
 		echo "$(form_line "$form" "$img" "$m2") noauto 0 0"
@@ -209,9 +213,22 @@ for form in diofs fuse.diofs; do
 	[ -z "$out" ] || fail "$form: mount -a with nofail said: $out"
 	! is_mounted "$m" && ! is_mounted "$m2" || fail "$form: nofail mounted something"
 done
-echo "LABEL=$TAG-none $m diofs nofail 0 0" >"$FSTAB"
-out=$(mount -a --fstab "$FSTAB" 2>&1) || fail "mount -a, missing LABEL with nofail: $out"
-[ -z "$out" ] || fail "mount -a, missing LABEL with nofail said: $out"
+for line in "LABEL=$TAG-none $m diofs" "LABEL=$TAG-none $m fuse.diofs" \
+	"diofs#LABEL=$TAG-none $m diofs" "diofs#LABEL=$TAG-none $m fuse"; do
+	echo "$line nofail 0 0" >"$FSTAB"
+	out=$(mount -a --fstab "$FSTAB" 2>&1) || fail "mount -a, $line nofail: $out"
+	[ -z "$out" ] || fail "mount -a, $line nofail said: $out"
+	! is_mounted "$m" || fail "$line nofail mounted something"
+done
+step "nofail of another fstab line does not count"
+{
+	echo "$(form_line fuse "$missing" "$m") defaults 0 0"
+	echo "$(form_line fuse "$missing" "$m2") nofail 0 0"
+} >"$FSTAB"
+if out=$(mount --fstab "$FSTAB" "$m" 2>&1); then
+	fail "fuse form: a missing device without nofail mounted: $out"
+fi
+[[ $out == *"diofs: $missing: "* ]] || fail "fuse form: a missing device without nofail said: $out"
 out=$("$DIOFS_BIN" -o nofail "LABEL=$TAG-none" "$m" 2>&1) ||
 	fail "diofs -o nofail LABEL=...: $out"
 [ -z "$out" ] && ! is_mounted "$m" || fail "diofs -o nofail LABEL=... said: $out"
@@ -282,13 +299,42 @@ remount_checks() {
 	echo again >>"$m/new" || fail "writing after diofs -o remount,rw"
 	unmount_fs "$m" umount
 
-	step "remount,rw of a filesystem mounted read-only: refused, it stays read-only"
+	step "remount,rw of a filesystem mounted read-only on $dev: it takes changes"
 	echo "$dev $m diofs ro 0 0" >"$FSTAB"
 	fstab_mount "$m" "$dev"
-	one_line_error "remount,rw of a read-only mount" "diofs: $m: " \
+	expect_errno EROFS "os.open('$m/new2', os.O_CREAT | os.O_WRONLY)"
+	mount --fstab "$FSTAB" -o remount,rw "$m" || fail "mount -o remount,rw of a read-only mount"
+	[ -z "$(mount_flags "$m")" ] || fail "flags after remount,rw: $(mount_flags "$m")"
+	echo "written after remount,rw" >"$m/new2" || fail "writing after remount,rw"
+	mkdir "$m/dir2" && ln -s new2 "$m/dir2/link" || fail "changes after remount,rw"
+	mount --fstab "$FSTAB" -o remount,ro "$m" || fail "remount,ro again"
+	expect_errno EROFS "os.unlink('$m/new2')"
+	mount --fstab "$FSTAB" -o remount,rw "$m" || fail "remount,rw again"
+	rm "$m/dir2/link" || fail "a change after the second remount,rw"
+	unmount_fs "$m" umount
+	echo "$dev $m diofs defaults 0 0" >"$FSTAB"
+	fstab_mount "$m" "$dev"
+	[ "$(cat "$m/new2")" = "written after remount,rw" ] || fail "data written after remount,rw"
+	rm -r "$m/new2" "$m/dir2"
+	unmount_fs "$m" umount
+
+	step "remount,rw of a read-only mount that replayed the journal in memory: refused"
+	echo "$dev $m diofs defaults 0 0" >"$FSTAB"
+	fstab_mount "$m" "$dev"
+	echo "before the crash" >"$m/crash"
+	sync "$m/crash"	# fsync: the file and its name
+	kill_fs "$m" || fail "$LIB_ERR"
+	echo "$dev $m diofs ro 0 0" >"$FSTAB"
+	fstab_mount "$m" "$dev"
+	one_line_error "remount,rw after an in-memory replay" \
+		"diofs: $m: its journal was replayed in memory only" \
 		mount --fstab "$FSTAB" -o remount,rw "$m"
 	[ "$(mount_flags "$m")" = ro ] || fail "flags after a refused remount,rw: $(mount_flags "$m")"
-	expect_errno EROFS "os.open('$m/new2', os.O_CREAT | os.O_WRONLY)"
+	[ "$(cat "$m/crash")" = "before the crash" ] || fail "the replayed file"
+	unmount_fs "$m" umount
+	echo "$dev $m diofs defaults 0 0" >"$FSTAB"
+	fstab_mount "$m" "$dev"
+	rm "$m/crash"
 	unmount_fs "$m" umount
 }
 remount_checks "$loop"
@@ -306,6 +352,16 @@ for form in fuse.diofs fuse; do
 	rm "$m/form" || fail "$form: a change after remount,rw"
 	unmount_fs "$m" umount
 done
+step "remount,rw of a read-only mount of a write-protected device: refused"
+ro_loop=$(losetup --find --show --read-only "$img") || fail "losetup --read-only $img"
+T_LOOPS+=("$ro_loop $img")
+echo "$ro_loop $m diofs ro 0 0" >"$FSTAB"
+fstab_mount "$m" "$ro_loop"
+one_line_error "remount,rw on a write-protected device" "diofs: $m: it stays read-only" \
+	mount --fstab "$FSTAB" -o remount,rw "$m"
+[ "$(mount_flags "$m")" = ro ] || fail "flags after a refused remount,rw: $(mount_flags "$m")"
+unmount_fs "$m" umount
+losetup -d "$ro_loop"
 one_line_error "remount of a directory that is not a diofs mount" "diofs: $m2: " \
 	"$DIOFS_BIN" "$img" "$m2" -o remount,ro
 
@@ -394,11 +450,30 @@ register "$m" "$loop"
 unmount_fs "$m" umount
 # mount(8) resolves LABEL= itself, through libblkid, unless the source is
 # diofs#LABEL=..., which mount.fuse hands to diofs as it is
-echo "diofs#LABEL=$TAG-loop $m fuse defaults 0 0" >"$FSTAB"
-fstab_mount "$m" "$loop"
-[ "$(mount_source "$m")" = "fuseblk.diofs $loop" ] ||
-	fail "fstab diofs#LABEL= mounted $(mount_source "$m")"
-unmount_fs "$m" umount
+# (with a libblkid that knows diofs it would, and mount)
+for type in diofs fuse.diofs; do
+	echo "LABEL=$TAG-loop $m $type defaults 0 0" >"$FSTAB"
+	if out=$(mount --fstab "$FSTAB" "$m" 2>&1); then
+		register "$m" "$loop"
+		unmount_fs "$m" umount
+	else
+		[[ $out == *"can't find LABEL=$TAG-loop"* ]] || fail "LABEL= with type $type: $out"
+	fi
+done
+# ... and diofs#LABEL=... passes mount(8) unresolved whatever the type
+for type in fuse diofs fuse.diofs; do
+	step "fstab diofs#LABEL= with type $type"
+	echo "diofs#LABEL=$TAG-loop $m $type defaults 0 0" >"$FSTAB"
+	fstab_mount "$m" "$loop"
+	[ "$(mount_source "$m")" = "fuseblk.diofs $loop" ] ||
+		fail "fstab diofs#LABEL= with type $type mounted $(mount_source "$m")"
+	unmount_fs "$m" umount
+	echo "diofs#UUID=$UUID_LOOP $m $type defaults 0 0" >"$FSTAB"
+	fstab_mount "$m" "$loop"
+	[ "$(mount_source "$m")" = "fuseblk.diofs $loop" ] ||
+		fail "fstab diofs#UUID= with type $type mounted $(mount_source "$m")"
+	unmount_fs "$m" umount
+done
 # the image itself is no block device: found through a loop device over it
 attach_loop "$img"
 img_loop=$LOOP_DEV

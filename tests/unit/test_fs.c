@@ -1335,6 +1335,156 @@ START_TEST(t_concurrent)
 }
 END_TEST
 
+/* ---- reports and remounts ---------------------------------------------------- */
+
+/* What the engine reported through fs_mount_opts.log. */
+#define MAX_REPORTS 64
+static pthread_mutex_t reports_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct { int level; char line[256]; } reports[MAX_REPORTS];
+static int nreports;
+
+static void report(int level, const char *line)
+{
+	pthread_mutex_lock(&reports_lock);
+	if (nreports < MAX_REPORTS) {
+		reports[nreports].level = level;
+		snprintf(reports[nreports].line, sizeof(reports[0].line), "%s",
+			 line);
+		nreports++;
+	}
+	pthread_mutex_unlock(&reports_lock);
+}
+
+/* Whether a report at level contains text. */
+static bool reported(int level, const char *text)
+{
+	bool found = false;
+	int i;
+
+	pthread_mutex_lock(&reports_lock);
+	for (i = 0; i < nreports && !found; i++)
+		found = reports[i].level == level &&
+			strstr(reports[i].line, text);
+	pthread_mutex_unlock(&reports_lock);
+	return found;
+}
+
+static void mount_with(struct env *e, bool read_only, bool log)
+{
+	struct fs_mount_opts o = { .read_only = read_only,
+				   .log = log ? report : NULL };
+	const char *msg = NULL;
+
+	ck_assert_int_eq(fs_mount_bdev(e->bdev, &o, &e->fs, &msg), 0);
+	ck_assert_int_eq(dio_ctx_create(e->bdev, NULL, &e->ctx), 0);
+}
+
+/* The engine reports a corrupt block, device errors, a journal abort and
+ * the switch to read-only, each once, through the mount's hook. */
+START_TEST(t_reports)
+{
+	const struct geom *g = &geoms[2];
+	struct fs_setattr sa = { .mask = FS_SET_MODE, .mode = 0600 };
+	unsigned char *buf = xalloc(64 * KiB), *dev;
+	char text[64];
+	struct fs_attr a;
+	struct env e;
+	uint64_t ino, blkno;
+	uint32_t off;
+
+	env_init(&e, g, 32 * MiB, NULL);
+	ino = mkfile(&e);
+	fill_pat(buf, 64 * KiB, 0, 3);
+	wr_ok(&e, ino, 0, buf, 64 * KiB);
+	ck_assert_int_eq(super_inode_loc(&e.fs->sb, ino, &blkno, &off), 0);
+	env_unmount(&e);
+
+	/* a flipped byte in the inode's table block */
+	dev = bdev_test_data(e.bdev);
+	dev[blkno * g->fs_bs + off + 8] ^= 0x40;
+	nreports = 0;
+	mount_with(&e, false, true);
+	ck_assert_int_eq(fs_getattr(e.fs, ino, &a), -EUCLEAN);
+	snprintf(text, sizeof(text), "metadata block %llu is corrupt",
+		 (unsigned long long)blkno);
+	ck_assert_msg(reported(LOG_ERR, text), "no report of block %llu",
+		      (unsigned long long)blkno);
+	env_unmount(&e);
+	dev[blkno * g->fs_bs + off + 8] ^= 0x40;
+
+	/* a read the device fails */
+	nreports = 0;
+	mount_with(&e, false, true);
+	bdev_test_fail_range(e.bdev, BDEV_READ, 0, e.size, -EIO);
+	ck_assert_int_lt(rd(&e, ino, 0, buf, 4096), 0);
+	bdev_test_clear_faults(e.bdev);
+	ck_assert(reported(LOG_ERR, "I/O error reading"));
+	ck_assert_int_eq(nreports, 1);
+
+	/* a commit the device fails: the journal aborts, changes stop */
+	bdev_test_fail_range(e.bdev, BDEV_WRITE, 0, e.size, -EIO);
+	ck_assert_int_eq(fs_setattr(e.fs, e.ctx, ino, &sa, &a), 0);
+	ck_assert_int_eq(fs_sync(e.fs), -EIO);
+	bdev_test_clear_faults(e.bdev);
+	ck_assert(reported(LOG_ERR, "I/O error writing"));
+	ck_assert(reported(LOG_CRIT, "the journal aborted a commit"));
+	ck_assert(reported(LOG_CRIT, "stopped all changes"));
+	dio_ctx_destroy(e.ctx);
+	ck_assert_int_eq(fs_unmount(e.fs), -EIO);
+	e.fs = NULL;
+	e.ctx = NULL;
+
+	/* without a hook nothing is reported, and nothing breaks */
+	nreports = 0;
+	mount_with(&e, false, false);
+	bdev_test_fail_range(e.bdev, BDEV_READ, 0, e.size, -EIO);
+	ck_assert_int_lt(rd(&e, ino, 0, buf, 4096), 0);
+	bdev_test_clear_faults(e.bdev);
+	ck_assert_int_eq(nreports, 0);
+	env_done(&e);
+	free(buf);
+}
+END_TEST
+
+/* A filesystem mounted read-only becomes read-write: changes work and
+ * survive the next mount, and a remount read-only writes them home. */
+START_TEST(t_remount_rw)
+{
+	const struct geom *g = &geoms[_i];
+	unsigned char *buf = xalloc(MiB), *back = xalloc(MiB);
+	struct env e;
+	uint64_t ino, ino2;
+
+	env_init(&e, g, 32 * MiB, NULL);
+	ino = mkfile(&e);
+	fill_pat(buf, MiB, 0, 5);
+	wr_ok(&e, ino, 0, buf, MiB);
+	env_unmount(&e);
+
+	mount_with(&e, true, false);
+	ck_assert(fs_read_only(e.fs));
+	ck_assert_int_eq(wr(&e, ino, 0, buf, 10), -EROFS);
+	ck_assert_int_eq(fs_set_read_only(e.fs, false), 0);
+	ck_assert(!fs_read_only(e.fs));
+	ino2 = mkfile(&e);
+	fill_pat(buf, MiB, 0, 6);
+	wr_ok(&e, ino2, 0, buf, MiB);
+	ck_assert_int_eq(fs_set_read_only(e.fs, true), 0);
+	ck_assert_int_eq(wr(&e, ino2, 0, buf, 10), -EROFS);
+	ck_assert_int_eq(fs_set_read_only(e.fs, false), 0);
+	ck_assert_int_eq(set_size(&e, ino, 4096), 0);
+	env_unmount(&e);
+
+	env_mount(&e);
+	ck_assert_uint_eq(attr_of(&e, ino).size, 4096);
+	ck_assert_int_eq(rd(&e, ino2, 0, back, MiB), (ssize_t)MiB);
+	expect_mem(back, buf, MiB, "ino2 after remount,rw");
+	env_done(&e);
+	free(buf);
+	free(back);
+}
+END_TEST
+
 static Suite *fs_suite(void)
 {
 	Suite *s = suite_create("fs");
@@ -1359,6 +1509,8 @@ static Suite *fs_suite(void)
 		{ "mount_errors", t_mount_errors, 1 },
 		{ "mount_checks", t_mount_checks, NGEOMS },
 		{ "concurrent", t_concurrent, NGEOMS },
+		{ "reports", t_reports, 1 },
+		{ "remount_rw", t_remount_rw, NGEOMS },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

@@ -2,42 +2,58 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """meta-bench.py: one metadata or durability workload on a mounted directory.
 
-Run by bench/run-meta-bench, once per workload, filesystem and repetition;
-prints one line "NAME VALUE UNIT".  Workloads:
+Run by bench/compare, once per workload, filesystem and repetition; prints
+one line "NAME VALUE UNIT".  Workloads:
 
-  create DIR N        create N empty files in DIR/t          files/s
-  stat DIR N          stat the N files (the caller drops caches first)
-  unlink DIR N        unlink the N files
-  fsync DIR W SECS    W threads, each rewriting 4 KiB of its own file and
-                      fsyncing it, for SECS seconds       fsyncs/s (sum)
-  untar DIR TARBALL   extract TARBALL under DIR, then sync   seconds
+  create DIR N [DIRS]  create N empty files under DIR: in DIR itself, or
+                       spread evenly over DIRS subdirectories of it (made
+                       first, and timed)                       files/s
+  stat DIR N [DIRS]    stat the N files (the caller drops caches first)
+  unlink DIR N [DIRS]  unlink the N files, then the subdirectories
+  fsync DIR W SECS     W threads, each rewriting 4 KiB of its own file and
+                       fsyncing it, for SECS seconds       fsyncs/s (sum)
 """
 import os
-import subprocess
 import sys
 import threading
 import time
 
 
-def create(d, n):
-    os.makedirs(f"{d}/t", exist_ok=True)
+def paths(d, n, dirs):
+    """The N file names, in creation order, and the subdirectories."""
+    if dirs <= 1:
+        return [f"{d}/f{i}" for i in range(n)], []
+    per = -(-n // dirs)
+    subdirs = [f"{d}/d{k}" for k in range(dirs)]
+    return [f"{subdirs[i // per]}/f{i}" for i in range(n)], subdirs
+
+
+def create(d, n, dirs):
+    files, subdirs = paths(d, n, dirs)
+    os.makedirs(d, exist_ok=True)
     t0 = time.monotonic()
-    for i in range(n):
-        os.close(os.open(f"{d}/t/f{i}", os.O_CREAT | os.O_WRONLY, 0o644))
+    for s in subdirs:
+        os.mkdir(s)
+    for f in files:
+        os.close(os.open(f, os.O_CREAT | os.O_WRONLY, 0o644))
     return n / (time.monotonic() - t0), "files/s"
 
 
-def stat(d, n):
+def stat(d, n, dirs):
+    files, _ = paths(d, n, dirs)
     t0 = time.monotonic()
-    for i in range(n):
-        os.stat(f"{d}/t/f{i}")
+    for f in files:
+        os.stat(f)
     return n / (time.monotonic() - t0), "stats/s"
 
 
-def unlink(d, n):
+def unlink(d, n, dirs):
+    files, subdirs = paths(d, n, dirs)
     t0 = time.monotonic()
-    for i in range(n):
-        os.unlink(f"{d}/t/f{i}")
+    for f in files:
+        os.unlink(f)
+    for s in subdirs:
+        os.rmdir(s)
     return n / (time.monotonic() - t0), "files/s"
 
 
@@ -65,22 +81,13 @@ def fsync(d, writers, secs):
     return sum(counts) / (time.monotonic() - t0), "fsyncs/s"
 
 
-def untar(d, tarball):
-    os.makedirs(f"{d}/src", exist_ok=True)
-    t0 = time.monotonic()
-    subprocess.run(["tar", "-xf", tarball, "-C", f"{d}/src"], check=True)
-    os.sync()
-    return time.monotonic() - t0, "s"
-
-
 def main():
     what, d = sys.argv[1], sys.argv[2]
     if what in ("create", "stat", "unlink"):
-        value, unit = globals()[what](d, int(sys.argv[3]))
+        dirs = int(sys.argv[4]) if len(sys.argv) > 4 else 1
+        value, unit = globals()[what](d, int(sys.argv[3]), dirs)
     elif what == "fsync":
         value, unit = fsync(d, int(sys.argv[3]), float(sys.argv[4]))
-    elif what == "untar":
-        value, unit = untar(d, sys.argv[3])
     else:
         sys.exit(f"meta-bench.py: unknown workload {what}")
     print(f"{what} {value:.1f} {unit}")

@@ -158,9 +158,13 @@ int fs_link(struct fs *fs, uint64_t ino, uint64_t parent, const char *name,
 	    struct fs_attr *attr);
 int fs_unlink(struct fs *fs, uint64_t parent, const char *name);
 int fs_rmdir(struct fs *fs, uint64_t parent, const char *name);
-/* flags: 0, RENAME_NOREPLACE or RENAME_EXCHANGE. */
+/* flags: 0, RENAME_NOREPLACE or RENAME_EXCHANGE, or RENAME_WHITEOUT (with
+ * or without RENAME_NOREPLACE), which leaves a whiteout (a character device
+ * 0/0 owned as cred says) under the old name in the same transaction.
+ * cred may be NULL without RENAME_WHITEOUT. */
 int fs_rename(struct fs *fs, uint64_t parent, const char *name,
-	      uint64_t newparent, const char *newname, unsigned flags);
+	      uint64_t newparent, const char *newname, unsigned flags,
+	      const struct fs_cred *cred);
 /* Returns the target's length; the target is copied without a NUL. */
 ssize_t fs_readlink(struct fs *fs, uint64_t ino, char *buf, size_t size);
 

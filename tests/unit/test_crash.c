@@ -697,7 +697,7 @@ static void do_rename(struct recording *r, unsigned src, unsigned d,
 	int err;
 
 	err = fs_rename(r->fs, m->dirs[m->names[src].dir].ino,
-			m->names[src].name, m->dirs[d].ino, name, 0);
+			m->names[src].name, m->dirs[d].ino, name, 0, NULL);
 	ck_assert_msg(err == 0, "%s: rename %s to %s: %d", where,
 		      m->names[src].name, name, err);
 	model_rename(m, src, d, name, over, at);
@@ -1049,7 +1049,7 @@ static void op_dir_change(struct recording *r)
 	} else {
 		new_name(m, 'd', name, sizeof(name));
 		err = fs_rename(r->fs, m->dirs[md->parent].ino, md->name,
-				m->dirs[md->parent].ino, name, 0);
+				m->dirs[md->parent].ino, name, 0, NULL);
 		ck_assert_msg(err == 0, "%s: rename %s to %s: %d", where, path,
 			      name, err);
 		snprintf(md->name, sizeof(md->name), "%s", name);
@@ -2010,7 +2010,7 @@ static void spoil_rename(struct replay *rp, struct bdev *dev)
 		      where);
 	dir = parent_of(rp, m->eithers[i].path[1], &name);
 	ck_assert_int_eq(fs_rename(rp->fs, dir, name, DIOFS_ROOT_INO,
-				   "elsewhere", 0), 0);
+				   "elsewhere", 0, NULL), 0);
 }
 
 static void spoil_stranger(struct replay *rp, struct bdev *dev)

@@ -178,7 +178,9 @@ ssize_t fs_write(struct fs *fs, struct dio_ctx *ctx, uint64_t ino,
 		 uint64_t off, const struct iovec *iov, int iovcnt);
 int fs_fsync(struct fs *fs, uint64_t ino, bool datasync);
 /* mode: 0, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE|KEEP_SIZE,
- * FALLOC_FL_ZERO_RANGE[|KEEP_SIZE]; others -EOPNOTSUPP. */
+ * FALLOC_FL_ZERO_RANGE[|KEEP_SIZE], FALLOC_FL_COLLAPSE_RANGE or
+ * FALLOC_FL_INSERT_RANGE alone (ext4's rules: file.c rule 6); others
+ * -EOPNOTSUPP. */
 int fs_fallocate(struct fs *fs, struct dio_ctx *ctx, uint64_t ino, int mode,
 		 uint64_t off, uint64_t len);
 /* SEEK_DATA / SEEK_HOLE: *result is the offset found; -ENXIO past EOF. */

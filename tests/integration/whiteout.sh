@@ -35,8 +35,8 @@ make_fs "$img"
 # The overlay and the tmpfs under it go before the daemon's mount.
 ovl_cleanup() {
 	local rc=$?
-	umount "$ovl" 2>/dev/null
-	umount "$low" 2>/dev/null
+	umount "$ovl" 2>/dev/null || true
+	umount "$low" 2>/dev/null || true
 	(exit "$rc")
 	lib_cleanup
 }

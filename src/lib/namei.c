@@ -70,9 +70,9 @@
  *     character device 0/0 of mode 0 (S_IFCHR alone, as ext4 makes it),
  *     owned as any new inode of the caller (rule 4), made and named in
  *     the rename's own transaction, so a crash leaves either the old
- *     state or the moved name and the whiteout together.  Whether the
- *     caller may make device nodes (CAP_MKNOD) is the kernel's check, as
- *     it is for mknod.  With RENAME_EXCHANGE it is -EINVAL.
+ *     state or the moved name and the whiteout together.  Since Linux
+ *     5.8 the VFS lets any user make a whiteout (no CAP_MKNOD), and diofs
+ *     checks nothing of its own.  With RENAME_EXCHANGE it is -EINVAL.
  */
 #include <errno.h>
 #include <stdio.h>		/* RENAME_NOREPLACE, _EXCHANGE, _WHITEOUT */

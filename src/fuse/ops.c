@@ -604,7 +604,8 @@ static void ops_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		return;
 	}
 	/* The whiteout of RENAME_WHITEOUT belongs to the caller, as a node
-	 * made by mknod would; the kernel has checked CAP_MKNOD. */
+	 * made by mknod would (any user may make one: Linux has not asked
+	 * for CAP_MKNOD since 5.8). */
 	req_cred(req, &cred);
 	reply_status(req, fs_rename(req_state(req)->fs, parent, name,
 				    newparent, newname, flags, &cred));

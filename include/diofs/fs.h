@@ -229,9 +229,13 @@ int fs_link(struct fs *fs, uint64_t ino, uint64_t parent, const char *name,
 	    struct fs_attr *attr);
 int fs_unlink(struct fs *fs, uint64_t parent, const char *name);
 int fs_rmdir(struct fs *fs, uint64_t parent, const char *name);
-/* flags: 0, RENAME_NOREPLACE or RENAME_EXCHANGE. */
+/* flags: 0, RENAME_NOREPLACE or RENAME_EXCHANGE, or RENAME_WHITEOUT (with
+ * or without RENAME_NOREPLACE), which leaves a whiteout (a character device
+ * 0/0 owned as cred says) under the old name in the same transaction.
+ * cred may be NULL without RENAME_WHITEOUT. */
 int fs_rename(struct fs *fs, uint64_t parent, const char *name,
-	      uint64_t newparent, const char *newname, unsigned flags);
+	      uint64_t newparent, const char *newname, unsigned flags,
+	      const struct fs_cred *cred);
 /* Returns the target's length; the target is copied without a NUL. */
 ssize_t fs_readlink(struct fs *fs, uint64_t ino, char *buf, size_t size);
 
@@ -251,7 +255,9 @@ ssize_t fs_write(struct fs *fs, struct dio_ctx *ctx, uint64_t ino,
 		 uint64_t off, const struct iovec *iov, int iovcnt);
 int fs_fsync(struct fs *fs, uint64_t ino, bool datasync);
 /* mode: 0, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE|KEEP_SIZE,
- * FALLOC_FL_ZERO_RANGE[|KEEP_SIZE]; others -EOPNOTSUPP. */
+ * FALLOC_FL_ZERO_RANGE[|KEEP_SIZE], FALLOC_FL_COLLAPSE_RANGE or
+ * FALLOC_FL_INSERT_RANGE alone (ext4's rules: file.c rule 6); others
+ * -EOPNOTSUPP. */
 int fs_fallocate(struct fs *fs, struct dio_ctx *ctx, uint64_t ino, int mode,
 		 uint64_t off, uint64_t len);
 /* SEEK_DATA / SEEK_HOLE: *result is the offset found; -ENXIO past EOF. */

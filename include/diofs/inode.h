@@ -279,6 +279,15 @@ int extent_map(struct inode *ip, uint64_t lblk, uint64_t max,
 int extent_punch(struct txn *t, struct inode *ip, uint64_t lblk, uint64_t len);
 /* Free every block of ip, data and tree, in t (the inode is being freed). */
 int extent_destroy(struct txn *t, struct inode *ip);
+/* Remove file blocks [lblk, lblk+len), freeing theirs, and move every later
+ * extent down by len (extent.c rule 7); -EINVAL for len 0. */
+int extent_collapse(struct txn *t, struct inode *ip, uint64_t lblk,
+		    uint64_t len);
+/* Move every extent at or after file block lblk up by len, cutting the one
+ * that straddles lblk, leaving a hole of len blocks; -EFBIG (nothing
+ * changed) if an extent would end past file block limit. */
+int extent_insert_range(struct txn *t, struct inode *ip, uint64_t lblk,
+			uint64_t len, uint64_t limit);
 /* Allocate [lblk, lblk+len) as unwritten where there are holes, in t. */
 int extent_prealloc(struct txn *t, struct inode *ip, uint64_t lblk,
 		    uint64_t len);

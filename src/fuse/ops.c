@@ -97,12 +97,12 @@
 #include <linux/fs.h>
 #include <pthread.h>
 #include <stdint.h>
-#include <stdio.h>		/* RENAME_NOREPLACE, RENAME_EXCHANGE */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "acl.h"
@@ -686,18 +686,19 @@ static void ops_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		       fuse_ino_t newparent, const char *newname,
 		       unsigned int flags)
 {
+	struct fs_cred cred;
+
 	if (name_too_long(name) || name_too_long(newname)) {
 		fuse_reply_err(req, ENAMETOOLONG);
 		return;
 	}
-	/* RENAME_WHITEOUT is for overlay filesystems; diofs has no whiteouts. */
-	if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) {
-		fuse_reply_err(req, EINVAL);
-		return;
-	}
+	/* The whiteout of RENAME_WHITEOUT belongs to the caller, as a node
+	 * made by mknod would (any user may make one: Linux has not asked
+	 * for CAP_MKNOD since 5.8). */
+	req_cred(req, &cred);
 	reply_status(req, OP_NAME, parent, name,
 		     fs_rename(req_state(req)->fs, parent, name, newparent,
-			       newname, flags));
+			       newname, flags, &cred));
 }
 
 static void ops_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,

@@ -18,6 +18,8 @@
  *   convert            unwritten pieces ──────────▶ xs_set(written), merged
  *   extent_punch       pieces ──alloc_free──────▶ xs_set(nothing)
  *   extent_prealloc    holes ──alloc_blocks──────▶ xs_set(unwritten)
+ *   extent_collapse    range ──alloc_free──▶ xs_set(nothing), later ones move down
+ *   extent_insert_range  straddler cut, later ones move up: a hole
  *
  * Rules:
  *  1. Extents never overlap, have len >= 1, and lie inside the device.  Two
@@ -45,6 +47,15 @@
  *     and node frees subtract.
  *  6. A change that fails may leave the transaction half done; the caller
  *     aborts it and the inode is reloaded (inode.h rule 7).
+ *  7. Collapse and insert change the keys of every extent from the range
+ *     to the end of the map: each moves as a delete and an insert under
+ *     the new key, front to back for a collapse and back to front for an
+ *     insert, so it always lands where nothing is mapped.  Flags (written,
+ *     unwritten) and device blocks stay; the collapsed range's blocks are
+ *     freed as a punch frees them (busy until the transaction is
+ *     durable).  All of it is one transaction, atomic across a crash, and
+ *     so limited by the transaction size (DESIGN.md, Known limits).  The
+ *     caller holds dfile.lock exclusive.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -510,12 +521,36 @@ int extent_map(struct inode *ip, uint64_t lblk, uint64_t max,
 	return err;
 }
 
+/* Give back the device blocks of every piece of [lblk, end); the map still
+ * holds them until the caller's xs_set(). */
+static int xs_free_range(struct xstore *xs, uint64_t lblk, uint64_t end)
+{
+	struct inode *ip = xs->ip;
+	struct codec_extent e;
+	uint64_t pos = lblk, s, n;
+	int err;
+
+	while (pos < end) {
+		err = xs_at_or_after(xs, pos, &e);
+		if (err == -ENOENT || (!err && e.lblk >= end))
+			return 0;
+		if (err)
+			return err;
+		s = max_u64(pos, e.lblk);
+		n = min_u64(end, xend(&e)) - s;
+		err = alloc_free(ip->fs->alloc, xs->t, e.pblk + (s - e.lblk), n);
+		if (err)
+			return err;
+		ip->blocks -= n;
+		pos = s + n;
+	}
+	return 0;
+}
+
 int extent_punch(struct txn *t, struct inode *ip, uint64_t lblk, uint64_t len)
 {
 	uint64_t end = len > UINT64_MAX - lblk ? UINT64_MAX : lblk + len;
-	uint64_t pos = lblk;
 	struct xstore xs;
-	struct codec_extent e;
 	int err;
 
 	if (!len)
@@ -523,24 +558,8 @@ int extent_punch(struct txn *t, struct inode *ip, uint64_t lblk, uint64_t len)
 	err = inode_join(t, ip);
 	if (!err)
 		err = xs_open(&xs, ip, t);
-	/* Give back the device blocks of every piece inside the range. */
-	while (!err && pos < end) {
-		uint64_t s, n;
-
-		err = xs_at_or_after(&xs, pos, &e);
-		if (err == -ENOENT || (!err && e.lblk >= end)) {
-			err = 0;
-			break;
-		}
-		if (err)
-			break;
-		s = max_u64(pos, e.lblk);
-		n = min_u64(end, xend(&e)) - s;
-		err = alloc_free(ip->fs->alloc, t, e.pblk + (s - e.lblk), n);
-		if (!err)
-			ip->blocks -= n;
-		pos = s + n;
-	}
+	if (!err)
+		err = xs_free_range(&xs, lblk, end);
 	if (err)
 		return err;
 	/* A whole tree goes at once rather than one delete per extent. */
@@ -584,6 +603,134 @@ int extent_prealloc(struct txn *t, struct inode *ip, uint64_t lblk,
 		}
 		err = xs_fill_hole(&xs, pos, m.len, &pblk, &got);
 		pos += got;
+	}
+	if (!err)
+		err = xs_close(&xs);
+	if (!err)
+		err = inode_write(t, ip);
+	return err;
+}
+
+/* ---- shifting (collapse and insert range, rule 7) ---------------------------- */
+
+/* Move extent e, which nothing else overlaps at its new place, to start at
+ * file block to: a delete and an insert under the new key. */
+static int xs_move(struct xstore *xs, struct codec_extent e, uint64_t to)
+{
+	int err = xs_delete(xs, e.lblk);
+
+	e.lblk = to;
+	return err ? err : xs_insert(xs, &e);
+}
+
+/* Rule 1 where the two sides of a collapse meet at file block at. */
+static int xs_merge_at(struct xstore *xs, uint64_t at)
+{
+	struct codec_extent l, r;
+	int err;
+
+	if (!at)
+		return 0;
+	err = xs_le(xs, at - 1, &l);
+	if (!err)
+		err = xs_ge(xs, at, &r);
+	if (err == -ENOENT)
+		return 0;
+	if (err)
+		return err;
+	if (r.lblk != at || !xent_continues(&l, &r))
+		return 0;
+	err = xs_delete(xs, r.lblk);
+	l.len += r.len;
+	return err ? err : xs_update(xs, &l);
+}
+
+int extent_collapse(struct txn *t, struct inode *ip, uint64_t lblk,
+		    uint64_t len)
+{
+	struct codec_extent e;
+	struct xstore xs;
+	uint64_t pos;
+	int err;
+
+	if (!len || lblk > UINT64_MAX - len)
+		return -EINVAL;
+	err = inode_join(t, ip);
+	if (!err)
+		err = xs_open(&xs, ip, t);
+	if (!err)
+		err = xs_free_range(&xs, lblk, lblk + len);
+	if (!err)
+		err = xs_set(&xs, lblk, lblk + len, NULL);
+	/* Front to back: each extent lands in the room the range (or the
+	 * extent before it) has just left, below every one still to move. */
+	pos = lblk + len;
+	while (!err) {
+		err = xs_ge(&xs, pos, &e);
+		if (err == -ENOENT) {
+			err = 0;
+			break;
+		}
+		if (!err) {
+			pos = xend(&e);
+			err = xs_move(&xs, e, e.lblk - len);
+		}
+	}
+	if (!err)
+		err = xs_merge_at(&xs, lblk);
+	if (!err)
+		err = xs_close(&xs);
+	if (!err)
+		err = inode_write(t, ip);
+	return err;
+}
+
+int extent_insert_range(struct txn *t, struct inode *ip, uint64_t lblk,
+			uint64_t len, uint64_t limit)
+{
+	struct codec_extent e, r;
+	struct xstore xs;
+	uint64_t below = UINT64_MAX;
+	int err;
+
+	if (!len)
+		return -EINVAL;
+	err = inode_join(t, ip);
+	if (!err)
+		err = xs_open(&xs, ip, t);
+	if (err)
+		return err;
+	/* Nothing may end past limit afterwards: refuse before any change. */
+	err = xs_le(&xs, UINT64_MAX, &e);
+	if (!err && xend(&e) > lblk &&
+	    (len > limit || xend(&e) > limit - len))
+		return -EFBIG;
+	if (err && err != -ENOENT)
+		return err;
+	/* Cut the extent that straddles lblk, keeping its flags. */
+	err = xs_le(&xs, lblk, &e);
+	if (!err && e.lblk < lblk && xend(&e) > lblk) {
+		r = xent_tail(&e, lblk);
+		e.len = (uint32_t)(lblk - e.lblk);
+		err = xs_update(&xs, &e);
+		if (!err)
+			err = xs_insert(&xs, &r);
+	} else if (err == -ENOENT) {
+		err = 0;
+	}
+	/* Back to front: each extent moves up into room already left. */
+	while (!err) {
+		err = xs_le(&xs, below, &e);
+		if (err == -ENOENT || (!err && e.lblk < lblk)) {
+			err = 0;
+			break;
+		}
+		if (!err) {
+			err = xs_move(&xs, e, e.lblk + len);
+			if (!err && e.lblk == 0)
+				break;		/* below would wrap */
+			below = e.lblk - 1;
+		}
 	}
 	if (!err)
 		err = xs_close(&xs);

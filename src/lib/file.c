@@ -2,8 +2,8 @@
 /*
  * file: the operations of fs.h on one inode's attributes and data:
  * getattr, setattr (truncate included), open and release, read and write
- * through the direct-I/O worker, fsync, fallocate, lseek for data and
- * holes, copy_file_range.
+ * through the direct-I/O worker, fsync, fallocate (collapse and insert
+ * range among its modes), lseek for data and holes, copy_file_range.
  *
  * Rules:
  *  1. Lock order: dfile.lock, then meta_lock (a transaction), then
@@ -33,6 +33,13 @@
  *     attribute changes, and kept by fs_set_flags() in the inode's flags
  *     (format.h DIOFS_IFL_*, the same bits as Linux's FS_*_FL).
  *  5. Sizes stop at 2^63 - 1 bytes: beyond is -EFBIG.
+ *  6. Collapse and insert range are ext4's: alone in mode (anything else
+ *     with them is -EOPNOTSUPP, as the VFS says before ext4 sees it),
+ *     offset and length whole fs blocks (-EINVAL), a collapse ending
+ *     before end of file and an insert starting before it (-EINVAL), an
+ *     insert that would grow the file past rule 5 -EFBIG.  The extents move
+ *     and the size changes in one transaction (extent.c rule 7), with
+ *     dfile.lock exclusive as for a punch.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -147,8 +154,15 @@ static int zero_eof_tail(struct dio_ctx *ctx, struct inode *ip,
 			 uint64_t size)
 {
 	uint64_t bs = ip->fs->sb.block_size;
+	uint64_t end = align_up(size, bs);
 
-	return dio_zero_range(ctx, &ip->dfile, size, align_up(size, bs) - size);
+	/* No write reaches past rule 5's limit, so the bytes there are still
+	 * the zeros of the block's allocation, and the worker takes no range
+	 * that ends there. */
+	if (end > FILE_MAX_SIZE)
+		end = FILE_MAX_SIZE;
+	return end > size ? dio_zero_range(ctx, &ip->dfile, size, end - size)
+			  : 0;
 }
 
 /* Zero the partial blocks at the edges of [off, end); returns the whole
@@ -592,11 +606,101 @@ out_put:
 	return err;
 }
 
+/* Rule 6: the size checks of a collapse or insert, under dfile.lock. */
+static int shift_check(bool collapse, uint64_t size, uint64_t off,
+		       uint64_t len)
+{
+	if (collapse)
+		return off + len >= size ? -EINVAL : 0;
+	if (len > FILE_MAX_SIZE - size)
+		return -EFBIG;
+	return off >= size ? -EINVAL : 0;
+}
+
+/* Rule 6: FALLOC_FL_COLLAPSE_RANGE or FALLOC_FL_INSERT_RANGE, alone. */
+static int shift_once(struct fs *fs, struct dio_ctx *ctx, uint64_t ino,
+		      bool collapse, uint64_t off, uint64_t len)
+{
+	uint32_t bits = fs->sb.block_bits;
+	uint64_t old, limit = (FILE_MAX_SIZE >> bits) + 1;
+	struct inode *ip;
+	struct txn *t;
+	int err;
+
+	err = get_regular(fs, ino, -ENODEV, &ip);
+	if (err)
+		return err;
+	if ((off | len) & (fs->sb.block_size - 1)) {
+		err = -EINVAL;
+		goto out_put;
+	}
+	if (!fs_writable(fs)) {
+		err = -EROFS;
+		goto out_put;
+	}
+
+	lock_for_change(ctx, ip);
+	old = ip->dfile.size;
+	err = shift_check(collapse, old, off, len);
+	/* Rule 2: the old last block moves whole, its tail past end of file
+	 * with it, and must hold zeros there at its new place too. */
+	if (!err)
+		err = zero_eof_tail(ctx, ip, old);
+	if (err)
+		goto out_unlock;
+	err = fs_txn_begin(fs, &t);
+	if (err)
+		goto out_unlock;
+	if (collapse)
+		err = extent_collapse(t, ip, off >> bits, len >> bits);
+	else
+		err = extent_insert_range(t, ip, off >> bits, len >> bits,
+					  limit);
+	if (!err) {
+		__atomic_store_n(&ip->dfile.size,
+				 collapse ? old - len : old + len,
+				 __ATOMIC_RELAXED);
+		ip->mtime = ip->ctime = inode_now();
+		err = inode_write(t, ip);
+	}
+	err = fs_txn_end(fs, t, err);
+	if (err)
+		__atomic_store_n(&ip->dfile.size, old, __ATOMIC_RELAXED);
+out_unlock:
+	pthread_rwlock_unlock(&ip->dfile.lock);
+out_put:
+	inode_put(ip);
+	return err;
+}
+
+/* The checks the VFS makes before any filesystem sees a shift. */
+static int shift_args(int mode, uint64_t off, uint64_t len)
+{
+	if (mode != FALLOC_FL_COLLAPSE_RANGE && mode != FALLOC_FL_INSERT_RANGE)
+		return -EOPNOTSUPP;
+	if (!len)
+		return -EINVAL;
+	if (off > FILE_MAX_SIZE || len > FILE_MAX_SIZE - off)
+		return -EFBIG;
+	return 0;
+}
+
 int fs_fallocate(struct fs *fs, struct dio_ctx *ctx, uint64_t ino, int mode,
 		 uint64_t off, uint64_t len)
 {
-	int err = fallocate_once(fs, ctx, ino, mode, off, len);
+	bool collapse = mode & FALLOC_FL_COLLAPSE_RANGE;
+	bool shift = mode & (FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_INSERT_RANGE);
+	int err;
 
+	if (shift) {
+		err = shift_args(mode, off, len);
+		if (!err)
+			err = shift_once(fs, ctx, ino, collapse, off, len);
+		if (fs_retry_nospc(fs, err))
+			err = shift_once(fs, ctx, ino, collapse, off, len);
+		return err;
+	}
+	err = fallocate_once(fs, ctx, ino, mode, off, len);
 	if (fs_retry_nospc(fs, err))
 		err = fallocate_once(fs, ctx, ino, mode, off, len);
 	return err;

@@ -66,9 +66,16 @@
  *     target into unwritten blocks and converts them once it is on the
  *     device; a second transaction names the inode and takes it off the
  *     list.  No name ever points at a target that is not on the device.
+ *  8. RENAME_WHITEOUT leaves a whiteout under the source's old name: a new
+ *     character device 0/0 of mode 0 (S_IFCHR alone, as ext4 makes it),
+ *     owned as any new inode of the caller (rule 4), made and named in
+ *     the rename's own transaction, so a crash leaves either the old
+ *     state or the moved name and the whiteout together.  Since Linux
+ *     5.8 the VFS lets any user make a whiteout (no CAP_MKNOD), and diofs
+ *     checks nothing of its own.  With RENAME_EXCHANGE it is -EINVAL.
  */
 #include <errno.h>
-#include <stdio.h>		/* RENAME_NOREPLACE, RENAME_EXCHANGE */
+#include <stdio.h>		/* RENAME_NOREPLACE, _EXCHANGE, _WHITEOUT */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -693,10 +700,11 @@ int fs_rmdir(struct fs *fs, uint64_t parent, const char *name)
  * the target tg it replaces or exchanges with (NULL: none). */
 struct rename_op {
 	struct txn *t;
-	struct inode *p1, *p2, *s, *tg;
+	struct inode *p1, *p2, *s, *tg, *wh;
 	const char *name, *newname;
 	size_t len, newlen;
 	unsigned flags;
+	const struct fs_cred *cred;	/* owner of the whiteout */
 };
 
 /* *inside: whether directory anc is dir or one of its ancestors.  One
@@ -784,7 +792,10 @@ static int rename_move(struct rename_op *r, struct timespec now)
 		err = dir_add(r->t, r->p2, r->newname, r->newlen, s->ino,
 			      codec_ftype(s->mode));
 	}
-	if (!err)
+	if (!err && r->wh)
+		err = dir_replace(r->t, r->p1, r->name, r->len, r->wh->ino,
+				  codec_ftype(r->wh->mode));
+	else if (!err)
 		err = dir_remove(r->t, r->p1, r->name, r->len);
 	if (!err && S_ISDIR(s->mode) && r->p1 != r->p2)
 		move_dir(s, r->p1, r->p2);
@@ -808,6 +819,18 @@ static int rename_exchange(struct rename_op *r)
 			move_dir(tg, r->p2, r->p1);
 	}
 	return err;
+}
+
+/* Rule 8: the whiteout that takes the source's place, made in r->t. */
+static int rename_new_whiteout(struct rename_op *r)
+{
+	mode_t mode = S_IFCHR;
+	uid_t uid;
+	gid_t gid;
+
+	new_owner(r->p1, r->cred, &mode, &uid, &gid);
+	return inode_new(r->p1->fs, r->t, r->p1->ino, mode, uid, gid, 0,
+			 &r->wh);
 }
 
 /* Everything under the transaction; the inodes pinned go to r. */
@@ -858,6 +881,8 @@ static int rename_locked(struct rename_op *r)
 		err = inode_join(r->t, r->s);
 	if (!err && r->tg)
 		err = inode_join(r->t, r->tg);
+	if (!err && r->flags & RENAME_WHITEOUT)
+		err = rename_new_whiteout(r);
 	if (err)
 		return err;
 	now = inode_now();
@@ -879,20 +904,26 @@ static int rename_locked(struct rename_op *r)
 		err = inode_write(r->t, r->p1);
 	if (!err && r->p2 != r->p1)
 		err = inode_write(r->t, r->p2);
+	if (!err && r->wh)
+		err = inode_write(r->t, r->wh);
 	return err;
 }
 
 static int rename_once(struct fs *fs, uint64_t parent, const char *name,
-		       uint64_t newparent, const char *newname, unsigned flags)
+		       uint64_t newparent, const char *newname, unsigned flags,
+		       const struct fs_cred *cred)
 {
 	struct rename_op r = {
-		.name = name, .newname = newname, .flags = flags,
+		.name = name, .newname = newname, .flags = flags, .cred = cred,
 	};
 	enum name_kind k1, k2;
 	int err;
 
-	if ((flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) ||
-	    (flags & RENAME_NOREPLACE && flags & RENAME_EXCHANGE))
+	/* The combinations renameat2(2) refuses, in the same words. */
+	if ((flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT)) ||
+	    (flags & RENAME_EXCHANGE &&
+	     flags & (RENAME_NOREPLACE | RENAME_WHITEOUT)) ||
+	    (flags & RENAME_WHITEOUT && !cred))
 		return -EINVAL;
 	err = name_check(name, &r.len, &k1);
 	if (!err)
@@ -912,6 +943,8 @@ static int rename_once(struct fs *fs, uint64_t parent, const char *name,
 	err = fs_txn_begin(fs, &r.t);
 	if (!err)
 		err = fs_txn_end(fs, r.t, rename_locked(&r));
+	if (r.wh)
+		inode_put(r.wh);	/* frees it if the transaction failed */
 	if (r.tg)
 		inode_put(r.tg);	/* may free it: after the transaction */
 	if (r.s)
@@ -923,12 +956,15 @@ out_put:
 }
 
 int fs_rename(struct fs *fs, uint64_t parent, const char *name,
-	      uint64_t newparent, const char *newname, unsigned flags)
+	      uint64_t newparent, const char *newname, unsigned flags,
+	      const struct fs_cred *cred)
 {
-	int err = rename_once(fs, parent, name, newparent, newname, flags);
+	int err = rename_once(fs, parent, name, newparent, newname, flags,
+			      cred);
 
 	if (fs_retry_nospc(fs, err))
-		err = rename_once(fs, parent, name, newparent, newname, flags);
+		err = rename_once(fs, parent, name, newparent, newname, flags,
+				  cred);
 	return err;
 }
 

@@ -3,7 +3,7 @@
  * fsx.c: a randomized file exerciser for diofs mounts.
  *
  *   fsx [-n OPS] [-S SEED] [-l MAXLEN] [-o MAXOP] [-c CHECK] [-R REMOUNT]
- *       [-N] [-M] [-v] FILE [REMOUNT_CMD]
+ *       [-N] [-M] [-C] [-I] [-v] FILE [REMOUNT_CMD]
  *
  * fsx truncates FILE to zero, then applies OPS random operations to it and
  * to an in-memory model of what it must hold (its bytes and its size):
@@ -12,7 +12,9 @@
  * O_DIRECT writes and reads through a second descriptor at aligned and
  * unaligned offsets, lengths and buffer addresses, truncates up and down,
  * fallocate (plain, KEEP_SIZE, PUNCH_HOLE, ZERO_RANGE with and without
- * KEEP_SIZE), copy_file_range inside the file, fsync and fdatasync.  After
+ * KEEP_SIZE; with -C and -I also COLLAPSE_RANGE and INSERT_RANGE in
+ * whole st_blksize blocks), copy_file_range inside the file, fsync and
+ * fdatasync.  After
  * each operation it reads back the range the operation touched and checks
  * st_size; every CHECK operations it compares the whole file, once through
  * the page cache and once with O_DIRECT; after fsync it checks that the
@@ -55,6 +57,13 @@
  *     the handler jumps back and the report is printed as for a mismatch.
  *     -M leaves mappings out, for mounts with -o direct_io, where the
  *     kernel refuses shared mappings of FUSE files.
+ *  6. Collapse and insert range are off unless -C and -I ask for them:
+ *     Linux's FUSE client refuses both modes itself (EOPNOTSUPP) and never
+ *     passes them to a daemon, so a diofs mount cannot run them.  They
+ *     pick only what ext4 accepts (whole blocks, a collapse ending before
+ *     EOF, an insert starting before it and keeping the file within -l),
+ *     and an empty or one-block file skips them.  Without -C and -I a
+ *     seed runs the operations it ran before they existed.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -96,6 +105,8 @@ enum fsx_op {
 	OP_FALLOC,
 	OP_COPY,
 	OP_FSYNC,
+	OP_COLLAPSE,
+	OP_INSERT,
 	OP_NR,
 	/* not drawn at random; they appear in the log */
 	OP_CHECK = OP_NR,
@@ -116,6 +127,8 @@ static const char *const op_name[OP_NAMES] = {
 	[OP_FALLOC] = "FALLOCATE",
 	[OP_COPY] = "COPY_RANGE",
 	[OP_FSYNC] = "FSYNC",
+	[OP_COLLAPSE] = "COLLAPSE_RANGE",
+	[OP_INSERT] = "INSERT_RANGE",
 	[OP_CHECK] = "CHECK_ALL",
 	[OP_REMOUNT] = "REMOUNT",
 };
@@ -134,6 +147,8 @@ static const unsigned op_weight[OP_NR] = {
 	[OP_FALLOC] = 5,
 	[OP_COPY] = 6,
 	[OP_FSYNC] = 3,
+	[OP_COLLAPSE] = 4,
+	[OP_INSERT] = 4,
 };
 
 /* Flags of a log entry. */
@@ -166,6 +181,7 @@ struct fsx {
 	long remount_every;
 	bool lenient;
 	bool no_mmap;
+	bool collapse, insert;	/* -C, -I (rule 6) */
 	bool verbose;
 	const char *path;
 	const char *remount;
@@ -174,6 +190,7 @@ struct fsx {
 	long pagesize;
 	int fd;			/* buffered and mapped access */
 	int dfd;		/* O_DIRECT access */
+	off_t blksize;		/* st_blksize: the unit of collapse and insert */
 
 	/* the model (rule 1) */
 	unsigned char *good;
@@ -260,9 +277,12 @@ static off_t max_off(off_t a, off_t b)
 /* The flags that change what a seed does, for the lines that name a run. */
 static const char *mode_flags(void)
 {
-	static const char *const flags[] = { "", " -N", " -M", " -N -M" };
+	static char buf[16];
 
-	return flags[fsx.lenient + 2 * fsx.no_mmap];
+	snprintf(buf, sizeof(buf), "%s%s%s%s", fsx.lenient ? " -N" : "",
+		 fsx.no_mmap ? " -M" : "", fsx.collapse ? " -C" : "",
+		 fsx.insert ? " -I" : "");
+	return buf;
 }
 
 static void print_log_entry(FILE *f, const struct fsx_log *e)
@@ -487,6 +507,28 @@ static void model_zero(off_t off, off_t len)
 	memset(fsx.good + off, 0, len);
 	for (i = off; i < off + len; i++)
 		fsx.who[i] = fsx.opno;
+}
+
+/* Rule 6: the bytes from off+len move down to off (collapse) or those
+ * from off up to off+len, leaving zeros (insert); the size follows. */
+static void model_shift(bool collapse, off_t off, off_t len)
+{
+	off_t from = collapse ? off + len : off;
+	off_t to = collapse ? off : off + len, n = fsx.size - from;
+
+	memmove(fsx.good + to, fsx.good + from, n);
+	memmove(fsx.who + to, fsx.who + from, n * sizeof(*fsx.who));
+	if (collapse) {
+		fsx.size -= len;
+		model_zero(fsx.size, len);
+		if (fsx.alloc_hi > off)
+			fsx.alloc_hi = max_off(off, fsx.alloc_hi - len);
+	} else {
+		model_zero(off, len);
+		fsx.size += len;
+		if (fsx.alloc_hi > off)
+			fsx.alloc_hi += len;
+	}
 }
 
 /* ---- I/O helpers --------------------------------------------------------- */
@@ -1030,6 +1072,48 @@ static void op_fallocate(enum fsx_op op)
 	remember(off, len);
 }
 
+/* Rule 6: collapse or insert whole blocks, where ext4 allows it. */
+static void op_shift(enum fsx_op op)
+{
+	bool collapse = op == OP_COLLAPSE;
+	int mode = collapse ? FALLOC_FL_COLLAPSE_RANGE : FALLOC_FL_INSERT_RANGE;
+	off_t bs = fsx.blksize, blocks, most, off, len;
+	struct fsx_log *e;
+
+	if (collapse) {
+		/* whole blocks that end before EOF */
+		blocks = (fsx.size - 1) / bs;
+		off = rnd_below(blocks) * bs;
+		most = blocks - off / bs;
+	} else {
+		/* off before EOF; the file stays within -l */
+		off = rnd_below((fsx.size + bs - 1) / bs) * bs;
+		most = (fsx.maxlen - fsx.size) / bs;
+	}
+	most = min_off(most, max_off(fsx.maxop / bs, 1));
+	len = (1 + rnd_below(most)) * bs;
+	e = log_op(op, off, len);
+	if (fsx.size < 1 || most < 1) {
+		e->flags |= LOG_SKIPPED;
+		log_done(e);
+		return;
+	}
+	if (fallocate(fsx.fd, mode, off, len)) {
+		int err = errno;
+
+		if (unsupported(op, err, op_name[op])) {
+			e->flags |= LOG_SKIPPED;
+			return;
+		}
+		finding("fallocate mode 0x%x 0x%jx+0x%jx: %s", mode,
+			(intmax_t)off, (intmax_t)len, strerror(err));
+	}
+	model_shift(collapse, off, len);
+	log_done(e);
+	verify_range(off, fsx.size - off, "read back after a shift");
+	remember(off, len);
+}
+
 /*
  * copy_file_range inside the file, between ranges that do not overlap (the
  * kernel refuses overlapping ones).  A short count is allowed only at EOF;
@@ -1134,6 +1218,15 @@ static void open_file(int flags)
 	fsx.dfd = open(fsx.path, O_RDWR | O_DIRECT);
 	if (fsx.dfd < 0)
 		finding("opening %s with O_DIRECT: %s", fsx.path, strerror(errno));
+	if (!fsx.blksize) {
+		struct stat st;
+
+		if (fstat(fsx.fd, &st) || st.st_blksize <= 0 ||
+		    fsx.maxlen % st.st_blksize)
+			setup_failed("%s: no block size that divides -l",
+				     fsx.path);
+		fsx.blksize = st.st_blksize;
+	}
 }
 
 /*
@@ -1196,7 +1289,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 "usage: fsx [-n OPS] [-S SEED] [-l MAXLEN] [-o MAXOP] [-c CHECK] [-R REMOUNT]\n"
-"           [-N] [-M] [-v] FILE [REMOUNT_CMD]\n"
+"           [-N] [-M] [-C] [-I] [-v] FILE [REMOUNT_CMD]\n"
 "  -n OPS      operations to run (default 10000)\n"
 "  -S SEED     seed of the operations and data (default: from the clock)\n"
 "  -l MAXLEN   largest file size, a multiple of 4096 (default 262144)\n"
@@ -1206,6 +1299,8 @@ static void usage(FILE *f)
 "  -N          not a FUSE file: skip unsupported operations, keep O_DIRECT\n"
 "              aligned\n"
 "  -M          no shared mappings (for diofs mounted with -o direct_io)\n"
+"  -C          also collapse ranges (FALLOC_FL_COLLAPSE_RANGE)\n"
+"  -I          also insert ranges (FALLOC_FL_INSERT_RANGE)\n"
 "  -v          print every operation\n"
 "REMOUNT_CMD is run with system(3) while FILE is closed; it must unmount and\n"
 "mount the filesystem again.  It is also run once at the end.\n");
@@ -1237,7 +1332,7 @@ static void parse_args(int argc, char **argv)
 	fsx.maxop = 64 * 1024;
 	fsx.check_every = 100;
 	fsx.remount_every = 1000;
-	while ((c = getopt(argc, argv, "n:S:l:o:c:R:NMvh")) != -1) {
+	while ((c = getopt(argc, argv, "n:S:l:o:c:R:NMCIvh")) != -1) {
 		switch (c) {
 		case 'n':
 			fsx.nops = parse_num(optarg, 0, LONG_MAX, "-n");
@@ -1265,6 +1360,12 @@ static void parse_args(int argc, char **argv)
 		case 'M':
 			fsx.no_mmap = true;
 			break;
+		case 'C':
+			fsx.collapse = true;
+			break;
+		case 'I':
+			fsx.insert = true;
+			break;
 		case 'v':
 			fsx.verbose = true;
 			break;
@@ -1290,6 +1391,8 @@ static void parse_args(int argc, char **argv)
 		fsx.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 16);
 	fsx.rng = fsx.seed;
 	fsx.disabled[OP_MAPWRITE] = fsx.disabled[OP_MAPREAD] = fsx.no_mmap;
+	fsx.disabled[OP_COLLAPSE] = !fsx.collapse;
+	fsx.disabled[OP_INSERT] = !fsx.insert;
 }
 
 static enum fsx_op pick_op(void)
@@ -1340,6 +1443,10 @@ static void run_op(enum fsx_op op)
 		break;
 	case OP_COPY:
 		op_copy();
+		break;
+	case OP_COLLAPSE:
+	case OP_INSERT:
+		op_shift(op);
 		break;
 	default:
 		op_fsync();

@@ -12,7 +12,10 @@
 # back; an image file with 64 KiB blocks mounted with -o direct_io,
 # where every read and write goes to the daemon as the application made it
 # (and the kernel refuses shared mappings, so fsx runs with -M).
-# fsck.diofs -n checks the filesystem after every unmount.
+# fsck.diofs -n checks the filesystem after every unmount.  fsx's collapse
+# and insert range (-C, -I) stay off: the kernel's FUSE client refuses both
+# modes before diofs sees them (ranges.sh asserts that, and checks fsx's
+# model of them on ext4).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 

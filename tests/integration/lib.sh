@@ -411,7 +411,7 @@ pyrun() {
 	python3 -c "
 import ctypes, errno, os, stat, sys
 libc = ctypes.CDLL(None, use_errno=True)
-RENAME_NOREPLACE, RENAME_EXCHANGE = 1, 2
+RENAME_NOREPLACE, RENAME_EXCHANGE, RENAME_WHITEOUT = 1, 2, 4
 def renameat2(a, b, flags):
     if libc.renameat2(-100, os.fsencode(a), -100, os.fsencode(b), flags):
         e = ctypes.get_errno()

@@ -45,7 +45,9 @@
  *  4. A rename over an existing name, when both files were durable,
  *     leaves that name on one of the two with its whole contents; a rename
  *     of a durable file to a new name leaves the file at one of its two
- *     names.
+ *     names.  A rename with RENAME_WHITEOUT is atomic with its whiteout:
+ *     where the rename is done, the old name is a whiteout (a character
+ *     device 0/0 of mode 0); where it is not, the old name is none.
  *  5. Every byte of every file reachable in any state is zero, or was
  *     written to that file at that offset by the workload: pattern.h seeds
  *     name the file and the version.  So no GARBAGE, no other file's data
@@ -153,6 +155,7 @@ struct mdir {
 	bool live;
 	uint64_t moved_at;	/* log position of its last rename, or 0 */
 	bool moved_synced;	/* a sync returned after that rename */
+	unsigned whiteouts;	/* left in it by renames; never removed */
 };
 
 /* A name of a file (directories name themselves). */
@@ -174,10 +177,12 @@ struct promise {
 	uint64_t path_until, data_until, xattr_until;
 };
 
-/* Rule 4: path[0] holds c[0], or path[1] holds c[1]. */
+/* Rule 4: path[0] holds c[0], or path[1] holds c[1]; with a whiteout,
+ * white is one exactly when path[1] holds c[1]. */
 struct either {
 	unsigned file[2];
 	char path[2][PATH_LEN];
+	char white[PATH_LEN];	/* "": no whiteout */
 	const struct content *c[2];
 	uint64_t at;		/* both versions durable from here */
 	uint64_t renamed_at;
@@ -313,10 +318,10 @@ static void path_changed(struct model *m, const char *changed, bool prefix,
 			p->path_until = at;
 	}
 	for (i = 0; i < m->neithers; i++)
-		for (k = 0; k < 2; k++)
+		for (k = 0; k < 3; k++)
 			if (m->eithers[i].until == NEVER &&
-			    path_matches(m->eithers[i].path[k], changed,
-					 prefix))
+			    path_matches(k < 2 ? m->eithers[i].path[k] :
+					 m->eithers[i].white, changed, prefix))
 				m->eithers[i].until = at;
 }
 
@@ -440,7 +445,8 @@ static const struct promise *clean_promise(const struct model *m, unsigned f,
 
 static void add_either(struct model *m, const struct promise *a,
 		       const char *path_a, const struct promise *b,
-		       const char *path_b, uint64_t renamed_at)
+		       const char *path_b, const char *white,
+		       uint64_t renamed_at)
 {
 	struct either *e;
 
@@ -454,6 +460,7 @@ static void add_either(struct model *m, const struct promise *a,
 	e->file[1] = b->file;
 	snprintf(e->path[0], PATH_LEN, "%s", path_a);
 	snprintf(e->path[1], PATH_LEN, "%s", path_b);
+	snprintf(e->white, PATH_LEN, "%s", white ? white : "");
 	e->c[0] = a->c;
 	e->c[1] = b->c;
 	e->at = a->at > b->at ? a->at : b->at;
@@ -462,9 +469,10 @@ static void add_either(struct model *m, const struct promise *a,
 }
 
 /* The model's side of renaming name src to name in dir (over name over,
- * or -1), done at log position at (rule 4). */
+ * or -1), done at log position at, leaving a whiteout or not (rule 4). */
 static void model_rename(struct model *m, unsigned src, unsigned dir,
-			 const char *name, int over, uint64_t at)
+			 const char *name, int over, bool whiteout,
+			 uint64_t at)
 {
 	unsigned f = m->names[src].file;
 	char from[PATH_LEN], to[PATH_LEN];
@@ -478,14 +486,17 @@ static void model_rename(struct model *m, unsigned src, unsigned dir,
 		old = clean_promise(m, m->names[over].file, to);
 	path_changed(m, from, false, at);
 	path_changed(m, to, false, at);
+	if (whiteout)
+		m->dirs[m->names[src].dir].whiteouts++;
 	drop_name(m, src);
 	if (over >= 0)
 		drop_name(m, (unsigned)over);
 	add_name(m, dir, name, f, at);
 	if (old && whole)
-		add_either(m, old, to, whole, to, at);
+		add_either(m, old, to, whole, to, whiteout ? from : NULL, at);
 	else if (over < 0 && moved)
-		add_either(m, moved, from, moved, to, at);
+		add_either(m, moved, from, moved, to, whiteout ? from : NULL,
+			   at);
 }
 
 static const struct mfile *file_by_id(const struct model *m, uint64_t ino,
@@ -692,17 +703,17 @@ static void do_fsync(struct recording *r, unsigned f, bool datasync)
 }
 
 static void do_rename(struct recording *r, unsigned src, unsigned d,
-		      const char *name, int over)
+		      const char *name, int over, unsigned flags)
 {
 	struct model *m = r->m;
 	uint64_t at = logpos(r);
 	int err;
 
 	err = fs_rename(r->fs, m->dirs[m->names[src].dir].ino,
-			m->names[src].name, m->dirs[d].ino, name, 0);
-	ck_assert_msg(err == 0, "%s: rename %s to %s: %d", where,
-		      m->names[src].name, name, err);
-	model_rename(m, src, d, name, over, at);
+			m->names[src].name, m->dirs[d].ino, name, flags, &cred);
+	ck_assert_msg(err == 0, "%s: rename %s to %s (flags %u): %d", where,
+		      m->names[src].name, name, flags, err);
+	model_rename(m, src, d, name, over, flags & RENAME_WHITEOUT, at);
 }
 
 static void op_create(struct recording *r)
@@ -829,11 +840,13 @@ static void op_fallocate(struct recording *r, int f)
 	 * promised about it still holds. */
 }
 
-/* A file to a new name, or over another file's name. */
+/* A file to a new name, or over another file's name; one in three
+ * leaves a whiteout behind. */
 static void op_rename(struct recording *r)
 {
 	struct model *m = r->m;
 	int src = pick_name(m), over = pick_name(m);
+	unsigned flags = rnd_below(3) == 0 ? RENAME_WHITEOUT : 0;
 	char name[12];
 
 	if (src < 0 || m->nnames + 1 >= MAX_NAMES)
@@ -841,15 +854,16 @@ static void op_rename(struct recording *r)
 	if (over >= 0 && rnd_below(3) == 0 &&
 	    m->names[over].file != m->names[src].file) {
 		do_rename(r, (unsigned)src, m->names[over].dir,
-			  m->names[over].name, over);
+			  m->names[over].name, over, flags);
 		return;
 	}
 	new_name(m, 'f', name, sizeof(name));
-	do_rename(r, (unsigned)src, pick_dir(m, MAX_DEPTH + 1), name, -1);
+	do_rename(r, (unsigned)src, pick_dir(m, MAX_DEPTH + 1), name, -1,
+		  flags);
 }
 
 /* The atomic replace: write a new file, fsync it, rename it over a
- * durable one. */
+ * durable one (leaving a whiteout, one time in three). */
 static void op_replace(struct recording *r)
 {
 	struct model *m = r->m;
@@ -869,7 +883,8 @@ static void op_replace(struct recording *r)
 	for (n = m->nnames; n-- > 0;)
 		if (m->names[n].live && m->names[n].file == tmp)
 			break;
-	do_rename(r, n, m->names[target].dir, m->names[target].name, target);
+	do_rename(r, n, m->names[target].dir, m->names[target].name, target,
+		  rnd_below(3) == 0 ? RENAME_WHITEOUT : 0);
 }
 
 static void op_link(struct recording *r)
@@ -1023,6 +1038,9 @@ static bool dir_empty(const struct model *m, unsigned d)
 {
 	unsigned k;
 
+	if (m->dirs[d].whiteouts)
+		return false;
+
 	for (k = 0; k < m->ndirs; k++)
 		if (m->dirs[k].live && k != 0 && m->dirs[k].parent == d)
 			return false;
@@ -1052,7 +1070,7 @@ static void op_dir_change(struct recording *r)
 	} else {
 		new_name(m, 'd', name, sizeof(name));
 		err = fs_rename(r->fs, m->dirs[md->parent].ino, md->name,
-				m->dirs[md->parent].ino, name, 0);
+				m->dirs[md->parent].ino, name, 0, NULL);
 		ck_assert_msg(err == 0, "%s: rename %s to %s: %d", where, path,
 			      name, err);
 		snprintf(md->name, sizeof(md->name), "%s", name);
@@ -1162,7 +1180,8 @@ enum bad_kind {
 	BAD_SIZE,	/* a promised size differs */
 	BAD_DATA,	/* promised data differs */
 	BAD_XATTR,	/* promised extended attributes differ */
-	BAD_RENAME,	/* a renamed file is at neither name */
+	BAD_RENAME,	/* a renamed file is at neither name, or its
+			 * whiteout does not follow the rename */
 	NBAD
 };
 
@@ -1179,7 +1198,7 @@ static const char *const bad_names[NBAD] = {
 	[BAD_SIZE] = "fsynced size differs",
 	[BAD_DATA] = "fsynced data differs",
 	[BAD_XATTR] = "fsynced xattrs differ",
-	[BAD_RENAME] = "renamed file at neither name",
+	[BAD_RENAME] = "renamed file at neither name, or whiteout wrong",
 };
 
 /* A crash state: where it was made (rule 2) and what it holds. */
@@ -1561,6 +1580,14 @@ static void check_xattrs(struct replay *rp, const struct promise *p)
 	}
 }
 
+/* Whether path is a whiteout: a character device 0/0 of mode 0. */
+static bool is_whiteout(struct replay *rp, const char *path)
+{
+	struct fs_attr a;
+
+	return resolve(rp, path, &a) == 0 && a.mode == S_IFCHR && a.rdev == 0;
+}
+
 /* Rules 2 and 4: what was promised before the power went, and whose
  * next change has no write in the state. */
 static void check_promises(struct replay *rp)
@@ -1569,6 +1596,7 @@ static void check_promises(struct replay *rp)
 	const struct state *st = rp->st;
 	enum bad_kind kind;
 	char why[256], why2[256];
+	bool done;
 	size_t i;
 
 	for (i = 0; i < m->npromises; i++) {
@@ -1594,13 +1622,22 @@ static void check_promises(struct replay *rp)
 		if (e->at > st->power_until || e->until < st->applied_end)
 			continue;
 		rp->eithers_checked++;
-		if (holds(rp, e->path[0], e->c[0], &kind, why, sizeof(why)) ||
-		    holds(rp, e->path[1], e->c[1], &kind, why2, sizeof(why2)))
-			continue;
-		bad(rp, BAD_RENAME, "renamed at log %" PRIu64 ": %s (%s, size %" PRIu64 "): %s; %s (%s, size %" PRIu64 "): %s",
+		if (holds(rp, e->path[0], e->c[0], &kind, why, sizeof(why))) {
+			done = false;
+		} else if (holds(rp, e->path[1], e->c[1], &kind, why2,
+				 sizeof(why2))) {
+			done = true;
+		} else {
+			bad(rp, BAD_RENAME, "renamed at log %" PRIu64 ": %s (%s, size %" PRIu64 "): %s; %s (%s, size %" PRIu64 "): %s",
 		    e->renamed_at, e->path[0], m->files[e->file[0]].name,
 		    e->c[0]->size, why, e->path[1], m->files[e->file[1]].name,
 		    e->c[1]->size, why2);
+			continue;
+		}
+		if (e->white[0] && is_whiteout(rp, e->white) != done)
+			bad(rp, BAD_RENAME, "renamed at log %" PRIu64 " with a whiteout: the rename is %s, but %s is %s",
+			    e->renamed_at, done ? "done" : "not done",
+			    e->white, done ? "no whiteout" : "a whiteout");
 	}
 }
 
@@ -1880,15 +1917,18 @@ static void crash_case(const struct geom *g, bool skip_commit_flush,
 {
 	struct recording r;
 	struct timespec t0, t1;
+	size_t i, whiteouts = 0;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	memset(t, 0, sizeof(*t));
 	rng_state = seed;
 	record_start(&r, g, skip_commit_flush);
 	record_workload(&r);
-	fprintf(stderr, "%s: recorded %u operations: %u files, %u directories, %zu promises, %zu renames to hold\n",
+	for (i = 0; i < r.m->neithers; i++)
+		whiteouts += r.m->eithers[i].white[0] != '\0';
+	fprintf(stderr, "%s: recorded %u operations: %u files, %u directories, %zu promises, %zu renames to hold (%zu with a whiteout)\n",
 		where, WORKLOAD_OPS, r.m->nfiles, r.m->ndirs - 1,
-		r.m->npromises, r.m->neithers);
+		r.m->npromises, r.m->neithers, whiteouts);
 	replay_states(&r, nstates, stop_at_bad, t, first_bad);
 	record_free(&r);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -2013,7 +2053,24 @@ static void spoil_rename(struct replay *rp, struct bdev *dev)
 		      where);
 	dir = parent_of(rp, m->eithers[i].path[1], &name);
 	ck_assert_int_eq(fs_rename(rp->fs, dir, name, DIOFS_ROOT_INO,
-				   "elsewhere", 0), 0);
+				   "elsewhere", 0, NULL), 0);
+}
+
+/* Take away the whiteout of the last rename that left one. */
+static void spoil_whiteout(struct replay *rp, struct bdev *dev)
+{
+	const struct model *m = rp->r->m;
+	const char *name;
+	uint64_t dir;
+	size_t i;
+
+	for (i = m->neithers; i-- > 0;)
+		if (m->eithers[i].until == NEVER && m->eithers[i].white[0])
+			break;
+	ck_assert_msg(i < m->neithers,
+		      "%s: the workload left no whiteout rename to spoil", where);
+	dir = parent_of(rp, m->eithers[i].white, &name);
+	ck_assert_int_eq(fs_unlink(rp->fs, dir, name), 0);
 }
 
 static void spoil_stranger(struct replay *rp, struct bdev *dev)
@@ -2046,6 +2103,7 @@ static const struct spoiler {
 	{ BAD_STALE, spoil_stale, true },
 	{ BAD_FOREIGN, spoil_foreign, true },
 	{ BAD_RENAME, spoil_rename, true },
+	{ BAD_RENAME, spoil_whiteout, true },
 	{ BAD_UNKNOWN, spoil_stranger, true },
 	{ BAD_MOUNT, spoil_super, false },
 };

@@ -36,6 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "checker.h"
 #include "diofs/bdev.h"
 #include "diofs/bdev_impl.h"	/* read_only, for t_mount_checks */
 #include "diofs/btree.h"
@@ -46,6 +47,22 @@
 
 #include "fsenv.h"
 #include "pattern.h"
+
+/* Unmount, and fsck must find nothing. */
+static void env_done_fsck(struct env *e)
+{
+	struct fsck_opts fo = { .repair = 0, .out = stderr };
+	struct fsck_result res;
+
+	if (e->fs)
+		env_unmount(e);
+	memset(&res, 0, sizeof(res));
+	ck_assert_msg(fsck_run(e->bdev, &fo, &res) == 0, "%s: fsck: %s",
+		      where, res.msg);
+	ck_assert_msg(res.found == 0, "%s: fsck found %llu problems", where,
+		      (unsigned long long)res.found);
+	bdev_close(e->bdev);
+}
 
 /* ---- data patterns ------------------------------------------------------- */
 
@@ -627,8 +644,8 @@ START_TEST(t_unwritten)
 	/* What the interface refuses. */
 	ck_assert_int_eq(fs_fallocate(e.fs, e.ctx, ino, FALLOC_FL_PUNCH_HOLE,
 				      0, bs), -EOPNOTSUPP);
-	ck_assert_int_eq(fs_fallocate(e.fs, e.ctx, ino, FALLOC_FL_COLLAPSE_RANGE,
-				      0, bs), -EOPNOTSUPP);
+	ck_assert_int_eq(fs_fallocate(e.fs, e.ctx, ino, FALLOC_FL_COLLAPSE_RANGE |
+				      FALLOC_FL_KEEP_SIZE, 0, bs), -EOPNOTSUPP);
 	ck_assert_int_eq(fs_fallocate(e.fs, e.ctx, ino, 0, 0, 0), -EINVAL);
 	ck_assert_int_eq(fs_fallocate(e.fs, e.ctx, ino, 0, INT64_MAX, 2),
 			 -EFBIG);
@@ -637,6 +654,199 @@ START_TEST(t_unwritten)
 	env_done(&e);
 	free(sh);
 	free(buf);
+}
+END_TEST
+
+/* ---- collapse and insert range -------------------------------------------------- */
+
+/* One collapse (or insert) of [off, off+len) that must succeed, applied to
+ * the shadow sh of *size bytes too (past *size the shadow stays zero). */
+static void shift_ok(struct env *e, uint64_t ino, unsigned char *sh,
+		     uint64_t *size, bool collapse, uint64_t off, uint64_t len)
+{
+	int mode = collapse ? FALLOC_FL_COLLAPSE_RANGE : FALLOC_FL_INSERT_RANGE;
+	int err = fs_fallocate(e->fs, e->ctx, ino, mode, off, len);
+
+	ck_assert_msg(err == 0, "%s: %s %llu+%llu of %llu: %d", where,
+		      collapse ? "collapse" : "insert",
+		      (unsigned long long)off, (unsigned long long)len,
+		      (unsigned long long)*size, err);
+	if (collapse) {
+		memmove(sh + off, sh + off + len, *size - off - len);
+		*size -= len;
+		memset(sh + *size, 0, len);
+	} else {
+		memmove(sh + off + len, sh + off, *size - off);
+		memset(sh + off, 0, len);
+		*size += len;
+	}
+}
+
+/* A regular file or a FIFO named name in the root, so that fsck finds
+ * every inode of the case named. */
+static uint64_t mknamed(struct env *e, const char *name, mode_t mode)
+{
+	const struct fs_cred cred = { .uid = 1000, .gid = 100 };
+	struct fs_attr a;
+
+	ck_assert_int_eq(fs_mknod(e->fs, DIOFS_ROOT_INO, name, mode, 0, &cred,
+				  &a), 0);
+	fs_forget(e->fs, a.ino, 1);
+	return a.ino;
+}
+
+/* Collapse and insert inside one extent, at extent edges, over holes,
+ * unwritten extents and preallocation past end of file, in inline maps and
+ * trees; the refusals are ext4's. */
+START_TEST(t_shift)
+{
+	const struct geom *g = &geoms[_i];
+	uint64_t bs = g->fs_bs, cap = 160 * bs, size = 16 * bs, blocks, i;
+	unsigned char *sh = xalloc(cap + 64 * bs);
+	struct map_count mc;
+	struct env e;
+	uint64_t ino, big, woff;
+
+	env_init(&e, g, 64 * MiB, NULL);
+	ino = mknamed(&e, "f", S_IFREG | 0644);
+	fill_pat(sh, size, 0, 11);
+	wr_ok(&e, ino, 0, sh, size);
+	ck_assert_uint_eq(count_map(&e, ino).pieces, 1);
+
+	/* Inside one extent: it splits, two blocks are freed. */
+	shift_ok(&e, ino, sh, &size, true, 3 * bs, 2 * bs);
+	expect_file(&e, ino, sh, size, "collapse inside an extent");
+	ck_assert_uint_eq(count_map(&e, ino).pieces, 2);
+	ck_assert_uint_eq(attr_of(&e, ino).blocks, 14 * bs / 512);
+	check_consistent(&e, ino);
+
+	/* An insert and the collapse of the same hole leave one extent again
+	 * (rule 1: the pieces continue each other on the device). */
+	shift_ok(&e, ino, sh, &size, false, 8 * bs, 3 * bs);
+	expect_file(&e, ino, sh, size, "insert inside an extent");
+	ck_assert_uint_eq(count_map(&e, ino).pieces, 3);
+	shift_ok(&e, ino, sh, &size, true, 8 * bs, 3 * bs);
+	expect_file(&e, ino, sh, size, "collapse of the inserted hole");
+	ck_assert_uint_eq(count_map(&e, ino).pieces, 2);
+
+	/* At block 0 and at an extent's edge. */
+	shift_ok(&e, ino, sh, &size, false, 0, bs);
+	shift_ok(&e, ino, sh, &size, true, 0, 2 * bs);
+	shift_ok(&e, ino, sh, &size, false, 2 * bs, bs);
+	expect_file(&e, ino, sh, size, "at 0 and at an edge");
+	check_consistent(&e, ino);
+
+	/* Unwritten blocks inside the file and past its end keep their
+	 * state: they still read as zeros and count as unwritten. */
+	ck_assert_int_eq(fs_fallocate(e.fs, e.ctx, ino,
+				      FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				      5 * bs, 4 * bs), 0);
+	ck_assert_int_eq(fs_fallocate(e.fs, e.ctx, ino, 0, 5 * bs, 4 * bs), 0);
+	memset(sh + 5 * bs, 0, 4 * bs);
+	ck_assert_int_eq(fs_fallocate(e.fs, e.ctx, ino, FALLOC_FL_KEEP_SIZE,
+				      size + 2 * bs, 3 * bs), 0);
+	mc = count_map(&e, ino);
+	ck_assert_uint_eq(mc.unwritten, 2);
+	shift_ok(&e, ino, sh, &size, false, 6 * bs, 2 * bs);
+	ck_assert_uint_eq(count_map(&e, ino).unwritten, 3);
+	/* blocks 4 (data), 5 (unwritten) and 6 (hole) go */
+	shift_ok(&e, ino, sh, &size, true, 4 * bs, 3 * bs);
+	expect_file(&e, ino, sh, size, "over unwritten extents");
+	mc = count_map(&e, ino);
+	ck_assert_uint_eq(mc.unwritten, 2);
+	/* The file ends inside a block: that block moves whole.  (The
+	 * truncate frees the preallocation past end of file.) */
+	ck_assert_int_eq(set_size(&e, ino, size - 100), 0);
+	size -= 100;
+	memset(sh + size, 0, 100);
+	blocks = attr_of(&e, ino).blocks;
+	shift_ok(&e, ino, sh, &size, true, bs, bs);
+	shift_ok(&e, ino, sh, &size, false, size / bs * bs, 2 * bs);
+	expect_file(&e, ino, sh, size, "a partial last block");
+	ck_assert_uint_eq(attr_of(&e, ino).blocks, blocks - bs / 512);
+	env_remount(&e);
+	expect_file(&e, ino, sh, size, "remounted");
+	ck_assert_uint_eq(count_map(&e, ino).unwritten, 1);
+	check_consistent(&e, ino);
+
+	/* A tree: every other block written, then shifts at random aligned
+	 * places against the shadow. */
+	ck_assert_int_eq(set_size(&e, ino, 0), 0);
+	memset(sh, 0, cap + 64 * bs);
+	for (i = 0; i < 120; i += 2) {
+		fill_pat(sh + i * bs, bs, i * bs, 12);
+		wr_ok(&e, ino, i * bs, sh + i * bs, bs);
+	}
+	size = 119 * bs;
+	ck_assert_uint_ne(ext_root_of(&e, ino, NULL), 0);
+	rng_state = 0xc011a95e + (uint64_t)_i;
+	for (i = 0; i < 40; i++) {
+		uint64_t nb = size / bs;
+		uint64_t off = rnd_below(nb - 1) * bs;
+		uint64_t len = (1 + rnd_below(4)) * bs;
+		bool collapse = size > cap / 2 || rnd_below(2);
+
+		if (collapse && off + len >= size)
+			len = size - off - 1 < bs ? 0 : (size - off - 1) / bs * bs;
+		if (!len)
+			continue;
+		shift_ok(&e, ino, sh, &size, collapse, off, len);
+	}
+	expect_file(&e, ino, sh, size, "random shifts of a tree");
+	check_consistent(&e, ino);
+	env_remount(&e);
+	expect_file(&e, ino, sh, size, "random shifts, remounted");
+	check_consistent(&e, ino);
+
+	/* The refusals: ext4's and the VFS's, and nothing changes. */
+	ck_assert_int_eq(fs_fallocate(e.fs, e.ctx, ino, FALLOC_FL_COLLAPSE_RANGE,
+				      1, bs), -EINVAL);
+	ck_assert_int_eq(fs_fallocate(e.fs, e.ctx, ino, FALLOC_FL_INSERT_RANGE,
+				      0, bs + 512), -EINVAL);
+	ck_assert_int_eq(fs_fallocate(e.fs, e.ctx, ino, FALLOC_FL_COLLAPSE_RANGE,
+				      size / bs * bs - bs, bs), -EINVAL);
+	ck_assert_int_eq(fs_fallocate(e.fs, e.ctx, ino, FALLOC_FL_COLLAPSE_RANGE,
+				      0, (size + bs) / bs * bs), -EINVAL);
+	ck_assert_int_eq(fs_fallocate(e.fs, e.ctx, ino, FALLOC_FL_INSERT_RANGE,
+				      (size + bs - 1) / bs * bs, bs), -EINVAL);
+	ck_assert_int_eq(fs_fallocate(e.fs, e.ctx, ino, FALLOC_FL_COLLAPSE_RANGE,
+				      0, 0), -EINVAL);
+	ck_assert_int_eq(fs_fallocate(e.fs, e.ctx, ino,
+				      FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_KEEP_SIZE,
+				      0, bs), -EOPNOTSUPP);
+	ck_assert_int_eq(fs_fallocate(e.fs, e.ctx, ino,
+				      FALLOC_FL_INSERT_RANGE | FALLOC_FL_PUNCH_HOLE,
+				      0, bs), -EOPNOTSUPP);
+	ck_assert_int_eq(fs_fallocate(e.fs, e.ctx, ino,
+				      FALLOC_FL_INSERT_RANGE |
+				      FALLOC_FL_COLLAPSE_RANGE, 0, bs),
+			 -EOPNOTSUPP);
+	ck_assert_int_eq(fs_fallocate(e.fs, e.ctx, DIOFS_ROOT_INO,
+				      FALLOC_FL_COLLAPSE_RANGE, 0, bs), -EISDIR);
+	ck_assert_int_eq(fs_fallocate(e.fs, e.ctx,
+				      mknamed(&e, "fifo", S_IFIFO | 0644),
+				      FALLOC_FL_INSERT_RANGE, 0, bs), -ENODEV);
+	/* An insert that would pass the largest size: -EFBIG. */
+	big = mknamed(&e, "big", S_IFREG | 0644);
+	woff = ((INT64_MAX - bs) / bs - 1) * bs;
+	fill_pat(sh + cap, bs, woff, 13);
+	wr_ok(&e, big, woff, sh + cap, bs);
+	ck_assert_int_eq(set_size(&e, big, INT64_MAX - bs), 0);
+	ck_assert_int_eq(fs_fallocate(e.fs, e.ctx, big, FALLOC_FL_INSERT_RANGE,
+				      0, 2 * bs), -EFBIG);
+	ck_assert_int_eq(fs_fallocate(e.fs, e.ctx, big, FALLOC_FL_INSERT_RANGE,
+				      0, bs), 0);
+	ck_assert_uint_eq(attr_of(&e, big).size, INT64_MAX);
+	ck_assert_int_eq(fs_fallocate(e.fs, e.ctx, big, FALLOC_FL_COLLAPSE_RANGE,
+				      bs, 3 * bs), 0);
+	ck_assert_uint_eq(attr_of(&e, big).size, INT64_MAX - 3 * bs);
+	ck_assert_int_eq(rd(&e, big, woff - 2 * bs, sh + cap + bs, bs),
+			 (ssize_t)bs);
+	expect_mem(sh + cap + bs, sh + cap, bs, "the block near the limit");
+	expect_file(&e, ino, sh, size, "after the refusals");
+	check_consistent(&e, ino);
+	env_done_fsck(&e);
+	free(sh);
 }
 END_TEST
 
@@ -656,7 +866,7 @@ START_TEST(t_shadow)
 	ino = mkfile(&e);
 	rng_state = 0xfeedbeef + (uint64_t)_i;
 	for (op = 0; op < 400; op++) {
-		unsigned kind = (unsigned)rnd_below(100);
+		unsigned kind = (unsigned)rnd_below(110);
 		uint64_t off = rnd_below(max), len = 1 + rnd_below(192 * KiB);
 		ssize_t n;
 
@@ -707,6 +917,32 @@ START_TEST(t_shadow)
 						      off, len), 0);
 			if (!keep && off + len > size)
 				size = off + len;
+		} else if (kind >= 100) {
+			bool collapse = kind < 105;
+			uint64_t bs = g->fs_bs;
+			int want;
+
+			/* aligned, mostly inside the file and a few blocks
+			 * long; what ext4 refuses is refused */
+			off = off / bs * bs;
+			len = (1 + rnd_below(4)) * bs;
+			if (size && rnd_below(4))
+				off = rnd_below((size + bs - 1) / bs) * bs;
+			if (collapse)
+				want = off + len >= size ? -EINVAL : 0;
+			else
+				want = off >= size ? -EINVAL : 0;
+			if (!want && !collapse && size + len > max)
+				continue;	/* the shadow's room */
+			if (!want) {
+				shift_ok(&e, ino, sh, &size, collapse, off, len);
+				continue;
+			}
+			ck_assert_int_eq(fs_fallocate(e.fs, e.ctx, ino,
+						      collapse ?
+						      FALLOC_FL_COLLAPSE_RANGE :
+						      FALLOC_FL_INSERT_RANGE,
+						      off, len), want);
 		} else {
 			int whence = rnd_below(2) ? SEEK_DATA : SEEK_HOLE;
 			int err = fs_lseek(e.fs, ino, off, whence, &r);
@@ -1499,6 +1735,7 @@ static Suite *fs_suite(void)
 		{ "punch_truncate", t_punch_truncate, NGEOMS },
 		{ "grow_over_garbage", t_grow_over_garbage, NGEOMS },
 		{ "unwritten", t_unwritten, NGEOMS },
+		{ "shift", t_shift, NGEOMS },
 		{ "shadow", t_shadow, NGEOMS },
 		{ "enospc", t_enospc, NGEOMS },
 		{ "abort_reload", t_abort_reload, 1 },

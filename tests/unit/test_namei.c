@@ -218,10 +218,10 @@ START_TEST(test_basic)
 	ck_assert_int_eq(fs_unlink(e.fs, d, "."), -EISDIR);
 	ck_assert_int_eq(fs_rmdir(e.fs, d, "."), -EINVAL);
 	ck_assert_int_eq(fs_rmdir(e.fs, d, ".."), -ENOTEMPTY);
-	ck_assert_int_eq(fs_rename(e.fs, d, ".", ROOT, "x", 0), -EBUSY);
-	ck_assert_int_eq(fs_rename(e.fs, d, "file", ROOT, "..", 0), -EBUSY);
+	ck_assert_int_eq(fs_rename(e.fs, d, ".", ROOT, "x", 0, NULL), -EBUSY);
+	ck_assert_int_eq(fs_rename(e.fs, d, "file", ROOT, "..", 0, NULL), -EBUSY);
 	ck_assert_int_eq(fs_rename(e.fs, d, "file", ROOT, "..",
-				   RENAME_NOREPLACE), -EEXIST);
+				   RENAME_NOREPLACE, NULL), -EEXIST);
 	ck_assert_int_eq(fs_unlink(e.fs, d, "nothing"), -ENOENT);
 	ck_assert_int_eq(fs_unlink(e.fs, ROOT, "dir"), -EISDIR);
 	ck_assert_int_eq(fs_rmdir(e.fs, d, "file"), -ENOTDIR);
@@ -315,14 +315,14 @@ START_TEST(test_nametoolong)
 	ck_assert_int_eq(fs_link(e.fs, f, ROOT, over, &a), -ENAMETOOLONG);
 	ck_assert_int_eq(fs_unlink(e.fs, ROOT, over), -ENAMETOOLONG);
 	ck_assert_int_eq(fs_rmdir(e.fs, ROOT, over), -ENAMETOOLONG);
-	ck_assert_int_eq(fs_rename(e.fs, ROOT, over, ROOT, "x", 0),
+	ck_assert_int_eq(fs_rename(e.fs, ROOT, over, ROOT, "x", 0, NULL),
 			 -ENAMETOOLONG);
-	ck_assert_int_eq(fs_rename(e.fs, ROOT, max, ROOT, over, 0),
+	ck_assert_int_eq(fs_rename(e.fs, ROOT, max, ROOT, over, 0, NULL),
 			 -ENAMETOOLONG);
 	ck_assert_int_eq(fs_lookup(e.fs, ROOT, "", &a), -ENOENT);
 	ck_assert_int_eq(fs_lookup(e.fs, ROOT, "a/b", &a), -EINVAL);
 
-	ck_assert_int_eq(fs_rename(e.fs, ROOT, max, ROOT, "short", 0), 0);
+	ck_assert_int_eq(fs_rename(e.fs, ROOT, max, ROOT, "short", 0, NULL), 0);
 	ck_assert_int_eq(lk(&e, ROOT, "short", &ino), 0);
 	ck_assert_uint_eq(ino, f);
 	ck_assert_int_eq(fs_unlink(e.fs, ROOT, "short"), 0);
@@ -550,20 +550,20 @@ START_TEST(test_rename)
 	b = mkf(&e, da, "b");
 
 	/* file -> new name in the same directory, then across */
-	ck_assert_int_eq(fs_rename(e.fs, da, "a", da, "a2", 0), 0);
+	ck_assert_int_eq(fs_rename(e.fs, da, "a", da, "a2", 0, NULL), 0);
 	ck_assert_int_eq(lk(&e, da, "a", NULL), -ENOENT);
 	ck_assert_int_eq(lk(&e, da, "a2", &ino), 0);
 	ck_assert_uint_eq(ino, a);
-	ck_assert_int_eq(fs_rename(e.fs, da, "a2", db, "a", 0), 0);
+	ck_assert_int_eq(fs_rename(e.fs, da, "a2", db, "a", 0, NULL), 0);
 	ck_assert_int_eq(lk(&e, db, "a", &ino), 0);
 	ck_assert_uint_eq(ino, a);
 	ck_assert_uint_eq(attr_of(&e, da).size, 1);
 	ck_assert_uint_eq(attr_of(&e, db).size, 1);
-	ck_assert_int_eq(fs_rename(e.fs, da, "missing", db, "x", 0), -ENOENT);
+	ck_assert_int_eq(fs_rename(e.fs, da, "missing", db, "x", 0, NULL), -ENOENT);
 
 	/* file over file: the target's inode goes */
 	ifree = free_inodes(&e);
-	ck_assert_int_eq(fs_rename(e.fs, da, "b", db, "a", 0), 0);
+	ck_assert_int_eq(fs_rename(e.fs, da, "b", db, "a", 0, NULL), 0);
 	ck_assert_int_eq(lk(&e, db, "a", &ino), 0);
 	ck_assert_uint_eq(ino, b);
 	ck_assert_uint_eq(free_inodes(&e), ifree + 1);
@@ -572,24 +572,24 @@ START_TEST(test_rename)
 
 	/* NOREPLACE */
 	f = mkf(&e, da, "f");
-	ck_assert_int_eq(fs_rename(e.fs, da, "f", db, "a", RENAME_NOREPLACE),
+	ck_assert_int_eq(fs_rename(e.fs, da, "f", db, "a", RENAME_NOREPLACE, NULL),
 			 -EEXIST);
-	ck_assert_int_eq(fs_rename(e.fs, da, "f", db, "f", RENAME_NOREPLACE),
+	ck_assert_int_eq(fs_rename(e.fs, da, "f", db, "f", RENAME_NOREPLACE, NULL),
 			 0);
-	ck_assert_int_eq(fs_rename(e.fs, db, "f", da, "f", 0), 0);
+	ck_assert_int_eq(fs_rename(e.fs, db, "f", da, "f", 0, NULL), 0);
 	ck_assert_int_eq(fs_rename(e.fs, da, "f", da, "f", RENAME_NOREPLACE |
-				   RENAME_EXCHANGE), -EINVAL);
-	ck_assert_int_eq(fs_rename(e.fs, da, "f", da, "f", 0x80), -EINVAL);
+				   RENAME_EXCHANGE, NULL), -EINVAL);
+	ck_assert_int_eq(fs_rename(e.fs, da, "f", da, "f", 0x80, NULL), -EINVAL);
 
 	/* same entry, and two links of one inode: nothing happens */
-	ck_assert_int_eq(fs_rename(e.fs, da, "f", da, "f", 0), 0);
+	ck_assert_int_eq(fs_rename(e.fs, da, "f", da, "f", 0, NULL), 0);
 	{
 		struct fs_attr at;
 
 		ck_assert_int_eq(fs_link(e.fs, f, db, "f-link", &at), 0);
 		fs_forget(e.fs, at.ino, 1);
 	}
-	ck_assert_int_eq(fs_rename(e.fs, da, "f", db, "f-link", 0), 0);
+	ck_assert_int_eq(fs_rename(e.fs, da, "f", db, "f-link", 0, NULL), 0);
 	ck_assert_int_eq(lk(&e, da, "f", NULL), 0);
 	ck_assert_int_eq(lk(&e, db, "f-link", NULL), 0);
 	ck_assert_uint_eq(nlinks(&e, f), 2);
@@ -597,15 +597,15 @@ START_TEST(test_rename)
 
 	/* type mismatches */
 	sub = mkd(&e, da, "sub");
-	ck_assert_int_eq(fs_rename(e.fs, da, "f", da, "sub", 0), -EISDIR);
-	ck_assert_int_eq(fs_rename(e.fs, da, "sub", db, "a", 0), -ENOTDIR);
+	ck_assert_int_eq(fs_rename(e.fs, da, "f", da, "sub", 0, NULL), -EISDIR);
+	ck_assert_int_eq(fs_rename(e.fs, da, "sub", db, "a", 0, NULL), -ENOTDIR);
 
 	/* dir over an empty dir, across parents: link counts follow */
 	mkd(&e, db, "empty");
 	ck_assert_uint_eq(nlinks(&e, da), 3);
 	ck_assert_uint_eq(nlinks(&e, db), 3);
 	ifree = free_inodes(&e);
-	ck_assert_int_eq(fs_rename(e.fs, da, "sub", db, "empty", 0), 0);
+	ck_assert_int_eq(fs_rename(e.fs, da, "sub", db, "empty", 0, NULL), 0);
 	ck_assert_uint_eq(free_inodes(&e), ifree + 1);
 	ck_assert_uint_eq(nlinks(&e, da), 2);
 	ck_assert_uint_eq(nlinks(&e, db), 3);
@@ -620,21 +620,21 @@ START_TEST(test_rename)
 	/* dir over a non-empty dir */
 	mkd(&e, da, "sub2");
 	mkf(&e, sub, "content");
-	ck_assert_int_eq(fs_rename(e.fs, da, "sub2", db, "empty", 0),
+	ck_assert_int_eq(fs_rename(e.fs, da, "sub2", db, "empty", 0, NULL),
 			 -ENOTEMPTY);
 	/* a dir into its own subtree, and onto its own ancestor */
 	mkd(&e, sub, "deep");
 	ck_assert_int_eq(lk(&e, sub, "deep", &ino), 0);
-	ck_assert_int_eq(fs_rename(e.fs, db, "empty", ino, "x", 0), -EINVAL);
-	ck_assert_int_eq(fs_rename(e.fs, db, "empty", sub, "x", 0), -EINVAL);
-	ck_assert_int_eq(fs_rename(e.fs, sub, "deep", ROOT, "db", 0),
+	ck_assert_int_eq(fs_rename(e.fs, db, "empty", ino, "x", 0, NULL), -EINVAL);
+	ck_assert_int_eq(fs_rename(e.fs, db, "empty", sub, "x", 0, NULL), -EINVAL);
+	ck_assert_int_eq(fs_rename(e.fs, sub, "deep", ROOT, "db", 0, NULL),
 			 -ENOTEMPTY);
 	ck_assert_int_eq(fs_rename(e.fs, sub, "deep", ROOT, "db",
-				   RENAME_EXCHANGE), -EINVAL);
+				   RENAME_EXCHANGE, NULL), -EINVAL);
 	ck_assert_int_eq(fs_rename(e.fs, ROOT, "db", ino, "x",
-				   RENAME_EXCHANGE), -ENOENT);
+				   RENAME_EXCHANGE, NULL), -ENOENT);
 	/* moving up is fine */
-	ck_assert_int_eq(fs_rename(e.fs, sub, "deep", ROOT, "deep", 0), 0);
+	ck_assert_int_eq(fs_rename(e.fs, sub, "deep", ROOT, "deep", 0, NULL), 0);
 	ck_assert_uint_eq(nlinks(&e, sub), 2);
 	ck_assert_uint_eq(nlinks(&e, ROOT), 5);
 	ck_assert_int_eq(lk(&e, ino, "..", &ino), 0);
@@ -643,7 +643,7 @@ START_TEST(test_rename)
 	/* exchange file and dir across parents */
 	f2 = mkf(&e, ROOT, "f2");
 	ck_assert_int_eq(fs_rename(e.fs, ROOT, "f2", db, "empty",
-				   RENAME_EXCHANGE), 0);
+				   RENAME_EXCHANGE, NULL), 0);
 	ck_assert_int_eq(lk(&e, ROOT, "f2", &ino), 0);
 	ck_assert_uint_eq(ino, sub);
 	ck_assert_int_eq(lk(&e, db, "empty", &ino), 0);
@@ -657,7 +657,7 @@ START_TEST(test_rename)
 	free(l.v);
 	/* exchange two directories in different parents */
 	ck_assert_int_eq(fs_rename(e.fs, ROOT, "f2", da, "sub2",
-				   RENAME_EXCHANGE), 0);
+				   RENAME_EXCHANGE, NULL), 0);
 	ck_assert_int_eq(lk(&e, da, "sub2", &ino), 0);
 	ck_assert_uint_eq(ino, sub);
 	ck_assert_int_eq(lk(&e, sub, "..", &ino), 0);
@@ -685,6 +685,107 @@ START_TEST(test_rename)
 }
 END_TEST
 
+/* RENAME_WHITEOUT: the old name becomes a character device 0/0 of mode 0,
+ * the caller's, in the same transaction as the move; with EXCHANGE it is
+ * -EINVAL, with NOREPLACE it still refuses an existing name. */
+START_TEST(test_rename_whiteout)
+{
+	const struct geom *g = &geoms[_i];
+	const struct fs_cred user = { .uid = 1000, .gid = 100, .umask = 077 };
+	const struct fs_setattr sgid = {
+		.mask = FS_SET_MODE, .mode = S_ISGID | 0755,
+	};
+	uint64_t da, db, f, sub, sg, wh, ino, ifree;
+	struct fs_attr a;
+	struct listing l;
+	struct env e;
+
+	env_init(&e, g, 32 * MiB, NULL);
+	ifree = free_inodes(&e);
+	da = mkd(&e, ROOT, "da");
+	db = mkd(&e, ROOT, "db");
+	f = mkf(&e, da, "f");
+
+	ck_assert_int_eq(fs_rename(e.fs, da, "f", db, "g", RENAME_WHITEOUT,
+				   &user), 0);
+	ck_assert_int_eq(lk(&e, db, "g", &ino), 0);
+	ck_assert_uint_eq(ino, f);
+	ck_assert_int_eq(lk(&e, da, "f", &wh), 0);
+	ck_assert_uint_ne(wh, f);
+	a = attr_of(&e, wh);
+	ck_assert_uint_eq(a.mode, S_IFCHR);	/* umask has nothing to take */
+	ck_assert_uint_eq(a.rdev, 0);
+	ck_assert_uint_eq(a.nlink, 1);
+	ck_assert_uint_eq(a.uid, 1000);
+	ck_assert_uint_eq(a.gid, 100);
+	ck_assert_uint_eq(free_inodes(&e), ifree - 4);
+	list_all(&e, da, &l);
+	ck_assert_uint_eq(l.n, 3);	/* ".", ".." and the whiteout */
+	ck_assert_uint_eq(find_dent(&l, "f")->type, S_IFCHR);
+	free(l.v);
+
+	/* refusals change nothing and make no inode */
+	ck_assert_int_eq(fs_rename(e.fs, db, "g", da, "f", RENAME_WHITEOUT |
+				   RENAME_EXCHANGE, &user), -EINVAL);
+	ck_assert_int_eq(fs_rename(e.fs, db, "g", da, "f", RENAME_WHITEOUT |
+				   RENAME_NOREPLACE, &user), -EEXIST);
+	ck_assert_int_eq(fs_rename(e.fs, db, "missing", da, "x",
+				   RENAME_WHITEOUT, &user), -ENOENT);
+	ck_assert_int_eq(fs_rename(e.fs, db, "g", da, "x", RENAME_WHITEOUT,
+				   NULL), -EINVAL);
+	ck_assert_uint_eq(free_inodes(&e), ifree - 4);
+
+	/* over an existing name (the whiteout itself); two names of one
+	 * inode do nothing and leave no whiteout */
+	ck_assert_int_eq(fs_rename(e.fs, db, "g", da, "f", RENAME_WHITEOUT,
+				   &user), 0);
+	ck_assert_int_eq(lk(&e, da, "f", &ino), 0);
+	ck_assert_uint_eq(ino, f);
+	ck_assert_int_eq(fs_getattr(e.fs, wh, &a), -ENOENT);
+	ck_assert_int_eq(lk(&e, db, "g", &ino), 0);
+	ck_assert_uint_eq(attr_of(&e, ino).mode, S_IFCHR);
+	ck_assert_int_eq(fs_link(e.fs, f, da, "f2", &a), 0);
+	fs_forget(e.fs, a.ino, 1);
+	ck_assert_int_eq(fs_rename(e.fs, da, "f", da, "f2", RENAME_WHITEOUT,
+				   &user), 0);
+	ck_assert_int_eq(lk(&e, da, "f", &ino), 0);
+	ck_assert_uint_eq(ino, f);
+	ck_assert_uint_eq(nlinks(&e, f), 2);
+
+	/* a directory moves out and leaves a whiteout; a setgid parent
+	 * gives its group, as to any new inode */
+	sub = mkd(&e, da, "sub");
+	ck_assert_int_eq(fs_setattr(e.fs, NULL, da, &sgid, &a), 0);
+	ck_assert_uint_eq(nlinks(&e, da), 3);
+	ck_assert_int_eq(fs_rename(e.fs, da, "sub", ROOT, "sub",
+				   RENAME_WHITEOUT, &user), 0);
+	ck_assert_uint_eq(nlinks(&e, da), 2);
+	ck_assert_int_eq(lk(&e, sub, "..", &ino), 0);
+	ck_assert_uint_eq(ino, ROOT);
+	ck_assert_int_eq(lk(&e, da, "sub", &sg), 0);
+	a = attr_of(&e, sg);
+	ck_assert_uint_eq(a.mode, S_IFCHR);
+	ck_assert_uint_eq(a.gid, 0);	/* da's, not the caller's */
+
+	env_remount(&e);
+	ck_assert_int_eq(lk(&e, da, "sub", &ino), 0);
+	ck_assert_uint_eq(attr_of(&e, ino).mode, S_IFCHR);
+	ck_assert_int_eq(lk(&e, db, "g", &ino), 0);
+	ck_assert_uint_eq(attr_of(&e, ino).rdev, 0);
+
+	/* whiteouts unlink as any node */
+	ck_assert_int_eq(fs_unlink(e.fs, da, "sub"), 0);
+	ck_assert_int_eq(fs_unlink(e.fs, db, "g"), 0);
+	ck_assert_int_eq(fs_rmdir(e.fs, ROOT, "sub"), 0);
+	ck_assert_int_eq(fs_unlink(e.fs, da, "f"), 0);
+	ck_assert_int_eq(fs_unlink(e.fs, da, "f2"), 0);
+	ck_assert_int_eq(fs_rmdir(e.fs, ROOT, "da"), 0);
+	ck_assert_int_eq(fs_rmdir(e.fs, ROOT, "db"), 0);
+	ck_assert_uint_eq(free_inodes(&e), ifree);
+	env_done_fsck(&e);
+}
+END_TEST
+
 /* Replacing a file that is still open keeps it until it is closed. */
 START_TEST(test_rename_over_open)
 {
@@ -697,7 +798,7 @@ START_TEST(test_rename_over_open)
 	mkf(&e, ROOT, "new");
 	victim = mkf(&e, ROOT, "old");
 	ck_assert_int_eq(fs_open(e.fs, victim, O_RDWR), 0);
-	ck_assert_int_eq(fs_rename(e.fs, ROOT, "new", ROOT, "old", 0), 0);
+	ck_assert_int_eq(fs_rename(e.fs, ROOT, "new", ROOT, "old", 0, NULL), 0);
 	ck_assert_int_eq(fs_getattr(e.fs, victim, &a), 0);
 	ck_assert_uint_eq(a.nlink, 0);
 	ck_assert_uint_eq(e.fs->sb.orphan_head, victim);
@@ -1382,7 +1483,7 @@ START_TEST(test_collisions)
 	ck_assert_uint_eq(find_dent(&l, "alpha")->next,
 			  diofs_dir_key(h, 0) + 1);
 	free(l.v);
-	ck_assert_int_eq(fs_rename(e.fs, d, "alpha", d, "beta", 0), 0);
+	ck_assert_int_eq(fs_rename(e.fs, d, "alpha", d, "beta", 0, NULL), 0);
 
 	/* a full group refuses the name */
 	plant(&e, d, diofs_dir_key(h, 2), "fake2", false);
@@ -1647,7 +1748,7 @@ static void *thr_writer(void *arg)
 			if (fs_setxattr(fs, at.ino, "user.k", &k, sizeof(k), 0))
 				w->errors++;
 		}
-		if (fs_rename(fs, w->dir, a, w->dir, b, 0))
+		if (fs_rename(fs, w->dir, a, w->dir, b, 0, NULL))
 			w->errors++;
 		/* every other one goes again */
 		if (k % 2 && (k % 5 == 0 ? fs_rmdir(fs, w->dir, b) :
@@ -2090,6 +2191,7 @@ static Suite *namei_suite(void)
 	tcase_set_timeout(tc, CASE_TIMEOUT);
 	tcase_add_loop_test(tc, test_rename, 0, NGEOMS);
 	tcase_add_test(tc, test_rename_over_open);
+	tcase_add_loop_test(tc, test_rename_whiteout, 0, NGEOMS);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("symlink");

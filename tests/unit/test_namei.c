@@ -1954,8 +1954,8 @@ START_TEST(test_flags)
 	ck_assert_int_eq(fs_fallocate(e.fs, e.ctx, f, 0, 0, 4096), -EPERM);
 	ck_assert_int_eq(fs_setxattr(e.fs, f, "user.k", "v", 1, 0), -EPERM);
 	ck_assert_int_eq(fs_unlink(e.fs, d, "f"), -EPERM);
-	ck_assert_int_eq(fs_rename(e.fs, d, "f", d, "g", 0), -EPERM);
-	ck_assert_int_eq(fs_rename(e.fs, d, "a", d, "f", 0), -EPERM);
+	ck_assert_int_eq(fs_rename(e.fs, d, "f", d, "g", 0, NULL), -EPERM);
+	ck_assert_int_eq(fs_rename(e.fs, d, "a", d, "f", 0, NULL), -EPERM);
 	ck_assert_int_eq(fs_link(e.fs, f, d, "h", &at), -EPERM);
 	ck_assert_int_eq(fs_copy_file_range(e.fs, e.ctx, a, 0, f, 0, 2),
 			 -EPERM);
@@ -1986,9 +1986,9 @@ START_TEST(test_flags)
 	set_flags(&e, d, FS_FL_APPEND);
 	mkf(&e, d, "new");
 	ck_assert_int_eq(fs_unlink(e.fs, d, "new"), -EPERM);
-	ck_assert_int_eq(fs_rename(e.fs, d, "new", ROOT, "moved", 0), -EPERM);
-	ck_assert_int_eq(fs_rename(e.fs, ROOT, "x", d, "x", 0), 0);
-	ck_assert_int_eq(fs_rename(e.fs, ROOT, "d", ROOT, "e", 0), -EPERM);
+	ck_assert_int_eq(fs_rename(e.fs, d, "new", ROOT, "moved", 0, NULL), -EPERM);
+	ck_assert_int_eq(fs_rename(e.fs, ROOT, "x", d, "x", 0, NULL), 0);
+	ck_assert_int_eq(fs_rename(e.fs, ROOT, "d", ROOT, "e", 0, NULL), -EPERM);
 
 	/* immutable directory: neither */
 	set_flags(&e, d, FS_FL_IMMUTABLE);
@@ -1997,7 +1997,7 @@ START_TEST(test_flags)
 	ck_assert_int_eq(fs_symlink(e.fs, d, "no", "t", &cred0, &at), -EPERM);
 	ck_assert_int_eq(fs_link(e.fs, f, d, "no", &at), -EPERM);
 	ck_assert_int_eq(fs_unlink(e.fs, d, "f"), -EPERM);
-	ck_assert_int_eq(fs_rename(e.fs, d, "f", d, "g", 0), -EPERM);
+	ck_assert_int_eq(fs_rename(e.fs, d, "f", d, "g", 0, NULL), -EPERM);
 	ck_assert_int_eq(put(&e, f, 9, "!"), 1);	/* its files are not */
 
 	/* the flags are on the device */

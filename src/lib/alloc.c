@@ -14,7 +14,10 @@
  * run is everything after their metadata.
  *
  * Each transaction that the allocator sees gets a record (struct txrec),
- * registered with txn_on_end():
+ * registered with txn_on_end().  Open transactions' records are on
+ * a->open; an ended one that freed blocks waits on a->ended until it is
+ * durable, which may be thousands of records later (an rm -rf between
+ * two commits), so nothing looks a record up there:
  *
  *   first alloc_*() call in t --> txrec: groups touched, blocks freed ("busy")
  *        |
@@ -69,7 +72,7 @@ struct busy {
 };
 
 struct txrec {
-	struct txrec *next;
+	struct txrec *next, **pprev;	/* on a->open or a->ended */
 	struct alloc *a;
 	struct txn *t;
 	uint64_t gen;
@@ -87,7 +90,8 @@ struct alloc {
 	uint64_t free_blocks;	/* sum of the descriptors' counts */
 	uint64_t free_inodes;
 	uint64_t busy_blocks;	/* on some transaction's busy list */
-	struct txrec *txns;
+	struct txrec *open;	/* records of transactions still open */
+	struct txrec *ended;	/* ended, their busy runs not yet durable */
 	uint64_t next_gen;
 	int error;		/* alloc.h rule 4 */
 };
@@ -241,11 +245,27 @@ static int ibitmap_read(struct alloc *a, uint64_t g, struct mbuf **b)
 
 static void txn_end_cb(void *arg, int committed);
 
+static void txrec_link(struct txrec **head, struct txrec *r)
+{
+	r->next = *head;
+	if (r->next)
+		r->next->pprev = &r->next;
+	r->pprev = head;
+	*head = r;
+}
+
+static void txrec_unlink(struct txrec *r)
+{
+	*r->pprev = r->next;
+	if (r->next)
+		r->next->pprev = r->pprev;
+}
+
 static struct txrec *txrec_find(struct alloc *a, struct txn *t)
 {
 	struct txrec *r;
 
-	for (r = a->txns; r; r = r->next)
+	for (r = a->open; r; r = r->next)
 		if (r->t == t)
 			return r;
 	return NULL;
@@ -268,8 +288,7 @@ static int txrec_get(struct alloc *a, struct txn *t, struct txrec **out)
 			free(r);
 			return err;
 		}
-		r->next = a->txns;
-		a->txns = r;
+		txrec_link(&a->open, r);
 	}
 	*out = r;
 	return 0;
@@ -324,25 +343,26 @@ static void busy_insert(struct txrec *r, uint64_t start, uint64_t len)
 static int busy_first(const struct alloc *a, uint64_t s, uint64_t e,
 		      struct busy *out)
 {
-	const struct txrec *r;
+	const struct txrec *lists[] = { a->open, a->ended }, *r;
 	int found = 0;
 
-	for (r = a->txns; r; r = r->next) {
-		size_t i = busy_search(r, s);
+	for (size_t l = 0; l < 2; l++)
+		for (r = lists[l]; r; r = r->next) {
+			size_t i = busy_search(r, s);
 
-		if (i < r->nbusy && r->busy[i].start < e &&
-		    (!found || r->busy[i].start < out->start)) {
-			*out = r->busy[i];
-			found = 1;
+			if (i < r->nbusy && r->busy[i].start < e &&
+			    (!found || r->busy[i].start < out->start)) {
+				*out = r->busy[i];
+				found = 1;
+			}
 		}
-	}
 	return found;
 }
 
 /* Rule 2: the busy runs of r are allocatable again; r is dropped. */
 static void busy_release(void *arg, int committed)
 {
-	struct txrec *r = arg, **pp;
+	struct txrec *r = arg;
 	struct alloc *a = r->a;
 	size_t i;
 
@@ -355,12 +375,7 @@ static void busy_release(void *arg, int committed)
 		a->g[g].max_run = a->g[g].free_blocks;
 		a->busy_blocks -= r->busy[i].len;
 	}
-	for (pp = &a->txns; *pp; pp = &(*pp)->next) {
-		if (*pp == r) {
-			*pp = r->next;
-			break;
-		}
-	}
+	txrec_unlink(r);
 	pthread_mutex_unlock(&a->lock);
 	free(r->touched);
 	free(r->busy);
@@ -406,6 +421,8 @@ static void txn_end_cb(void *arg, int committed)
 	/* The record outlives t while its runs stay busy: no later
 	 * transaction at the same address may find it. */
 	r->t = NULL;
+	txrec_unlink(r);
+	txrec_link(&a->ended, r);
 	pthread_mutex_unlock(&a->lock);
 
 	/*

@@ -200,6 +200,11 @@ bool fs_is_shut_down(const struct fs *fs);
 #define FS_SET_ATIME_NOW	0x040
 #define FS_SET_MTIME_NOW	0x080
 #define FS_SET_CTIME		0x100
+/* Clear the set-user-ID bit of a non-directory, and its set-group-ID bit
+ * when it is group-executable, as Linux does when a file is written,
+ * truncated or given away: changes nothing (no ctime, no transaction)
+ * when neither bit is set. */
+#define FS_SET_KILL_SETID	0x200
 
 struct fs_setattr {
 	unsigned mask;

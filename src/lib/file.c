@@ -208,11 +208,25 @@ int fs_getattr(struct fs *fs, uint64_t ino, struct fs_attr *attr)
 }
 
 /* The changes of sa other than the size, in t. */
+/* The set-id bits FS_SET_KILL_SETID clears from @mode. */
+static mode_t setid_to_kill(mode_t mode)
+{
+	mode_t kill = S_ISUID;
+
+	if (S_ISDIR(mode))
+		return 0;
+	if (mode & S_IXGRP)
+		kill |= S_ISGID;
+	return mode & kill;
+}
+
 static void setattr_apply(struct inode *ip, const struct fs_setattr *sa,
 			  struct timespec now)
 {
 	if (sa->mask & FS_SET_MODE)
 		ip->mode = (ip->mode & S_IFMT) | (sa->mode & 07777);
+	if (sa->mask & FS_SET_KILL_SETID)
+		ip->mode &= ~setid_to_kill(ip->mode);
 	if (sa->mask & FS_SET_UID)
 		ip->uid = sa->uid;
 	if (sa->mask & FS_SET_GID)
@@ -255,14 +269,14 @@ static int truncate_locked(struct inode *ip, uint64_t size, struct txn *t)
  * kernel sends no setattr without a change; only the ctime it adds alone
  * to a now-only change is let through with it.
  */
-static int setattr_allowed(const struct inode *ip, const struct fs_setattr *sa)
+static int setattr_allowed(const struct inode *ip, unsigned mask)
 {
 	const unsigned now_only = FS_SET_ATIME_NOW | FS_SET_MTIME_NOW |
 				  FS_SET_CTIME;
 
 	if (inode_immutable(ip))
 		return -EPERM;
-	if (inode_append_only(ip) && (sa->mask & ~now_only))
+	if (inode_append_only(ip) && (mask & ~now_only))
 		return -EPERM;
 	return 0;
 }
@@ -276,6 +290,7 @@ int fs_setattr(struct fs *fs, struct dio_ctx *ctx, uint64_t ino,
 	       const struct fs_setattr *sa, struct fs_attr *attr)
 {
 	bool sizing = sa->mask & FS_SET_SIZE;
+	unsigned changes = sa->mask;
 	uint64_t old = 0;
 	struct inode *ip;
 	struct txn *t;
@@ -298,14 +313,20 @@ int fs_setattr(struct fs *fs, struct dio_ctx *ctx, uint64_t ino,
 		if (err)
 			goto out_put;
 	}
-	if (!sa->mask)
+	if (changes & FS_SET_KILL_SETID) {
+		pthread_rwlock_rdlock(&fs->meta_lock);
+		if (!setid_to_kill(ip->mode))
+			changes &= ~FS_SET_KILL_SETID;
+		pthread_rwlock_unlock(&fs->meta_lock);
+	}
+	if (!changes)
 		goto out_attr;
 	if (!fs_writable(fs)) {
 		err = unwritable_err(fs);
 		goto out_put;
 	}
 	pthread_rwlock_rdlock(&fs->meta_lock);
-	err = setattr_allowed(ip, sa);
+	err = setattr_allowed(ip, changes);
 	pthread_rwlock_unlock(&fs->meta_lock);
 	if (err)
 		goto out_put;

@@ -64,6 +64,7 @@
  */
 #include <config.h>
 
+#include "channel.h"
 #include "fstab.h"
 #include "log.h"
 #include "loopdev.h"
@@ -839,6 +840,12 @@ int main(int argc, char *argv[])
 			log_err("%s: another program took the device during the mount: left unwritten, as a crash leaves it (the next mount replays the journal)",
 				shown);
 		}
+		goto out_handlers;
+	}
+	rc = channel_attach(se);	/* before the first request is read */
+	if (rc < 0) {
+		log_err("%s: %s", shown, strerror(-rc));
+		fuse_session_unmount(se);
 		goto out_handlers;
 	}
 	/* the kernel holds the loop device now (loopdev.h rule 1) */

@@ -41,9 +41,8 @@
  *     and ctime itself meanwhile (sent as a setattr), so fsync still
  *     makes everything written before it durable, but ENOSPC only shows
  *     at close or fsync (doc/DESIGN.md, the daemon).  O_TRUNC
- *     arrives as a setattr (atomic_o_trunc off) and set-id bits are
- *     cleared by the kernel (handle_killpriv off), so the engine has one
- *     truncate path and needs no write-time privilege logic.
+ *     arrives as a setattr (atomic_o_trunc off), so the engine has one
+ *     truncate path.
  *  6. POSIX ACLs (acl.h) are negotiated in init.  With them the kernel sends
  *     creation modes unmasked (DONT_MASK), and create_node() applies either
  *     the umask or the parent's default ACL, never both.
@@ -88,6 +87,11 @@
  * 12. A request that fails with EUCLEAN (the filesystem is damaged) or EIO
  *     (the device failed) is logged with its name and inode, rate-limited
  *     (log.h); the engine has logged what it found below (bdev.h rule 6).
+ * 13. Set-id bits are the daemon's to clear (channel.h): a write, setattr
+ *     or create the kernel flagged clears them (FS_SET_KILL_SETID) before
+ *     the write, or with the truncate or owner change, as Linux clears
+ *     them for a kernel filesystem.
+ * 14. Splice stays off whatever the user asks for (channel.h rule 3).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -106,6 +110,7 @@
 #include <unistd.h>
 
 #include "acl.h"
+#include "channel.h"
 #include "log.h"
 #include "ops.h"
 #include "statctl.h"
@@ -399,8 +404,7 @@ static void ops_init(void *userdata, struct fuse_conn_info *conn)
 	unsigned want_on = FUSE_CAP_ASYNC_DIO | FUSE_CAP_PARALLEL_DIROPS |
 			   FUSE_CAP_ASYNC_READ | FUSE_CAP_CACHE_SYMLINKS |
 			   FUSE_CAP_IOCTL_DIR;
-	unsigned want_off = FUSE_CAP_WRITEBACK_CACHE | FUSE_CAP_SPLICE_READ |
-			    FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE |
+	unsigned want_off = FUSE_CAP_WRITEBACK_CACHE |
 			    FUSE_CAP_ATOMIC_O_TRUNC |
 			    FUSE_CAP_HANDLE_KILLPRIV | FUSE_CAP_POSIX_ACL |
 			    FUSE_CAP_DONT_MASK;
@@ -420,6 +424,9 @@ static void ops_init(void *userdata, struct fuse_conn_info *conn)
 	}
 	if (st->cfg.conn_opts)
 		fuse_apply_conn_info_opts(st->cfg.conn_opts, conn);
+	/* Rule 14, whatever the user asked for. */
+	conn->want &= ~(FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE |
+			FUSE_CAP_SPLICE_MOVE);
 	/* Rule 5: under -o direct_io no open uses the page cache. */
 	if (st->cfg.direct_io)
 		conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
@@ -540,6 +547,8 @@ static void ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		sa.mask |= FS_SET_CTIME;
 		sa.ctime = attr->st_ctim;
 	}
+	if (channel_request_kills_setid())	/* rule 13 */
+		sa.mask |= FS_SET_KILL_SETID;
 
 	/* Truncation may zero a partial block through the worker. */
 	rc = thread_get(st, &t);
@@ -771,6 +780,27 @@ static void ops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 }
 
 /*
+ * Rule 13: the set-id bits go before a write the kernel marked.  The
+ * kernel keeps the mode it has and a write does not make it ask again
+ * (stat -c %a would still show the bits), so when they go it is told that
+ * the attributes changed; a file it has forgotten meanwhile needs nothing.
+ */
+static int kill_setid(struct ops_state *st, fuse_ino_t ino)
+{
+	struct fs_setattr sa = { .mask = FS_SET_KILL_SETID };
+	struct fs_attr before, after;
+	int rc;
+
+	rc = fs_getattr(st->fs, ino, &before);
+	if (rc < 0 || !(before.mode & (S_ISUID | S_ISGID)))
+		return rc;
+	rc = fs_setattr(st->fs, NULL, ino, &sa, &after);
+	if (rc == 0 && after.mode != before.mode && st->se)
+		(void)fuse_lowlevel_notify_inval_inode(st->se, ino, -1, 0);
+	return rc;
+}
+
+/*
  * Rule 11: an O_DIRECT write the engine took only done bytes of goes on
  * once from there, so that the error which stopped it (ENOSPC, EIO) is
  * what the caller gets; the kernel drops the size change of a failed
@@ -801,56 +831,34 @@ static ssize_t direct_write_rest(struct ops_state *st, struct ops_thread *t,
 }
 
 /*
- * With splice off the data arrives in memory and goes to the engine as it
- * is.  Should a user turn splicing on (-o splice_read), a pipe-backed
- * buffer is first copied into the thread's buffer.
+ * Splice is off (rule 14), so the data arrives in memory, in the one
+ * buffer the request was read into, and goes to the engine as it is.
  */
 static void ops_write_buf(fuse_req_t req, fuse_ino_t ino,
 			  struct fuse_bufvec *in, off_t off,
 			  struct fuse_file_info *fi)
 {
 	struct ops_state *st = req_state(req);
+	const struct fuse_buf *b = &in->buf[in->idx];
 	size_t size = fuse_buf_size(in);
-	struct iovec iov[16];
+	struct iovec iov[1];
 	struct ops_thread *t;
-	int iovcnt = 0;
+	int iovcnt = 1;
 	ssize_t n;
-	size_t i;
 	int rc;
 
+	if (in->count - in->idx != 1 || (b->flags & FUSE_BUF_IS_FD)) {
+		reply_fail(req, OP_NAME, ino, NULL, EIO);
+		return;
+	}
+	iov[0].iov_base = (char *)b->mem + in->off;
+	iov[0].iov_len = b->size - in->off;
 	rc = thread_get(st, &t);
+	if (rc == 0 && channel_request_kills_setid())
+		rc = kill_setid(st, ino);	/* rule 13 */
 	if (rc < 0) {
 		reply_fail(req, OP_NAME, ino, NULL, -rc);
 		return;
-	}
-	for (i = in->idx; i < in->count; i++) {
-		const struct fuse_buf *b = &in->buf[i];
-		size_t skip = i == in->idx ? in->off : 0;
-
-		if ((b->flags & FUSE_BUF_IS_FD) ||
-		    iovcnt == (int)(sizeof(iov) / sizeof(iov[0])))
-			break;
-		iov[iovcnt].iov_base = (char *)b->mem + skip;
-		iov[iovcnt].iov_len = b->size - skip;
-		iovcnt++;
-	}
-	if (i < in->count) {
-		struct fuse_bufvec dst = FUSE_BUFVEC_INIT(size);
-		ssize_t got;
-
-		rc = thread_buf(t, size, &dst.buf[0].mem);
-		if (rc < 0) {
-			reply_fail(req, OP_NAME, ino, NULL, -rc);
-			return;
-		}
-		got = fuse_buf_copy(&dst, in, 0);
-		if (got < 0) {
-			reply_fail(req, OP_NAME, ino, NULL, (int)-got);
-			return;
-		}
-		iov[0].iov_base = dst.buf[0].mem;
-		iov[0].iov_len = got;
-		iovcnt = 1;
 	}
 	n = fs_write(st->fs, t->ctx, ino, off, iov, iovcnt);
 	if (n >= 0 && (size_t)n < size && (fi->flags & O_DIRECT))
@@ -1104,6 +1112,8 @@ static void ops_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 			struct ops_thread *t;
 
 			rc = thread_get(st, &t);
+			if (channel_request_kills_setid())
+				sa.mask |= FS_SET_KILL_SETID;	/* rule 13 */
 			if (rc == 0)
 				rc = fs_setattr(st->fs, t->ctx, a.ino, &sa, &a);
 			if (rc < 0)

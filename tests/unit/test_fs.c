@@ -1294,6 +1294,75 @@ START_TEST(t_setattr)
 }
 END_TEST
 
+/* FS_SET_KILL_SETID: set-user-ID always, set-group-ID only when
+ * group-executable, never of a directory; with nothing to clear it
+ * changes nothing, ctime included.  With a size change it is one change. */
+START_TEST(t_kill_setid)
+{
+	static const struct {
+		mode_t type, before, after;
+	} cases[] = {
+		{ S_IFREG, 06755, 00755 },
+		{ S_IFREG, 04744, 00744 },
+		{ S_IFREG, 02745, 02745 },	/* a locking mark: kept */
+		{ S_IFREG, 02775, 00775 },
+		{ S_IFREG, 00755, 00755 },
+		{ S_IFDIR, 06775, 06775 },
+	};
+	const struct fs_cred cred = { .uid = 1000, .gid = 100 };
+	const struct geom *g = &geoms[_i];
+	struct fs_setattr sa = { 0 };
+	struct fs_attr a, b;
+	struct env e;
+	uint64_t ino;
+	size_t i;
+
+	env_init(&e, g, 32 * MiB, NULL);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "f%zu", i);
+		if (cases[i].type == S_IFDIR)
+			ck_assert_int_eq(fs_mkdir(e.fs, DIOFS_ROOT_INO, name,
+						  0755, &cred, &a), 0);
+		else
+			ck_assert_int_eq(fs_mknod(e.fs, DIOFS_ROOT_INO, name,
+						  S_IFREG | 0644, 0, &cred,
+						  &a), 0);
+		ino = a.ino;
+		sa.mask = FS_SET_MODE | FS_SET_CTIME;
+		sa.mode = cases[i].before;
+		sa.ctime = (struct timespec){ 42, 0 };
+		ck_assert_int_eq(fs_setattr(e.fs, e.ctx, ino, &sa, &a), 0);
+		sa.mask = FS_SET_KILL_SETID;
+		ck_assert_int_eq(fs_setattr(e.fs, NULL, ino, &sa, &b), 0);
+		ck_assert_uint_eq(b.mode & 07777, cases[i].after);
+		if (cases[i].after == cases[i].before)
+			ck_assert_int_eq(b.ctime.tv_sec, 42);
+		else
+			ck_assert_int_gt(b.ctime.tv_sec, 42);
+		fs_forget(e.fs, ino, 1);
+	}
+
+	/* A truncate that clears the bits, kept across a remount. */
+	ino = mkfile(&e);
+	sa.mask = FS_SET_MODE;
+	sa.mode = 06711;
+	ck_assert_int_eq(fs_setattr(e.fs, e.ctx, ino, &sa, &a), 0);
+	sa.mask = FS_SET_SIZE | FS_SET_KILL_SETID;
+	sa.size = 12345;
+	ck_assert_int_eq(fs_setattr(e.fs, e.ctx, ino, &sa, &b), 0);
+	ck_assert_uint_eq(b.mode, S_IFREG | 0711);
+	ck_assert_uint_eq(b.size, 12345);
+	ck_assert_int_eq(fs_fsync(e.fs, ino, false), 0);
+	env_remount(&e);
+	a = attr_of(&e, ino);
+	ck_assert_uint_eq(a.mode, S_IFREG | 0711);
+	ck_assert_uint_eq(a.size, 12345);
+	env_done(&e);
+}
+END_TEST
+
 /* ---- copy_file_range ------------------------------------------------------------ */
 
 START_TEST(t_copy_range)
@@ -1741,6 +1810,7 @@ static Suite *fs_suite(void)
 		{ "abort_reload", t_abort_reload, 1 },
 		{ "orphans", t_orphans, NGEOMS },
 		{ "setattr", t_setattr, NGEOMS },
+		{ "kill_setid", t_kill_setid, NGEOMS },
 		{ "copy_range", t_copy_range, NGEOMS },
 		{ "statfs_error", t_statfs_error, NGEOMS },
 		{ "mount_errors", t_mount_errors, 1 },

@@ -40,8 +40,12 @@
 #include "diofs/inode.h"
 #include "diofs/journal.h"
 
-/* Metadata cache when the caller does not say: 64 MiB of blocks. */
-#define FS_CACHE_BYTES		(64u << 20)
+/* Metadata cache when the caller does not say: 1/64 of the machine's
+ * memory, between 16 MiB and 1 GiB worth of blocks (blocks are allocated
+ * as they are first used, so an idle filesystem costs little). */
+#define FS_CACHE_MEM_SHARE	64
+#define FS_CACHE_MIN_BYTES	(16ull << 20)
+#define FS_CACHE_MAX_BYTES	(1ull << 30)
 #define FS_CACHE_MIN_BLOCKS	256u
 /* The engine's own worker context (inode.h, struct fs): a symlink target
  * and the zeros after it fit one request of the largest fs block. */
@@ -170,6 +174,22 @@ static void fs_free(struct fs *fs)
 /* Dirty blocks that start a commit: a quarter of the log, so that a
  * compound transaction always fits half of it, and at most half the cache,
  * whose dirty and pinned blocks cannot be evicted. */
+static size_t default_cache_blocks(uint32_t block_size)
+{
+	long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+	uint64_t bytes = FS_CACHE_MIN_BYTES;
+	size_t blocks;
+
+	if (pages > 0 && page > 0)
+		bytes = (uint64_t)pages * (uint64_t)page / FS_CACHE_MEM_SHARE;
+	if (bytes < FS_CACHE_MIN_BYTES)
+		bytes = FS_CACHE_MIN_BYTES;
+	if (bytes > FS_CACHE_MAX_BYTES)
+		bytes = FS_CACHE_MAX_BYTES;
+	blocks = bytes / block_size;
+	return blocks < FS_CACHE_MIN_BLOCKS ? FS_CACHE_MIN_BLOCKS : blocks;
+}
+
 static size_t commit_budget(const struct fs *fs, size_t cache_blocks)
 {
 	size_t budget = (fs->sb.journal_blocks - 1) / 4;
@@ -339,11 +359,8 @@ int fs_mount_bdev(struct bdev *bdev, const struct fs_mount_opts *opts,
 				   super_group_meta(&fs->sb);
 
 	cache_blocks = opts->cache_blocks;
-	if (!cache_blocks) {
-		cache_blocks = FS_CACHE_BYTES / fs->sb.block_size;
-		if (cache_blocks < FS_CACHE_MIN_BLOCKS)
-			cache_blocks = FS_CACHE_MIN_BLOCKS;
-	}
+	if (!cache_blocks)
+		cache_blocks = default_cache_blocks(fs->sb.block_size);
 	err = cache_create(bdev, fs->sb.block_size, fs->sb.uuid, cache_blocks,
 			   &fs->cache);
 	if (err) {

@@ -808,25 +808,15 @@ static int kill_setid(struct ops_state *st, fuse_ino_t ino)
  */
 static ssize_t direct_write_rest(struct ops_state *st, struct ops_thread *t,
 				 fuse_ino_t ino, off_t off,
-				 const struct iovec *iov, int iovcnt,
-				 ssize_t done)
+				 const struct iovec *iov, ssize_t done)
 {
-	struct iovec rest[16];
-	size_t skip = (size_t)done;
-	int i, n = 0;
+	struct iovec rest = {
+		.iov_base = (char *)iov->iov_base + done,
+		.iov_len = iov->iov_len - (size_t)done,
+	};
 	ssize_t more;
 
-	for (i = 0; i < iovcnt; i++) {
-		if (skip >= iov[i].iov_len) {
-			skip -= iov[i].iov_len;
-			continue;
-		}
-		rest[n].iov_base = (char *)iov[i].iov_base + skip;
-		rest[n].iov_len = iov[i].iov_len - skip;
-		skip = 0;
-		n++;
-	}
-	more = fs_write(st->fs, t->ctx, ino, off + done, rest, n);
+	more = fs_write(st->fs, t->ctx, ino, off + done, &rest, 1);
 	return more < 0 ? more : done + more;
 }
 
@@ -840,19 +830,17 @@ static void ops_write_buf(fuse_req_t req, fuse_ino_t ino,
 {
 	struct ops_state *st = req_state(req);
 	const struct fuse_buf *b = &in->buf[in->idx];
-	size_t size = fuse_buf_size(in);
-	struct iovec iov[1];
 	struct ops_thread *t;
-	int iovcnt = 1;
+	struct iovec iov;
 	ssize_t n;
 	int rc;
 
 	if (in->count - in->idx != 1 || (b->flags & FUSE_BUF_IS_FD)) {
-		reply_fail(req, OP_NAME, ino, NULL, EIO);
+		fuse_reply_err(req, EINVAL);	/* libfuse never sends this */
 		return;
 	}
-	iov[0].iov_base = (char *)b->mem + in->off;
-	iov[0].iov_len = b->size - in->off;
+	iov.iov_base = (char *)b->mem + in->off;
+	iov.iov_len = b->size - in->off;
 	rc = thread_get(st, &t);
 	if (rc == 0 && channel_request_kills_setid())
 		rc = kill_setid(st, ino);	/* rule 13 */
@@ -860,9 +848,9 @@ static void ops_write_buf(fuse_req_t req, fuse_ino_t ino,
 		reply_fail(req, OP_NAME, ino, NULL, -rc);
 		return;
 	}
-	n = fs_write(st->fs, t->ctx, ino, off, iov, iovcnt);
-	if (n >= 0 && (size_t)n < size && (fi->flags & O_DIRECT))
-		n = direct_write_rest(st, t, ino, off, iov, iovcnt, n);
+	n = fs_write(st->fs, t->ctx, ino, off, &iov, 1);
+	if (n >= 0 && (size_t)n < iov.iov_len && (fi->flags & O_DIRECT))
+		n = direct_write_rest(st, t, ino, off, &iov, n);
 	if (n < 0) {
 		reply_fail(req, OP_NAME, ino, NULL, (int)-n);
 		return;

@@ -551,6 +551,33 @@ int fs_fsync(struct fs *fs, uint64_t ino, bool datasync)
 
 /* ---- fallocate ----------------------------------------------------------------- */
 
+/*
+ * The inode of a fallocate() of any mode, to change: a regular file, a
+ * writable filesystem, and rule 6 as vfs_fallocate() has it (an
+ * append-only file may only grow: KEEP_SIZE alone, or nothing).
+ */
+static int get_fallocatable(struct fs *fs, uint64_t ino, int mode,
+			    struct inode **out)
+{
+	struct inode *ip;
+	int err;
+
+	err = get_regular(fs, ino, -ENODEV, &ip);
+	if (err)
+		return err;
+	if (!fs_writable(fs))
+		err = unwritable_err(fs);
+	else
+		err = may_write_at(ip, mode & ~FALLOC_FL_KEEP_SIZE ?
+					       0 : UINT64_MAX);
+	if (err) {
+		inode_put(ip);
+		return err;
+	}
+	*out = ip;
+	return 0;
+}
+
 static int fallocate_once(struct fs *fs, struct dio_ctx *ctx, uint64_t ino,
 			  int mode, uint64_t off, uint64_t len)
 {
@@ -572,17 +599,9 @@ static int fallocate_once(struct fs *fs, struct dio_ctx *ctx, uint64_t ino,
 	if (off > FILE_MAX_SIZE || len > FILE_MAX_SIZE - off)
 		return -EFBIG;
 	end = off + len;
-	err = get_regular(fs, ino, -ENODEV, &ip);
+	err = get_fallocatable(fs, ino, mode, &ip);
 	if (err)
 		return err;
-	if (!fs_writable(fs)) {
-		err = unwritable_err(fs);
-		goto out_put;
-	}
-	/* Rule 6, as vfs_fallocate(): an append-only file may only grow. */
-	err = may_write_at(ip, mode & ~FALLOC_FL_KEEP_SIZE ? 0 : UINT64_MAX);
-	if (err)
-		goto out_put;
 
 	lock_for_change(ctx, ip);
 	old = ip->dfile.size;
@@ -622,7 +641,6 @@ static int fallocate_once(struct fs *fs, struct dio_ctx *ctx, uint64_t ino,
 		__atomic_store_n(&ip->dfile.size, old, __ATOMIC_RELAXED);
 out_unlock:
 	pthread_rwlock_unlock(&ip->dfile.lock);
-out_put:
 	inode_put(ip);
 	return err;
 }
@@ -648,15 +666,11 @@ static int shift_once(struct fs *fs, struct dio_ctx *ctx, uint64_t ino,
 	struct txn *t;
 	int err;
 
-	err = get_regular(fs, ino, -ENODEV, &ip);
+	err = get_fallocatable(fs, ino, FALLOC_FL_COLLAPSE_RANGE, &ip);
 	if (err)
 		return err;
 	if ((off | len) & (fs->sb.block_size - 1)) {
 		err = -EINVAL;
-		goto out_put;
-	}
-	if (!fs_writable(fs)) {
-		err = -EROFS;
 		goto out_put;
 	}
 

@@ -1952,6 +1952,8 @@ START_TEST(test_flags)
 	ck_assert_int_eq(set_mode(&e, f, 0600), -EPERM);
 	ck_assert_int_eq(set_times_now(&e, f), -EPERM);
 	ck_assert_int_eq(fs_fallocate(e.fs, e.ctx, f, 0, 0, 4096), -EPERM);
+	ck_assert_int_eq(fs_fallocate(e.fs, e.ctx, f, FALLOC_FL_INSERT_RANGE,
+				      0, g->fs_bs), -EPERM);
 	ck_assert_int_eq(fs_setxattr(e.fs, f, "user.k", "v", 1, 0), -EPERM);
 	ck_assert_int_eq(fs_unlink(e.fs, d, "f"), -EPERM);
 	ck_assert_int_eq(fs_rename(e.fs, d, "f", d, "g", 0, NULL), -EPERM);
@@ -1977,6 +1979,10 @@ START_TEST(test_flags)
 				      0, 4096), -EPERM);
 	ck_assert_int_eq(fs_fallocate(e.fs, e.ctx, a, FALLOC_FL_KEEP_SIZE,
 				      0, 65536), 0);
+	ck_assert_int_eq(fs_fallocate(e.fs, e.ctx, a, FALLOC_FL_INSERT_RANGE,
+				      0, g->fs_bs), -EPERM);
+	ck_assert_int_eq(fs_fallocate(e.fs, e.ctx, a, FALLOC_FL_COLLAPSE_RANGE,
+				      0, g->fs_bs), -EPERM);
 	ck_assert_int_eq(fs_setxattr(e.fs, a, "user.k", "v", 1, 0), -EPERM);
 	ck_assert_int_eq(fs_unlink(e.fs, d, "a"), -EPERM);
 	ck_assert_int_eq(fs_link(e.fs, a, d, "h", &at), -EPERM);

@@ -111,6 +111,16 @@ unsigned bdev_queue_inflight(const struct bdev_queue *q);
 struct bdev *bdev_queue_bdev(const struct bdev_queue *q);
 
 /*
+ * An eventfd that the queue's requests submitted from now on signal when
+ * they complete, so that a thread can wait for them together with other
+ * file descriptors (poll, epoll).  Made on the first call; the queue owns
+ * it and closes it.  Non-blocking: read it to clear it before reaping, so
+ * that no completion is missed between the reap and the next wait.
+ * Returns the fd or -errno.
+ */
+int bdev_queue_event_fd(struct bdev_queue *q);
+
+/*
  * Submit n requests.  Returns the number accepted (n unless an error stops
  * it), or -errno when the first one could not be submitted.  The caller must
  * not have more than bdev_queue_depth() in flight.

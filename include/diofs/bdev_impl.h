@@ -17,8 +17,11 @@
  *     outstanding), or a negative errno.  ev->obj is the iocb, ev->res the
  *     bytes transferred or a negative errno.
  *  3. A backend never touches struct bdev_req; it sees iocbs prepared with
- *     io_prep_preadv()/io_prep_pwritev() and nothing else.
+ *     io_prep_preadv()/io_prep_pwritev() (and io_set_eventfd()) and nothing
+ *     else.
  *  4. queue_fini() runs after bdev.c has waited for every submitted iocb.
+ *  5. An iocb with IOCB_FLAG_RESFD (io_set_eventfd()) adds 1 to its
+ *     eventfd once its event can be had from getevents().
  */
 #ifndef DIOFS_BDEV_IMPL_H
 #define DIOFS_BDEV_IMPL_H
@@ -75,6 +78,7 @@ struct bdev_queue {
 	struct io_event *events;	/* scratch: one io_getevents batch */
 	struct bdev_req sync_req;	/* bdev_pread()/bdev_pwrite() */
 	struct iovec sync_iov;
+	int event_fd;		/* bdev_queue_event_fd(); -1: none */
 	void *priv;		/* the backend's */
 };
 

@@ -208,4 +208,14 @@ int dio_reap(struct dio_ctx *ctx, unsigned min);
 /* Transfers submitted whose done has not run yet. */
 unsigned dio_ctx_pending(const struct dio_ctx *ctx);
 
+/*
+ * A file descriptor that polls readable when a device request of the ctx
+ * has completed (bdev_queue_event_fd()), so that the thread can wait for
+ * its transfers together with other work, then dio_reap(ctx, 0).  Each
+ * completion adds one to it: a level-triggered waiter reads it (it is
+ * non-blocking) to clear it before reaping; an edge-triggered epoll need
+ * not.  The ctx owns it.  Returns the fd or -errno.
+ */
+int dio_ctx_event_fd(struct dio_ctx *ctx);
+
 #endif

@@ -59,8 +59,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <syslog.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "diofs/bdev_impl.h"
 
@@ -258,6 +260,7 @@ int bdev_queue_open(struct bdev *bdev, unsigned depth, struct bdev_queue **out)
 		return -ENOMEM;
 	q->bdev = bdev;
 	q->depth = depth;
+	q->event_fd = -1;
 	if (ring_init(&q->pending, depth))
 		goto out_free;
 	if (ring_init(&q->done, depth))
@@ -302,6 +305,16 @@ struct bdev *bdev_queue_bdev(const struct bdev_queue *q)
 	return q->bdev;
 }
 
+int bdev_queue_event_fd(struct bdev_queue *q)
+{
+	if (q->event_fd < 0) {
+		q->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (q->event_fd < 0)
+			return -errno;
+	}
+	return q->event_fd;
+}
+
 static void req_prep(const struct bdev_queue *q, struct bdev_req *req,
 		     struct iovec *iov, int iovcnt)
 {
@@ -311,6 +324,8 @@ static void req_prep(const struct bdev_queue *q, struct bdev_req *req,
 		io_prep_pwritev(&req->iocb, q->bdev->fd, iov, iovcnt, off);
 	else
 		io_prep_preadv(&req->iocb, q->bdev->fd, iov, iovcnt, off);
+	if (q->event_fd >= 0)
+		io_set_eventfd(&req->iocb, q->event_fd);
 }
 
 /* The request has finished with result (rule 2). */
@@ -514,6 +529,8 @@ void bdev_queue_close(struct bdev_queue *q)
 	while (q->atdev && q_wait(q, q->atdev, NULL) >= 0)
 		;
 	q->bdev->ops->queue_fini(q);
+	if (q->event_fd >= 0)
+		close(q->event_fd);
 	free(q->events);
 	free(q->iocbs);
 	free(q->done.slot);

@@ -35,8 +35,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 
 #include "diofs/bdev_impl.h"
+
+/* io_set_eventfd()'s flag (IOCB_FLAG_RESFD in linux/aio_abi.h, which
+ * libaio.h does not include) */
+#define TEST_FLAG_RESFD		(1u << 0)
 
 struct test_range {
 	enum bdev_op op;
@@ -115,8 +120,12 @@ static int test_submit(struct bdev_queue *q, unsigned n, struct iocb **iocbs)
 		return -EAGAIN;
 	if (n > room)
 		n = room;
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		tq->io[(tq->head + tq->count++) % q->depth] = iocbs[i];
+		/* its event can be had at once (rule 1): backend rule 5 */
+		if (iocbs[i]->u.c.flags & TEST_FLAG_RESFD)
+			(void)eventfd_write((int)iocbs[i]->u.c.resfd, 1);
+	}
 	return (int)n;
 }
 

@@ -1287,6 +1287,11 @@ unsigned dio_ctx_pending(const struct dio_ctx *ctx)
 	return ctx->pending;
 }
 
+int dio_ctx_event_fd(struct dio_ctx *ctx)
+{
+	return bdev_queue_event_fd(ctx->q);
+}
+
 struct rw_result {
 	bool done;
 	ssize_t ret;

@@ -18,9 +18,12 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -106,6 +109,50 @@ static void submit_all(struct bdev_queue *q, struct bdev_req **reqs,
 		       unsigned n)
 {
 	ck_assert_int_eq(bdev_submit(q, reqs, n), (int)n);
+}
+
+/* Whether fd polls readable within ms milliseconds. */
+static bool fd_ready(int fd, int ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return poll(&p, 1, ms) == 1 && (p.revents & POLLIN);
+}
+
+/*
+ * The queue's event fd: quiet while nothing has completed, readable once
+ * requests submitted after it was made have, cleared by reading it; the
+ * completions are still had from bdev_reap().
+ */
+static void check_event_fd(struct bdev_queue *q, uint32_t bs, unsigned char *buf)
+{
+	struct bdev_req reqs[4], *ptrs[4], *done[4];
+	struct iovec iov[4];
+	eventfd_t count, rest;
+	int efd = bdev_queue_event_fd(q);
+
+	ck_assert_int_ge(efd, 0);
+	ck_assert_int_eq(bdev_queue_event_fd(q), efd);	/* made once */
+	ck_assert(!fd_ready(efd, 0));
+	for (int i = 0; i < 4; i++) {
+		iov[i] = (struct iovec){ buf + (size_t)i * bs, bs };
+		req_init(&reqs[i], BDEV_READ, (uint64_t)i * bs, &iov[i], 1);
+		ptrs[i] = &reqs[i];
+	}
+	submit_all(q, ptrs, 4);
+	ck_assert(fd_ready(efd, 5000));
+	ck_assert_int_eq(eventfd_read(efd, &count), 0);
+	ck_assert_uint_ge(count, 1);
+	reap_n(q, 4, done);
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_eq(reqs[i].result, (ssize_t)bs);
+	/* one count per completion, all there once they are reaped */
+	if (count < 4) {
+		ck_assert_int_eq(eventfd_read(efd, &rest), 0);
+		count += rest;
+	}
+	ck_assert_uint_eq(count, 4);
+	ck_assert(!fd_ready(efd, 0));
 }
 
 /* Read the image through the page cache, independently of the bdev layer. */
@@ -328,6 +375,21 @@ START_TEST(aio_batch_with_reap)
 	free(wbuf);
 	free(rbuf);
 	free(check);
+}
+END_TEST
+
+START_TEST(aio_event_fd_signals_completions)
+{
+	struct bdev *bdev = img_open(BDEV_RDWR);
+	uint32_t bs = bdev_block_size(bdev);
+	unsigned char *buf = abuf(4 * (size_t)bs, bdev_mem_align(bdev));
+	struct bdev_queue *q;
+
+	ck_assert_int_eq(bdev_queue_open(bdev, 8, &q), 0);
+	check_event_fd(q, bs, buf);
+	bdev_queue_close(q);
+	bdev_close(bdev);
+	free(buf);
 }
 END_TEST
 
@@ -646,6 +708,21 @@ START_TEST(tdev_requests_are_in_flight_until_reaped)
 	submit_all(q, ptrs, 2);
 	ck_assert_int_eq(bdev_reap(q, 5, 8, done), 2);
 	ck_assert(matches(buf, 2 * tdev_bs, 10 * (uint64_t)tdev_bs, 1));
+	tdev_close(bdev, q);
+	free(buf);
+}
+END_TEST
+
+START_TEST(tdev_event_fd_signals_completions)
+{
+	struct bdev_queue *q;
+	struct bdev *bdev;
+	unsigned char *buf;
+
+	tdev_setup(_i);
+	bdev = tdev_open(8, &q);
+	buf = abuf(4 * tdev_bs, tdev_bs);
+	check_event_fd(q, tdev_bs, buf);
 	tdev_close(bdev, q);
 	free(buf);
 }
@@ -1288,6 +1365,7 @@ static Suite *bdev_suite(void)
 	tcase_add_test(tc, aio_open_properties);
 	tcase_add_test(tc, aio_multi_iovec_round_trip);
 	tcase_add_test(tc, aio_batch_with_reap);
+	tcase_add_test(tc, aio_event_fd_signals_completions);
 	tcase_add_test(tc, aio_sync_helpers_keep_other_completions);
 	tcase_add_test(tc, aio_second_open_is_busy);
 	tcase_add_test(tc, aio_read_only_refuses_writes);
@@ -1300,6 +1378,7 @@ static Suite *bdev_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_loop_test(tc, tdev_requests_are_in_flight_until_reaped, 0,
 			    nbs);
+	tcase_add_loop_test(tc, tdev_event_fd_signals_completions, 0, nbs);
 	tcase_add_loop_test(tc, tdev_queue_close_completes_writes, 0, nbs);
 	tcase_add_loop_test(tc, tdev_eio_in_the_middle_of_a_batch, 0, nbs);
 	tcase_add_loop_test(tc, tdev_short_completions_are_resubmitted, 0,

@@ -50,6 +50,7 @@
 #include "diofs/format.h"	/* DIOFS_NAME_MAX, DIOFS_ROOT_INO */
 
 struct fs;
+struct inode;
 
 /* When reads update the access time (mount options). */
 enum fs_atime {
@@ -256,6 +257,24 @@ void fs_release(struct fs *fs, uint64_t ino);
  * write of its own.  fs_readdir() likewise, unless nodiratime. */
 ssize_t fs_read(struct fs *fs, struct dio_ctx *ctx, uint64_t ino,
 		uint64_t off, const struct iovec *iov, int iovcnt);
+
+/*
+ * fs_read() in two halves, for a thread that keeps many reads in flight on
+ * its ctx (dio.h, asynchronous use).  fs_read_start() finds the file and
+ * submits the transfer; done(priv, result) then runs as dio.h says, inside
+ * a call on the ctx, and may only note the result.  Once that call has
+ * returned, the caller hands the result to fs_read_end(), which sets the
+ * access time, lets the file go, and returns what fs_read() would have.
+ * fs_read_start() returns 0 once done is sure to run, or -errno (nothing
+ * submitted, done never runs, no fs_read_end()).
+ */
+struct fs_read {
+	struct inode *ip;	/* the engine's: the file, held until the end */
+};
+int fs_read_start(struct fs *fs, struct dio_ctx *ctx, uint64_t ino,
+		  uint64_t off, const struct iovec *iov, int iovcnt,
+		  dio_done_fn done, void *priv, struct fs_read *rd);
+ssize_t fs_read_end(struct fs_read *rd, ssize_t result);
 ssize_t fs_write(struct fs *fs, struct dio_ctx *ctx, uint64_t ino,
 		 uint64_t off, const struct iovec *iov, int iovcnt);
 int fs_fsync(struct fs *fs, uint64_t ino, bool datasync);

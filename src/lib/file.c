@@ -491,18 +491,37 @@ void fs_release(struct fs *fs, uint64_t ino)
 ssize_t fs_read(struct fs *fs, struct dio_ctx *ctx, uint64_t ino,
 		uint64_t off, const struct iovec *iov, int iovcnt)
 {
-	struct inode *ip;
-	ssize_t n;
+	struct fs_read rd;
 	int err;
 
-	err = get_regular(fs, ino, -EINVAL, &ip);
+	err = get_regular(fs, ino, -EINVAL, &rd.ip);
 	if (err)
 		return err;
-	n = dio_rw(ctx, &ip->dfile, DIO_READ, off, iov, iovcnt);
-	if (n >= 0)
-		inode_accessed(ip);
-	inode_put(ip);
-	return n;
+	return fs_read_end(&rd, dio_rw(ctx, &rd.ip->dfile, DIO_READ, off, iov,
+				       iovcnt));
+}
+
+int fs_read_start(struct fs *fs, struct dio_ctx *ctx, uint64_t ino,
+		  uint64_t off, const struct iovec *iov, int iovcnt,
+		  dio_done_fn done, void *priv, struct fs_read *rd)
+{
+	int err;
+
+	err = get_regular(fs, ino, -EINVAL, &rd->ip);
+	if (err)
+		return err;
+	dio_submit(ctx, &rd->ip->dfile, DIO_READ, off, iov, iovcnt, done,
+		   priv);
+	return 0;
+}
+
+ssize_t fs_read_end(struct fs_read *rd, ssize_t result)
+{
+	if (result >= 0)
+		inode_accessed(rd->ip);
+	inode_put(rd->ip);
+	rd->ip = NULL;
+	return result;
 }
 
 ssize_t fs_write(struct fs *fs, struct dio_ctx *ctx, uint64_t ino,

@@ -1297,6 +1297,94 @@ END_TEST
 /* FS_SET_KILL_SETID: set-user-ID always, set-group-ID only when
  * group-executable, never of a directory; with nothing to clear it
  * changes nothing, ctime included.  With a size change it is one change. */
+/* ---- asynchronous reads -------------------------------------------------------- */
+
+struct read_result {
+	int calls;
+	ssize_t result;
+};
+
+static void note_read(void *priv, ssize_t result)
+{
+	struct read_result *r = priv;
+
+	r->calls++;
+	r->result = result;
+}
+
+/*
+ * Reads started together on one ctx complete when it is reaped, each with
+ * what fs_read() would have returned (data, a hole's zeros, short at end of
+ * file, nothing past it), and fs_read_end() sets the access time; a start
+ * that fails submits nothing and never calls done.
+ */
+START_TEST(t_read_async)
+{
+	const struct geom *g = &geoms[_i];
+	static const struct {
+		uint64_t off, len;
+		ssize_t want;
+	} reads[] = {
+		{ 4 * KiB, 16 * KiB, 16 * KiB },	/* data */
+		{ 70 * KiB, 8 * KiB, 8 * KiB },		/* the hole */
+		{ 120 * KiB, 64 * KiB, 40 * KiB },	/* across end of file */
+		{ 200 * KiB, 4 * KiB, 0 },		/* past it */
+	};
+	enum { N = sizeof(reads) / sizeof(reads[0]) };
+	struct fs_setattr sa = {
+		.mask = FS_SET_ATIME,
+		.atime = { 1000000000, 0 },
+	};
+	struct read_result res[N] = { 0 }, bad = { 0 };
+	unsigned char *sh = xalloc(160 * KiB), *buf[N];
+	struct fs_read rd[N], rd_bad;
+	struct iovec iov[N];
+	struct fs_attr a;
+	struct env e;
+	uint64_t ino;
+
+	env_init(&e, g, 32 * MiB, NULL);
+	ino = mkfile(&e);
+	fill_pat(sh, 160 * KiB, 0, 7);
+	memset(sh + 64 * KiB, 0, 64 * KiB);
+	wr_ok(&e, ino, 0, sh, 64 * KiB);
+	wr_ok(&e, ino, 128 * KiB, sh + 128 * KiB, 32 * KiB);
+	ck_assert_int_eq(fs_setattr(e.fs, e.ctx, ino, &sa, &a), 0);
+
+	for (int i = 0; i < N; i++) {
+		buf[i] = xalloc(reads[i].len);
+		iov[i] = (struct iovec){ buf[i], reads[i].len };
+		ck_assert_int_eq(fs_read_start(e.fs, e.ctx, ino, reads[i].off,
+					       &iov[i], 1, note_read, &res[i],
+					       &rd[i]), 0);
+	}
+	/* the test device completes nothing before it is reaped */
+	ck_assert_int_eq(res[0].calls, 0);
+	ck_assert_uint_ge(dio_ctx_pending(e.ctx), 1);
+	ck_assert_int_ge(dio_reap(e.ctx, dio_ctx_pending(e.ctx)), 1);
+	ck_assert_uint_eq(dio_ctx_pending(e.ctx), 0);
+	for (int i = 0; i < N; i++) {
+		ck_assert_int_eq(res[i].calls, 1);
+		ck_assert_int_eq(fs_read_end(&rd[i], res[i].result),
+				 reads[i].want);
+		expect_mem(buf[i], sh + reads[i].off, (size_t)reads[i].want,
+			   "read %d", i);
+		free(buf[i]);
+	}
+	a = attr_of(&e, ino);
+	ck_assert_int_gt(a.atime.tv_sec, 1000000000);
+
+	ck_assert_int_eq(fs_read_start(e.fs, e.ctx, DIOFS_ROOT_INO, 0, &iov[0],
+				       1, note_read, &bad, &rd_bad), -EISDIR);
+	ck_assert_int_eq(fs_read_start(e.fs, e.ctx, 999999, 0, &iov[0], 1,
+				       note_read, &bad, &rd_bad), -ENOENT);
+	ck_assert_int_eq(bad.calls, 0);
+	ck_assert_uint_eq(dio_ctx_pending(e.ctx), 0);
+	env_done(&e);
+	free(sh);
+}
+END_TEST
+
 START_TEST(t_kill_setid)
 {
 	static const struct {
@@ -1810,6 +1898,7 @@ static Suite *fs_suite(void)
 		{ "abort_reload", t_abort_reload, 1 },
 		{ "orphans", t_orphans, NGEOMS },
 		{ "setattr", t_setattr, NGEOMS },
+		{ "read_async", t_read_async, NGEOMS },
 		{ "kill_setid", t_kill_setid, NGEOMS },
 		{ "copy_range", t_copy_range, NGEOMS },
 		{ "statfs_error", t_statfs_error, NGEOMS },

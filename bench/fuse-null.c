@@ -18,7 +18,7 @@
  *     (src/fuse/channel.c), so the kernel does not ask for
  *     security.capability before every write (set-id bits are never
  *     cleared here: no benchmark sets them);
- *   - max_write 1 MiB, max_background 32 (congestion at 24);
+ *   - max_write 1 MiB, max_background 128 (congestion at 96);
  *   - direct_io on O_DIRECT opens only, keep_cache off;
  *   - readdirplus next to readdir, so the kernel chooses as for diofs;
  *   - no flush handler, so the kernel stops sending flush on close;
@@ -57,6 +57,7 @@
 #define NULL_TIMEOUT		1.0
 #define NULL_MAX_WRITE		(1024 * 1024)
 #define NULL_MAX_THREADS	32
+#define NULL_MAX_BACKGROUND	128	/* as diofs (src/fuse/main.c) */
 #define NULL_IDLE_THREADS	NULL_MAX_THREADS
 /* The kernel never asks for more than max_write bytes in one read. */
 #define NULL_ZEROS		NULL_MAX_WRITE
@@ -251,8 +252,8 @@ static void null_init(void *userdata, struct fuse_conn_info *conn)
 	if ((conn->capable & acl_caps) == acl_caps)
 		conn->want |= acl_caps;
 	conn->max_write = NULL_MAX_WRITE;
-	conn->max_background = NULL_MAX_THREADS;
-	conn->congestion_threshold = NULL_MAX_THREADS * 3 / 4;
+	conn->max_background = NULL_MAX_BACKGROUND;
+	conn->congestion_threshold = NULL_MAX_BACKGROUND * 3 / 4;
 }
 
 static void null_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)

@@ -6,11 +6,15 @@
 #define FUSE_USE_VERSION 312
 
 #include <errno.h>
+#include <fcntl.h>
 #include <fuse_lowlevel.h>
 #include <linux/fuse.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -21,6 +25,28 @@ static uint64_t init_unique;
 static bool init_offers_killpriv;
 
 static __thread bool request_kills_setid;	/* rule 2 */
+
+/*
+ * Rule 5: how long a worker with work in flight waits before it looks
+ * again by itself, in case a completion never signals the event fd (a
+ * request the device refused for the moment, resent at the next reap).
+ */
+#define WORK_POLL_MS	10
+
+/* Rule 5: a thread's waiting state. */
+struct waiter {
+	const struct channel_worker *worker;
+	int epfd;		/* -1: none yet */
+	int nonblock_fd;	/* the /dev/fuse fd made non-blocking */
+	int watched_dev;	/* the /dev/fuse fd in epfd */
+	int watched_work;	/* the work's event fd in epfd */
+};
+
+static __thread struct waiter waiter = {
+	.epfd = -1, .nonblock_fd = -1, .watched_dev = -1, .watched_work = -1,
+};
+static pthread_key_t waiter_key;	/* closes a thread's epfd at its end */
+static pthread_once_t waiter_once = PTHREAD_ONCE_INIT;
 
 /* The first @size bytes of the request's argument, the rest zeroed. */
 static void request_arg(void *dst, size_t size, const void *arg,
@@ -69,14 +95,143 @@ static void note_request(const void *buf, size_t len)
 	}
 }
 
+static void waiter_end(void *p)
+{
+	struct waiter *w = p;
+
+	close(w->epfd);
+	w->epfd = -1;
+}
+
+static void waiter_key_make(void)
+{
+	(void)pthread_key_create(&waiter_key, waiter_end);
+}
+
+/* Rule 5: collect the thread's work; libfuse may cancel a worker only
+ * while it waits, never half-way through an answer. */
+static unsigned collect(bool all)
+{
+	const struct channel_worker *w = waiter.worker;
+	unsigned inflight;
+	int state;
+
+	if (!w)
+		return 0;
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &state);
+	inflight = w->collect(w->arg, all);
+	pthread_setcancelstate(state, NULL);
+	return inflight;
+}
+
+static bool make_nonblocking(int fd)
+{
+	int flags;
+
+	if (waiter.nonblock_fd == fd)
+		return true;
+	flags = fcntl(fd, F_GETFL);
+	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+		return false;
+	waiter.nonblock_fd = fd;
+	return true;
+}
+
+/* The thread's epoll set with @fd in it, and the work's event fd when
+ * @work; false when it cannot be had. */
+static bool watch(int fd, bool work)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	int event_fd = waiter.worker ? waiter.worker->event_fd : -1;
+
+	if (waiter.epfd < 0) {
+		pthread_once(&waiter_once, waiter_key_make);
+		waiter.epfd = epoll_create1(EPOLL_CLOEXEC);
+		if (waiter.epfd < 0)
+			return false;
+		(void)pthread_setspecific(waiter_key, &waiter);
+	}
+	if (waiter.watched_dev != fd) {
+		ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+		ev.data.fd = fd;
+		if (epoll_ctl(waiter.epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+			return false;
+		waiter.watched_dev = fd;
+	}
+	if (work && event_fd >= 0 && waiter.watched_work != event_fd) {
+		if (waiter.watched_work >= 0)
+			(void)epoll_ctl(waiter.epfd, EPOLL_CTL_DEL,
+					waiter.watched_work, NULL);
+		/* edge-triggered: each completion wakes once, and the
+		 * counter never needs clearing */
+		ev.events = EPOLLIN | EPOLLET;
+		ev.data.fd = event_fd;
+		if (epoll_ctl(waiter.epfd, EPOLL_CTL_ADD, event_fd, &ev) < 0)
+			return false;
+		waiter.watched_work = event_fd;
+	}
+	return true;
+}
+
+/* Wait until a request may be there to read, or, with work in flight,
+ * some of it may have completed. */
+static void wait_ready(int fd, unsigned inflight)
+{
+	int timeout = inflight ? WORK_POLL_MS : -1;
+	struct epoll_event ev[2];
+	struct pollfd pfd[2] = {
+		{ .fd = fd, .events = POLLIN },
+		{ .fd = inflight ? waiter.worker->event_fd : -1,
+		  .events = POLLIN },
+	};
+
+	uint64_t events;
+
+	if (watch(fd, inflight)) {
+		(void)epoll_wait(waiter.epfd, ev, 2, timeout);
+		return;
+	}
+	/* level-triggered: cleared before the collection that follows */
+	if (poll(pfd, 2, timeout) > 0 && pfd[1].revents)
+		(void)read(pfd[1].fd, &events, sizeof(events));
+}
+
+/*
+ * Rule 5.  Every worker reads without blocking and, when nothing is there,
+ * waits in epoll, where a new request wakes one waiting worker and a
+ * worker's completions wake it.  A descriptor that cannot be made
+ * non-blocking gets the work collected before a read that may block.
+ * EAGAIN never reaches libfuse, which would end the session.
+ */
 static ssize_t channel_read(int fd, void *buf, size_t len, void *userdata)
 {
-	ssize_t n = read(fd, buf, len);
+	const struct fuse_in_header *in = buf;
+	unsigned inflight;
+	ssize_t n;
+	int err;
 
 	(void)userdata;
+	for (;;) {
+		inflight = collect(false);
+		if (!make_nonblocking(fd))
+			inflight = collect(true);
+		n = read(fd, buf, len);
+		if (n >= 0 || errno != EAGAIN)
+			break;
+		wait_ready(fd, inflight);
+	}
+	err = errno;
+	if (inflight && (n < (ssize_t)sizeof(*in) || in->opcode != FUSE_READ))
+		collect(true);
 	if (n > 0)
 		note_request(buf, (size_t)n);
+	errno = err;
 	return n;
+}
+
+void channel_set_worker(const struct channel_worker *w)
+{
+	waiter.worker = w;
 }
 
 /* The INIT reply: libfuse's, with KILLPRIV_V2 added (rule 1). */

@@ -31,6 +31,16 @@
  *  3. Splice is never used: requests must arrive in memory, where the read
  *     hook sees them (libfuse offers no splice without splice hooks).
  *  4. One session per daemon: the INIT state is the process's.
+ *  5. A worker may leave work in flight when its handler returns (the
+ *     engine's reads, ops.c), having told the channel how to collect it
+ *     (channel_set_worker()).  While it has some, the read hook waits for
+ *     the next request and for that work together: the thread's /dev/fuse
+ *     descriptor is made non-blocking and watched with epoll (exclusively,
+ *     so that one request wakes one waiting worker) beside the work's
+ *     event fd, and whatever completes is collected, and answered, as it
+ *     does.  Before the hook hands libfuse any request but a READ, it
+ *     collects all of the thread's work, so that every other handler
+ *     starts with nothing in flight: it may take locks that work holds.
  */
 #ifndef DIOFS_FUSE_CHANNEL_H
 #define DIOFS_FUSE_CHANNEL_H
@@ -46,5 +56,18 @@ int channel_attach(struct fuse_session *se);
 /* Rule 2: the request this thread is serving asks for the set-id bits
  * to be cleared. */
 bool channel_request_kills_setid(void);
+
+/* Rule 5: a worker's work in flight. */
+struct channel_worker {
+	int event_fd;	/* polls readable when some of it may have completed */
+	/* Collect what has completed, or, with all, wait for all of it;
+	 * returns how much is still in flight. */
+	unsigned (*collect)(void *arg, bool all);
+	void *arg;
+};
+
+/* Rule 5: the calling thread's work is @w (NULL: none), which must stay
+ * valid while the thread may read requests. */
+void channel_set_worker(const struct channel_worker *w);
 
 #endif

@@ -91,6 +91,11 @@
 #include <fuse_opt.h>
 
 #define DEFAULT_MAX_THREADS	32
+/* Background requests the kernel may have at the daemon at once: its
+ * readahead and the reads and writes of io_submit() callers.  A worker
+ * keeps many reads in flight (ops.c rule 15), so this is not tied to the
+ * number of workers: four fio jobs at queue depth 32 all reach the device. */
+#define MAX_BACKGROUND		128
 #define DEFAULT_TIMEOUT		1.0
 #define IDLE_UNSET		UINT_MAX	/* -o max_idle_threads not given */
 /* fuseblk's block size unless the device's sectors are larger: the page
@@ -768,7 +773,7 @@ int main(int argc, char *argv[])
 
 	ocfg.direct_io = o.direct_io;
 	ocfg.acl = !o.noacl;
-	ocfg.max_background = o.max_threads;
+	ocfg.max_background = MAX_BACKGROUND;
 	ocfg.timeout = DEFAULT_TIMEOUT;
 	ocfg.conn_opts = conn_opts;
 	rc = ops_state_create(&ocfg, &st);

@@ -8,12 +8,9 @@
  * file holds no state about files.
  *
  * Rules:
- *  1. Per-thread state (struct ops_thread: the direct-I/O context and a
- *     4096-aligned read buffer) is made on a thread's first use and freed by
- *     the pthread key destructor when libfuse ends the thread.  Data handed
- *     to fs_read() lands in that aligned buffer, so the engine can read into
- *     it directly; the reply copies it to the kernel before the handler
- *     returns, so the buffer is free again for the thread's next request.
+ *  1. Per-thread state (struct ops_thread: the direct-I/O context and the
+ *     thread's reads in flight) is made on a thread's first use and freed
+ *     by the pthread key destructor when libfuse ends the thread.
  *  2. A reply that hands the kernel a new reference (fuse_reply_entry,
  *     fuse_reply_create, readdirplus entries) gives the engine's lookup
  *     count back if the reply cannot be delivered (the request was
@@ -92,6 +89,18 @@
  *     the write, or with the truncate or owner change, as Linux clears
  *     them for a kernel filesystem.
  * 14. Splice stays off whatever the user asks for (channel.h rule 3).
+ * 15. Reads are asynchronous: the handler starts the engine's read
+ *     (fs_read_start()) into a 4096-aligned buffer of its own, so the
+ *     engine reads into it directly, and returns; the thread then goes on
+ *     to its next request with the read in flight, and answers it, as
+ *     soon as it completes, from the channel's wait (channel.h rule 5,
+ *     reads_collect()) or from the next read handler.  So one worker
+ *     keeps many reads at the device, as fio does, instead of one thread
+ *     sleeping per read.  Each read is timed (rule 9) from its handler's
+ *     entry to its answer.  A thread whose ctx gives no event fd reads
+ *     synchronously.  The done callback only queues the read: the answer
+ *     (fs_read_end(), the reply) comes once the engine call that ran it
+ *     has returned (dio.h rule 1).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -116,6 +125,10 @@
 #include "statctl.h"
 
 #define OPS_BUF_ALIGN	4096
+/* Rule 15: read records a thread keeps for its next reads, and the
+ * largest buffer kept with one. */
+#define OPS_READ_SPARE		8
+#define OPS_READ_SPARE_BYTES	(128 * 1024)
 #define OPS_MAX_WRITE	(1024 * 1024)
 
 struct ops_state {
@@ -138,9 +151,29 @@ struct ops_thread {
 	struct ops_state *st;
 	struct ops_thread *next, **pprev; /* on st->threads */
 	struct dio_ctx *ctx;	/* NULL once the engine is unmounted */
-	void *buf;		/* OPS_BUF_ALIGN-aligned read buffer */
-	size_t buf_size;
+	bool async;		/* reads may stay in flight (rule 15) */
+	struct channel_worker worker;	/* how the channel collects them */
+	struct ops_read *done, **done_tail; /* completed, not yet answered */
+	struct ops_read *spare;	/* free records, at most OPS_READ_SPARE */
+	unsigned nspare;
 };
+
+/* Rule 15: one read in flight. */
+struct ops_read {
+	struct ops_read *next;	/* on t->done or t->spare */
+	struct ops_thread *t;
+	fuse_req_t req;
+	fuse_ino_t ino;
+	uint64_t start_ns;	/* rule 9 */
+	struct fs_read rd;
+	struct iovec iov;	/* the OPS_BUF_ALIGN-aligned buffer */
+	size_t cap;		/* its size */
+	ssize_t result;
+};
+
+static void reads_answer(struct ops_thread *t);
+static unsigned reads_collect(void *arg, bool all);
+static void read_free(struct ops_read *r);
 
 /* A worker ends; the gate keeps the engine from going meanwhile (rule 7). */
 static void thread_free(void *p)
@@ -154,10 +187,18 @@ static void thread_free(void *p)
 	if (t->next)
 		t->next->pprev = t->pprev;
 	pthread_mutex_unlock(&st->threads_lock);
-	if (t->ctx)
-		dio_ctx_destroy(t->ctx);
+	channel_set_worker(NULL);
+	if (t->ctx) {
+		dio_ctx_destroy(t->ctx);	/* completes the reads (rule 15) */
+		reads_answer(t);
+	}
 	pthread_rwlock_unlock(&st->gate);
-	free(t->buf);
+	while (t->spare) {
+		struct ops_read *r = t->spare;
+
+		t->spare = r->next;
+		read_free(r);
+	}
 	free(t);
 }
 
@@ -197,6 +238,13 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* Rule 9: a request of this kind, begun at start, is answered. */
+static void req_done(struct ops_state *st, enum ops_req kind, uint64_t start)
+{
+	stats_hist_add(st->req_stats, kind * STATS_WORDS(struct stats_hist),
+		       (now_ns() - start) / 1000);
+}
+
 void ops_state_attach(struct ops_state *st, struct fs *fs)
 {
 	st->fs = fs;
@@ -217,8 +265,11 @@ int ops_unmount(struct ops_state *st)
 	if (st->fs) {
 		pthread_mutex_lock(&st->threads_lock);
 		for (t = st->threads; t; t = t->next) {
-			if (t->ctx)
+			if (t->ctx) {
+				/* completes, and answers, any read left */
 				dio_ctx_destroy(t->ctx);
+				reads_answer(t);
+			}
 			t->ctx = NULL;
 		}
 		pthread_mutex_unlock(&st->threads_lock);
@@ -258,9 +309,16 @@ static int thread_get(struct ops_state *st, struct ops_thread **out)
 	if (!t)
 		return -ENOMEM;
 	t->st = st;
+	t->done_tail = &t->done;
 	rc = dio_ctx_create(fs_bdev(st->fs), NULL, &t->ctx);
 	if (rc)
 		goto out_free;
+	t->worker = (struct channel_worker){
+		.event_fd = dio_ctx_event_fd(t->ctx),
+		.collect = reads_collect,
+		.arg = t,
+	};
+	t->async = t->worker.event_fd >= 0;
 	rc = -pthread_setspecific(st->thread_key, t);
 	if (rc)
 		goto out_ctx;
@@ -271,6 +329,7 @@ static int thread_get(struct ops_state *st, struct ops_thread **out)
 	t->pprev = &st->threads;
 	st->threads = t;
 	pthread_mutex_unlock(&st->threads_lock);
+	channel_set_worker(&t->worker);
 	*out = t;
 	return 0;
 
@@ -281,22 +340,68 @@ out_free:
 	return rc;
 }
 
-static int thread_buf(struct ops_thread *t, size_t size, void **out)
+/* Rule 15: a record for a read of size bytes, with its buffer. */
+static int read_new(struct ops_thread *t, size_t size, struct ops_read **out)
 {
 	size_t want = (size + OPS_BUF_ALIGN - 1) & ~(size_t)(OPS_BUF_ALIGN - 1);
+	struct ops_read *r = t->spare;
 	void *p;
 
+	if (r) {
+		t->spare = r->next;
+		t->nspare--;
+	} else {
+		r = calloc(1, sizeof(*r));
+		if (!r)
+			return -ENOMEM;
+		r->t = t;
+	}
 	if (want == 0)
 		want = OPS_BUF_ALIGN;
-	if (t->buf_size < want) {
-		if (posix_memalign(&p, OPS_BUF_ALIGN, want))
+	if (r->cap < want) {
+		if (posix_memalign(&p, OPS_BUF_ALIGN, want)) {
+			read_free(r);
 			return -ENOMEM;
-		free(t->buf);
-		t->buf = p;
-		t->buf_size = want;
+		}
+		free(r->iov.iov_base);
+		r->iov.iov_base = p;
+		r->cap = want;
 	}
-	*out = t->buf;
+	r->iov.iov_len = size;
+	*out = r;
 	return 0;
+}
+
+static void read_free(struct ops_read *r)
+{
+	free(r->iov.iov_base);
+	free(r);
+}
+
+/* Keep a few small records for the thread's next reads; free the rest. */
+static void read_recycle(struct ops_read *r)
+{
+	struct ops_thread *t = r->t;
+
+	if (t->nspare >= OPS_READ_SPARE || r->cap > OPS_READ_SPARE_BYTES) {
+		read_free(r);
+		return;
+	}
+	r->next = t->spare;
+	t->spare = r;
+	t->nspare++;
+}
+
+/* Rule 15: the engine has finished the read; it is answered later. */
+static void read_done(void *priv, ssize_t result)
+{
+	struct ops_read *r = priv;
+	struct ops_thread *t = r->t;
+
+	r->result = result;
+	r->next = NULL;
+	*t->done_tail = r;
+	t->done_tail = &r->next;
 }
 
 static bool name_too_long(const char *name)
@@ -756,27 +861,73 @@ static void ops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		     struct fuse_file_info *fi)
 {
 	struct ops_state *st = req_state(req);
+	uint64_t start = now_ns();
 	struct ops_thread *t;
-	struct iovec iov;
-	void *buf = NULL;
-	ssize_t n;
+	struct ops_read *r = NULL;
 	int rc;
 
 	rc = thread_get(st, &t);
 	if (rc == 0)
-		rc = thread_buf(t, size, &buf);
+		rc = read_new(t, size, &r);
 	if (rc < 0) {
 		reply_fail(req, OP_NAME, ino, NULL, -rc);
+		req_done(st, OPS_REQ_READ, start);
 		return;
 	}
-	iov.iov_base = buf;
-	iov.iov_len = size;
-	n = fs_read(st->fs, t->ctx, ino, off, &iov, 1);
-	if (n < 0) {
-		reply_fail(req, OP_NAME, ino, NULL, (int)-n);
-		return;
+	r->req = req;
+	r->ino = ino;
+	r->start_ns = start;
+	rc = fs_read_start(st->fs, t->ctx, ino, (uint64_t)off, &r->iov, 1,
+			   read_done, r, &r->rd);
+	if (rc < 0) {
+		read_recycle(r);
+		reply_fail(req, OP_NAME, ino, NULL, -rc);
+		req_done(st, OPS_REQ_READ, start);
 	}
-	fuse_reply_buf(req, buf, n);
+	if (!t->async)
+		(void)dio_reap(t->ctx, dio_ctx_pending(t->ctx));
+	reads_answer(t);
+}
+
+/* Rule 15: answer the thread's completed reads. */
+static void reads_answer(struct ops_thread *t)
+{
+	struct ops_read *r;
+	ssize_t n;
+
+	while ((r = t->done)) {
+		t->done = r->next;
+		if (!t->done)
+			t->done_tail = &t->done;
+		n = fs_read_end(&r->rd, r->result);
+		if (n < 0)
+			reply_fail(r->req, "read", r->ino, NULL, (int)-n);
+		else
+			fuse_reply_buf(r->req, r->iov.iov_base, (size_t)n);
+		req_done(t->st, OPS_REQ_READ, r->start_ns);
+		read_recycle(r);
+	}
+}
+
+/*
+ * Rule 15: the channel's collection of the thread's reads (channel.h
+ * rule 5); the gate keeps the engine, and this thread's ctx, from going
+ * meanwhile (rule 7).
+ */
+static unsigned reads_collect(void *arg, bool all)
+{
+	struct ops_thread *t = arg;
+	struct ops_state *st = t->st;
+	unsigned inflight = 0;
+
+	pthread_rwlock_rdlock(&st->gate);
+	if (t->ctx && dio_ctx_pending(t->ctx)) {
+		(void)dio_reap(t->ctx, all ? dio_ctx_pending(t->ctx) : 0);
+		inflight = dio_ctx_pending(t->ctx);
+	}
+	reads_answer(t);
+	pthread_rwlock_unlock(&st->gate);
+	return inflight;
 }
 
 /*
@@ -1536,13 +1687,8 @@ static void ops_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd,
 
 /* ---- rule 9: every request timed ---------------------------------------- */
 
-/* The handler has replied: req is gone, so st was taken before. */
-static void req_done(struct ops_state *st, enum ops_req kind, uint64_t start)
-{
-	stats_hist_add(st->req_stats, kind * STATS_WORDS(struct stats_hist),
-		       (now_ns() - start) / 1000);
-}
-
+/* The handler has replied by the time it returns: req is gone, so st is
+ * taken before. */
 #define P(...)	__VA_ARGS__
 #define TIMED(op, kind, params, args)					\
 	static void timed_##op(fuse_req_t req, params)			\
@@ -1586,9 +1732,6 @@ TIMED(link, LINK,
 	  P(fuse_ino_t ino, fuse_ino_t newparent, const char *newname),
 	  P(ino, newparent, newname))
 TIMED(open, OPEN, P(fuse_ino_t ino, struct fuse_file_info *fi), P(ino, fi))
-TIMED(read, READ,
-	  P(fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi),
-	  P(ino, size, off, fi))
 TIMED(write_buf, WRITE,
 	  P(fuse_ino_t ino, struct fuse_bufvec *in, off_t off,
 	    struct fuse_file_info *fi),
@@ -1669,7 +1812,7 @@ const struct fuse_lowlevel_ops ops_table = {
 	.rename = timed_rename,
 	.link = timed_link,
 	.open = timed_open,
-	.read = timed_read,
+	.read = ops_read,		/* timed as it is answered (rule 15) */
 	.write_buf = timed_write_buf,
 	/* No flush: data reaches the device in write(), so close has
 	 * nothing to send, and the kernel stops asking after the first

@@ -184,7 +184,6 @@ static void wait_ready(int fd, unsigned inflight)
 		{ .fd = inflight ? waiter.worker->event_fd : -1,
 		  .events = POLLIN },
 	};
-
 	uint64_t events;
 
 	if (watch(fd, inflight)) {

@@ -275,6 +275,25 @@ int fs_read_start(struct fs *fs, struct dio_ctx *ctx, uint64_t ino,
 		  uint64_t off, const struct iovec *iov, int iovcnt,
 		  dio_done_fn done, void *priv, struct fs_read *rd);
 ssize_t fs_read_end(struct fs_read *rd, ssize_t result);
+
+/*
+ * fs_write() in two halves, as fs_read_start() and fs_read_end() are.  The
+ * iovec array and its memory belong to the write until fs_write_end() has
+ * returned: after an ENOSPC that the next commit may cure, fs_write_end()
+ * commits and writes once more, as fs_write() does, on ctx, which may
+ * complete other transfers of ctx meanwhile (their done runs).
+ */
+struct fs_write {
+	struct inode *ip;	/* the engine's: the file, held until the end */
+	uint64_t off;
+	const struct iovec *iov;
+	int iovcnt;
+};
+int fs_write_start(struct fs *fs, struct dio_ctx *ctx, uint64_t ino,
+		   uint64_t off, const struct iovec *iov, int iovcnt,
+		   dio_done_fn done, void *priv, struct fs_write *wr);
+ssize_t fs_write_end(struct dio_ctx *ctx, struct fs_write *wr,
+		     ssize_t result);
 ssize_t fs_write(struct fs *fs, struct dio_ctx *ctx, uint64_t ino,
 		 uint64_t off, const struct iovec *iov, int iovcnt);
 int fs_fsync(struct fs *fs, uint64_t ino, bool datasync);

@@ -524,11 +524,11 @@ ssize_t fs_read_end(struct fs_read *rd, ssize_t result)
 	return result;
 }
 
-ssize_t fs_write(struct fs *fs, struct dio_ctx *ctx, uint64_t ino,
-		 uint64_t off, const struct iovec *iov, int iovcnt)
+/* The file a write at off goes to, held, once the write may be made. */
+static int write_begin(struct fs *fs, uint64_t ino, uint64_t off,
+		       struct inode **out)
 {
 	struct inode *ip;
-	ssize_t n;
 	int err;
 
 	if (!fs_writable(fs))
@@ -541,13 +541,65 @@ ssize_t fs_write(struct fs *fs, struct dio_ctx *ctx, uint64_t ino,
 		inode_put(ip);
 		return err;
 	}
-	n = dio_rw(ctx, &ip->dfile, DIO_WRITE, off, iov, iovcnt);
-	if (n < 0 && fs_retry_nospc(fs, (int)n))
+	*out = ip;
+	return 0;
+}
+
+/*
+ * The end of a write that transferred n: once more after an ENOSPC that
+ * the next commit may cure (blocks freed but not yet committed), then the
+ * times, and the file goes.
+ */
+static ssize_t write_finish(struct dio_ctx *ctx, struct inode *ip,
+			    uint64_t off, const struct iovec *iov, int iovcnt,
+			    ssize_t n)
+{
+	if (n < 0 && fs_retry_nospc(ip->fs, (int)n))
 		n = dio_rw(ctx, &ip->dfile, DIO_WRITE, off, iov, iovcnt);
 	if (n > 0)
 		file_touch(ip);
 	inode_put(ip);
 	return n;
+}
+
+ssize_t fs_write(struct fs *fs, struct dio_ctx *ctx, uint64_t ino,
+		 uint64_t off, const struct iovec *iov, int iovcnt)
+{
+	struct inode *ip;
+	int err;
+
+	err = write_begin(fs, ino, off, &ip);
+	if (err)
+		return err;
+	return write_finish(ctx, ip, off, iov, iovcnt,
+			    dio_rw(ctx, &ip->dfile, DIO_WRITE, off, iov,
+				   iovcnt));
+}
+
+int fs_write_start(struct fs *fs, struct dio_ctx *ctx, uint64_t ino,
+		   uint64_t off, const struct iovec *iov, int iovcnt,
+		   dio_done_fn done, void *priv, struct fs_write *wr)
+{
+	int err;
+
+	err = write_begin(fs, ino, off, &wr->ip);
+	if (err)
+		return err;
+	*wr = (struct fs_write){
+		.ip = wr->ip, .off = off, .iov = iov, .iovcnt = iovcnt,
+	};
+	dio_submit(ctx, &wr->ip->dfile, DIO_WRITE, off, iov, iovcnt, done,
+		   priv);
+	return 0;
+}
+
+ssize_t fs_write_end(struct dio_ctx *ctx, struct fs_write *wr,
+		     ssize_t result)
+{
+	result = write_finish(ctx, wr->ip, wr->off, wr->iov, wr->iovcnt,
+			      result);
+	wr->ip = NULL;
+	return result;
 }
 
 int fs_fsync(struct fs *fs, uint64_t ino, bool datasync)

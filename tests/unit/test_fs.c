@@ -1299,14 +1299,14 @@ END_TEST
  * changes nothing, ctime included.  With a size change it is one change. */
 /* ---- asynchronous reads -------------------------------------------------------- */
 
-struct read_result {
+struct done_result {
 	int calls;
 	ssize_t result;
 };
 
-static void note_read(void *priv, ssize_t result)
+static void note_done(void *priv, ssize_t result)
 {
-	struct read_result *r = priv;
+	struct done_result *r = priv;
 
 	r->calls++;
 	r->result = result;
@@ -1335,7 +1335,7 @@ START_TEST(t_read_async)
 		.mask = FS_SET_ATIME,
 		.atime = { 1000000000, 0 },
 	};
-	struct read_result res[N] = { 0 }, bad = { 0 };
+	struct done_result res[N] = { 0 }, bad = { 0 };
 	unsigned char *sh = xalloc(160 * KiB), *buf[N];
 	struct fs_read rd[N], rd_bad;
 	struct iovec iov[N];
@@ -1355,7 +1355,7 @@ START_TEST(t_read_async)
 		buf[i] = xalloc(reads[i].len);
 		iov[i] = (struct iovec){ buf[i], reads[i].len };
 		ck_assert_int_eq(fs_read_start(e.fs, e.ctx, ino, reads[i].off,
-					       &iov[i], 1, note_read, &res[i],
+					       &iov[i], 1, note_done, &res[i],
 					       &rd[i]), 0);
 	}
 	/* the test device completes nothing before it is reaped */
@@ -1375,13 +1375,72 @@ START_TEST(t_read_async)
 	ck_assert_int_gt(a.atime.tv_sec, 1000000000);
 
 	ck_assert_int_eq(fs_read_start(e.fs, e.ctx, DIOFS_ROOT_INO, 0, &iov[0],
-				       1, note_read, &bad, &rd_bad), -EISDIR);
+				       1, note_done, &bad, &rd_bad), -EISDIR);
 	ck_assert_int_eq(fs_read_start(e.fs, e.ctx, 999999, 0, &iov[0], 1,
-				       note_read, &bad, &rd_bad), -ENOENT);
+				       note_done, &bad, &rd_bad), -ENOENT);
 	ck_assert_int_eq(bad.calls, 0);
 	ck_assert_uint_eq(dio_ctx_pending(e.ctx), 0);
 	env_done(&e);
 	free(sh);
+}
+END_TEST
+
+/*
+ * Writes started together: an overwrite, then an extending write that has
+ * to wait for it (dio.h rule 4); fs_write_end() gives what fs_write()
+ * would have, with the times moved; a failed start submits nothing.
+ */
+START_TEST(t_write_async)
+{
+	const struct geom *g = &geoms[_i];
+	struct fs_setattr sa = {
+		.mask = FS_SET_MTIME,
+		.mtime = { 1000000000, 0 },
+	};
+	struct done_result res[2] = { 0 }, bad = { 0 };
+	unsigned char *sh = xalloc(68 * KiB), *got = xalloc(68 * KiB);
+	struct fs_write wr[2], wr_bad;
+	struct iovec iov[2] = {
+		{ sh + 4 * KiB, 8 * KiB },
+		{ sh + 64 * KiB, 4 * KiB },
+	};
+	uint64_t offs[2] = { 4 * KiB, 64 * KiB };
+	struct fs_attr a;
+	struct env e;
+	uint64_t ino;
+
+	env_init(&e, g, 32 * MiB, NULL);
+	ino = mkfile(&e);
+	fill_pat(sh, 68 * KiB, 0, 3);
+	wr_ok(&e, ino, 0, sh, 64 * KiB);
+	fill_pat(sh + 4 * KiB, 8 * KiB, 4 * KiB, 9);
+	ck_assert_int_eq(fs_setattr(e.fs, e.ctx, ino, &sa, &a), 0);
+
+	for (int i = 0; i < 2; i++)
+		ck_assert_int_eq(fs_write_start(e.fs, e.ctx, ino, offs[i],
+						&iov[i], 1, note_done, &res[i],
+						&wr[i]), 0);
+	ck_assert_int_ge(dio_reap(e.ctx, dio_ctx_pending(e.ctx)), 0);
+	ck_assert_uint_eq(dio_ctx_pending(e.ctx), 0);
+	for (int i = 0; i < 2; i++) {
+		ck_assert_int_eq(res[i].calls, 1);
+		ck_assert_int_eq(fs_write_end(e.ctx, &wr[i], res[i].result),
+				 (ssize_t)iov[i].iov_len);
+	}
+	a = attr_of(&e, ino);
+	ck_assert_uint_eq(a.size, 68 * KiB);
+	ck_assert_int_gt(a.mtime.tv_sec, 1000000000);
+	ck_assert_int_eq(rd(&e, ino, 0, got, 68 * KiB), (ssize_t)(68 * KiB));
+	expect_mem(got, sh, 68 * KiB, "after the writes");
+
+	ck_assert_int_eq(fs_write_start(e.fs, e.ctx, DIOFS_ROOT_INO, 0,
+					&iov[0], 1, note_done, &bad, &wr_bad),
+			 -EISDIR);
+	ck_assert_int_eq(bad.calls, 0);
+	ck_assert_uint_eq(dio_ctx_pending(e.ctx), 0);
+	env_done(&e);
+	free(sh);
+	free(got);
 }
 END_TEST
 
@@ -1899,6 +1958,7 @@ static Suite *fs_suite(void)
 		{ "orphans", t_orphans, NGEOMS },
 		{ "setattr", t_setattr, NGEOMS },
 		{ "read_async", t_read_async, NGEOMS },
+		{ "write_async", t_write_async, NGEOMS },
 		{ "kill_setid", t_kill_setid, NGEOMS },
 		{ "copy_range", t_copy_range, NGEOMS },
 		{ "statfs_error", t_statfs_error, NGEOMS },

@@ -37,13 +37,14 @@ static __thread bool request_kills_setid;	/* rule 2 */
 struct waiter {
 	const struct channel_worker *worker;
 	int epfd;		/* -1: none yet */
-	int nonblock_fd;	/* the /dev/fuse fd made non-blocking */
+	int mode_fd;		/* the /dev/fuse fd whose mode is known */
+	bool nonblocking;	/* its mode */
 	int watched_dev;	/* the /dev/fuse fd in epfd */
 	int watched_work;	/* the work's event fd in epfd */
 };
 
 static __thread struct waiter waiter = {
-	.epfd = -1, .nonblock_fd = -1, .watched_dev = -1, .watched_work = -1,
+	.epfd = -1, .mode_fd = -1, .watched_dev = -1, .watched_work = -1,
 };
 static pthread_key_t waiter_key;	/* closes a thread's epfd at its end */
 static pthread_once_t waiter_once = PTHREAD_ONCE_INIT;
@@ -124,16 +125,22 @@ static unsigned collect(bool all)
 	return inflight;
 }
 
-static bool make_nonblocking(int fd)
+/* Make the thread's /dev/fuse fd non-blocking or blocking; false when its
+ * mode cannot be changed. */
+static bool set_nonblocking(int fd, bool on)
 {
 	int flags;
 
-	if (waiter.nonblock_fd == fd)
+	if (waiter.mode_fd == fd && waiter.nonblocking == on)
 		return true;
 	flags = fcntl(fd, F_GETFL);
-	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+	if (flags < 0)
 		return false;
-	waiter.nonblock_fd = fd;
+	flags = on ? flags | O_NONBLOCK : flags & ~O_NONBLOCK;
+	if (fcntl(fd, F_SETFL, flags) < 0)
+		return false;
+	waiter.mode_fd = fd;
+	waiter.nonblocking = on;
 	return true;
 }
 
@@ -196,11 +203,14 @@ static void wait_ready(int fd, unsigned inflight)
 }
 
 /*
- * Rule 5.  Every worker reads without blocking and, when nothing is there,
- * waits in epoll, where a new request wakes one waiting worker and a
- * worker's completions wake it.  A descriptor that cannot be made
- * non-blocking gets the work collected before a read that may block.
- * EAGAIN never reaches libfuse, which would end the session.
+ * Rule 5.  A worker without work in flight blocks in read(2), as libfuse
+ * would: waking a worker through epoll instead halved the rate of one
+ * process's stat(2)s.  One with work reads without blocking and, when
+ * nothing is there, waits in epoll, where a new request wakes one waiting
+ * worker and its completions wake it.  A descriptor whose mode cannot be
+ * changed gets the work collected before a read that may block, and one
+ * that stays non-blocking waits as well.  EAGAIN never reaches libfuse,
+ * which would end the session.
  */
 static ssize_t channel_read(int fd, void *buf, size_t len, void *userdata)
 {
@@ -212,15 +222,18 @@ static ssize_t channel_read(int fd, void *buf, size_t len, void *userdata)
 	(void)userdata;
 	for (;;) {
 		inflight = collect(false);
-		if (!make_nonblocking(fd))
+		if (inflight && !set_nonblocking(fd, true))
 			inflight = collect(true);
+		if (!inflight)
+			(void)set_nonblocking(fd, false);
 		n = read(fd, buf, len);
 		if (n >= 0 || errno != EAGAIN)
 			break;
 		wait_ready(fd, inflight);
 	}
 	err = errno;
-	if (inflight && (n < (ssize_t)sizeof(*in) || in->opcode != FUSE_READ))
+	if (inflight && (n < (ssize_t)sizeof(*in) ||
+			 (in->opcode != FUSE_READ && in->opcode != FUSE_WRITE)))
 		collect(true);
 	if (n > 0)
 		note_request(buf, (size_t)n);

@@ -89,18 +89,22 @@
  *     the write, or with the truncate or owner change, as Linux clears
  *     them for a kernel filesystem.
  * 14. Splice stays off whatever the user asks for (channel.h rule 3).
- * 15. Reads are asynchronous: the handler starts the engine's read
- *     (fs_read_start()) into a 4096-aligned buffer of its own, so the
- *     engine reads into it directly, and returns; the thread then goes on
- *     to its next request with the read in flight, and answers it, as
+ * 15. Reads, and writes of at most OPS_ASYNC_WRITE_MAX bytes, are
+ *     asynchronous: the handler starts the engine's transfer
+ *     (fs_read_start(), fs_write_start()) on a 4096-aligned buffer of its
+ *     own (a write's data is copied there from libfuse's buffer, which
+ *     the thread's next request overwrites), so the engine moves it
+ *     straight to or from the device, and returns; the thread goes on to
+ *     its next request with the transfer in flight, and answers it, as
  *     soon as it completes, from the channel's wait (channel.h rule 5,
- *     reads_collect()) or from the next read handler.  So one worker
- *     keeps many reads at the device, as fio does, instead of one thread
- *     sleeping per read.  Each read is timed (rule 9) from its handler's
- *     entry to its answer.  A thread whose ctx gives no event fd reads
- *     synchronously.  The done callback only queues the read: the answer
- *     (fs_read_end(), the reply) comes once the engine call that ran it
- *     has returned (dio.h rule 1).
+ *     ios_collect()) or from the end of its next read or write handler.
+ *     So one worker keeps many transfers at the device, as fio does,
+ *     instead of one thread sleeping per request.  Each is timed (rule 9)
+ *     from its handler's entry to its answer.  A thread whose ctx gives
+ *     no event fd, and a larger write, waits for the device.  The done
+ *     callback only queues the transfer: the answer (fs_read_end() or
+ *     fs_write_end(), rule 11's continuation, the reply) comes once the
+ *     engine call that ran it has returned (dio.h rule 1).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -125,10 +129,11 @@
 #include "statctl.h"
 
 #define OPS_BUF_ALIGN	4096
-/* Rule 15: read records a thread keeps for its next reads, and the
- * largest buffer kept with one. */
-#define OPS_READ_SPARE		8
-#define OPS_READ_SPARE_BYTES	(128 * 1024)
+/* Rule 15: the largest write served asynchronously; the records a thread
+ * keeps for its next transfers, and the largest buffer kept with one. */
+#define OPS_ASYNC_WRITE_MAX	(128 * 1024)
+#define OPS_IO_SPARE		8
+#define OPS_IO_SPARE_BYTES	(128 * 1024)
 #define OPS_MAX_WRITE	(1024 * 1024)
 
 struct ops_state {
@@ -151,29 +156,36 @@ struct ops_thread {
 	struct ops_state *st;
 	struct ops_thread *next, **pprev; /* on st->threads */
 	struct dio_ctx *ctx;	/* NULL once the engine is unmounted */
-	bool async;		/* reads may stay in flight (rule 15) */
+	bool async;		/* transfers may stay in flight (rule 15) */
 	struct channel_worker worker;	/* how the channel collects them */
-	struct ops_read *done, **done_tail; /* completed, not yet answered */
-	struct ops_read *spare;	/* free records, at most OPS_READ_SPARE */
+	struct ops_io *done, **done_tail; /* completed, not yet answered */
+	struct ops_io *spare;	/* free records, at most OPS_IO_SPARE */
 	unsigned nspare;
 };
 
-/* Rule 15: one read in flight. */
-struct ops_read {
-	struct ops_read *next;	/* on t->done or t->spare */
+/* Rule 15: one read or write in flight. */
+struct ops_io {
+	struct ops_io *next;	/* on t->done or t->spare */
 	struct ops_thread *t;
 	fuse_req_t req;
 	fuse_ino_t ino;
+	enum ops_req kind;	/* OPS_REQ_READ or OPS_REQ_WRITE */
 	uint64_t start_ns;	/* rule 9 */
-	struct fs_read rd;
+	union {
+		struct fs_read rd;
+		struct fs_write wr;
+	};
+	off_t off;
+	bool direct;		/* a write of an O_DIRECT open (rule 11) */
 	struct iovec iov;	/* the OPS_BUF_ALIGN-aligned buffer */
 	size_t cap;		/* its size */
 	ssize_t result;
 };
 
-static void reads_answer(struct ops_thread *t);
-static unsigned reads_collect(void *arg, bool all);
-static void read_free(struct ops_read *r);
+static void ios_answer(struct ops_thread *t);
+static void ios_finish(struct ops_thread *t);
+static unsigned ios_collect(void *arg, bool all);
+static void io_free(struct ops_io *r);
 
 /* A worker ends; the gate keeps the engine from going meanwhile (rule 7). */
 static void thread_free(void *p)
@@ -189,15 +201,15 @@ static void thread_free(void *p)
 	pthread_mutex_unlock(&st->threads_lock);
 	channel_set_worker(NULL);
 	if (t->ctx) {
-		dio_ctx_destroy(t->ctx);	/* completes the reads (rule 15) */
-		reads_answer(t);
+		ios_finish(t);
+		dio_ctx_destroy(t->ctx);
 	}
 	pthread_rwlock_unlock(&st->gate);
 	while (t->spare) {
-		struct ops_read *r = t->spare;
+		struct ops_io *r = t->spare;
 
 		t->spare = r->next;
-		read_free(r);
+		io_free(r);
 	}
 	free(t);
 }
@@ -266,9 +278,8 @@ int ops_unmount(struct ops_state *st)
 		pthread_mutex_lock(&st->threads_lock);
 		for (t = st->threads; t; t = t->next) {
 			if (t->ctx) {
-				/* completes, and answers, any read left */
+				ios_finish(t);	/* none should be left */
 				dio_ctx_destroy(t->ctx);
-				reads_answer(t);
 			}
 			t->ctx = NULL;
 		}
@@ -315,7 +326,7 @@ static int thread_get(struct ops_state *st, struct ops_thread **out)
 		goto out_free;
 	t->worker = (struct channel_worker){
 		.event_fd = dio_ctx_event_fd(t->ctx),
-		.collect = reads_collect,
+		.collect = ios_collect,
 		.arg = t,
 	};
 	t->async = t->worker.event_fd >= 0;
@@ -341,10 +352,10 @@ out_free:
 }
 
 /* Rule 15: a record for a read of size bytes, with its buffer. */
-static int read_new(struct ops_thread *t, size_t size, struct ops_read **out)
+static int io_new(struct ops_thread *t, size_t size, struct ops_io **out)
 {
 	size_t want = (size + OPS_BUF_ALIGN - 1) & ~(size_t)(OPS_BUF_ALIGN - 1);
-	struct ops_read *r = t->spare;
+	struct ops_io *r = t->spare;
 	void *p;
 
 	if (r) {
@@ -360,7 +371,7 @@ static int read_new(struct ops_thread *t, size_t size, struct ops_read **out)
 		want = OPS_BUF_ALIGN;
 	if (r->cap < want) {
 		if (posix_memalign(&p, OPS_BUF_ALIGN, want)) {
-			read_free(r);
+			io_free(r);
 			return -ENOMEM;
 		}
 		free(r->iov.iov_base);
@@ -372,19 +383,19 @@ static int read_new(struct ops_thread *t, size_t size, struct ops_read **out)
 	return 0;
 }
 
-static void read_free(struct ops_read *r)
+static void io_free(struct ops_io *r)
 {
 	free(r->iov.iov_base);
 	free(r);
 }
 
 /* Keep a few small records for the thread's next reads; free the rest. */
-static void read_recycle(struct ops_read *r)
+static void io_recycle(struct ops_io *r)
 {
 	struct ops_thread *t = r->t;
 
-	if (t->nspare >= OPS_READ_SPARE || r->cap > OPS_READ_SPARE_BYTES) {
-		read_free(r);
+	if (t->nspare >= OPS_IO_SPARE || r->cap > OPS_IO_SPARE_BYTES) {
+		io_free(r);
 		return;
 	}
 	r->next = t->spare;
@@ -392,10 +403,10 @@ static void read_recycle(struct ops_read *r)
 	t->nspare++;
 }
 
-/* Rule 15: the engine has finished the read; it is answered later. */
-static void read_done(void *priv, ssize_t result)
+/* Rule 15: the engine has finished the transfer; it is answered later. */
+static void io_done(void *priv, ssize_t result)
 {
-	struct ops_read *r = priv;
+	struct ops_io *r = priv;
 	struct ops_thread *t = r->t;
 
 	r->result = result;
@@ -863,12 +874,12 @@ static void ops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct ops_state *st = req_state(req);
 	uint64_t start = now_ns();
 	struct ops_thread *t;
-	struct ops_read *r = NULL;
+	struct ops_io *r = NULL;
 	int rc;
 
 	rc = thread_get(st, &t);
 	if (rc == 0)
-		rc = read_new(t, size, &r);
+		rc = io_new(t, size, &r);
 	if (rc < 0) {
 		reply_fail(req, OP_NAME, ino, NULL, -rc);
 		req_done(st, OPS_REQ_READ, start);
@@ -876,58 +887,19 @@ static void ops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	}
 	r->req = req;
 	r->ino = ino;
+	r->kind = OPS_REQ_READ;
 	r->start_ns = start;
 	rc = fs_read_start(st->fs, t->ctx, ino, (uint64_t)off, &r->iov, 1,
-			   read_done, r, &r->rd);
+			   io_done, r, &r->rd);
 	if (rc < 0) {
-		read_recycle(r);
+		io_recycle(r);
 		reply_fail(req, OP_NAME, ino, NULL, -rc);
 		req_done(st, OPS_REQ_READ, start);
 	}
-	if (!t->async)
-		(void)dio_reap(t->ctx, dio_ctx_pending(t->ctx));
-	reads_answer(t);
-}
-
-/* Rule 15: answer the thread's completed reads. */
-static void reads_answer(struct ops_thread *t)
-{
-	struct ops_read *r;
-	ssize_t n;
-
-	while ((r = t->done)) {
-		t->done = r->next;
-		if (!t->done)
-			t->done_tail = &t->done;
-		n = fs_read_end(&r->rd, r->result);
-		if (n < 0)
-			reply_fail(r->req, "read", r->ino, NULL, (int)-n);
-		else
-			fuse_reply_buf(r->req, r->iov.iov_base, (size_t)n);
-		req_done(t->st, OPS_REQ_READ, r->start_ns);
-		read_recycle(r);
-	}
-}
-
-/*
- * Rule 15: the channel's collection of the thread's reads (channel.h
- * rule 5); the gate keeps the engine, and this thread's ctx, from going
- * meanwhile (rule 7).
- */
-static unsigned reads_collect(void *arg, bool all)
-{
-	struct ops_thread *t = arg;
-	struct ops_state *st = t->st;
-	unsigned inflight = 0;
-
-	pthread_rwlock_rdlock(&st->gate);
-	if (t->ctx && dio_ctx_pending(t->ctx)) {
-		(void)dio_reap(t->ctx, all ? dio_ctx_pending(t->ctx) : 0);
-		inflight = dio_ctx_pending(t->ctx);
-	}
-	reads_answer(t);
-	pthread_rwlock_unlock(&st->gate);
-	return inflight;
+	if (t->async)
+		ios_answer(t);
+	else
+		ios_finish(t);
 }
 
 /*
@@ -971,9 +943,80 @@ static ssize_t direct_write_rest(struct ops_state *st, struct ops_thread *t,
 	return more < 0 ? more : done + more;
 }
 
+/* A write's answer: the bytes written, or the error. */
+static void reply_written(fuse_req_t req, fuse_ino_t ino, ssize_t n)
+{
+	if (n < 0)
+		reply_fail(req, "write", ino, NULL, (int)-n);
+	else
+		fuse_reply_write(req, (size_t)n);
+}
+
+/* Rule 15: answer the thread's completed transfers. */
+static void ios_answer(struct ops_thread *t)
+{
+	struct ops_io *r;
+	ssize_t n;
+
+	while ((r = t->done)) {
+		t->done = r->next;
+		if (!t->done)
+			t->done_tail = &t->done;
+		if (r->kind == OPS_REQ_READ) {
+			n = fs_read_end(&r->rd, r->result);
+			if (n < 0)
+				reply_fail(r->req, "read", r->ino, NULL,
+					   (int)-n);
+			else
+				fuse_reply_buf(r->req, r->iov.iov_base,
+					       (size_t)n);
+		} else {
+			/* may complete, and queue, more of them */
+			n = fs_write_end(t->ctx, &r->wr, r->result);
+			if (n >= 0 && (size_t)n < r->iov.iov_len && r->direct)
+				n = direct_write_rest(t->st, t, r->ino, r->off,
+						      &r->iov, n);
+			reply_written(r->req, r->ino, n);
+		}
+		req_done(t->st, r->kind, r->start_ns);
+		io_recycle(r);
+	}
+}
+
+/* Complete and answer everything the thread has in flight. */
+static void ios_finish(struct ops_thread *t)
+{
+	(void)dio_reap(t->ctx, dio_ctx_pending(t->ctx));
+	ios_answer(t);
+}
+
+/*
+ * Rule 15: the channel's collection of the thread's transfers (channel.h
+ * rule 5); the gate keeps the engine, and this thread's ctx, from going
+ * meanwhile (rule 7).
+ */
+static unsigned ios_collect(void *arg, bool all)
+{
+	struct ops_thread *t = arg;
+	struct ops_state *st = t->st;
+	unsigned inflight = 0;
+
+	pthread_rwlock_rdlock(&st->gate);
+	if (t->ctx && dio_ctx_pending(t->ctx))
+		(void)dio_reap(t->ctx, all ? dio_ctx_pending(t->ctx) : 0);
+	ios_answer(t);
+	if (t->ctx)
+		inflight = dio_ctx_pending(t->ctx);
+	pthread_rwlock_unlock(&st->gate);
+	return inflight;
+}
+
 /*
  * Splice is off (rule 14), so the data arrives in memory, in the one
- * buffer the request was read into, and goes to the engine as it is.
+ * buffer the request was read into.  A write of at most
+ * OPS_ASYNC_WRITE_MAX bytes is copied to a buffer of its own and stays in
+ * flight (rule 15); a larger one goes to the engine from libfuse's buffer
+ * and is answered before the handler returns.
  */
 static void ops_write_buf(fuse_req_t req, fuse_ino_t ino,
 			  struct fuse_bufvec *in, off_t off,
@@ -981,6 +1024,8 @@ static void ops_write_buf(fuse_req_t req, fuse_ino_t ino,
 {
 	struct ops_state *st = req_state(req);
 	const struct fuse_buf *b = &in->buf[in->idx];
+	uint64_t start = now_ns();
+	struct ops_io *r = NULL;
 	struct ops_thread *t;
 	struct iovec iov;
 	ssize_t n;
@@ -988,6 +1033,7 @@ static void ops_write_buf(fuse_req_t req, fuse_ino_t ino,
 
 	if (in->count - in->idx != 1 || (b->flags & FUSE_BUF_IS_FD)) {
 		fuse_reply_err(req, EINVAL);	/* libfuse never sends this */
+		req_done(st, OPS_REQ_WRITE, start);
 		return;
 	}
 	iov.iov_base = (char *)b->mem + in->off;
@@ -995,18 +1041,37 @@ static void ops_write_buf(fuse_req_t req, fuse_ino_t ino,
 	rc = thread_get(st, &t);
 	if (rc == 0 && channel_request_kills_setid())
 		rc = kill_setid(st, ino);	/* rule 13 */
+	if (rc == 0 && t->async && iov.iov_len <= OPS_ASYNC_WRITE_MAX)
+		rc = io_new(t, iov.iov_len, &r);
 	if (rc < 0) {
 		reply_fail(req, OP_NAME, ino, NULL, -rc);
+		req_done(st, OPS_REQ_WRITE, start);
 		return;
 	}
-	n = fs_write(st->fs, t->ctx, ino, off, &iov, 1);
-	if (n >= 0 && (size_t)n < iov.iov_len && (fi->flags & O_DIRECT))
-		n = direct_write_rest(st, t, ino, off, &iov, n);
-	if (n < 0) {
-		reply_fail(req, OP_NAME, ino, NULL, (int)-n);
+	if (!r) {
+		n = fs_write(st->fs, t->ctx, ino, off, &iov, 1);
+		if (n >= 0 && (size_t)n < iov.iov_len && (fi->flags & O_DIRECT))
+			n = direct_write_rest(st, t, ino, off, &iov, n);
+		reply_written(req, ino, n);
+		req_done(st, OPS_REQ_WRITE, start);
+		ios_answer(t);
 		return;
 	}
-	fuse_reply_write(req, n);
+	memcpy(r->iov.iov_base, iov.iov_base, iov.iov_len);
+	r->req = req;
+	r->ino = ino;
+	r->kind = OPS_REQ_WRITE;
+	r->start_ns = start;
+	r->off = off;
+	r->direct = fi->flags & O_DIRECT;
+	rc = fs_write_start(st->fs, t->ctx, ino, (uint64_t)off, &r->iov, 1,
+			    io_done, r, &r->wr);
+	if (rc < 0) {
+		io_recycle(r);
+		reply_fail(req, OP_NAME, ino, NULL, -rc);
+		req_done(st, OPS_REQ_WRITE, start);
+	}
+	ios_answer(t);
 }
 
 static void ops_release(fuse_req_t req, fuse_ino_t ino,
@@ -1732,10 +1797,6 @@ TIMED(link, LINK,
 	  P(fuse_ino_t ino, fuse_ino_t newparent, const char *newname),
 	  P(ino, newparent, newname))
 TIMED(open, OPEN, P(fuse_ino_t ino, struct fuse_file_info *fi), P(ino, fi))
-TIMED(write_buf, WRITE,
-	  P(fuse_ino_t ino, struct fuse_bufvec *in, off_t off,
-	    struct fuse_file_info *fi),
-	  P(ino, in, off, fi))
 TIMED(release, RELEASE,
 	  P(fuse_ino_t ino, struct fuse_file_info *fi),
 	  P(ino, fi))
@@ -1813,7 +1874,7 @@ const struct fuse_lowlevel_ops ops_table = {
 	.link = timed_link,
 	.open = timed_open,
 	.read = ops_read,		/* timed as it is answered (rule 15) */
-	.write_buf = timed_write_buf,
+	.write_buf = ops_write_buf,	/* timed as it is answered (rule 15) */
 	/* No flush: data reaches the device in write(), so close has
 	 * nothing to send, and the kernel stops asking after the first
 	 * ENOSYS, which saves a round trip on every close. */

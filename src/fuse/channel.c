@@ -207,7 +207,9 @@ static void wait_ready(int fd, unsigned inflight)
  * would: waking a worker through epoll instead halved the rate of one
  * process's stat(2)s.  One with work reads without blocking and, when
  * nothing is there, waits in epoll, where a new request wakes one waiting
- * worker and its completions wake it.  A descriptor whose mode cannot be
+ * worker and its completions wake it.  The descriptor goes back to
+ * blocking only when the worker finds neither work nor a request, so a
+ * busy worker does not switch it per request.  A descriptor whose mode cannot be
  * changed gets the work collected before a read that may block, and one
  * that stays non-blocking waits as well.  EAGAIN never reaches libfuse,
  * which would end the session.
@@ -224,11 +226,12 @@ static ssize_t channel_read(int fd, void *buf, size_t len, void *userdata)
 		inflight = collect(false);
 		if (inflight && !set_nonblocking(fd, true))
 			inflight = collect(true);
-		if (!inflight)
-			(void)set_nonblocking(fd, false);
 		n = read(fd, buf, len);
 		if (n >= 0 || errno != EAGAIN)
 			break;
+		/* idle: block in read(2) from now on */
+		if (!inflight && set_nonblocking(fd, false))
+			continue;
 		wait_ready(fd, inflight);
 	}
 	err = errno;

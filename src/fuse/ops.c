@@ -351,8 +351,10 @@ out_free:
 	return rc;
 }
 
-/* Rule 15: a record for a read of size bytes, with its buffer. */
-static int io_new(struct ops_thread *t, size_t size, struct ops_io **out)
+/* Rule 15: a record for req's transfer of size bytes, with its buffer. */
+static int io_new(struct ops_thread *t, fuse_req_t req, fuse_ino_t ino,
+		  enum ops_req kind, uint64_t start, size_t size,
+		  struct ops_io **out)
 {
 	size_t want = (size + OPS_BUF_ALIGN - 1) & ~(size_t)(OPS_BUF_ALIGN - 1);
 	struct ops_io *r = t->spare;
@@ -379,6 +381,10 @@ static int io_new(struct ops_thread *t, size_t size, struct ops_io **out)
 		r->cap = want;
 	}
 	r->iov.iov_len = size;
+	r->req = req;
+	r->ino = ino;
+	r->kind = kind;
+	r->start_ns = start;
 	*out = r;
 	return 0;
 }
@@ -868,6 +874,15 @@ static void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fs_release(st->fs, ino);
 }
 
+/* A transfer that could not start: the error is its answer. */
+static void io_refuse(struct ops_io *r, int err)
+{
+	reply_fail(r->req, r->kind == OPS_REQ_READ ? "read" : "write", r->ino,
+		   NULL, err);
+	req_done(r->t->st, r->kind, r->start_ns);
+	io_recycle(r);
+}
+
 static void ops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		     struct fuse_file_info *fi)
 {
@@ -879,23 +894,16 @@ static void ops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 	rc = thread_get(st, &t);
 	if (rc == 0)
-		rc = io_new(t, size, &r);
+		rc = io_new(t, req, ino, OPS_REQ_READ, start, size, &r);
 	if (rc < 0) {
 		reply_fail(req, OP_NAME, ino, NULL, -rc);
 		req_done(st, OPS_REQ_READ, start);
 		return;
 	}
-	r->req = req;
-	r->ino = ino;
-	r->kind = OPS_REQ_READ;
-	r->start_ns = start;
 	rc = fs_read_start(st->fs, t->ctx, ino, (uint64_t)off, &r->iov, 1,
 			   io_done, r, &r->rd);
-	if (rc < 0) {
-		io_recycle(r);
-		reply_fail(req, OP_NAME, ino, NULL, -rc);
-		req_done(st, OPS_REQ_READ, start);
-	}
+	if (rc < 0)
+		io_refuse(r, -rc);
 	if (t->async)
 		ios_answer(t);
 	else
@@ -1042,7 +1050,8 @@ static void ops_write_buf(fuse_req_t req, fuse_ino_t ino,
 	if (rc == 0 && channel_request_kills_setid())
 		rc = kill_setid(st, ino);	/* rule 13 */
 	if (rc == 0 && t->async && iov.iov_len <= OPS_ASYNC_WRITE_MAX)
-		rc = io_new(t, iov.iov_len, &r);
+		rc = io_new(t, req, ino, OPS_REQ_WRITE, start, iov.iov_len,
+			    &r);
 	if (rc < 0) {
 		reply_fail(req, OP_NAME, ino, NULL, -rc);
 		req_done(st, OPS_REQ_WRITE, start);
@@ -1058,19 +1067,12 @@ static void ops_write_buf(fuse_req_t req, fuse_ino_t ino,
 		return;
 	}
 	memcpy(r->iov.iov_base, iov.iov_base, iov.iov_len);
-	r->req = req;
-	r->ino = ino;
-	r->kind = OPS_REQ_WRITE;
-	r->start_ns = start;
 	r->off = off;
 	r->direct = fi->flags & O_DIRECT;
 	rc = fs_write_start(st->fs, t->ctx, ino, (uint64_t)off, &r->iov, 1,
 			    io_done, r, &r->wr);
-	if (rc < 0) {
-		io_recycle(r);
-		reply_fail(req, OP_NAME, ino, NULL, -rc);
-		req_done(st, OPS_REQ_WRITE, start);
-	}
+	if (rc < 0)
+		io_refuse(r, -rc);
 	ios_answer(t);
 }
 

@@ -46,6 +46,9 @@ struct waiter {
 static __thread struct waiter waiter = {
 	.epfd = -1, .mode_fd = -1, .watched_dev = -1, .watched_work = -1,
 };
+/* The session's own descriptor, which workers share if libfuse could not
+ * clone one for each: its mode is never changed (rule 5). */
+static int session_fd = -1;
 static pthread_key_t waiter_key;	/* closes a thread's epfd at its end */
 static pthread_once_t waiter_once = PTHREAD_ONCE_INIT;
 
@@ -131,6 +134,8 @@ static bool set_nonblocking(int fd, bool on)
 {
 	int flags;
 
+	if (fd == session_fd)
+		return false;
 	if (waiter.mode_fd == fd && waiter.nonblocking == on)
 		return true;
 	flags = fcntl(fd, F_GETFL);
@@ -209,10 +214,10 @@ static void wait_ready(int fd, unsigned inflight)
  * nothing is there, waits in epoll, where a new request wakes one waiting
  * worker and its completions wake it.  The descriptor goes back to
  * blocking only when the worker finds neither work nor a request, so a
- * busy worker does not switch it per request.  A descriptor whose mode cannot be
- * changed gets the work collected before a read that may block, and one
- * that stays non-blocking waits as well.  EAGAIN never reaches libfuse,
- * which would end the session.
+ * busy worker does not switch it per request.  On a descriptor whose mode
+ * cannot be changed (the session's own, which workers may share) the
+ * work is collected before each read, as if it were synchronous.  EAGAIN
+ * never reaches libfuse, which would end the session.
  */
 static ssize_t channel_read(int fd, void *buf, size_t len, void *userdata)
 {
@@ -284,7 +289,8 @@ int channel_attach(struct fuse_session *se)
 		.writev = channel_writev,
 	};
 
-	return fuse_session_custom_io(se, &io, fuse_session_fd(se));
+	session_fd = fuse_session_fd(se);
+	return fuse_session_custom_io(se, &io, session_fd);
 }
 
 bool channel_request_kills_setid(void)

@@ -395,7 +395,7 @@ static void io_free(struct ops_io *r)
 	free(r);
 }
 
-/* Keep a few small records for the thread's next reads; free the rest. */
+/* Keep a few small records for the thread's next transfers; free the rest. */
 static void io_recycle(struct ops_io *r)
 {
 	struct ops_thread *t = r->t;

@@ -33,16 +33,16 @@
  *  4. One session per daemon: the INIT state is the process's.
  *  5. A worker may leave work in flight when its handler returns (the
  *     engine's reads and writes, ops.c), having told the channel how to
- *     collect it
- *     (channel_set_worker()).  While it has some, the read hook waits for
- *     the next request and for that work together: the thread's /dev/fuse
- *     descriptor is made non-blocking and watched with epoll (exclusively,
- *     so that one request wakes one waiting worker) beside the work's
- *     event fd, and whatever completes is collected, and answered, as it
- *     does; without any, the worker blocks in read(2) again.  Before the hook hands libfuse any request but a READ or a
- *     WRITE, it collects all of the thread's work, so that every other
- *     handler starts with nothing in flight: it may take locks that work
- *     holds.
+ *     collect it (channel_set_worker()).  While it has some, the read hook
+ *     waits for the next request and for that work together: the thread's
+ *     /dev/fuse descriptor is made non-blocking and watched with epoll
+ *     (exclusively, so that one request wakes one waiting worker) beside
+ *     the work's event fd, and whatever completes is collected, and
+ *     answered, as it does; without any, the worker blocks in read(2)
+ *     again.  Before the
+ *     hook hands libfuse any request but a READ or a WRITE, it collects
+ *     all of the thread's work, so that every other handler starts with
+ *     nothing in flight: it may take locks that work holds.
  */
 #ifndef DIOFS_FUSE_CHANNEL_H
 #define DIOFS_FUSE_CHANNEL_H

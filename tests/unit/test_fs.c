@@ -1374,12 +1374,24 @@ START_TEST(t_read_async)
 	a = attr_of(&e, ino);
 	ck_assert_int_gt(a.atime.tv_sec, 1000000000);
 
+	/* a read the device fails ends with the error */
+	buf[0] = xalloc(4 * KiB);
+	iov[0] = (struct iovec){ buf[0], 4 * KiB };
+	bdev_test_fail_range(e.bdev, BDEV_READ, 0, e.size, -EIO);
+	ck_assert_int_eq(fs_read_start(e.fs, e.ctx, ino, 0, &iov[0], 1,
+				       note_done, &res[0], &rd[0]), 0);
+	ck_assert_int_ge(dio_reap(e.ctx, dio_ctx_pending(e.ctx)), 0);
+	ck_assert_int_eq(res[0].calls, 2);
+	ck_assert_int_eq(fs_read_end(&rd[0], res[0].result), -EIO);
+	bdev_test_clear_faults(e.bdev);
+
 	ck_assert_int_eq(fs_read_start(e.fs, e.ctx, DIOFS_ROOT_INO, 0, &iov[0],
 				       1, note_done, &bad, &rd_bad), -EISDIR);
 	ck_assert_int_eq(fs_read_start(e.fs, e.ctx, 999999, 0, &iov[0], 1,
 				       note_done, &bad, &rd_bad), -ENOENT);
 	ck_assert_int_eq(bad.calls, 0);
 	ck_assert_uint_eq(dio_ctx_pending(e.ctx), 0);
+	free(buf[0]);
 	env_done(&e);
 	free(sh);
 }
@@ -1432,6 +1444,17 @@ START_TEST(t_write_async)
 	ck_assert_int_gt(a.mtime.tv_sec, 1000000000);
 	ck_assert_int_eq(rd(&e, ino, 0, got, 68 * KiB), (ssize_t)(68 * KiB));
 	expect_mem(got, sh, 68 * KiB, "after the writes");
+
+	/* a write the device fails ends with the error, the data unchanged */
+	bdev_test_fail_range(e.bdev, BDEV_WRITE, 0, e.size, -EIO);
+	ck_assert_int_eq(fs_write_start(e.fs, e.ctx, ino, 0, &iov[1], 1,
+					note_done, &res[1], &wr[1]), 0);
+	ck_assert_int_ge(dio_reap(e.ctx, dio_ctx_pending(e.ctx)), 0);
+	ck_assert_int_eq(res[1].calls, 2);
+	ck_assert_int_eq(fs_write_end(e.ctx, &wr[1], res[1].result), -EIO);
+	bdev_test_clear_faults(e.bdev);
+	ck_assert_int_eq(rd(&e, ino, 0, got, 68 * KiB), (ssize_t)(68 * KiB));
+	expect_mem(got, sh, 68 * KiB, "after the failed write");
 
 	ck_assert_int_eq(fs_write_start(e.fs, e.ctx, DIOFS_ROOT_INO, 0,
 					&iov[0], 1, note_done, &bad, &wr_bad),

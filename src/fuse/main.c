@@ -93,8 +93,9 @@
 #define DEFAULT_MAX_THREADS	32
 /* Background requests the kernel may have at the daemon at once: its
  * readahead and the reads and writes of io_submit() callers.  A worker
- * keeps many reads in flight (ops.c rule 15), so this is not tied to the
- * number of workers: four fio jobs at queue depth 32 all reach the device. */
+ * keeps many reads and writes in flight (ops.c rule 15), so this is not
+ * tied to the number of workers: four fio jobs at queue depth 32 all reach
+ * the device. */
 #define MAX_BACKGROUND		128
 #define DEFAULT_TIMEOUT		1.0
 #define IDLE_UNSET		UINT_MAX	/* -o max_idle_threads not given */

@@ -9,8 +9,8 @@
  *
  * Rules:
  *  1. Per-thread state (struct ops_thread: the direct-I/O context and the
- *     thread's reads in flight) is made on a thread's first use and freed
- *     by the pthread key destructor when libfuse ends the thread.
+ *     thread's transfers in flight) is made on a thread's first use and
+ *     freed by the pthread key destructor when libfuse ends the thread.
  *  2. A reply that hands the kernel a new reference (fuse_reply_entry,
  *     fuse_reply_create, readdirplus entries) gives the engine's lookup
  *     count back if the reply cannot be delivered (the request was
@@ -951,9 +951,14 @@ static ssize_t direct_write_rest(struct ops_state *st, struct ops_thread *t,
 	return more < 0 ? more : done + more;
 }
 
-/* A write's answer: the bytes written, or the error. */
-static void reply_written(fuse_req_t req, fuse_ino_t ino, ssize_t n)
+/* A write's answer: the bytes written (n, gone on with by rule 11 when
+ * short), or the error. */
+static void answer_write(struct ops_thread *t, fuse_req_t req,
+			 fuse_ino_t ino, off_t off, const struct iovec *iov,
+			 bool direct, ssize_t n)
 {
+	if (n >= 0 && (size_t)n < iov->iov_len && direct)
+		n = direct_write_rest(t->st, t, ino, off, iov, n);
 	if (n < 0)
 		reply_fail(req, "write", ino, NULL, (int)-n);
 	else
@@ -981,10 +986,8 @@ static void ios_answer(struct ops_thread *t)
 		} else {
 			/* may complete, and queue, more of them */
 			n = fs_write_end(t->ctx, &r->wr, r->result);
-			if (n >= 0 && (size_t)n < r->iov.iov_len && r->direct)
-				n = direct_write_rest(t->st, t, r->ino, r->off,
-						      &r->iov, n);
-			reply_written(r->req, r->ino, n);
+			answer_write(t, r->req, r->ino, r->off, &r->iov,
+				     r->direct, n);
 		}
 		req_done(t->st, r->kind, r->start_ns);
 		io_recycle(r);
@@ -1059,9 +1062,7 @@ static void ops_write_buf(fuse_req_t req, fuse_ino_t ino,
 	}
 	if (!r) {
 		n = fs_write(st->fs, t->ctx, ino, off, &iov, 1);
-		if (n >= 0 && (size_t)n < iov.iov_len && (fi->flags & O_DIRECT))
-			n = direct_write_rest(st, t, ino, off, &iov, n);
-		reply_written(req, ino, n);
+		answer_write(t, req, ino, off, &iov, fi->flags & O_DIRECT, n);
 		req_done(st, OPS_REQ_WRITE, start);
 		ios_answer(t);
 		return;

@@ -79,6 +79,12 @@
  *     block that a truncate frees and a later allocation reuses comes
  *     back unwritten or new, which never reads old contents, and the
  *     copy is used only below end of file.
+ * 12. Order (dio.h, asynchronous use, rule 6): a write under the shared
+ *     lock is listed on its file from before its walk until it
+ *     completes.  A transfer that takes the shared lock looks at the list
+ *     and, if it overlaps one there, lets the lock go and waits (after
+ *     completing its ctx's own) until none does.  The exclusive lock
+ *     needs no list: it waits for every shared holder.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -192,6 +198,8 @@ struct dio {
 	struct range_list allocated;
 	unsigned nreq;		/* requests assembled or in flight */
 	bool walking;		/* dio_submit() is still adding requests */
+	bool ordered;		/* on f->writes_in_flight (rule 12) */
+	struct dio *order_next, **order_pprev;
 	dio_done_fn done;
 	void *priv;
 	struct dio *next_free;
@@ -415,6 +423,7 @@ int dio_file_init(struct dio_file *f, const struct dio_file_ops *ops,
 	f->priv = priv;
 	f->tail = NULL;
 	f->tail_valid = false;
+	f->writes_in_flight = NULL;
 	/*
 	 * Writers first: a thread that always has some read in flight holds
 	 * the lock shared without a break, and with readers first a writer
@@ -1096,6 +1105,84 @@ static void walk_write(struct dio *d)
 	}
 }
 
+/* ---- rule 12: later transfers wait for the writes they overlap -------- */
+
+/*
+ * One lock for every file's list of writes in flight under the shared
+ * lock, and one condition for the transfers waiting for such a write to
+ * end: a write takes the lock twice, briefly, and waiting is rare.
+ */
+static pthread_mutex_t order_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t order_cond = PTHREAD_COND_INITIALIZER;
+static unsigned order_waiters;
+
+static void order_add(struct dio *d)
+{
+	struct dio_file *f = d->f;
+
+	pthread_mutex_lock(&order_lock);
+	d->order_next = f->writes_in_flight;
+	if (d->order_next)
+		d->order_next->order_pprev = &d->order_next;
+	d->order_pprev = &f->writes_in_flight;
+	__atomic_store_n(&f->writes_in_flight, d, __ATOMIC_RELEASE);
+	d->ordered = true;
+	pthread_mutex_unlock(&order_lock);
+}
+
+static void order_remove(struct dio *d)
+{
+	pthread_mutex_lock(&order_lock);
+	__atomic_store_n(d->order_pprev, d->order_next, __ATOMIC_RELEASE);
+	if (d->order_next)
+		d->order_next->order_pprev = d->order_pprev;
+	d->ordered = false;
+	if (order_waiters)
+		pthread_cond_broadcast(&order_cond);
+	pthread_mutex_unlock(&order_lock);
+}
+
+/* With order_lock held. */
+static bool overlaps_write(const struct dio_file *f, uint64_t off,
+			   uint64_t end)
+{
+	for (const struct dio *w = f->writes_in_flight; w; w = w->order_next)
+		if (off < w->end && w->uoff < end)
+			return true;
+	return false;
+}
+
+/*
+ * Rule 12, with f->lock held shared: true when [off, end) overlaps no
+ * write in flight on f.  Otherwise the lock goes, the ctx's own transfers
+ * complete (dio.h rule 4), the thread waits until the writes it overlaps
+ * have completed on their threads, and the caller starts over (false).  A
+ * write listed after the unlocked look was submitted after this transfer
+ * and need not come first.
+ */
+static bool order_after_writes(struct dio_ctx *ctx, struct dio_file *f,
+			       uint64_t off, uint64_t end)
+{
+	bool clear;
+
+	if (!__atomic_load_n(&f->writes_in_flight, __ATOMIC_ACQUIRE))
+		return true;
+	pthread_mutex_lock(&order_lock);
+	clear = !overlaps_write(f, off, end);
+	pthread_mutex_unlock(&order_lock);
+	if (clear)
+		return true;
+	pthread_rwlock_unlock(&f->lock);
+	complete_all(ctx);
+	pthread_mutex_lock(&order_lock);
+	order_waiters++;
+	while (overlaps_write(f, off, end))
+		pthread_cond_wait(&order_cond, &order_lock);
+	order_waiters--;
+	pthread_mutex_unlock(&order_lock);
+	return false;
+}
+
 /* The end of a transfer (rule 8): metadata, unlock, then the caller's done. */
 static void complete_dio(struct dio *d)
 {
@@ -1113,6 +1200,8 @@ static void complete_dio(struct dio *d)
 
 		ret = good > d->uoff ? (ssize_t)(good - d->uoff) : d->error;
 	}
+	if (d->ordered)
+		order_remove(d);
 	if (!d->zeroing)
 		pthread_rwlock_unlock(&d->f->lock);
 	d->next_free = ctx->free_dios;
@@ -1160,6 +1249,34 @@ static int lock_file(struct dio_ctx *ctx, struct dio_file *f, bool excl)
 			pthread_rwlock_rdlock(&f->lock));
 }
 
+/*
+ * Take f->lock for a transfer of [off, off+len): exclusive for the writes
+ * dio.h rule 5 names (*excl), shared for the rest, which come after the
+ * writes in flight that they overlap (rule 12).  0 or -errno.
+ */
+static int lock_for_transfer(struct dio_ctx *ctx, struct dio_file *f,
+			     enum dio_dir dir, uint64_t off, uint64_t len,
+			     bool *excl)
+{
+	uint64_t bs = 1ULL << f->blkbits;
+	int ret;
+
+	*excl = false;
+	do {
+		ret = lock_file(ctx, f, false);
+		if (ret)
+			return ret;
+		if (dir == DIO_WRITE &&
+		    ((off | len) & (bs - 1) || off + len > f->size)) {
+			/* Extending, partial-block or read-modify-write. */
+			pthread_rwlock_unlock(&f->lock);
+			*excl = true;
+			return lock_file(ctx, f, true);
+		}
+	} while (!order_after_writes(ctx, f, off, off + len));
+	return 0;
+}
+
 /* A transfer record for [off, off+len) of f; ctx always has one free
  * (depth + 1 of them, and at most depth transfers in flight). */
 static struct dio *new_dio(struct dio_ctx *ctx, struct dio_file *f,
@@ -1196,43 +1313,38 @@ static void end_walk(struct dio *d)
 		complete_dio(d);
 }
 
-void dio_submit(struct dio_ctx *ctx, struct dio_file *f, enum dio_dir dir,
+bool dio_submit(struct dio_ctx *ctx, struct dio_file *f, enum dio_dir dir,
 		uint64_t off, const struct iovec *iov, int iovcnt,
 		dio_done_fn done, void *priv)
 {
 	uint64_t bs = 1ULL << f->blkbits;
 	uint64_t len = 0;
 	struct dio *d;
+	bool excl, in_place;
 	int ret;
 
 	for (int i = 0; i < iovcnt; i++)
 		len += iov[i].iov_len;
 	if (!len) {
 		done(priv, 0);
-		return;
+		return false;
 	}
 	if (bs < ctx->dbs) {
 		done(priv, -EINVAL);
-		return;
+		return false;
 	}
 	if (off > DIO_MAX_FILE_SIZE || len > DIO_MAX_FILE_SIZE - off) {
 		if (dir == DIO_WRITE) {
 			done(priv, -EFBIG);
-			return;
+			return false;
 		}
 		len = off > DIO_MAX_FILE_SIZE ? 0 : DIO_MAX_FILE_SIZE - off;
 	}
 
-	ret = lock_file(ctx, f, false);
-	if (!ret && dir == DIO_WRITE &&
-	    ((off | len) & (bs - 1) || off + len > f->size)) {
-		/* Extending, partial-block or read-modify-write: rule 5 of dio.h. */
-		pthread_rwlock_unlock(&f->lock);
-		ret = lock_file(ctx, f, true);
-	}
+	ret = lock_for_transfer(ctx, f, dir, off, len, &excl);
 	if (ret) {
 		done(priv, ret);
-		return;
+		return false;
 	}
 	if (dir == DIO_WRITE)	/* rule 11; rule 7's gap starts at f->size */
 		tail_forget(f, min_u64(off, f->size), off + len, ctx->dbs);
@@ -1240,7 +1352,7 @@ void dio_submit(struct dio_ctx *ctx, struct dio_file *f, enum dio_dir dir,
 		if (off >= f->size) {
 			pthread_rwlock_unlock(&f->lock);
 			done(priv, 0);
-			return;
+			return false;
 		}
 		len = min_u64(len, f->size - off);
 	}
@@ -1258,12 +1370,18 @@ void dio_submit(struct dio_ctx *ctx, struct dio_file *f, enum dio_dir dir,
 			 user_iov_aligned(iov, iovcnt, ctx->dbs);
 
 	if (dir == DIO_WRITE) {
+		if (!excl)
+			order_add(d);	/* rule 12 */
 		walk_write(d);
 	} else {
 		d->assembled = align_down(off, ctx->dbs);
 		walk(d, d->assembled, align_up(d->end, ctx->dbs));
 	}
+	/* d may be gone after end_walk() */
+	in_place = dir == DIO_WRITE && !excl && !d->convert.n &&
+		   !d->allocated.n && !d->error && !d->map_error;
 	end_walk(d);
+	return in_place;
 }
 
 int dio_reap(struct dio_ctx *ctx, unsigned min)

@@ -2924,8 +2924,9 @@ static void aop_init(struct aop *a, struct model *m, enum dio_dir dir,
 	a->live = 1;
 }
 
-/* Submit a write of src's len bytes at off: dio_rw() would return len. */
-static void aop_write(struct dio_ctx *ctx, struct model *m, struct aop *a,
+/* Submit a write of src's len bytes at off: dio_rw() would return len.
+ * Returns what dio_submit() does: whether the write is in place. */
+static bool aop_write(struct dio_ctx *ctx, struct model *m, struct aop *a,
 		      uint64_t off, const unsigned char *src, size_t len,
 		      unsigned mis, int nseg, uint64_t *rng)
 {
@@ -2933,7 +2934,8 @@ static void aop_write(struct dio_ctx *ctx, struct model *m, struct aop *a,
 	a->want = (ssize_t)len;
 	iob_make(&a->b, len, mis, nseg, rng);
 	iob_put(&a->b, src);
-	dio_submit(ctx, &m->f, DIO_WRITE, off, a->b.iov, a->b.n, aop_done, a);
+	return dio_submit(ctx, &m->f, DIO_WRITE, off, a->b.iov, a->b.n,
+			  aop_done, a);
 }
 
 /*
@@ -4151,6 +4153,148 @@ START_TEST(t_async_writer_not_starved)
 }
 END_TEST
 
+/* ---- order: transfers after a write in flight --------------------------- */
+
+/* A dio_rw() on another thread and ctx, which may have to wait. */
+struct other_rw {
+	struct fx *x;
+	struct dio_ctx *ctx;
+	enum dio_dir dir;
+	uint64_t off;
+	unsigned char *buf;	/* a read's bytes, or a write's */
+	size_t len;
+	ssize_t result;
+	atomic_int finished;
+};
+
+static void *other_rw_run(void *arg)
+{
+	struct other_rw *o = arg;
+
+	o->result = o->dir == DIO_READ ?
+		rd_ctx(o->x, o->ctx, o->off, o->buf, o->len, 0, 1, NULL) :
+		wr_ctx(o->x, o->ctx, o->off, o->buf, o->len, 0, 1, NULL);
+	atomic_store(&o->finished, 1);
+	return NULL;
+}
+
+/*
+ * Start o on its own thread and check that it waits for the write a[0]
+ * in flight on x's ctx (dio.h, asynchronous rule 6) until that is reaped.
+ */
+static void other_waits_for(struct fx *x, struct aop *a, struct other_rw *o,
+			    const char *what)
+{
+	pthread_t tid;
+
+	ck_assert_int_eq(pthread_create(&tid, NULL, other_rw_run, o), 0);
+	usleep(50000);
+	ck_assert_msg(!atomic_load(&o->finished),
+		      "%s: %s went ahead of the write in flight it overlaps",
+		      where, what);
+	check_in_flight(a, 1, what);
+	reap_all(x->ctx, a, 1, what);
+	pthread_join(tid, NULL);
+	ck_assert_msg(o->result == (ssize_t)o->len, "%s: %s = %zd, want %zu",
+		      where, what, o->result, o->len);
+}
+
+/*
+ * Which writes dio_submit() calls in place (whole written blocks inside
+ * the file), and rule 6 of the asynchronous use: a read or write that
+ * overlaps a write in flight, on any ctx, comes after it, so that a
+ * caller may answer that write early; one that does not overlap it goes
+ * ahead at once.
+ */
+START_TEST(t_async_order)
+{
+	struct fx x;
+	struct aop a[2];
+	struct dio_ctx *other;
+	struct other_rw o;
+	unsigned char *img, *data;
+	uint64_t bs, size;
+
+	fx_init(&x, 0, geoms[_i].fs_bs, geoms[_i].dev_bs, 8 * MiB,
+		16 * 65536, &async_params);
+	ck_assert_int_eq(dio_ctx_create(x.e.bdev, &x.p, &other), 0);
+	memset(a, 0, sizeof(a));
+	bs = x.m.bs;
+	size = 8 * bs;
+	img = xzalloc(10 * bs);
+	data = xalloc(2 * bs);
+	model_reset(&x.m, size);
+	model_map(&x.m, 0, 6, B_MAPPED);	/* blocks 6 and 7: holes */
+	model_fill(&x.m, 0, 6, 240, img);
+	alarm(CASE_TIMEOUT);
+
+	const struct { const char *what; uint64_t off, len; bool in_place; } kinds[] = {
+		{ "whole written blocks", bs, 2 * bs, true },
+		{ "part of a block", bs + 3, bs, false },
+		{ "a hole", 6 * bs, bs, false },
+		{ "past end of file", 8 * bs, bs, false },
+	};
+	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+		fill_pat(data, kinds[k].len, kinds[k].off, 241 + (unsigned)k);
+		memcpy(img + kinds[k].off, data, kinds[k].len);
+		ck_assert_msg(aop_write(x.ctx, &x.m, &a[0], kinds[k].off, data,
+					kinds[k].len, 0, 1, NULL) ==
+			      kinds[k].in_place,
+			      "%s: a write of %s: in place should be %d",
+			      where, kinds[k].what, kinds[k].in_place);
+		reap_all(x.ctx, a, 1, kinds[k].what);
+	}
+	size = 9 * bs;
+	check_dev(&x.m, img, size, "after the writes");
+
+	/* another ctx's read of other bytes does not wait */
+	fill_pat(data, bs, 2 * bs, 250);
+	memcpy(img + 2 * bs, data, bs);
+	ck_assert(aop_write(x.ctx, &x.m, &a[0], 2 * bs, data, bs, 0, 1,
+			    NULL));
+	o = (struct other_rw){ .x = &x, .ctx = other, .dir = DIO_READ,
+			       .off = 4 * bs, .len = bs,
+			       .buf = xalloc(2 * bs) };
+	other_rw_run(&o);
+	expect_mem(o.buf, img + 4 * bs, bs, "a read beside the write");
+	check_in_flight(a, 1, "a read beside the write");
+
+	/* one of the bytes it writes waits, and sees them */
+	o = (struct other_rw){ .x = &x, .ctx = other, .dir = DIO_READ,
+			       .off = 2 * bs + 1, .len = bs, .buf = o.buf };
+	other_waits_for(&x, a, &o, "another ctx's read");
+	expect_mem(o.buf, img + 2 * bs + 1, bs, "the read after the write");
+
+	/* a write over it lands after it */
+	fill_pat(data, bs, 3 * bs, 251);
+	ck_assert(aop_write(x.ctx, &x.m, &a[0], 3 * bs, data, bs, 0, 1,
+			    NULL));
+	fill_pat(o.buf, bs, 3 * bs, 252);
+	memcpy(img + 3 * bs, o.buf, bs);
+	o = (struct other_rw){ .x = &x, .ctx = other, .dir = DIO_WRITE,
+			       .off = 3 * bs, .len = bs, .buf = o.buf };
+	other_waits_for(&x, a, &o, "another ctx's write");
+	check_dev(&x.m, img, size, "after the second write");
+
+	/* on the same ctx, the read completes the write first */
+	fill_pat(data, bs, 0, 253);
+	memcpy(img, data, bs);
+	ck_assert(aop_write(x.ctx, &x.m, &a[0], 0, data, bs, 0, 1, NULL));
+	aop_read(x.ctx, &x.m, &a[1], img, size, 0, 2 * bs, 0, 1, NULL);
+	ck_assert_msg(a[0].ndone == 1,
+		      "%s: the read went ahead of the write it overlaps", where);
+	reap_all(x.ctx, a, 2, "a read on the same ctx");
+
+	alarm(0);
+	model_assert_clean(&x.m);
+	dio_ctx_destroy(other);
+	free(o.buf);
+	free(img);
+	free(data);
+	fx_fini(&x);
+}
+END_TEST
+
 /* ---- zeroing a range: dio_zero_range() ---------------------------------- */
 
 #define ZR_BLOCKS 12	/* file blocks laid out by zr_layout() */
@@ -4547,6 +4691,7 @@ static Suite *dio_suite(void)
 		{ "async_random", t_async_random, NARCFGS },
 		{ "rmw_wait_fails", t_rmw_wait_fails, NGEOMS },
 		{ "async_writer_not_starved", t_async_writer_not_starved, NGEOMS },
+		{ "async_order", t_async_order, NGEOMS },
 		{ "zero_range", t_zero_range, NGEOMS },
 		{ "file_zero_range", t_file_zero_range, NFILEGEOMS },
 		{ "zero_range_eio", t_zero_range_eio, NGEOMS },

@@ -156,6 +156,8 @@ struct inode {
 	uint64_t nlookup;		/* FUSE lookup count */
 	unsigned nopen;			/* open file handles */
 	bool times_dirty;		/* rule 8 */
+	int write_error;		/* errno of a failed write-behind (fs.h),
+					 * until fs_fsync() reports it; atomic */
 	bool freeing;			/* being freed or evicted: rule 6 */
 	/* rule 7, under meta_lock exclusive */
 	bool txn_joined;		/* joined the open transaction */

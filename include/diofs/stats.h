@@ -63,6 +63,8 @@ enum stats_counter {
 	STATS_DIO_ZERO_READ_BYTES, /* holes and unwritten blocks read: no I/O */
 	STATS_DIO_ZEROED_BYTES,	/* zeros written around data in new blocks */
 	STATS_DIO_RMW,		/* device blocks read for read-modify-write */
+	STATS_WRITES_BEHIND,	/* writes answered before they reached the
+				 * device (file.c, fs.h write-behind) */
 	/* cache.c, txn.c, commit.c, journal.c: metadata */
 	STATS_CACHE_HITS,
 	STATS_CACHE_MISSES,

@@ -56,6 +56,7 @@ const char *const statctl_counter_names[STATS_NR_COUNTERS] = {
 	[STATS_DIO_ZERO_READ_BYTES] = "dio_zero_read_bytes",
 	[STATS_DIO_ZEROED_BYTES] = "dio_zeroed_bytes",
 	[STATS_DIO_RMW] = "dio_rmw_reads",
+	[STATS_WRITES_BEHIND] = "writes_behind",
 	[STATS_CACHE_HITS] = "cache_hits",
 	[STATS_CACHE_MISSES] = "cache_misses",
 	[STATS_TXN_STARTED] = "txn_started",

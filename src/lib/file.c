@@ -46,9 +46,11 @@
 #include <linux/falloc.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include "diofs/inode.h"
+#include "diofs/stats.h"
 
 #define FILE_MAX_SIZE		((uint64_t)INT64_MAX)
 #define COPY_CHUNK		(1024u * 1024u)
@@ -588,16 +590,56 @@ int fs_write_start(struct fs *fs, struct dio_ctx *ctx, uint64_t ino,
 	*wr = (struct fs_write){
 		.ip = wr->ip, .off = off, .iov = iov, .iovcnt = iovcnt,
 	};
-	dio_submit(ctx, &wr->ip->dfile, DIO_WRITE, off, iov, iovcnt, done,
-		   priv);
+	wr->in_place = dio_submit(ctx, &wr->ip->dfile, DIO_WRITE, off, iov,
+				  iovcnt, done, priv);
 	return 0;
+}
+
+static size_t iov_bytes(const struct iovec *iov, int iovcnt)
+{
+	size_t n = 0;
+
+	for (int i = 0; i < iovcnt; i++)
+		n += iov[i].iov_len;
+	return n;
+}
+
+ssize_t fs_write_behind(struct fs_write *wr)
+{
+	wr->behind = true;
+	file_touch(wr->ip);
+	stats_count(bdev_stats(wr->ip->fs->bdev), STATS_WRITES_BEHIND, 1);
+	return (ssize_t)iov_bytes(wr->iov, wr->iovcnt);
+}
+
+/* A write answered early failed (fs.h, write-behind): keep the first such
+ * error for the file's next fsync. */
+static void keep_write_error(struct inode *ip, uint64_t off, ssize_t result)
+{
+	int err = result < 0 ? (int)-result : EIO;
+	int none = 0;
+
+	(void)__atomic_compare_exchange_n(&ip->write_error, &none, err, false,
+					  __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+	bdev_report(ip->fs->bdev, LOG_ERR,
+		    "inode %llu: a write at byte %llu failed after it was "
+		    "answered: %s; the file's next fsync reports it",
+		    (unsigned long long)ip->ino, (unsigned long long)off,
+		    strerror(err));
 }
 
 ssize_t fs_write_end(struct dio_ctx *ctx, struct fs_write *wr,
 		     ssize_t result)
 {
-	result = write_finish(ctx, wr->ip, wr->off, wr->iov, wr->iovcnt,
-			      result);
+	if (wr->behind) {
+		if (result < 0 ||
+		    (size_t)result != iov_bytes(wr->iov, wr->iovcnt))
+			keep_write_error(wr->ip, wr->off, result);
+		inode_put(wr->ip);
+	} else {
+		result = write_finish(ctx, wr->ip, wr->off, wr->iov,
+				      wr->iovcnt, result);
+	}
 	wr->ip = NULL;
 	return result;
 }
@@ -605,11 +647,19 @@ ssize_t fs_write_end(struct dio_ctx *ctx, struct fs_write *wr,
 int fs_fsync(struct fs *fs, uint64_t ino, bool datasync)
 {
 	struct inode *ip;
+	int write_err;
 	int err;
 
 	err = inode_get(fs, ino, &ip);
 	if (err)
 		return err;
+	/* The writes in flight hold dfile.lock shared: once it is free, the
+	 * writes answered early are on the device, and any that failed has
+	 * left its error. */
+	pthread_rwlock_wrlock(&ip->dfile.lock);
+	pthread_rwlock_unlock(&ip->dfile.lock);
+	write_err = -__atomic_exchange_n(&ip->write_error, 0,
+					 __ATOMIC_ACQ_REL);
 	/* Deferred times join the running transaction (fdatasync does not
 	 * need them); then it commits, with every other file's changes. */
 	if (!datasync && fs_writable(fs))
@@ -617,7 +667,9 @@ int fs_fsync(struct fs *fs, uint64_t ino, bool datasync)
 	if (!err)
 		err = fs_commit(fs);
 	inode_put(ip);
-	return fs_error(fs) ? fs_error(fs) : err;
+	if (fs_error(fs))
+		return fs_error(fs);
+	return write_err ? write_err : err;
 }
 
 /* ---- fallocate ----------------------------------------------------------------- */

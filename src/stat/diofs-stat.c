@@ -204,10 +204,12 @@ static void print_text(const struct statctl_reply *r, const char *mnt,
 	       (unsigned long long)c[STATS_DIO_WRITE_BYTES]);
 	printf("             read as zeros without I/O %llu bytes\n"
 	       "             zeros written in new blocks %llu bytes\n"
-	       "             read-modify-write reads %llu\n",
+	       "             read-modify-write reads %llu\n"
+	       "             writes answered before the device %llu\n",
 	       (unsigned long long)c[STATS_DIO_ZERO_READ_BYTES],
 	       (unsigned long long)c[STATS_DIO_ZEROED_BYTES],
-	       (unsigned long long)c[STATS_DIO_RMW]);
+	       (unsigned long long)c[STATS_DIO_RMW],
+	       (unsigned long long)c[STATS_WRITES_BEHIND]);
 	printf("  metadata:  cache hits %llu, misses %llu (%.1f%% hits)\n",
 	       (unsigned long long)c[STATS_CACHE_HITS],
 	       (unsigned long long)c[STATS_CACHE_MISSES],

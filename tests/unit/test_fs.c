@@ -43,6 +43,7 @@
 #include "diofs/dio.h"
 #include "diofs/fs.h"
 #include "diofs/inode.h"
+#include "diofs/stats.h"
 #include "diofs/super.h"
 
 #include "fsenv.h"
@@ -1467,6 +1468,113 @@ START_TEST(t_write_async)
 }
 END_TEST
 
+/* The engine's count of writes answered early (fs.h, write-behind). */
+static uint64_t writes_behind(struct env *e)
+{
+	struct stats *s = bdev_stats(e->bdev);
+	uint64_t *w = xalloc(stats_words(s) * sizeof(*w));
+	uint64_t n;
+
+	stats_fold(s, w);
+	n = w[STATS_WRITES_BEHIND];
+	free(w);
+	return n;
+}
+
+/* Start a write of len bytes of buf at off and complete it. */
+static bool write_in_place(struct env *e, uint64_t ino, uint64_t off,
+			   unsigned char *buf, size_t len)
+{
+	struct done_result res = { 0 };
+	struct iovec iov = { buf, len };
+	struct fs_write wr;
+
+	ck_assert_int_eq(fs_write_start(e->fs, e->ctx, ino, off, &iov, 1,
+					note_done, &res, &wr), 0);
+	ck_assert_int_ge(dio_reap(e->ctx, dio_ctx_pending(e->ctx)), 0);
+	ck_assert_int_eq(res.calls, 1);
+	ck_assert_int_eq(fs_write_end(e->ctx, &wr, res.result), (ssize_t)len);
+	return wr.in_place;
+}
+
+/*
+ * Write-behind (fs.h): only an overwrite of written blocks inside the file
+ * is in place.  Answered early, it has its times set at once and counts
+ * as written; a device error after that is kept for the file's next
+ * fsync, which reports it once.
+ */
+START_TEST(t_write_behind)
+{
+	const struct geom *g = &geoms[_i];
+	const uint64_t bs = g->fs_bs;
+	struct fs_setattr sa = {
+		.mask = FS_SET_MTIME,
+		.mtime = { 1000000000, 0 },
+	};
+	struct fs_setattr grow = { .mask = FS_SET_SIZE, .size = 8 * bs };
+	unsigned char *sh = xalloc(8 * bs), *got = xalloc(8 * bs);
+	struct done_result res = { 0 };
+	struct fs_write wr;
+	struct iovec iov;
+	struct fs_attr a;
+	struct env e;
+	uint64_t ino;
+
+	env_init(&e, g, 32 * MiB, NULL);
+	ino = mkfile(&e);
+	ck_assert_int_eq(fs_open(e.fs, ino, O_RDWR), 0);	/* keeps it cached */
+	fill_pat(sh, 8 * bs, 0, 11);
+	wr_ok(&e, ino, 0, sh, 4 * bs);
+	ck_assert(write_in_place(&e, ino, bs, sh + bs, bs));
+	ck_assert(!write_in_place(&e, ino, bs + 100, sh + bs + 100, 200));
+	ck_assert(!write_in_place(&e, ino, 4 * bs, sh + 4 * bs, bs));
+	ck_assert_int_eq(fs_setattr(e.fs, e.ctx, ino, &grow, &a), 0);
+	ck_assert(!write_in_place(&e, ino, 6 * bs, sh + 6 * bs, bs));
+	memset(sh + 5 * bs, 0, bs);	/* the holes */
+	memset(sh + 7 * bs, 0, bs);
+	ck_assert_uint_eq(writes_behind(&e), 0);
+
+	/* answered early: the times move before the device has the data */
+	ck_assert_int_eq(fs_setattr(e.fs, e.ctx, ino, &sa, &a), 0);
+	fill_pat(sh, bs, 0, 12);
+	iov = (struct iovec){ sh, bs };
+	ck_assert_int_eq(fs_write_start(e.fs, e.ctx, ino, 0, &iov, 1,
+					note_done, &res, &wr), 0);
+	ck_assert(wr.in_place);
+	ck_assert_int_eq(res.calls, 0);
+	ck_assert_int_eq(fs_write_behind(&wr), (ssize_t)bs);
+	ck_assert_int_gt(attr_of(&e, ino).mtime.tv_sec, 1000000000);
+	ck_assert_uint_eq(writes_behind(&e), 1);
+	ck_assert_int_ge(dio_reap(e.ctx, dio_ctx_pending(e.ctx)), 1);
+	ck_assert_int_eq(fs_write_end(e.ctx, &wr, res.result), (ssize_t)bs);
+	ck_assert_int_eq(fs_fsync(e.fs, ino, false), 0);
+	ck_assert_int_eq(rd(&e, ino, 0, got, 8 * bs), (ssize_t)(8 * bs));
+	expect_mem(got, sh, 8 * bs, "after the write answered early");
+
+	/* one that fails: its error goes to the next fsync, once */
+	bdev_test_fail_range(e.bdev, BDEV_WRITE, 0, e.size, -EIO);
+	iov = (struct iovec){ got, bs };
+	memset(got, 0xa5, bs);
+	ck_assert_int_eq(fs_write_start(e.fs, e.ctx, ino, 2 * bs, &iov, 1,
+					note_done, &res, &wr), 0);
+	ck_assert(wr.in_place);
+	ck_assert_int_eq(fs_write_behind(&wr), (ssize_t)bs);
+	ck_assert_int_ge(dio_reap(e.ctx, dio_ctx_pending(e.ctx)), 1);
+	ck_assert_int_eq(fs_write_end(e.ctx, &wr, res.result), -EIO);
+	bdev_test_clear_faults(e.bdev);
+	ck_assert_int_eq(fs_fsync(e.fs, ino, true), -EIO);
+	ck_assert_int_eq(fs_fsync(e.fs, ino, true), 0);
+	ck_assert_int_eq(fs_error(e.fs), 0);
+	ck_assert_int_eq(rd(&e, ino, 0, got, 8 * bs), (ssize_t)(8 * bs));
+	expect_mem(got, sh, 8 * bs, "after the failed write");
+	ck_assert_uint_eq(dio_ctx_pending(e.ctx), 0);
+	fs_release(e.fs, ino);
+	env_done(&e);
+	free(sh);
+	free(got);
+}
+END_TEST
+
 START_TEST(t_kill_setid)
 {
 	static const struct {
@@ -1982,6 +2090,7 @@ static Suite *fs_suite(void)
 		{ "setattr", t_setattr, NGEOMS },
 		{ "read_async", t_read_async, NGEOMS },
 		{ "write_async", t_write_async, NGEOMS },
+		{ "write_behind", t_write_behind, NGEOMS },
 		{ "kill_setid", t_kill_setid, NGEOMS },
 		{ "copy_range", t_copy_range, NGEOMS },
 		{ "statfs_error", t_statfs_error, NGEOMS },

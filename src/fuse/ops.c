@@ -105,6 +105,17 @@
  *     callback only queues the transfer: the answer (fs_read_end() or
  *     fs_write_end(), rule 11's continuation, the reply) comes once the
  *     engine call that ran it has returned (dio.h rule 1).
+ * 16. Write-behind: an asynchronous write of an open without O_DIRECT that
+ *     the engine found in place (fs.h, write-behind: it overwrites written
+ *     blocks inside the file) is answered as soon as it is submitted, as
+ *     a kernel filesystem's page cache would answer it, and its record
+ *     stays in flight until it completes, when nothing more is answered.
+ *     Later reads and writes of the file come after it (the engine sees
+ *     to that), fsync waits for it and reports its error, and the unmount
+ *     completes it (rule 7).  The rest are answered at completion: an
+ *     O_DIRECT caller asked for the device's own answer, and an extending
+ *     or allocating write's size and blocks must be on the device before
+ *     the kernel, which would ask for the attributes, hears of them.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -179,6 +190,7 @@ struct ops_io {
 	bool direct;		/* a write of an O_DIRECT open (rule 11) */
 	struct iovec iov;	/* the OPS_BUF_ALIGN-aligned buffer */
 	size_t cap;		/* its size */
+	bool completed;		/* done has run: result is set */
 	ssize_t result;
 };
 
@@ -278,7 +290,10 @@ int ops_unmount(struct ops_state *st)
 		pthread_mutex_lock(&st->threads_lock);
 		for (t = st->threads; t; t = t->next) {
 			if (t->ctx) {
-				ios_finish(t);	/* none should be left */
+				/* only writes answered early (rule 16),
+				 * whose locks are shared: any thread may
+				 * let them go (dio.h rule 4) */
+				ios_finish(t);
 				dio_ctx_destroy(t->ctx);
 			}
 			t->ctx = NULL;
@@ -381,6 +396,7 @@ static int io_new(struct ops_thread *t, fuse_req_t req, fuse_ino_t ino,
 		r->cap = want;
 	}
 	r->iov.iov_len = size;
+	r->completed = false;
 	r->req = req;
 	r->ino = ino;
 	r->kind = kind;
@@ -416,6 +432,7 @@ static void io_done(void *priv, ssize_t result)
 	struct ops_thread *t = r->t;
 
 	r->result = result;
+	r->completed = true;
 	r->next = NULL;
 	*t->done_tail = r;
 	t->done_tail = &r->next;
@@ -983,6 +1000,11 @@ static void ios_answer(struct ops_thread *t)
 			else
 				fuse_reply_buf(r->req, r->iov.iov_base,
 					       (size_t)n);
+		} else if (r->wr.behind) {
+			/* answered already (rule 16) */
+			(void)fs_write_end(t->ctx, &r->wr, r->result);
+			io_recycle(r);
+			continue;
 		} else {
 			/* may complete, and queue, more of them */
 			n = fs_write_end(t->ctx, &r->wr, r->result);
@@ -1072,8 +1094,13 @@ static void ops_write_buf(fuse_req_t req, fuse_ino_t ino,
 	r->direct = fi->flags & O_DIRECT;
 	rc = fs_write_start(st->fs, t->ctx, ino, (uint64_t)off, &r->iov, 1,
 			    io_done, r, &r->wr);
-	if (rc < 0)
+	if (rc < 0) {
 		io_refuse(r, -rc);
+	} else if (r->wr.in_place && !r->direct && !r->completed) {
+		/* rule 16 */
+		fuse_reply_write(req, (size_t)fs_write_behind(&r->wr));
+		req_done(st, OPS_REQ_WRITE, start);
+	}
 	ios_answer(t);
 }
 

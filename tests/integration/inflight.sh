@@ -31,18 +31,6 @@ new_image "$img" 256M
 make_fs "$img" -b 4096
 mount_fs "$img" "$mnt" -o max_threads=1
 
-# fio_job RW ARGS...: fio's RW over a 16 MiB file per job in $mnt/data,
-# 4 KiB blocks, iodepth 32, two jobs, every block checksummed and checked.
-fio_job() {
-	local rw=$1
-	shift
-	timeout 120 fio --name=j --directory="$mnt/data" --size=16M --bs=4k \
-		--rw="$rw" --ioengine=libaio --iodepth=32 --numjobs=2 \
-		--verify=crc32c --verify_state_save=0 --group_reporting "$@" \
-		>"$T_DIR/fio.out" 2>&1 ||
-		{ cat "$T_DIR/fio.out" >&2; fail "fio $rw $* failed"; }
-}
-
 # deep BEFORE AFTER WHAT: diofs-stat snapshots around a run in which
 # 8 or more requests were at the device at once.
 deep() {
@@ -61,19 +49,19 @@ mkdir "$mnt/data"
 
 step "O_DIRECT random writes, one worker: intact, many at the device"
 before=$("$STAT_BIN" -j "$mnt")
-fio_job randwrite --direct=1 --do_verify=0	# the reads below verify
+fio_verified "$mnt/data" randwrite --direct=1 --do_verify=0	# the reads below verify
 after=$("$STAT_BIN" -j "$mnt")
 deep "$before" "$after" writes
 
 step "O_DIRECT random reads, one worker: intact, many at the device"
 before=$("$STAT_BIN" -j "$mnt")
-fio_job randread --direct=1
+fio_verified "$mnt/data" randread --direct=1
 after=$("$STAT_BIN" -j "$mnt")
 deep "$before" "$after" reads
 
 step "page-cache reads beside other requests, one worker"
 printf 'second file\n' >"$mnt/g"
-fio_job randread --invalidate=1 &
+fio_verified "$mnt/data" randread --invalidate=1 &
 fio_pid=$!
 pyrun '
 import time

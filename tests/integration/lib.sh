@@ -251,6 +251,19 @@ unmount_fs() {
 	run_fsck "$dev"
 }
 
+# fio_verified DIR RW [fio options...]: fio's RW over a 16 MiB file per job
+# in DIR, 4 KiB blocks, libaio at iodepth 32, two jobs, every block
+# checksummed and checked; fio's output and a failure if it fails.
+fio_verified() {
+	local dir=$1 rw=$2
+	shift 2
+	timeout 120 fio --name=j --directory="$dir" --size=16M --bs=4k \
+		--rw="$rw" --ioengine=libaio --iodepth=32 --numjobs=2 \
+		--verify=crc32c --verify_state_save=0 --group_reporting "$@" \
+		>"$T_DIR/fio.out" 2>&1 ||
+		{ cat "$T_DIR/fio.out" >&2; fail "fio $rw $* failed"; }
+}
+
 # ---- crashes on purpose ------------------------------------------------------
 # try_mount, kill_fs and try_unmount do not fail the test: they return 1
 # with the reason in LIB_ERR, so that a test can go on and count.

@@ -99,8 +99,8 @@ struct dio_file {
 	uint64_t tail_dev;	/* its device offset */
 	uint32_t tail_len;	/* its size: the device block */
 	bool tail_valid;
-	/* Writes under the shared lock in flight, for rule 6 of the
-	 * asynchronous use (dio.c's order lock). */
+	/* In-place writes in flight that dio_submit_behind() listed (rule 6
+	 * of the asynchronous use; dio.c's order lock). */
 	struct dio *writes_in_flight;
 };
 
@@ -176,13 +176,13 @@ int dio_zero_range(struct dio_ctx *ctx, struct dio_file *f, uint64_t off,
  *     flight.
  *  2. The iovec array and the memory it points at belong to the transfer
  *     until done runs.
- *  3. Transfers submitted together are unordered while in flight, like
- *     the device's own requests, except as rule 6 says: two overlapping
- *     writes submitted at once land in either order, a read overlapping a
- *     write sees either.  One that takes the lock exclusive is ordered
- *     after everything in flight on that file (rule 4).  The file's
- *     metadata (convert, set_size) follows each one's own data (rules 2
- *     and 3).
+ *  3. Transfers that take the lock shared are unordered while in flight
+ *     together, like the device's own requests: two overlapping writes in
+ *     flight at once land in either order, a read overlapping a write sees
+ *     either, except as rule 6 says.  One that takes it exclusive is
+ *     ordered after everything in flight on that file (rule 4).  The
+ *     file's metadata (convert, set_size) follows each one's own data
+ *     (rules 2 and 3).
  *  4. A transfer holds f->lock (rule 5) from submission to completion.  A
  *     submission that would have to wait for a lock first completes every
  *     transfer the ctx has in flight, so a thread never waits for a lock
@@ -195,24 +195,28 @@ int dio_zero_range(struct dio_ctx *ctx, struct dio_file *f, uint64_t off,
  *  5. At most queue_depth transfers are in flight per ctx, each holding at
  *     least one device request: dio_submit() waits for completions (and
  *     runs their done) when the ctx has no request slot free.
- *  6. A transfer submitted while a write overlapping it is in flight on
- *     the same file, on any ctx, waits for that write to complete first,
- *     so a caller may answer a write before its done runs and still have
- *     every later read see it and every later write land after it.  To
- *     wait, the thread first completes every transfer its own ctx has in
- *     flight (as rule 4 does), so the write it waits for is always
- *     another thread's, which that thread completes as rule 4 has it.
- *
- * dio_submit() returns true when the transfer is a write in flight that
- * overwrites blocks already written, inside end of file, whole: its end
- * changes no metadata (no convert, set_size or release), and only a device
- * error can still fail it.
+ *  6. Write-behind: dio_submit_behind() is dio_submit() of a write that
+ *     the caller would like to answer before it completes.  It returns
+ *     true when the write is in place: in flight, overwriting blocks
+ *     already written, whole, inside end of file, so that its end changes
+ *     no metadata (no convert, set_size or release) and only a device
+ *     error can still fail it.  Such a write is listed on its file until
+ *     it completes, and a transfer of the file submitted after that
+ *     return, on any ctx, that overlaps it waits for it: the caller may
+ *     answer it, and every later read sees it, every later write lands
+ *     after it.  To wait, the thread first completes every transfer its
+ *     own ctx has in flight (as rule 4 does), so the write it waits for
+ *     is always another thread's, which that thread completes as rule 4
+ *     has it.  When it returns false the caller waits for done as usual.
  */
 typedef void (*dio_done_fn)(void *priv, ssize_t result);
 
-bool dio_submit(struct dio_ctx *ctx, struct dio_file *f, enum dio_dir dir,
+void dio_submit(struct dio_ctx *ctx, struct dio_file *f, enum dio_dir dir,
 		uint64_t off, const struct iovec *iov, int iovcnt,
 		dio_done_fn done, void *priv);
+bool dio_submit_behind(struct dio_ctx *ctx, struct dio_file *f,
+		       uint64_t off, const struct iovec *iov, int iovcnt,
+		       dio_done_fn done, void *priv);
 
 /*
  * Wait until at least min transfers have completed (all of those in

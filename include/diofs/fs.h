@@ -288,26 +288,28 @@ struct fs_write {
 	uint64_t off;
 	const struct iovec *iov;
 	int iovcnt;
-	bool in_place;		/* overwrites written blocks (dio_submit()) */
+	bool in_place;		/* may be answered early (write-behind) */
 	bool behind;		/* answered early: fs_write_behind() */
 };
 int fs_write_start(struct fs *fs, struct dio_ctx *ctx, uint64_t ino,
 		   uint64_t off, const struct iovec *iov, int iovcnt,
-		   dio_done_fn done, void *priv, struct fs_write *wr);
+		   bool behind, dio_done_fn done, void *priv,
+		   struct fs_write *wr);
 ssize_t fs_write_end(struct dio_ctx *ctx, struct fs_write *wr,
 		     ssize_t result);
 
 /*
- * Write-behind.  A write that fs_write_start() found in place
- * (wr->in_place: it overwrites blocks already written, inside end of
- * file) changes nothing but those bytes when it completes, and only a
- * device error can still fail it.  Its caller may answer it before then,
- * as a page cache answers a buffered write: fs_write_behind() counts all
- * of its bytes as written, sets the times and returns that count.  Every
- * read or write of the file that starts afterwards, on any thread, comes
- * after it (dio.h, asynchronous use, rule 6).  fs_write_end() still runs
- * at completion; a failure there is logged and kept, and the file's next
- * fs_fsync() reports it, once, as ext4 reports a failed writeback.
+ * Write-behind.  Started with behind, a write that overwrites blocks
+ * already written, inside end of file, is in place (wr->in_place,
+ * dio_submit_behind()): it changes nothing but those bytes when it
+ * completes, and only a device error can still fail it.  Its caller may
+ * answer it before then, as a page cache answers a buffered write:
+ * fs_write_behind() counts all of its bytes as written, sets the times
+ * and returns that count.  Every read or write of the file that starts
+ * afterwards, on any thread, comes after it (dio.h, asynchronous use,
+ * rule 6).  fs_write_end() still runs at completion; a failure there is
+ * logged and kept, and the file's next fs_fsync() reports it, once, as
+ * ext4 reports a failed writeback.
  */
 ssize_t fs_write_behind(struct fs_write *wr);
 

@@ -1093,10 +1093,10 @@ static void ops_write_buf(fuse_req_t req, fuse_ino_t ino,
 	r->off = off;
 	r->direct = fi->flags & O_DIRECT;
 	rc = fs_write_start(st->fs, t->ctx, ino, (uint64_t)off, &r->iov, 1,
-			    io_done, r, &r->wr);
+			    !r->direct, io_done, r, &r->wr);
 	if (rc < 0) {
 		io_refuse(r, -rc);
-	} else if (r->wr.in_place && !r->direct && !r->completed) {
+	} else if (r->wr.in_place && !r->completed) {
 		/* rule 16 */
 		fuse_reply_write(req, (size_t)fs_write_behind(&r->wr));
 		req_done(st, OPS_REQ_WRITE, start);

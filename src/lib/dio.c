@@ -79,12 +79,13 @@
  *     block that a truncate frees and a later allocation reuses comes
  *     back unwritten or new, which never reads old contents, and the
  *     copy is used only below end of file.
- * 12. Order (dio.h, asynchronous use, rule 6): a write under the shared
- *     lock is listed on its file from before its walk until it
- *     completes.  A transfer that takes the shared lock looks at the list
- *     and, if it overlaps one there, lets the lock go and waits (after
- *     completing its ctx's own) until none does.  The exclusive lock
- *     needs no list: it waits for every shared holder.
+ * 12. Write-behind (dio.h, asynchronous use, rule 6): a write that
+ *     dio_submit_behind() finds in place once it has walked is listed on
+ *     its file until it completes.  A transfer that takes the shared lock
+ *     looks at the list and, if it overlaps one there, lets the lock go
+ *     and waits (after completing its ctx's own) until none does.  The
+ *     exclusive lock needs no list: it waits for every shared holder.
+ *     Other writes are not listed, so O_DIRECT writes never pay for it.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -1108,9 +1109,9 @@ static void walk_write(struct dio *d)
 /* ---- rule 12: later transfers wait for the writes they overlap -------- */
 
 /*
- * One lock for every file's list of writes in flight under the shared
- * lock, and one condition for the transfers waiting for such a write to
- * end: a write takes the lock twice, briefly, and waiting is rare.
+ * One lock for every file's list of listed writes in flight, and one
+ * condition for the transfers waiting for such a write to end: a listed
+ * write takes the lock twice, briefly, and waiting is rare.
  */
 static pthread_mutex_t order_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t order_cond = PTHREAD_COND_INITIALIZER;
@@ -1154,11 +1155,11 @@ static bool overlaps_write(const struct dio_file *f, uint64_t off,
 
 /*
  * Rule 12, with f->lock held shared: true when [off, end) overlaps no
- * write in flight on f.  Otherwise the lock goes, the ctx's own transfers
- * complete (dio.h rule 4), the thread waits until the writes it overlaps
- * have completed on their threads, and the caller starts over (false).  A
- * write listed after the unlocked look was submitted after this transfer
- * and need not come first.
+ * listed write in flight on f.  Otherwise the lock goes, the ctx's own
+ * transfers complete (dio.h rule 4), the thread waits until the writes it
+ * overlaps have completed on their threads, and the caller starts over
+ * (false).  A write listed after the unlocked look was not yet answered
+ * when this transfer started, and need not come first.
  */
 static bool order_after_writes(struct dio_ctx *ctx, struct dio_file *f,
 			       uint64_t off, uint64_t end)
@@ -1313,9 +1314,10 @@ static void end_walk(struct dio *d)
 		complete_dio(d);
 }
 
-bool dio_submit(struct dio_ctx *ctx, struct dio_file *f, enum dio_dir dir,
-		uint64_t off, const struct iovec *iov, int iovcnt,
-		dio_done_fn done, void *priv)
+/* dio_submit(), and with behind dio_submit_behind() (rule 12). */
+static bool submit(struct dio_ctx *ctx, struct dio_file *f, enum dio_dir dir,
+		   uint64_t off, const struct iovec *iov, int iovcnt,
+		   dio_done_fn done, void *priv, bool behind)
 {
 	uint64_t bs = 1ULL << f->blkbits;
 	uint64_t len = 0;
@@ -1370,18 +1372,31 @@ bool dio_submit(struct dio_ctx *ctx, struct dio_file *f, enum dio_dir dir,
 			 user_iov_aligned(iov, iovcnt, ctx->dbs);
 
 	if (dir == DIO_WRITE) {
-		if (!excl)
-			order_add(d);	/* rule 12 */
 		walk_write(d);
 	} else {
 		d->assembled = align_down(off, ctx->dbs);
 		walk(d, d->assembled, align_up(d->end, ctx->dbs));
 	}
-	/* d may be gone after end_walk() */
-	in_place = dir == DIO_WRITE && !excl && !d->convert.n &&
-		   !d->allocated.n && !d->error && !d->map_error;
-	end_walk(d);
+	in_place = behind && !excl && !d->convert.n && !d->allocated.n &&
+		   !d->error && !d->map_error;
+	if (in_place)
+		order_add(d);
+	end_walk(d);		/* d may be gone after it */
 	return in_place;
+}
+
+void dio_submit(struct dio_ctx *ctx, struct dio_file *f, enum dio_dir dir,
+		uint64_t off, const struct iovec *iov, int iovcnt,
+		dio_done_fn done, void *priv)
+{
+	(void)submit(ctx, f, dir, off, iov, iovcnt, done, priv, false);
+}
+
+bool dio_submit_behind(struct dio_ctx *ctx, struct dio_file *f,
+		       uint64_t off, const struct iovec *iov, int iovcnt,
+		       dio_done_fn done, void *priv)
+{
+	return submit(ctx, f, DIO_WRITE, off, iov, iovcnt, done, priv, true);
 }
 
 int dio_reap(struct dio_ctx *ctx, unsigned min)

@@ -580,7 +580,8 @@ ssize_t fs_write(struct fs *fs, struct dio_ctx *ctx, uint64_t ino,
 
 int fs_write_start(struct fs *fs, struct dio_ctx *ctx, uint64_t ino,
 		   uint64_t off, const struct iovec *iov, int iovcnt,
-		   dio_done_fn done, void *priv, struct fs_write *wr)
+		   bool behind, dio_done_fn done, void *priv,
+		   struct fs_write *wr)
 {
 	int err;
 
@@ -590,8 +591,12 @@ int fs_write_start(struct fs *fs, struct dio_ctx *ctx, uint64_t ino,
 	*wr = (struct fs_write){
 		.ip = wr->ip, .off = off, .iov = iov, .iovcnt = iovcnt,
 	};
-	wr->in_place = dio_submit(ctx, &wr->ip->dfile, DIO_WRITE, off, iov,
-				  iovcnt, done, priv);
+	if (behind)
+		wr->in_place = dio_submit_behind(ctx, &wr->ip->dfile, off, iov,
+						 iovcnt, done, priv);
+	else
+		dio_submit(ctx, &wr->ip->dfile, DIO_WRITE, off, iov, iovcnt,
+			   done, priv);
 	return 0;
 }
 

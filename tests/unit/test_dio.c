@@ -2924,18 +2924,33 @@ static void aop_init(struct aop *a, struct model *m, enum dio_dir dir,
 	a->live = 1;
 }
 
-/* Submit a write of src's len bytes at off: dio_rw() would return len.
- * Returns what dio_submit() does: whether the write is in place. */
-static bool aop_write(struct dio_ctx *ctx, struct model *m, struct aop *a,
-		      uint64_t off, const unsigned char *src, size_t len,
-		      unsigned mis, int nseg, uint64_t *rng)
+static void aop_write_init(struct aop *a, struct model *m, uint64_t off,
+			   const unsigned char *src, size_t len, unsigned mis,
+			   int nseg, uint64_t *rng)
 {
 	aop_init(a, m, DIO_WRITE, off, len);
 	a->want = (ssize_t)len;
 	iob_make(&a->b, len, mis, nseg, rng);
 	iob_put(&a->b, src);
-	return dio_submit(ctx, &m->f, DIO_WRITE, off, a->b.iov, a->b.n,
-			  aop_done, a);
+}
+
+/* Submit a write of src's len bytes at off: dio_rw() would return len. */
+static void aop_write(struct dio_ctx *ctx, struct model *m, struct aop *a,
+		      uint64_t off, const unsigned char *src, size_t len,
+		      unsigned mis, int nseg, uint64_t *rng)
+{
+	aop_write_init(a, m, off, src, len, mis, nseg, rng);
+	dio_submit(ctx, &m->f, DIO_WRITE, off, a->b.iov, a->b.n, aop_done, a);
+}
+
+/* The same with dio_submit_behind(): whether the write is in place. */
+static bool aop_write_behind(struct dio_ctx *ctx, struct model *m,
+			     struct aop *a, uint64_t off,
+			     const unsigned char *src, size_t len)
+{
+	aop_write_init(a, m, off, src, len, 0, 1, NULL);
+	return dio_submit_behind(ctx, &m->f, off, a->b.iov, a->b.n, aop_done,
+				 a);
 }
 
 /*
@@ -4200,11 +4215,11 @@ static void other_waits_for(struct fx *x, struct aop *a, struct other_rw *o,
 }
 
 /*
- * Which writes dio_submit() calls in place (whole written blocks inside
- * the file), and rule 6 of the asynchronous use: a read or write that
- * overlaps a write in flight, on any ctx, comes after it, so that a
- * caller may answer that write early; one that does not overlap it goes
- * ahead at once.
+ * Which writes dio_submit_behind() calls in place (whole written blocks
+ * inside the file), and rule 6 of the asynchronous use: a read or write
+ * that overlaps such a write in flight, on any ctx, comes after it, so
+ * that a caller may answer that write early; one that does not overlap
+ * it, or overlaps a write from dio_submit(), goes ahead at once.
  */
 START_TEST(t_async_order)
 {
@@ -4237,8 +4252,9 @@ START_TEST(t_async_order)
 	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
 		fill_pat(data, kinds[k].len, kinds[k].off, 241 + (unsigned)k);
 		memcpy(img + kinds[k].off, data, kinds[k].len);
-		ck_assert_msg(aop_write(x.ctx, &x.m, &a[0], kinds[k].off, data,
-					kinds[k].len, 0, 1, NULL) ==
+		ck_assert_msg(aop_write_behind(x.ctx, &x.m, &a[0],
+					       kinds[k].off, data,
+					       kinds[k].len) ==
 			      kinds[k].in_place,
 			      "%s: a write of %s: in place should be %d",
 			      where, kinds[k].what, kinds[k].in_place);
@@ -4250,8 +4266,7 @@ START_TEST(t_async_order)
 	/* another ctx's read of other bytes does not wait */
 	fill_pat(data, bs, 2 * bs, 250);
 	memcpy(img + 2 * bs, data, bs);
-	ck_assert(aop_write(x.ctx, &x.m, &a[0], 2 * bs, data, bs, 0, 1,
-			    NULL));
+	ck_assert(aop_write_behind(x.ctx, &x.m, &a[0], 2 * bs, data, bs));
 	o = (struct other_rw){ .x = &x, .ctx = other, .dir = DIO_READ,
 			       .off = 4 * bs, .len = bs,
 			       .buf = xalloc(2 * bs) };
@@ -4267,8 +4282,7 @@ START_TEST(t_async_order)
 
 	/* a write over it lands after it */
 	fill_pat(data, bs, 3 * bs, 251);
-	ck_assert(aop_write(x.ctx, &x.m, &a[0], 3 * bs, data, bs, 0, 1,
-			    NULL));
+	ck_assert(aop_write_behind(x.ctx, &x.m, &a[0], 3 * bs, data, bs));
 	fill_pat(o.buf, bs, 3 * bs, 252);
 	memcpy(img + 3 * bs, o.buf, bs);
 	o = (struct other_rw){ .x = &x, .ctx = other, .dir = DIO_WRITE,
@@ -4276,10 +4290,21 @@ START_TEST(t_async_order)
 	other_waits_for(&x, a, &o, "another ctx's write");
 	check_dev(&x.m, img, size, "after the second write");
 
+	/* a write from dio_submit() is not listed: nothing waits for it */
+	fill_pat(data, bs, 5 * bs, 254);
+	aop_write(x.ctx, &x.m, &a[0], 5 * bs, data, bs, 0, 1, NULL);
+	o = (struct other_rw){ .x = &x, .ctx = other, .dir = DIO_READ,
+			       .off = 5 * bs, .len = bs, .buf = o.buf };
+	other_rw_run(&o);
+	ck_assert_int_eq(o.result, (ssize_t)bs);
+	check_in_flight(a, 1, "a read beside an unlisted write");
+	reap_all(x.ctx, a, 1, "a read beside an unlisted write");
+	memcpy(img + 5 * bs, data, bs);
+
 	/* on the same ctx, the read completes the write first */
 	fill_pat(data, bs, 0, 253);
 	memcpy(img, data, bs);
-	ck_assert(aop_write(x.ctx, &x.m, &a[0], 0, data, bs, 0, 1, NULL));
+	ck_assert(aop_write_behind(x.ctx, &x.m, &a[0], 0, data, bs));
 	aop_read(x.ctx, &x.m, &a[1], img, size, 0, 2 * bs, 0, 1, NULL);
 	ck_assert_msg(a[0].ndone == 1,
 		      "%s: the read went ahead of the write it overlaps", where);

@@ -1431,8 +1431,8 @@ START_TEST(t_write_async)
 
 	for (int i = 0; i < 2; i++)
 		ck_assert_int_eq(fs_write_start(e.fs, e.ctx, ino, offs[i],
-						&iov[i], 1, note_done, &res[i],
-						&wr[i]), 0);
+						&iov[i], 1, false, note_done,
+						&res[i], &wr[i]), 0);
 	ck_assert_int_ge(dio_reap(e.ctx, dio_ctx_pending(e.ctx)), 0);
 	ck_assert_uint_eq(dio_ctx_pending(e.ctx), 0);
 	for (int i = 0; i < 2; i++) {
@@ -1449,7 +1449,7 @@ START_TEST(t_write_async)
 	/* a write the device fails ends with the error, the data unchanged */
 	bdev_test_fail_range(e.bdev, BDEV_WRITE, 0, e.size, -EIO);
 	ck_assert_int_eq(fs_write_start(e.fs, e.ctx, ino, 0, &iov[1], 1,
-					note_done, &res[1], &wr[1]), 0);
+					false, note_done, &res[1], &wr[1]), 0);
 	ck_assert_int_ge(dio_reap(e.ctx, dio_ctx_pending(e.ctx)), 0);
 	ck_assert_int_eq(res[1].calls, 2);
 	ck_assert_int_eq(fs_write_end(e.ctx, &wr[1], res[1].result), -EIO);
@@ -1458,7 +1458,8 @@ START_TEST(t_write_async)
 	expect_mem(got, sh, 68 * KiB, "after the failed write");
 
 	ck_assert_int_eq(fs_write_start(e.fs, e.ctx, DIOFS_ROOT_INO, 0,
-					&iov[0], 1, note_done, &bad, &wr_bad),
+					&iov[0], 1, false, note_done, &bad,
+					&wr_bad),
 			 -EISDIR);
 	ck_assert_int_eq(bad.calls, 0);
 	ck_assert_uint_eq(dio_ctx_pending(e.ctx), 0);
@@ -1481,7 +1482,8 @@ static uint64_t writes_behind(struct env *e)
 	return n;
 }
 
-/* Start a write of len bytes of buf at off and complete it. */
+/* Start a write of len bytes of buf at off, one that may be answered
+ * early, and complete it: whether it was in place. */
 static bool write_in_place(struct env *e, uint64_t ino, uint64_t off,
 			   unsigned char *buf, size_t len)
 {
@@ -1490,7 +1492,7 @@ static bool write_in_place(struct env *e, uint64_t ino, uint64_t off,
 	struct fs_write wr;
 
 	ck_assert_int_eq(fs_write_start(e->fs, e->ctx, ino, off, &iov, 1,
-					note_done, &res, &wr), 0);
+					true, note_done, &res, &wr), 0);
 	ck_assert_int_ge(dio_reap(e->ctx, dio_ctx_pending(e->ctx)), 0);
 	ck_assert_int_eq(res.calls, 1);
 	ck_assert_int_eq(fs_write_end(e->ctx, &wr, res.result), (ssize_t)len);
@@ -1498,8 +1500,8 @@ static bool write_in_place(struct env *e, uint64_t ino, uint64_t off,
 }
 
 /*
- * Write-behind (fs.h): only an overwrite of written blocks inside the file
- * is in place.  Answered early, it has its times set at once and counts
+ * Write-behind (fs.h): only an overwrite of written blocks inside the
+ * file, started with behind, is in place.  Answered early, it has its times set at once and counts
  * as written; a device error after that is kept for the file's next
  * fsync, which reports it once.
  */
@@ -1534,12 +1536,21 @@ START_TEST(t_write_behind)
 	memset(sh + 7 * bs, 0, bs);
 	ck_assert_uint_eq(writes_behind(&e), 0);
 
+	/* an overwrite started without behind is not offered */
+	iov = (struct iovec){ sh, bs };
+	ck_assert_int_eq(fs_write_start(e.fs, e.ctx, ino, 0, &iov, 1, false,
+					note_done, &res, &wr), 0);
+	ck_assert(!wr.in_place);
+	ck_assert_int_ge(dio_reap(e.ctx, dio_ctx_pending(e.ctx)), 1);
+	ck_assert_int_eq(fs_write_end(e.ctx, &wr, res.result), (ssize_t)bs);
+	res.calls = 0;
+
 	/* answered early: the times move before the device has the data */
 	ck_assert_int_eq(fs_setattr(e.fs, e.ctx, ino, &sa, &a), 0);
 	fill_pat(sh, bs, 0, 12);
 	iov = (struct iovec){ sh, bs };
 	ck_assert_int_eq(fs_write_start(e.fs, e.ctx, ino, 0, &iov, 1,
-					note_done, &res, &wr), 0);
+					true, note_done, &res, &wr), 0);
 	ck_assert(wr.in_place);
 	ck_assert_int_eq(res.calls, 0);
 	ck_assert_int_eq(fs_write_behind(&wr), (ssize_t)bs);
@@ -1556,7 +1567,7 @@ START_TEST(t_write_behind)
 	iov = (struct iovec){ got, bs };
 	memset(got, 0xa5, bs);
 	ck_assert_int_eq(fs_write_start(e.fs, e.ctx, ino, 2 * bs, &iov, 1,
-					note_done, &res, &wr), 0);
+					true, note_done, &res, &wr), 0);
 	ck_assert(wr.in_place);
 	ck_assert_int_eq(fs_write_behind(&wr), (ssize_t)bs);
 	ck_assert_int_ge(dio_reap(e.ctx, dio_ctx_pending(e.ctx)), 1);

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * util: two small helpers the engine modules (and fsck) share.
+ * util: small helpers the engine modules (and fsck) share.
  *
  *  - grow_array(): make room for need elements in a realloc()ed array,
  *    doubling; 0 or -ENOMEM (the array is untouched then).
+ *  - iov_total(): the bytes an iovec array describes.
  *  - set_msg(): format a one-line reason into a caller's buffer, which may
  *    be NULL (the caller did not ask why).
  */
@@ -15,6 +16,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/uio.h>
 
 static inline int grow_array(void **v, size_t *cap, size_t need, size_t size)
 {
@@ -31,6 +33,15 @@ static inline int grow_array(void **v, size_t *cap, size_t need, size_t size)
 	*v = p;
 	*cap = n;
 	return 0;
+}
+
+static inline size_t iov_total(const struct iovec *iov, int iovcnt)
+{
+	size_t n = 0;
+
+	for (int i = 0; i < iovcnt; i++)
+		n += iov[i].iov_len;
+	return n;
 }
 
 static inline void set_msg(char *msg, size_t len, const char *fmt, ...)

@@ -112,7 +112,7 @@
  *     stays in flight until it completes, when nothing more is answered.
  *     Later reads and writes of the file come after it (the engine sees
  *     to that), fsync waits for it and reports its error, and the unmount
- *     completes it (rule 7).  The rest are answered at completion: an
+ *     waits until its thread has completed it (rule 7).  The rest are answered at completion: an
  *     O_DIRECT caller asked for the device's own answer, and an extending
  *     or allocating write's size and blocks must be on the device before
  *     the kernel, which would ask for the attributes, hears of them.
@@ -158,6 +158,8 @@ struct ops_state {
 	int unmount_rc;		/* fs_unmount()'s result */
 	pthread_mutex_t threads_lock;
 	struct ops_thread *threads; /* every worker's state (rule 7) */
+	unsigned behind;	/* writes answered early, in flight (rule 16);
+				 * atomic */
 	struct stats *req_stats; /* rule 9: OPS_REQ_NR histograms */
 	uid_t owner;		/* who mounted: may read the counters */
 	uint64_t attached_ns;	/* CLOCK_MONOTONIC at ops_state_attach() */
@@ -285,15 +287,17 @@ int ops_unmount(struct ops_state *st)
 	struct ops_thread *t;
 	int rc;
 
+	/* Rule 16: the writes answered early complete on their own threads,
+	 * which hold their locks (dio.h rule 4) and reap them as the device
+	 * finishes, before the gate shuts those threads out. */
+	while (__atomic_load_n(&st->behind, __ATOMIC_ACQUIRE))
+		nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
 	pthread_rwlock_wrlock(&st->gate);
 	if (st->fs) {
 		pthread_mutex_lock(&st->threads_lock);
 		for (t = st->threads; t; t = t->next) {
 			if (t->ctx) {
-				/* only writes answered early (rule 16),
-				 * whose locks are shared: any thread may
-				 * let them go (dio.h rule 4) */
-				ios_finish(t);
+				ios_finish(t);	/* none should be left */
 				dio_ctx_destroy(t->ctx);
 			}
 			t->ctx = NULL;
@@ -1003,6 +1007,7 @@ static void ios_answer(struct ops_thread *t)
 		} else if (r->wr.behind) {
 			/* answered already (rule 16) */
 			(void)fs_write_end(t->ctx, &r->wr, r->result);
+			__atomic_sub_fetch(&t->st->behind, 1, __ATOMIC_RELEASE);
 			io_recycle(r);
 			continue;
 		} else {
@@ -1097,7 +1102,8 @@ static void ops_write_buf(fuse_req_t req, fuse_ino_t ino,
 	if (rc < 0) {
 		io_refuse(r, -rc);
 	} else if (r->wr.in_place && !r->completed) {
-		/* rule 16 */
+		/* rule 16; counted before the kernel can hear of it */
+		__atomic_add_fetch(&st->behind, 1, __ATOMIC_RELAXED);
 		fuse_reply_write(req, (size_t)fs_write_behind(&r->wr));
 		req_done(st, OPS_REQ_WRITE, start);
 	}

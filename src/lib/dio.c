@@ -1320,13 +1320,11 @@ static bool submit(struct dio_ctx *ctx, struct dio_file *f, enum dio_dir dir,
 		   dio_done_fn done, void *priv, bool behind)
 {
 	uint64_t bs = 1ULL << f->blkbits;
-	uint64_t len = 0;
+	uint64_t len = iov_total(iov, iovcnt);
 	struct dio *d;
 	bool excl, in_place;
 	int ret;
 
-	for (int i = 0; i < iovcnt; i++)
-		len += iov[i].iov_len;
 	if (!len) {
 		done(priv, 0);
 		return false;

@@ -51,6 +51,7 @@
 
 #include "diofs/inode.h"
 #include "diofs/stats.h"
+#include "diofs/util.h"
 
 #define FILE_MAX_SIZE		((uint64_t)INT64_MAX)
 #define COPY_CHUNK		(1024u * 1024u)
@@ -600,21 +601,12 @@ int fs_write_start(struct fs *fs, struct dio_ctx *ctx, uint64_t ino,
 	return 0;
 }
 
-static size_t iov_bytes(const struct iovec *iov, int iovcnt)
-{
-	size_t n = 0;
-
-	for (int i = 0; i < iovcnt; i++)
-		n += iov[i].iov_len;
-	return n;
-}
-
 ssize_t fs_write_behind(struct fs_write *wr)
 {
 	wr->behind = true;
 	file_touch(wr->ip);
 	stats_count(bdev_stats(wr->ip->fs->bdev), STATS_WRITES_BEHIND, 1);
-	return (ssize_t)iov_bytes(wr->iov, wr->iovcnt);
+	return (ssize_t)iov_total(wr->iov, wr->iovcnt);
 }
 
 /* A write answered early failed (fs.h, write-behind): keep the first such
@@ -638,7 +630,7 @@ ssize_t fs_write_end(struct dio_ctx *ctx, struct fs_write *wr,
 {
 	if (wr->behind) {
 		if (result < 0 ||
-		    (size_t)result != iov_bytes(wr->iov, wr->iovcnt))
+		    (size_t)result != iov_total(wr->iov, wr->iovcnt))
 			keep_write_error(wr->ip, wr->off, result);
 		inode_put(wr->ip);
 	} else {

@@ -46,6 +46,7 @@
 #include <sys/uio.h>
 #include <time.h>
 
+#include "diofs/commit.h"
 #include "diofs/dio.h"
 #include "diofs/format.h"	/* DIOFS_NAME_MAX, DIOFS_ROOT_INO */
 
@@ -318,8 +319,27 @@ ssize_t fs_write(struct fs *fs, struct dio_ctx *ctx, uint64_t ino,
 
 /* Make the file's data and metadata durable: it waits for the file's
  * writes in flight, so the caller must have none in flight itself (dio.h,
- * asynchronous use, rule 4). */
+ * asynchronous use, rule 4).  Directories too (fsyncdir). */
 int fs_fsync(struct fs *fs, uint64_t ino, bool datasync);
+
+/*
+ * fs_fsync() in two halves, for a caller that serves other requests while
+ * the commit runs: fs_fsync_start() does what comes before the commit
+ * (the wait for the file's writes in flight, its deferred times) and asks
+ * the committer for the commit (commit.h rule 5).  It returns
+ * FS_FSYNC_STARTED when f->done will be called, once, from the
+ * committer's thread, with fs_fsync()'s result; otherwise that result
+ * itself, and f->done is not called.  f is the caller's until done.
+ */
+#define FS_FSYNC_STARTED	1
+struct fs_fsync {
+	void (*done)(struct fs_fsync *f, int err);	/* the caller's */
+	struct commit_wait wait;			/* the engine's */
+	struct fs *fs;
+	int file_err;
+};
+int fs_fsync_start(struct fs *fs, uint64_t ino, bool datasync,
+		   struct fs_fsync *f);
 /* mode: 0, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE|KEEP_SIZE,
  * FALLOC_FL_ZERO_RANGE[|KEEP_SIZE], FALLOC_FL_COLLAPSE_RANGE or
  * FALLOC_FL_INSERT_RANGE alone (ext4's rules: file.c rule 6); others
@@ -333,7 +353,7 @@ ssize_t fs_copy_file_range(struct fs *fs, struct dio_ctx *ctx,
 			   uint64_t ino_in, uint64_t off_in, uint64_t ino_out,
 			   uint64_t off_out, size_t len);
 int fs_statfs(struct fs *fs, struct statvfs *st);
-/* Make all metadata durable (fsyncdir, syncfs). */
+/* Make all metadata durable, every file's deferred times included. */
 int fs_sync(struct fs *fs);
 
 /*

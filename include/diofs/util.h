@@ -2,6 +2,7 @@
 /*
  * util: small helpers the engine modules (and fsck) share.
  *
+ *  - container_of(): the structure a member pointer is inside.
  *  - grow_array(): make room for need elements in a realloc()ed array,
  *    doubling; 0 or -ENOMEM (the array is untouched then).
  *  - iov_total(): the bytes an iovec array describes.
@@ -34,6 +35,9 @@ static inline int grow_array(void **v, size_t *cap, size_t need, size_t size)
 	*cap = n;
 	return 0;
 }
+
+#define container_of(ptr, type, member) \
+	((type *)((char *)(ptr) - offsetof(type, member)))
 
 static inline size_t iov_total(const struct iovec *iov, int iovcnt)
 {

@@ -16,7 +16,9 @@
  *                     checkpoint + cache_unpin() when half the log is used
  *
  * Only one thread commits at a time (cm->committing); the others wait on
- * cm->cond for the transaction they need (commit.h rule 2).  A checkpoint
+ * cm->cond for the transaction they need (commit.h rule 2).  The waiters
+ * of commit_start() are the committer's: it commits for them, or sees
+ * another thread's commit end (cm->tick), and answers them (rule 5).  A checkpoint
  * happens before a freeze, never between a freeze and its commit: the
  * blocks pinned at checkpoint time are then exactly those whose images it
  * writes home.
@@ -84,6 +86,8 @@ static void commit_done(struct commit *cm, int err)
 		pthread_mutex_lock(&cm->lock);
 	}
 	pthread_cond_broadcast(&cm->cond);
+	if (cm->waiting)
+		pthread_cond_signal(&cm->tick);
 }
 
 /* Commit until transaction target is durable; cm->lock held. */
@@ -141,6 +145,7 @@ void commit_stop(struct commit *cm, int err)
 	/* Set before waiting: the commit under way is the last one. */
 	if (!cm->error)
 		cm->error = err;
+	pthread_cond_signal(&cm->tick);	/* rule 5: the waiters hear it */
 	while (cm->committing)
 		pthread_cond_wait(&cm->cond, &cm->lock);
 	pthread_mutex_unlock(&cm->lock);
@@ -169,21 +174,83 @@ void commit_maybe(struct commit *cm)
 		(void)commit_now(cm);
 }
 
+void commit_start(struct commit *cm, struct commit_wait *w)
+{
+	pthread_mutex_lock(&cm->lock);
+	w->target = cm->running;
+	w->next = NULL;
+	*cm->waiting_tail = w;
+	cm->waiting_tail = &w->next;
+	pthread_cond_signal(&cm->tick);
+	pthread_mutex_unlock(&cm->lock);
+}
+
+/* Rule 5: answer the waiters whose commit is made, or every one once no
+ * commit can be made for them; cm->lock held, dropped around the calls. */
+static void answer_waiters(struct commit *cm)
+{
+	struct commit_wait *w;
+	int err;
+
+	while ((w = cm->waiting) &&
+	       (w->target <= cm->committed || cm->error || cm->stopping)) {
+		cm->waiting = w->next;
+		if (!cm->waiting)
+			cm->waiting_tail = &cm->waiting;
+		err = w->target <= cm->committed ? 0 :
+		      cm->error ? cm->error : -EIO;
+		pthread_mutex_unlock(&cm->lock);
+		w->done(w, err);
+		pthread_mutex_lock(&cm->lock);
+	}
+}
+
+static struct timespec seconds_from_now(unsigned secs)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += secs;
+	return ts;
+}
+
+static bool reached(const struct timespec *when)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return now.tv_sec > when->tv_sec ||
+	       (now.tv_sec == when->tv_sec && now.tv_nsec >= when->tv_nsec);
+}
+
+/* The committer: rule 5's waiters first, then a commit each interval. */
 static void *commit_thread(void *arg)
 {
 	struct commit *cm = arg;
-	struct timespec when;
+	unsigned interval = cm->opts.interval_secs;
+	struct timespec next = seconds_from_now(interval);
 
 	pthread_mutex_lock(&cm->lock);
-	while (!cm->stopping) {
-		clock_gettime(CLOCK_REALTIME, &when);
-		when.tv_sec += cm->opts.interval_secs;
-		pthread_cond_timedwait(&cm->tick, &cm->lock, &when);
-		if (cm->stopping || cm->error)
+	for (;;) {
+		answer_waiters(cm);
+		if (cm->waiting) {
+			/* The running transaction holds every target. */
+			commit_until(cm, cm->running);
 			continue;
+		}
+		if (cm->stopping)
+			break;
+		if (!interval) {
+			pthread_cond_wait(&cm->tick, &cm->lock);
+			continue;
+		}
+		pthread_cond_timedwait(&cm->tick, &cm->lock, &next);
+		if (!reached(&next))
+			continue;
+		next = seconds_from_now(interval);
 		/* The dirty count is only a hint here: a commit of nothing
 		 * would flush the device every interval for no reason. */
-		if (cache_dirty_count(cm->cache))
+		if (!cm->error && cache_dirty_count(cm->cache))
 			commit_until(cm, cm->running);
 	}
 	pthread_mutex_unlock(&cm->lock);
@@ -195,6 +262,7 @@ int commit_init(struct commit *cm, struct cache *c, struct journal *j,
 		const struct commit_opts *opts)
 {
 	pthread_rwlockattr_t attr;
+	pthread_condattr_t cattr;
 	int err;
 
 	cm->cache = c;
@@ -204,8 +272,10 @@ int commit_init(struct commit *cm, struct cache *c, struct journal *j,
 	cm->opts = *opts;
 	cm->running = 1;
 	cm->committed = 0;
-	cm->committing = cm->stopping = cm->thread_started = false;
+	cm->committing = cm->stopping = false;
 	cm->error = 0;
+	cm->waiting = NULL;
+	cm->waiting_tail = &cm->waiting;
 	pthread_rwlockattr_init(&attr);
 	pthread_rwlockattr_setkind_np(&attr,
 			PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
@@ -213,31 +283,27 @@ int commit_init(struct commit *cm, struct cache *c, struct journal *j,
 	pthread_rwlockattr_destroy(&attr);
 	pthread_mutex_init(&cm->lock, NULL);
 	pthread_cond_init(&cm->cond, NULL);
-	pthread_cond_init(&cm->tick, NULL);
-	if (!opts->interval_secs)
-		return 0;
+	pthread_condattr_init(&cattr);	/* the interval is not wall time */
+	pthread_condattr_setclock(&cattr, CLOCK_MONOTONIC);
+	pthread_cond_init(&cm->tick, &cattr);
+	pthread_condattr_destroy(&cattr);
 	err = -pthread_create(&cm->thread, NULL, commit_thread, cm);
 	if (err) {
 		pthread_cond_destroy(&cm->tick);
 		pthread_cond_destroy(&cm->cond);
 		pthread_mutex_destroy(&cm->lock);
 		pthread_rwlock_destroy(&cm->update_lock);
-		return err;
 	}
-	cm->thread_started = true;
-	return 0;
+	return err;
 }
 
 void commit_fini(struct commit *cm)
 {
-	if (cm->thread_started) {
-		pthread_mutex_lock(&cm->lock);
-		cm->stopping = true;
-		pthread_cond_signal(&cm->tick);
-		pthread_mutex_unlock(&cm->lock);
-		pthread_join(cm->thread, NULL);
-		cm->thread_started = false;
-	}
+	pthread_mutex_lock(&cm->lock);
+	cm->stopping = true;
+	pthread_cond_signal(&cm->tick);
+	pthread_mutex_unlock(&cm->lock);
+	pthread_join(cm->thread, NULL);
 	pthread_cond_destroy(&cm->tick);
 	pthread_cond_destroy(&cm->cond);
 	pthread_mutex_destroy(&cm->lock);

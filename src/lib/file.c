@@ -641,32 +641,74 @@ ssize_t fs_write_end(struct dio_ctx *ctx, struct fs_write *wr,
 	return result;
 }
 
-int fs_fsync(struct fs *fs, uint64_t ino, bool datasync)
+/*
+ * What fsync does before the commit.  The writes in flight hold
+ * dfile.lock shared: once it is free, the writes answered early are on
+ * the device, and any that failed has left its error, which is taken
+ * (*file_err: reported once).  Deferred times join the running
+ * transaction (fdatasync does not need them).
+ */
+static int fsync_begin(struct fs *fs, uint64_t ino, bool datasync,
+		       int *file_err)
 {
 	struct inode *ip;
-	int write_err;
 	int err;
 
 	err = inode_get(fs, ino, &ip);
 	if (err)
 		return err;
-	/* The writes in flight hold dfile.lock shared: once it is free, the
-	 * writes answered early are on the device, and any that failed has
-	 * left its error. */
 	pthread_rwlock_wrlock(&ip->dfile.lock);
 	pthread_rwlock_unlock(&ip->dfile.lock);
-	write_err = -__atomic_exchange_n(&ip->write_error, 0,
+	*file_err = -__atomic_exchange_n(&ip->write_error, 0,
 					 __ATOMIC_ACQ_REL);
-	/* Deferred times join the running transaction (fdatasync does not
-	 * need them); then it commits, with every other file's changes. */
 	if (!datasync && fs_writable(fs))
 		err = inode_sync(ip);
-	if (!err)
-		err = fs_commit(fs);
 	inode_put(ip);
+	return err;
+}
+
+/* fsync's answer, once the commit (which made every file's changes
+ * durable with this one's) returned commit_err. */
+static int fsync_result(struct fs *fs, int file_err, int commit_err)
+{
 	if (fs_error(fs))
 		return fs_error(fs);
-	return write_err ? write_err : err;
+	return file_err ? file_err : commit_err;
+}
+
+int fs_fsync(struct fs *fs, uint64_t ino, bool datasync)
+{
+	int file_err = 0;
+	int err;
+
+	err = fsync_begin(fs, ino, datasync, &file_err);
+	if (err)
+		return err;
+	return fsync_result(fs, file_err, fs_commit(fs));
+}
+
+static void fsync_committed(struct commit_wait *w, int err)
+{
+	struct fs_fsync *f = container_of(w, struct fs_fsync, wait);
+
+	f->done(f, fsync_result(f->fs, f->file_err, err));
+}
+
+int fs_fsync_start(struct fs *fs, uint64_t ino, bool datasync,
+		   struct fs_fsync *f)
+{
+	int err;
+
+	f->file_err = 0;
+	err = fsync_begin(fs, ino, datasync, &f->file_err);
+	if (err)
+		return err;
+	if (!fs->committing)	/* read-only: nothing to commit */
+		return fsync_result(fs, f->file_err, fs_commit(fs));
+	f->fs = fs;
+	f->wait.done = fsync_committed;
+	commit_start(&fs->commit, &f->wait);
+	return FS_FSYNC_STARTED;
 }
 
 /* ---- fallocate ----------------------------------------------------------------- */

@@ -14,6 +14,7 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -22,6 +23,7 @@
 #include "diofs/format.h"
 #include "diofs/inode.h"
 #include "diofs/journal.h"
+#include "diofs/util.h"
 #include "checker.h"
 #include "fsenv.h"
 #include "pattern.h"
@@ -479,6 +481,129 @@ START_TEST(t_commit_interval)
 }
 END_TEST
 
+/* ---- fsync answered by the committer ------------------------------------------ */
+
+/* What an fs_fsync_start()'s done saw. */
+struct fsync_seen {
+	struct fs_fsync f;
+	bool done;
+	int err;
+	pthread_t thread;
+};
+
+static pthread_mutex_t seen_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t seen_cond = PTHREAD_COND_INITIALIZER;
+
+static void seen_done(struct fs_fsync *f, int err)
+{
+	struct fsync_seen *s = container_of(f, struct fsync_seen, f);
+
+	pthread_mutex_lock(&seen_lock);
+	s->err = err;
+	s->thread = pthread_self();
+	s->done = true;
+	pthread_cond_broadcast(&seen_cond);
+	pthread_mutex_unlock(&seen_lock);
+}
+
+static void seen_start(struct env *e, uint64_t ino, struct fsync_seen *s)
+{
+	*s = (struct fsync_seen){ .f.done = seen_done };
+	ck_assert_int_eq(fs_fsync_start(e->fs, ino, false, &s->f),
+			 FS_FSYNC_STARTED);
+}
+
+static int seen_wait(struct fsync_seen *s)
+{
+	pthread_mutex_lock(&seen_lock);
+	while (!s->done)
+		pthread_cond_wait(&seen_cond, &seen_lock);
+	pthread_mutex_unlock(&seen_lock);
+	ck_assert(!pthread_equal(s->thread, pthread_self()));
+	return s->err;
+}
+
+static size_t logged_flushes(struct env *e)
+{
+	size_t i, n = bdev_test_log_count(e->bdev), flushes = 0;
+
+	for (i = 0; i < n; i++)
+		if (bdev_test_log_entry(e->bdev, i)->kind == BDEV_LOG_FLUSH)
+			flushes++;
+	return flushes;
+}
+
+/*
+ * fsyncs started while no commit can begin (an update is open: commit.h
+ * rule 3) wait, then are answered together by one commit (two flushes),
+ * from the committer's thread, and what they covered survives a crash.
+ */
+START_TEST(t_fsync_start)
+{
+	static const char *const names[] = { "a", "b", "c" };
+	struct fsync_seen s[3];
+	uint64_t ino[3];
+	struct env e;
+	int i;
+
+	env_init(&e, &geoms[_i], DEV_SIZE, NULL);
+	for (i = 0; i < 3; i++)
+		ino[i] = make_file(&e, names[i], 20 + i);
+	bdev_test_log_clear(e.bdev);
+	fs_update_begin(e.fs);
+	for (i = 0; i < 3; i++)
+		seen_start(&e, ino[i], &s[i]);
+	usleep(20000);
+	pthread_mutex_lock(&seen_lock);
+	for (i = 0; i < 3; i++)
+		ck_assert_msg(!s[i].done, "%s: fsync %d answered before its commit",
+			      where, i);
+	pthread_mutex_unlock(&seen_lock);
+	fs_update_end(e.fs);
+	for (i = 0; i < 3; i++)
+		ck_assert_int_eq(seen_wait(&s[i]), 0);
+	ck_assert_msg(logged_flushes(&e) == 2,
+		      "%s: three fsyncs, %zu flushes: want one commit", where,
+		      logged_flushes(&e));
+
+	crash_to(&e, crash_copy(&e));
+	env_mount(&e);
+	for (i = 0; i < 3; i++)
+		expect_file(&e, names[i], 20 + i, true);
+	env_unmount(&e);
+	expect_clean(&e);
+	env_done(&e);
+}
+END_TEST
+
+/* A commit that fails answers the fsyncs waiting for it with its error. */
+START_TEST(t_fsync_start_fails)
+{
+	struct fsync_seen s;
+	struct super sb;
+	char msg[200];
+	struct env e;
+
+	env_init(&e, &geoms[_i], DEV_SIZE, NULL);
+	ck_assert_int_eq(super_read(e.bdev, &sb, msg, sizeof(msg)), 0);
+	bdev_test_fail_range(e.bdev, BDEV_WRITE, sb.journal_start * e.bs,
+			     sb.journal_blocks * e.bs, -EIO);
+	seen_start(&e, make_file(&e, "a", 23), &s);
+	ck_assert_int_eq(seen_wait(&s), -EIO);
+	ck_assert_int_eq(fs_error(e.fs), -EIO);
+	bdev_test_clear_faults(e.bdev);
+	dio_ctx_destroy(e.ctx);
+	e.ctx = NULL;
+	ck_assert_int_eq(fs_unmount(e.fs), -EIO);
+	e.fs = NULL;
+	env_mount(&e);
+	expect_file(&e, "a", 23, false);
+	env_unmount(&e);
+	expect_clean(&e);
+	env_done(&e);
+}
+END_TEST
+
 static Suite *journal_suite(void)
 {
 	Suite *s = suite_create("journal");
@@ -494,6 +619,8 @@ static Suite *journal_suite(void)
 	tcase_add_loop_test(tc, t_fsync_flushes, 0, NGEOMS);
 	tcase_add_loop_test(tc, t_sync_mount, 0, NGEOMS);
 	tcase_add_loop_test(tc, t_commit_interval, 1, 2);
+	tcase_add_loop_test(tc, t_fsync_start, 0, NGEOMS);
+	tcase_add_loop_test(tc, t_fsync_start_fails, 0, NGEOMS);
 	suite_add_tcase(s, tc);
 	return s;
 }

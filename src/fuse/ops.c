@@ -112,10 +112,18 @@
  *     stays in flight until it completes, when nothing more is answered.
  *     Later reads and writes of the file come after it (the engine sees
  *     to that), fsync waits for it and reports its error, and the unmount
- *     waits until its thread has completed it (rule 7).  The rest are answered at completion: an
- *     O_DIRECT caller asked for the device's own answer, and an extending
- *     or allocating write's size and blocks must be on the device before
- *     the kernel, which would ask for the attributes, hears of them.
+ *     waits until its thread has completed it (rule 7).  The rest are
+ *     answered at completion: an O_DIRECT caller asked for the device's
+ *     own answer, and an extending or allocating write's size and blocks
+ *     must be on the device before the kernel, which would ask for the
+ *     attributes, hears of them.
+ * 17. fsync and fsyncdir do not hold their worker while the commit runs:
+ *     the handler does what comes before it (fs_fsync_start()) and
+ *     returns, and the engine's committer answers the request once the
+ *     commit is made (timed, rule 9, to that answer).  So a few workers
+ *     serve any number of fsyncs at once, all made durable by one commit,
+ *     and keep serving reads and writes meanwhile.  The unmount answers
+ *     any still waiting (fs_unmount() stops the committer).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -138,6 +146,7 @@
 #include "log.h"
 #include "ops.h"
 #include "statctl.h"
+#include "diofs/util.h"
 
 #define OPS_BUF_ALIGN	4096
 /* Rule 15: the largest write served asynchronously; the records a thread
@@ -1117,11 +1126,53 @@ static void ops_release(fuse_req_t req, fuse_ino_t ino,
 	fuse_reply_err(req, 0);
 }
 
+/* Rule 17: an fsync or fsyncdir waiting for its commit. */
+struct ops_fsync {
+	struct fs_fsync f;
+	struct ops_state *st;
+	fuse_req_t req;
+	fuse_ino_t ino;
+	const char *op;
+	enum ops_req kind;
+	uint64_t start_ns;
+};
+
+static void fsync_done(struct fs_fsync *f, int err)
+{
+	struct ops_fsync *s = container_of(f, struct ops_fsync, f);
+
+	reply_status(s->req, s->op, s->ino, NULL, err);
+	req_done(s->st, s->kind, s->start_ns);
+	free(s);
+}
+
+static void fsync_start(fuse_req_t req, const char *op, enum ops_req kind,
+			fuse_ino_t ino, bool datasync)
+{
+	struct ops_state *st = req_state(req);
+	uint64_t start = now_ns();
+	struct ops_fsync *s;
+	int rc;
+
+	s = malloc(sizeof(*s));
+	if (!s) {
+		reply_status(req, op, ino, NULL, -ENOMEM);
+		req_done(st, kind, start);
+		return;
+	}
+	*s = (struct ops_fsync){
+		.f.done = fsync_done, .st = st, .req = req, .ino = ino,
+		.op = op, .kind = kind, .start_ns = start,
+	};
+	rc = fs_fsync_start(st->fs, ino, datasync, &s->f);
+	if (rc != FS_FSYNC_STARTED)
+		fsync_done(&s->f, rc);
+}
+
 static void ops_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 		      struct fuse_file_info *fi)
 {
-	reply_status(req, OP_NAME, ino, NULL,
-		     fs_fsync(req_state(req)->fs, ino, datasync != 0));
+	fsync_start(req, OP_NAME, OPS_REQ_FSYNC, ino, datasync != 0);
 }
 
 /* Directories need no per-open state: cookies are stable (fs.h). */
@@ -1307,7 +1358,7 @@ static void ops_releasedir(fuse_req_t req, fuse_ino_t ino,
 static void ops_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 			 struct fuse_file_info *fi)
 {
-	reply_status(req, OP_NAME, ino, NULL, fs_sync(req_state(req)->fs));
+	fsync_start(req, OP_NAME, OPS_REQ_FSYNCDIR, ino, datasync != 0);
 }
 
 static void ops_statfs(fuse_req_t req, fuse_ino_t ino)
@@ -1836,9 +1887,6 @@ TIMED(open, OPEN, P(fuse_ino_t ino, struct fuse_file_info *fi), P(ino, fi))
 TIMED(release, RELEASE,
 	  P(fuse_ino_t ino, struct fuse_file_info *fi),
 	  P(ino, fi))
-TIMED(fsync, FSYNC,
-	  P(fuse_ino_t ino, int datasync, struct fuse_file_info *fi),
-	  P(ino, datasync, fi))
 TIMED(opendir, OPENDIR,
 	  P(fuse_ino_t ino, struct fuse_file_info *fi),
 	  P(ino, fi))
@@ -1851,9 +1899,6 @@ TIMED(readdirplus, READDIRPLUS,
 TIMED(releasedir, RELEASEDIR,
 	  P(fuse_ino_t ino, struct fuse_file_info *fi),
 	  P(ino, fi))
-TIMED(fsyncdir, FSYNCDIR,
-	  P(fuse_ino_t ino, int datasync, struct fuse_file_info *fi),
-	  P(ino, datasync, fi))
 TIMED(statfs, STATFS, P(fuse_ino_t ino), P(ino))
 TIMED(create, CREATE,
 	  P(fuse_ino_t parent, const char *name, mode_t mode,
@@ -1915,12 +1960,12 @@ const struct fuse_lowlevel_ops ops_table = {
 	 * nothing to send, and the kernel stops asking after the first
 	 * ENOSYS, which saves a round trip on every close. */
 	.release = timed_release,
-	.fsync = timed_fsync,
+	.fsync = ops_fsync,		/* timed as it is answered (rule 17) */
 	.opendir = timed_opendir,
 	.readdir = timed_readdir,
 	.readdirplus = timed_readdirplus,
 	.releasedir = timed_releasedir,
-	.fsyncdir = timed_fsyncdir,
+	.fsyncdir = ops_fsyncdir,	/* rule 17 */
 	.statfs = timed_statfs,
 	.create = timed_create,
 	.setxattr = timed_setxattr,

@@ -74,8 +74,10 @@
  *     its extent map: it would call such data a hole (and cp --sparse
  *     would skip it).  So lseek first asks the kernel to drop the file's
  *     pages from the offset on (an inval_inode notification); the kernel
- *     writes the dirty ones back to the daemon, served by other workers,
- *     before the notification returns.
+ *     writes the dirty ones back to the daemon before the notification
+ *     returns.  Those writes need a worker, so such an lseek runs on a
+ *     thread of its own, and holds none: as many lseeks as workers would
+ *     otherwise wait for each other's writeback for ever.
  * 11. The kernel sends an O_DIRECT write of an ordinary open (rule 5) as
  *     an asynchronous direct request even when the caller waits for it,
  *     and turns a short answer to one into EIO.  So a short O_DIRECT write
@@ -1530,33 +1532,82 @@ static void ops_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 	reply_status(req, OP_NAME, ino, NULL, rc);
 }
 
-/* The kernel answers SEEK_SET, SEEK_CUR and SEEK_END itself. */
-static void ops_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
-		      struct fuse_file_info *fi)
+/* SEEK_DATA or SEEK_HOLE, answered; timed from start (rule 9). */
+static void lseek_answer(fuse_req_t req, fuse_ino_t ino, off_t off,
+			 int whence, uint64_t start)
 {
+	struct ops_state *st = req_state(req);
 	uint64_t result;
 	int rc;
 
-	struct ops_state *st = req_state(req);
-
-	if ((whence != SEEK_DATA && whence != SEEK_HOLE) || off < 0) {
-		fuse_reply_err(req, EINVAL);
-		return;
-	}
 	/* Rule 10: data the kernel still caches is data, not a hole. */
 	if (st->writeback && st->se) {
 		rc = fuse_lowlevel_notify_inval_inode(st->se, ino, off, 0);
 		if (rc < 0 && rc != -ENOENT) {
 			fuse_reply_err(req, -rc);
-			return;
+			goto out;
 		}
 	}
 	rc = fs_lseek(st->fs, ino, off, whence, &result);
-	if (rc < 0) {
-		reply_fail(req, OP_NAME, ino, NULL, -rc);
+	if (rc < 0)
+		reply_fail(req, "lseek", ino, NULL, -rc);
+	else
+		fuse_reply_lseek(req, (off_t)result);
+out:
+	req_done(st, OPS_REQ_LSEEK, start);
+}
+
+/* Rule 10: an lseek waiting for writeback, on a thread of its own. */
+struct ops_lseek {
+	fuse_req_t req;
+	fuse_ino_t ino;
+	off_t off;
+	int whence;
+	uint64_t start_ns;
+};
+
+static void *lseek_thread(void *arg)
+{
+	struct ops_lseek *l = arg;
+
+	lseek_answer(l->req, l->ino, l->off, l->whence, l->start_ns);
+	free(l);
+	return NULL;
+}
+
+/* The kernel answers SEEK_SET, SEEK_CUR and SEEK_END itself. */
+static void ops_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+		      struct fuse_file_info *fi)
+{
+	struct ops_state *st = req_state(req);
+	uint64_t start = now_ns();
+	struct ops_lseek *l;
+	pthread_attr_t attr;
+	pthread_t thread;
+	int rc = ENOMEM;
+
+	if ((whence != SEEK_DATA && whence != SEEK_HOLE) || off < 0) {
+		fuse_reply_err(req, EINVAL);
+		req_done(st, OPS_REQ_LSEEK, start);
 		return;
 	}
-	fuse_reply_lseek(req, (off_t)result);
+	if (!st->writeback) {
+		lseek_answer(req, ino, off, whence, start);
+		return;
+	}
+	l = malloc(sizeof(*l));
+	if (l) {
+		*l = (struct ops_lseek){ req, ino, off, whence, start };
+		pthread_attr_init(&attr);
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		rc = pthread_create(&thread, &attr, lseek_thread, l);
+		pthread_attr_destroy(&attr);
+		if (!rc)
+			return;
+		free(l);
+	}
+	fuse_reply_err(req, rc);
+	req_done(st, OPS_REQ_LSEEK, start);
 }
 
 static void ops_copy_file_range(fuse_req_t req, fuse_ino_t ino_in,
@@ -1919,9 +1970,6 @@ TIMED(fallocate, FALLOCATE,
 	  P(fuse_ino_t ino, int mode, off_t offset, off_t length,
 	    struct fuse_file_info *fi),
 	  P(ino, mode, offset, length, fi))
-TIMED(lseek, LSEEK,
-	  P(fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi),
-	  P(ino, off, whence, fi))
 TIMED(copy_file_range, COPY_FILE_RANGE,
 	  P(fuse_ino_t ino_in, off_t off_in, struct fuse_file_info *fi_in,
 	    fuse_ino_t ino_out, off_t off_out, struct fuse_file_info *fi_out, size_t len,
@@ -1973,7 +2021,7 @@ const struct fuse_lowlevel_ops ops_table = {
 	.listxattr = timed_listxattr,
 	.removexattr = timed_removexattr,
 	.fallocate = timed_fallocate,
-	.lseek = timed_lseek,
+	.lseek = ops_lseek,		/* timed as it is answered (rule 10) */
 	.copy_file_range = timed_copy_file_range,
 	.ioctl = timed_ioctl,
 };

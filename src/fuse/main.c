@@ -90,7 +90,13 @@
 #include <blkid/blkid.h>
 #include <fuse_opt.h>
 
-#define DEFAULT_MAX_THREADS	32
+/* Workers by default: two per CPU, at least 4.  A worker keeps many reads
+ * and writes in flight (ops.c rule 15) and no fsync holds one (rule 17),
+ * so more workers only spread the transfers thinner: each is woken for
+ * fewer completions.  Two per CPU leave room for requests that do wait
+ * (a metadata block read, a write over 128 KiB). */
+#define WORKERS_PER_CPU		2
+#define MIN_DEFAULT_THREADS	4
 /* Background requests the kernel may have at the daemon at once: its
  * readahead and the reads and writes of io_submit() callers.  A worker
  * keeps many reads and writes in flight (ops.c rule 15), so this is not
@@ -222,6 +228,16 @@ static void usage(FILE *f, const char *prog)
 		"       %s -h | -V\n", prog, prog, prog);
 }
 
+static unsigned default_max_threads(void)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (cpus < 1 || cpus > 1024)	/* unknown, or absurd */
+		cpus = 1;
+	return (unsigned)cpus * WORKERS_PER_CPU > MIN_DEFAULT_THREADS ?
+	       (unsigned)cpus * WORKERS_PER_CPU : MIN_DEFAULT_THREADS;
+}
+
 static void help(const char *prog)
 {
 	usage(stdout, prog);
@@ -240,7 +256,8 @@ static void help(const char *prog)
 	       "                           the data (see the manual first)\n"
 	       "    -o noacl               no POSIX ACLs (they are on by default)\n"
 	       "    -o allow_other         let other users use the filesystem\n"
-	       "    -o max_threads=N       at most N worker threads (default %d)\n"
+	       "    -o max_threads=N       at most N worker threads (default %u: two\n"
+	       "                           per CPU, at least %u)\n"
 	       "    -o max_idle_threads=N  keep at most N idle workers (default max_threads)\n"
 	       "    -o cache_blocks=N      metadata cache size in blocks\n"
 	       "    -o commit=SECONDS      commit the journal at least this often (default 5)\n"
@@ -257,7 +274,7 @@ static void help(const char *prog)
 	       "\n"
 	       "Permissions are always checked by the kernel (default_permissions).\n"
 	       "Standard FUSE and mount options are passed on to libfuse:\n",
-	       DEFAULT_MAX_THREADS);
+	       default_max_threads(), MIN_DEFAULT_THREADS);
 	fuse_lowlevel_help();
 }
 
@@ -678,7 +695,7 @@ int main(int argc, char *argv[])
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
 	struct fuse_args saved = FUSE_ARGS_INIT(0, NULL);
 	struct main_opts o = {
-		.max_threads = DEFAULT_MAX_THREADS,
+		.max_threads = default_max_threads(),
 		.max_idle_threads = IDLE_UNSET,
 	};
 	struct fuse_conn_info_opts *conn_opts;

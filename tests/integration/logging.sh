@@ -51,7 +51,10 @@ mount_fs "$img" "$mnt"
 for i in $(seq 1 60); do echo "file $i" >"$mnt/f$i"; done
 unmount_fs "$mnt"
 log=$(cat "$T_DIR/diofs.mnt.log")
-grep -qE "^diofs: mounted $img on $mnt \(rw,fuse(blk)?,commit=5,acl,max_threads=32\): the filesystem was clean$" <<<"$log" ||
+# the default workers: two per CPU, at least 4
+cpus=$(getconf _NPROCESSORS_ONLN)
+threads=$((cpus * 2 > 4 ? cpus * 2 : 4))
+grep -qE "^diofs: mounted $img on $mnt \(rw,fuse(blk)?,commit=5,acl,max_threads=$threads\): the filesystem was clean$" <<<"$log" ||
 	fail "no mount line: $log"
 grep -qxF "diofs: unmounted $img from $mnt cleanly" <<<"$log" ||
 	fail "no unmount line: $log"

@@ -1532,29 +1532,29 @@ static void ops_fallocate(fuse_req_t req, fuse_ino_t ino, int mode,
 	reply_status(req, OP_NAME, ino, NULL, rc);
 }
 
-/* SEEK_DATA or SEEK_HOLE, answered; timed from start (rule 9). */
+/* SEEK_DATA or SEEK_HOLE, answered; timed from start (rule 9) to just
+ * before the reply, after which a thread of its own (ops_lseek()) may
+ * outlive the state. */
 static void lseek_answer(fuse_req_t req, fuse_ino_t ino, off_t off,
 			 int whence, uint64_t start)
 {
 	struct ops_state *st = req_state(req);
-	uint64_t result;
-	int rc;
+	uint64_t result = 0;
+	int rc = 0;
 
 	/* Rule 10: data the kernel still caches is data, not a hole. */
 	if (st->writeback && st->se) {
 		rc = fuse_lowlevel_notify_inval_inode(st->se, ino, off, 0);
-		if (rc < 0 && rc != -ENOENT) {
-			fuse_reply_err(req, -rc);
-			goto out;
-		}
+		if (rc == -ENOENT)
+			rc = 0;
 	}
-	rc = fs_lseek(st->fs, ino, off, whence, &result);
+	if (!rc)
+		rc = fs_lseek(st->fs, ino, off, whence, &result);
+	req_done(st, OPS_REQ_LSEEK, start);
 	if (rc < 0)
 		reply_fail(req, "lseek", ino, NULL, -rc);
 	else
 		fuse_reply_lseek(req, (off_t)result);
-out:
-	req_done(st, OPS_REQ_LSEEK, start);
 }
 
 /* Rule 10: an lseek waiting for writeback, on a thread of its own. */

@@ -103,7 +103,16 @@
  * tied to the number of workers: four fio jobs at queue depth 32 all reach
  * the device. */
 #define MAX_BACKGROUND		128
-#define DEFAULT_TIMEOUT		1.0
+/* How long the kernel may trust a name it looked up, or found missing:
+ * every change of a name goes through the kernel, which updates its own
+ * entries as it makes it, so an entry only goes stale if the daemon
+ * changes a name on its own, which it never does.  A short timeout cost
+ * every unlink, rename and stat of a name last looked up more than that
+ * ago one more request (a LOOKUP).  Attributes keep a short timeout: the
+ * daemon changes some itself (the access time on reads, the change time
+ * of chattr). */
+#define ENTRY_TIMEOUT		86400.0
+#define ATTR_TIMEOUT		1.0
 #define IDLE_UNSET		UINT_MAX	/* -o max_idle_threads not given */
 /* fuseblk's block size unless the device's sectors are larger: the page
  * size, which the kernel also takes for plain fuse */
@@ -792,7 +801,8 @@ int main(int argc, char *argv[])
 	ocfg.direct_io = o.direct_io;
 	ocfg.acl = !o.noacl;
 	ocfg.max_background = MAX_BACKGROUND;
-	ocfg.timeout = DEFAULT_TIMEOUT;
+	ocfg.attr_timeout = ATTR_TIMEOUT;
+	ocfg.entry_timeout = ENTRY_TIMEOUT;
 	ocfg.conn_opts = conn_opts;
 	rc = ops_state_create(&ocfg, &st);
 	if (rc < 0) {

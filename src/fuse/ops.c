@@ -482,8 +482,8 @@ static void attr_to_entry(const struct ops_state *st, const struct fs_attr *a,
 	e->ino = a->ino;
 	e->generation = a->generation;
 	attr_to_stat(a, &e->attr);
-	e->attr_timeout = st->cfg.timeout;
-	e->entry_timeout = st->cfg.timeout;
+	e->attr_timeout = st->cfg.attr_timeout;
+	e->entry_timeout = st->cfg.entry_timeout;
 }
 
 static void req_cred(fuse_req_t req, struct fs_cred *cred)
@@ -609,7 +609,7 @@ static void ops_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		/* A negative entry: the kernel caches the miss, and every
 		 * creation goes through the kernel, so it cannot go stale. */
 		memset(&e, 0, sizeof(e));
-		e.entry_timeout = st->cfg.timeout;
+		e.entry_timeout = st->cfg.entry_timeout;
 		fuse_reply_entry(req, &e);
 		return;
 	}
@@ -655,7 +655,7 @@ static void ops_getattr(fuse_req_t req, fuse_ino_t ino,
 		return;
 	}
 	attr_to_stat(&a, &s);
-	fuse_reply_attr(req, &s, st->cfg.timeout);
+	fuse_reply_attr(req, &s, st->cfg.attr_timeout);
 }
 
 static void ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
@@ -718,7 +718,7 @@ static void ops_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		return;
 	}
 	attr_to_stat(&a, &s);
-	fuse_reply_attr(req, &s, st->cfg.timeout);
+	fuse_reply_attr(req, &s, st->cfg.attr_timeout);
 }
 
 static void ops_readlink(fuse_req_t req, fuse_ino_t ino)
@@ -1143,8 +1143,8 @@ static void fsync_done(struct fs_fsync *f, int err)
 {
 	struct ops_fsync *s = container_of(f, struct ops_fsync, f);
 
+	req_done(s->st, s->kind, s->start_ns);	/* counted once answered */
 	reply_status(s->req, s->op, s->ino, NULL, err);
-	req_done(s->st, s->kind, s->start_ns);
 	free(s);
 }
 

@@ -38,7 +38,8 @@ struct ops_config {
 	bool direct_io;		/* -o direct_io: every open bypasses the page cache */
 	bool acl;		/* POSIX ACLs, when the kernel supports them */
 	unsigned max_background; /* FUSE background requests (readahead, async dio) */
-	double timeout;		/* seconds the kernel may cache entries and attributes */
+	double attr_timeout;	/* seconds the kernel may cache attributes */
+	double entry_timeout;	/* seconds it may cache names, found or not */
 	struct fuse_conn_info_opts *conn_opts; /* standard FUSE overrides, or NULL */
 };
 

@@ -11,6 +11,8 @@
 #  - fsync: one fsync request, one commit, one journal record, and
 #    device flushes;
 #  - N creates: N create requests and at least N committed transactions;
+#    unlinking them 1.5 s later, N unlink requests and no lookup (names
+#    stay cached);
 #  - interval mode prints the totals and then one report per interval;
 #  - a user who did not mount gets EACCES from the kernel (no
 #    allow_other) or EPERM from the daemon (allow_other), and the counters
@@ -129,6 +131,17 @@ d = delta(a, b)
 expect(d, "%d creates" % n, req_create=n)
 at_least(d, "%d creates" % n, txn_started=n, txn_committed=n,
          cache_hits=1)
+
+# Names stay cached: unlinking names the kernel learnt of longer ago than
+# the attributes are cached (1 s) asks the daemon for no LOOKUP.
+import time
+time.sleep(1.5)
+a = snap()
+for i in range(n):
+    os.unlink(os.path.join(mnt, "many", "f%d" % i))
+b = snap()
+expect(delta(a, b), "%d unlinks 1.5 s later" % n, req_unlink=n,
+       req_lookup=0)
 ' "$STAT_BIN" "$mnt"
 
 step "interval mode: totals, then one report per interval"

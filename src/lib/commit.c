@@ -18,10 +18,10 @@
  * Only one thread commits at a time (cm->committing); the others wait on
  * cm->cond for the transaction they need (commit.h rule 2).  The waiters
  * of commit_start() are the committer's: it commits for them, or sees
- * another thread's commit end (cm->tick), and answers them (rule 5).  A checkpoint
- * happens before a freeze, never between a freeze and its commit: the
- * blocks pinned at checkpoint time are then exactly those whose images it
- * writes home.
+ * another thread's commit end (cm->tick), and answers them (rule 5).  A
+ * checkpoint happens before a freeze, never between a freeze and its
+ * commit: the blocks pinned at checkpoint time are then exactly those
+ * whose images it writes home.
  */
 #include <errno.h>
 #include <time.h>

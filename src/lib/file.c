@@ -645,8 +645,8 @@ ssize_t fs_write_end(struct dio_ctx *ctx, struct fs_write *wr,
  * What fsync does before the commit.  The writes in flight hold
  * dfile.lock shared: once it is free, the writes answered early are on
  * the device, and any that failed has left its error, which is taken
- * (*file_err: reported once).  Deferred times join the running
- * transaction (fdatasync does not need them).
+ * (*file_err: reported once, even if this fails).  Deferred times join
+ * the running transaction (fdatasync does not need them).
  */
 static int fsync_begin(struct fs *fs, uint64_t ino, bool datasync,
 		       int *file_err)
@@ -668,7 +668,8 @@ static int fsync_begin(struct fs *fs, uint64_t ino, bool datasync,
 }
 
 /* fsync's answer, once the commit (which made every file's changes
- * durable with this one's) returned commit_err. */
+ * durable with this one's) returned commit_err, or what fsync_begin()
+ * returned instead. */
 static int fsync_result(struct fs *fs, int file_err, int commit_err)
 {
 	if (fs_error(fs))
@@ -682,9 +683,7 @@ int fs_fsync(struct fs *fs, uint64_t ino, bool datasync)
 	int err;
 
 	err = fsync_begin(fs, ino, datasync, &file_err);
-	if (err)
-		return err;
-	return fsync_result(fs, file_err, fs_commit(fs));
+	return fsync_result(fs, file_err, err ? err : fs_commit(fs));
 }
 
 static void fsync_committed(struct commit_wait *w, int err)
@@ -701,10 +700,8 @@ int fs_fsync_start(struct fs *fs, uint64_t ino, bool datasync,
 
 	f->file_err = 0;
 	err = fsync_begin(fs, ino, datasync, &f->file_err);
-	if (err)
-		return err;
-	if (!fs->committing)	/* read-only: nothing to commit */
-		return fsync_result(fs, f->file_err, fs_commit(fs));
+	if (err || !fs->committing)	/* read-only: nothing to commit */
+		return fsync_result(fs, f->file_err, err ? err : fs_commit(fs));
 	f->fs = fs;
 	f->wait.done = fsync_committed;
 	commit_start(&fs->commit, &f->wait);

@@ -334,9 +334,10 @@ int fs_fsync(struct fs *fs, uint64_t ino, bool datasync);
 #define FS_FSYNC_STARTED	1
 struct fs_fsync {
 	void (*done)(struct fs_fsync *f, int err);	/* the caller's */
-	struct commit_wait wait;			/* the engine's */
+	/* the engine's: */
+	struct commit_wait wait;
 	struct fs *fs;
-	int file_err;
+	int file_err;		/* the file's write-behind error, taken */
 };
 int fs_fsync_start(struct fs *fs, uint64_t ino, bool datasync,
 		   struct fs_fsync *f);

@@ -107,8 +107,8 @@
  * every change of a name goes through the kernel, which updates its own
  * entries as it makes it, so an entry only goes stale if the daemon
  * changes a name on its own, which it never does.  A short timeout cost
- * every unlink, rename and stat of a name last looked up more than that
- * ago one more request (a LOOKUP).  Attributes keep a short timeout: the
+ * every unlink or rename of a name last looked up more than that ago one
+ * more request (a LOOKUP).  Attributes keep a short timeout: the
  * daemon changes some itself (the access time on reads, the change time
  * of chattr). */
 #define ENTRY_TIMEOUT		86400.0
@@ -240,11 +240,12 @@ static void usage(FILE *f, const char *prog)
 static unsigned default_max_threads(void)
 {
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned n;
 
 	if (cpus < 1 || cpus > 1024)	/* unknown, or absurd */
 		cpus = 1;
-	return (unsigned)cpus * WORKERS_PER_CPU > MIN_DEFAULT_THREADS ?
-	       (unsigned)cpus * WORKERS_PER_CPU : MIN_DEFAULT_THREADS;
+	n = (unsigned)cpus * WORKERS_PER_CPU;
+	return n > MIN_DEFAULT_THREADS ? n : MIN_DEFAULT_THREADS;
 }
 
 static void help(const char *prog)

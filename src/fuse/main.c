@@ -84,6 +84,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -662,6 +663,19 @@ static void kernel_source(const char *device, char **fsname, int *loop_fd,
 		close(fd);
 }
 
+/* The name in /sys/class/bdi of a fuseblk mount of @fsname (ops.c rule
+ * 18), in @buf; NULL if it cannot be known. */
+static const char *fuseblk_bdi(const char *fsname, char *buf, size_t size)
+{
+	struct stat st;
+
+	if (stat(fsname, &st) < 0 || !S_ISBLK(st.st_mode))
+		return NULL;
+	snprintf(buf, size, "%u:%u-fuseblk", major(st.st_rdev),
+		 minor(st.st_rdev));
+	return buf;
+}
+
 /*
  * The mount's failure in one line.  For a device with no diofs superblock,
  * what libblkid recognizes on it, if anything, as mkfs.diofs does.
@@ -715,6 +729,7 @@ int main(int argc, char *argv[])
 	struct ops_state *st;
 	const char *err_msg = NULL;
 	char line[256];
+	char bdi[32];
 	char *device = NULL;
 	char *fsname = NULL;
 	char *shown = NULL;
@@ -805,6 +820,8 @@ int main(int argc, char *argv[])
 	ocfg.attr_timeout = ATTR_TIMEOUT;
 	ocfg.entry_timeout = ENTRY_TIMEOUT;
 	ocfg.conn_opts = conn_opts;
+	if (blksize)
+		ocfg.bdi = fuseblk_bdi(fsname, bdi, sizeof(bdi));
 	rc = ops_state_create(&ocfg, &st);
 	if (rc < 0) {
 		log_err("%s", strerror(-rc));

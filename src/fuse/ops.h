@@ -41,6 +41,9 @@ struct ops_config {
 	double attr_timeout;	/* seconds the kernel may cache attributes */
 	double entry_timeout;	/* seconds it may cache names, found or not */
 	struct fuse_conn_info_opts *conn_opts; /* standard FUSE overrides, or NULL */
+	/* The mount's backing device info, /sys/class/bdi/NAME, whose
+	 * read-ahead the daemon sets (ops.c rule 18); NULL: leave it. */
+	const char *bdi;
 };
 
 struct ops_state;

@@ -250,6 +250,11 @@ ssize_t fs_readlink(struct fs *fs, uint64_t ino, char *buf, size_t size);
  * flags are open(2)'s: writing an immutable file, writing an append-only
  * one without O_APPEND, or truncating either is -EPERM (rule 6). */
 int fs_open(struct fs *fs, uint64_t ino, int flags);
+/* Whether a read of the file now would set its access time, as the
+ * mount's access-time mode says: a cache that answers reads above the
+ * engine must let the next one reach it.  False for a file it cannot
+ * find. */
+bool fs_atime_due(struct fs *fs, uint64_t ino);
 void fs_release(struct fs *fs, uint64_t ino);
 
 /* A read updates the access time as the mount's enum fs_atime says,

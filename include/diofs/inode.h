@@ -234,6 +234,8 @@ int inode_sync(struct inode *ip);
 /* A read of ip's data or entries: set atime in memory (rule 8) if the
  * mount's atime mode and ip's NOATIME flag say so. */
 void inode_accessed(struct inode *ip);
+/* Whether inode_accessed() would set the access time now. */
+bool inode_atime_due(struct inode *ip);
 
 /* fs.h rule 6, with meta_lock held (shared is enough). */
 static inline bool inode_immutable(const struct inode *ip)

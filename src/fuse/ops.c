@@ -133,6 +133,14 @@
  *     value and its backing device info's read_ahead_kb, so on a fuseblk
  *     mount the daemon raises the latter as it answers INIT (the only
  *     mount type whose /sys/class/bdi name it can know in advance).
+ * 19. The kernel keeps a file's cached pages from one open to the next
+ *     (keep_cache), unless a read now would set its access time: then it
+ *     drops them, so that the first read reaches the daemon, which sets
+ *     it (fs_atime_due()).  The cache cannot go stale meanwhile: every
+ *     change of a file's data passes through the kernel, which updates or
+ *     drops the pages it touches (write, truncate, fallocate,
+ *     copy_file_range, a direct write), and the daemon changes no data
+ *     on its own.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -915,13 +923,13 @@ static void ops_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 /*
  * Rule 5: an O_DIRECT open is an ordinary open, whose direct requests the
  * kernel sends to the daemon by itself; only -o direct_io asks for FUSE's
- * direct-I/O mode.
+ * direct-I/O mode.  Rule 19: the kernel keeps the file's cached pages.
  */
-static void set_open_flags(const struct ops_state *st,
+static void set_open_flags(const struct ops_state *st, fuse_ino_t ino,
 			   struct fuse_file_info *fi)
 {
 	fi->direct_io = st->cfg.direct_io;
-	fi->keep_cache = 0;
+	fi->keep_cache = !st->cfg.direct_io && !fs_atime_due(st->fs, ino);
 }
 
 static void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -934,7 +942,7 @@ static void ops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		reply_fail(req, OP_NAME, ino, NULL, -rc);
 		return;
 	}
-	set_open_flags(st, fi);
+	set_open_flags(st, ino, fi);
 	if (fuse_reply_open(req, fi))
 		fs_release(st->fs, ino);
 }
@@ -1456,7 +1464,7 @@ static void ops_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		reply_fail(req, OP_NAME, parent, name, -rc);
 		return;
 	}
-	set_open_flags(st, fi);
+	set_open_flags(st, a.ino, fi);
 	attr_to_entry(st, &a, &e);
 	if (fuse_reply_create(req, &e, fi)) {
 		fs_release(st->fs, a.ino);

@@ -471,6 +471,18 @@ int fs_open(struct fs *fs, uint64_t ino, int flags)
 	return 0;
 }
 
+bool fs_atime_due(struct fs *fs, uint64_t ino)
+{
+	struct inode *ip;
+	bool due;
+
+	if (inode_get(fs, ino, &ip))
+		return false;
+	due = inode_atime_due(ip);
+	inode_put(ip);
+	return due;
+}
+
 void fs_release(struct fs *fs, uint64_t ino)
 {
 	struct inode *ip;

@@ -657,22 +657,29 @@ static bool atime_due(const struct inode *ip, struct timespec now)
 	return now.tv_sec - a.tv_sec >= 24 * 60 * 60;
 }
 
+bool inode_atime_due(struct inode *ip)
+{
+	struct fs *fs = ip->fs;
+	bool due;
+
+	if (fs->atime == FS_ATIME_NEVER || fs->read_only || fs_error(fs))
+		return false;
+	pthread_rwlock_rdlock(&fs->meta_lock);
+	due = atime_due(ip, inode_now());
+	pthread_rwlock_unlock(&fs->meta_lock);
+	return due;
+}
+
 /* Rule 8: the new atime waits in memory for the inode's next write, so a
  * read never writes to the device nor forces a commit. */
 void inode_accessed(struct inode *ip)
 {
 	struct fs *fs = ip->fs;
 	struct timespec now;
-	bool due;
 
-	if (fs->atime == FS_ATIME_NEVER || fs->read_only || fs_error(fs))
+	if (!inode_atime_due(ip))
 		return;
 	now = inode_now();
-	pthread_rwlock_rdlock(&fs->meta_lock);
-	due = atime_due(ip, now);
-	pthread_rwlock_unlock(&fs->meta_lock);
-	if (!due)
-		return;
 	pthread_rwlock_wrlock(&fs->meta_lock);
 	if (atime_due(ip, now)) {
 		ip->atime = now;

@@ -2101,8 +2101,9 @@ static int count_entries(void *arg, const char *name, uint64_t ino,
 	return 0;
 }
 
-/* relatime, strictatime, noatime, nodiratime and the NOATIME flag; a read
- * never writes to the device, and the new atime survives a remount. */
+/* relatime, strictatime, noatime, nodiratime and the NOATIME flag, with
+ * fs_atime_due() in each; a read never writes to the device, and the new
+ * atime survives a remount. */
 START_TEST(test_atime)
 {
 	const struct geom *g = &geoms[1];
@@ -2118,11 +2119,14 @@ START_TEST(test_atime)
 	ck_assert_int_eq(put(&e, f, 0, "data"), 4);
 	ck_assert_int_eq(fs_sync(e.fs), 0);
 
-	/* relatime: atime older than mtime moves once */
+	/* relatime: atime older than mtime moves once (fs_atime_due()
+	 * says so beforehand, and not after) */
 	set_times(&e, f, now - 3 * hour, now - 2 * hour);
 	ck_assert_int_eq(fs_fsync(e.fs, f, false), 0);
 	writes = bdev_test_log_count(e.bdev);
+	ck_assert(fs_atime_due(e.fs, f));
 	ck_assert_int_eq(get(&e, f, 0, 4), 4);
+	ck_assert(!fs_atime_due(e.fs, f));
 	ck_assert_uint_eq(bdev_test_log_count(e.bdev), writes);
 	t = atime_of(&e, f);
 	ck_assert_int_ge(t.tv_sec, now);
@@ -2131,10 +2135,12 @@ START_TEST(test_atime)
 	ck_assert_int_eq(atime_of(&e, f).tv_nsec, t.tv_nsec);
 	/* newer than mtime and ctime but a day old: moves */
 	set_times(&e, f, now - 30 * hour, now - 40 * hour);
+	ck_assert(fs_atime_due(e.fs, f));
 	ck_assert_int_eq(get(&e, f, 0, 4), 4);
 	ck_assert_int_ge(atime_of(&e, f).tv_sec, now);
 	/* newer than mtime and ctime, less than a day old: stays */
 	set_times(&e, f, now - hour, now - 2 * hour);
+	ck_assert(!fs_atime_due(e.fs, f));
 	ck_assert_int_eq(get(&e, f, 0, 4), 4);
 	ck_assert_int_eq(atime_of(&e, f).tv_sec, now - hour);
 	/* the directory's too */
@@ -2145,6 +2151,7 @@ START_TEST(test_atime)
 	/* NOATIME flag */
 	set_times(&e, f, now - 3 * hour, now - 2 * hour);
 	set_flags(&e, f, FS_FL_NOATIME);
+	ck_assert(!fs_atime_due(e.fs, f));
 	ck_assert_int_eq(get(&e, f, 0, 4), 4);
 	ck_assert_int_eq(atime_of(&e, f).tv_sec, now - 3 * hour);
 	set_flags(&e, f, 0);
@@ -2158,6 +2165,7 @@ START_TEST(test_atime)
 	e.atime = FS_ATIME_STRICT;
 	env_remount(&e);
 	set_times(&e, f, now - hour, now - 2 * hour);
+	ck_assert(fs_atime_due(e.fs, f));
 	ck_assert_int_eq(get(&e, f, 0, 4), 4);
 	ck_assert_int_ge(atime_of(&e, f).tv_sec, now);
 
@@ -2165,6 +2173,7 @@ START_TEST(test_atime)
 	e.atime = FS_ATIME_NEVER;
 	env_remount(&e);
 	set_times(&e, f, now - 3 * hour, now - 2 * hour);
+	ck_assert(!fs_atime_due(e.fs, f));
 	ck_assert_int_eq(get(&e, f, 0, 4), 4);
 	ck_assert_int_eq(atime_of(&e, f).tv_sec, now - 3 * hour);
 	e.atime = FS_ATIME_RELATIME;

@@ -15,17 +15,11 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-STAT_BIN=$abs_top_builddir/src/stat/diofs-stat
-[ -x "$STAT_BIN" ] || fail "$STAT_BIN is not built (run make first)"
+need_diofs_stat
 lib_init
 
-img=$T_DIR/img
-mnt=$T_DIR/mnt
-mkdir "$mnt"
-new_image "$img" 128M
-attach_loop "$img"
-make_fs "$LOOP_DEV" -b 4096
-mount_fs "$LOOP_DEV" "$mnt" -o max_threads=1
+scratch_fs 128M --loop
+mount_fs "$dev" "$mnt" -o max_threads=1
 
 # counts: "FSYNCS FSYNCDIRS COMMITS" so far
 counts() {
@@ -75,7 +69,7 @@ echo "$fsyncs fsyncs and $dirs directory fsyncs in $commits commits"
 
 step "unmount, fsck, mount again: every file holds its last write"
 unmount_fs "$mnt"
-mount_fs "$LOOP_DEV" "$mnt"
+mount_fs "$dev" "$mnt"
 for k in 0 1 2 3 4 5 6 7; do
 	# the last round, 299, went to block 3
 	got=$(dd if="$mnt/d/f$k" bs=4096 skip=3 count=1 status=none | head -c 16 | tr -d '.\n')

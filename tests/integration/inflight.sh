@@ -19,16 +19,11 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-STAT_BIN=$abs_top_builddir/src/stat/diofs-stat
-[ -x "$STAT_BIN" ] || fail "$STAT_BIN is not built (run make first)"
+need_diofs_stat
 lib_init
 command -v fio >/dev/null || skip_or_fail "fio is not installed"
 
-img=$T_DIR/img
-mnt=$T_DIR/mnt
-mkdir "$mnt"
-new_image "$img" 256M
-make_fs "$img" -b 4096
+scratch_fs 256M
 mount_fs "$img" "$mnt" -o max_threads=1
 
 # deep BEFORE AFTER WHAT: diofs-stat snapshots around a run in which

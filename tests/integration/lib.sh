@@ -102,6 +102,29 @@ new_image() {
 	truncate -s "$2" "$1"
 }
 
+# need_diofs_stat: sets STAT_BIN to the build tree's diofs-stat, or fails.
+need_diofs_stat() {
+	STAT_BIN=$abs_top_builddir/src/stat/diofs-stat
+	[ -x "$STAT_BIN" ] || fail "$STAT_BIN is not built (run make first)"
+}
+
+# scratch_fs SIZE [--loop]: a diofs with 4 KiB blocks on an image of SIZE
+# in the test directory, made through a loop device of the test's own
+# with --loop, and an empty mountpoint.  Sets img, mnt and dev (the loop
+# device, else the image: what to mount).
+scratch_fs() {
+	img=$T_DIR/img
+	mnt=$T_DIR/mnt
+	mkdir "$mnt"
+	new_image "$img" "$1"
+	dev=$img
+	if [ "${2:-}" = --loop ]; then
+		attach_loop "$img"
+		dev=$LOOP_DEV
+	fi
+	make_fs "$dev" -b 4096
+}
+
 # attach_loop IMAGE: attach a loop device with direct I/O; sets LOOP_DEV.
 attach_loop() {
 	local out

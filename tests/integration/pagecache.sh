@@ -14,15 +14,10 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-STAT_BIN=$abs_top_builddir/src/stat/diofs-stat
-[ -x "$STAT_BIN" ] || fail "$STAT_BIN is not built (run make first)"
+need_diofs_stat
 lib_init
 
-img=$T_DIR/img
-mnt=$T_DIR/mnt
-mkdir "$mnt"
-new_image "$img" 256M
-make_fs "$img" -b 4096
+scratch_fs 256M
 
 # read_ahead MOUNTPOINT: the read-ahead of a fuseblk mount, in KiB
 read_ahead() {

@@ -17,8 +17,7 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-STAT_BIN=$abs_top_builddir/src/stat/diofs-stat
-[ -x "$STAT_BIN" ] || fail "$STAT_BIN is not built (run make first)"
+need_diofs_stat
 private_mount_namespace "$@"
 lib_init
 command -v mkfs.ext4 >/dev/null || skip_or_fail "mkfs.ext4 is not installed"

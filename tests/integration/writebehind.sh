@@ -18,18 +18,12 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-STAT_BIN=$abs_top_builddir/src/stat/diofs-stat
-[ -x "$STAT_BIN" ] || fail "$STAT_BIN is not built (run make first)"
+need_diofs_stat
 lib_init
 command -v fio >/dev/null || skip_or_fail "fio is not installed"
 
-img=$T_DIR/img
-mnt=$T_DIR/mnt
-mkdir "$mnt"
-new_image "$img" 256M
-attach_loop "$img"
-make_fs "$LOOP_DEV" -b 4096
-mount_fs "$LOOP_DEV" "$mnt"
+scratch_fs 256M --loop
+mount_fs "$dev" "$mnt"
 
 # behind: writes answered early so far
 behind() {
@@ -90,7 +84,7 @@ fio_verified "$mnt/data" randread --direct=1
 step "fsync, unmount, fsck, mount again: the last writes are there"
 sync "$mnt/f"
 unmount_fs "$mnt"
-mount_fs "$LOOP_DEV" "$mnt"
+mount_fs "$dev" "$mnt"
 pyrun '
 path = sys.argv[1]
 fd = os.open(path, os.O_RDONLY)

@@ -11,8 +11,9 @@
 # A machine without a usable /dev/fuse or loop device skips the test (exit
 # 77), except under CI=true, where that is a failure.
 #
-# Functions: lib_init, step, fail, new_image, attach_loop, make_fs,
-# mount_fs, mount_daemon, unmount_fs, run_fsck, expect_errno, pyrun; for
+# Functions: lib_init, step, fail, need_diofs_stat, new_image,
+# attach_loop, make_fs, scratch_fs, mount_fs, mount_daemon, unmount_fs,
+# run_fsck, expect_errno, pyrun; for
 # tests that kill the daemon on purpose and count failures over many
 # rounds: try_mount, kill_fs, try_unmount.
 

@@ -140,7 +140,9 @@
  *     change of a file's data passes through the kernel, which updates or
  *     drops the pages it touches (write, truncate, fallocate,
  *     copy_file_range, a direct write), and the daemon changes no data
- *     on its own.
+ *     on its own.  As on ext4, a write answered early (rule 16) that then
+ *     fails at the device leaves its data in the pages, which fsync
+ *     reports; they no longer go at the next open.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -1591,8 +1591,13 @@ static void lseek_answer(fuse_req_t req, fuse_ino_t ino, off_t off,
 		if (rc == -ENOENT)
 			rc = 0;
 	}
+	/* On a thread of its own, the lseek may outlast the session loop,
+	 * which a signal ends, and with it the engine (rule 7). */
+	pthread_rwlock_rdlock(&st->gate);
 	if (!rc)
-		rc = fs_lseek(st->fs, ino, off, whence, &result);
+		rc = st->fs ? fs_lseek(st->fs, ino, off, whence, &result) :
+			      -EIO;
+	pthread_rwlock_unlock(&st->gate);
 	req_done(st, OPS_REQ_LSEEK, start);
 	if (rc < 0)
 		reply_fail(req, "lseek", ino, NULL, -rc);
